@@ -1,0 +1,254 @@
+//! Secrets Manager reader with a TTL cache: one read per cold start, re-read when the TTL runs out
+//! or, rate-limited, when a caller suspects a rotation (a signature failed with the cached secrets).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+/// A secret value. `Debug`/`Display` never print it; `expose()` is the one explicit way out.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretString(***)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    #[error("Secrets Manager is unavailable for {arn}: {detail} (check the endpoint, network and IAM policy)")]
+    Unavailable { arn: String, detail: String },
+    #[error("secret {arn} has no string value (store it as JSON text)")]
+    NotText { arn: String },
+    #[error("secret {arn} is not in the expected shape: {detail}")]
+    Invalid { arn: String, detail: String },
+}
+
+struct Entry {
+    value: Arc<str>,
+    fetched_at: Instant,
+}
+
+/// Caches secret strings by id/ARN. Clone-cheap handle; build once per cold start.
+#[derive(Clone)]
+pub struct SecretsCache {
+    client: aws_sdk_secretsmanager::Client,
+    ttl: Duration,
+    min_forced_interval: Duration,
+    inner: Arc<Mutex<HashMap<String, Entry>>>,
+}
+
+impl SecretsCache {
+    pub fn new(client: aws_sdk_secretsmanager::Client, ttl: Duration) -> Self {
+        Self {
+            client,
+            ttl,
+            min_forced_interval: Duration::from_secs(30),
+            inner: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Sets how often a forced re-read may happen (default 30 s), so forged requests cannot turn
+    /// into a flood of Secrets Manager calls.
+    pub fn with_min_forced_interval(mut self, d: Duration) -> Self {
+        self.min_forced_interval = d;
+        self
+    }
+
+    /// The secret's string, from the cache while it is fresh. The lock is held across the read,
+    /// so concurrent cold callers make a single GetSecretValue.
+    pub async fn get(&self, arn: &str) -> Result<Arc<str>, SecretsError> {
+        let mut map = self.inner.lock().await;
+        if let Some(e) = map.get(arn) {
+            if e.fetched_at.elapsed() < self.ttl {
+                return Ok(e.value.clone());
+            }
+        }
+        let value = self.fetch(arn).await?;
+        map.insert(
+            arn.to_owned(),
+            Entry {
+                value: value.clone(),
+                fetched_at: Instant::now(),
+            },
+        );
+        Ok(value)
+    }
+
+    /// Re-read the secret unless it was fetched within the minimum interval. Returns the fresh value
+    /// when a re-read happened, `None` when it was rate-limited.
+    pub async fn refresh(&self, arn: &str) -> Result<Option<Arc<str>>, SecretsError> {
+        let mut map = self.inner.lock().await;
+        if let Some(e) = map.get(arn) {
+            if e.fetched_at.elapsed() < self.min_forced_interval {
+                return Ok(None);
+            }
+        }
+        let value = self.fetch(arn).await?;
+        map.insert(
+            arn.to_owned(),
+            Entry {
+                value: value.clone(),
+                fetched_at: Instant::now(),
+            },
+        );
+        Ok(Some(value))
+    }
+
+    /// Parse the secret's JSON text into `T`.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        arn: &str,
+    ) -> Result<T, SecretsError> {
+        let raw = self.get(arn).await?;
+        parse_json(arn, &raw)
+    }
+
+    /// Write a new version of a secret (e.g. a rotated refresh token) and update the cache.
+    pub async fn put(&self, arn: &str, value: &str) -> Result<(), SecretsError> {
+        self.client
+            .put_secret_value()
+            .secret_id(arn)
+            .secret_string(value)
+            .send()
+            .await
+            .map_err(|e| SecretsError::Unavailable {
+                arn: arn.to_owned(),
+                detail: error_chain(&e),
+            })?;
+        let mut map = self.inner.lock().await;
+        map.insert(
+            arn.to_owned(),
+            Entry {
+                value: Arc::from(value),
+                fetched_at: Instant::now(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn fetch(&self, arn: &str) -> Result<Arc<str>, SecretsError> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(arn)
+            .send()
+            .await
+            .map_err(|e| SecretsError::Unavailable {
+                arn: arn.to_owned(),
+                detail: error_chain(&e),
+            })?;
+        let s = out.secret_string().ok_or_else(|| SecretsError::NotText {
+            arn: arn.to_owned(),
+        })?;
+        Ok(Arc::from(s))
+    }
+}
+
+pub fn parse_json<T: serde::de::DeserializeOwned>(arn: &str, raw: &str) -> Result<T, SecretsError> {
+    // serde's message names the field but never echoes a value, so it is safe to log.
+    serde_json::from_str(raw).map_err(|e| SecretsError::Invalid {
+        arn: arn.to_owned(),
+        detail: format!(
+            "{} (line {}, column {})",
+            classify(&e),
+            e.line(),
+            e.column()
+        ),
+    })
+}
+
+fn classify(e: &serde_json::Error) -> String {
+    match e.classify() {
+        serde_json::error::Category::Data => {
+            // Data errors name the missing/invalid field; strip any quoted value just in case.
+            let msg = e.to_string();
+            scrub_quoted(msg.split(" at line").next().unwrap_or("invalid field"))
+        }
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            "not valid JSON".into()
+        }
+        serde_json::error::Category::Io => "unreadable".into(),
+    }
+}
+
+/// serde quotes offending values (`invalid type: string "hunter2"`); keep the words, drop the value.
+fn scrub_quoted(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut inside = false;
+    for c in msg.chars() {
+        if c == '"' {
+            if !inside {
+                out.push_str("\"…\"");
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The full `source()` chain of an error on one line: SDK errors put the useful part deep inside.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
+}
+
+/// What the ingest function reads from its secret (`SF_INGEST_SECRET_ARN`):
+/// `{"signing_secrets": ["current", "previous"], "outbound_message_token": "…"}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IngestSecret {
+    /// Every secret that may sign an event; more than one during a rotation.
+    pub signing_secrets: Vec<SecretString>,
+    /// The path token of the Outbound Message endpoint; absent disables that endpoint.
+    #[serde(default)]
+    pub outbound_message_token: Option<SecretString>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_strings_never_print() {
+        let s: IngestSecret = serde_json::from_str(
+            r#"{"signing_secrets":["abc123"],"outbound_message_token":"tok"}"#,
+        )
+        .unwrap();
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("abc123") && !dbg.contains("tok\""), "{dbg}");
+    }
+
+    #[test]
+    fn invalid_secret_shape_names_the_field_not_the_value() {
+        let err =
+            parse_json::<IngestSecret>("arn:x", r#"{"signing_secret":"hunter2"}"#).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("signing_secrets"), "{msg}");
+        assert!(!msg.contains("hunter2"), "{msg}");
+        let err =
+            parse_json::<IngestSecret>("arn:x", r#"{"signing_secrets":"hunter2"}"#).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+}

@@ -1,0 +1,186 @@
+//! Test harness: real DynamoDB Local and moto (Secrets Manager) started by `scripts/services.sh`
+//! (`make test`), reached through the AWS SDK's own endpoint variables.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sfvapi::config::{Env, IngestConfig};
+use sfvapi::ingest::IngestApp;
+use sfvapi::secrets::SecretsCache;
+use sfvapi::store::{self, RequestCounter, Store};
+
+pub const SF_SECRET: &str = "sf-test-secret-do-not-use";
+pub const OM_TOKEN: &str = "om-path-token-for-tests";
+pub const ORG_ID: &str = "00D5e000000AbCdEAK";
+
+pub fn fixture(path: &str) -> Vec<u8> {
+    let p = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&p).unwrap_or_else(|e| panic!("fixture {p}: {e}"))
+}
+
+fn require_local_services() {
+    if std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_err()
+        || std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER").is_err()
+    {
+        panic!(
+            "these tests need DynamoDB Local and moto: run them with `make test` \
+             (or `scripts/services.sh cargo test`)"
+        );
+    }
+}
+
+pub async fn sdk() -> aws_config::SdkConfig {
+    require_local_services();
+    sfvapi::config::aws_sdk_config().await
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        sfvapi::now_millis(),
+        SEQ.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A fresh table (as the template defines it) and a store whose DynamoDB requests are counted.
+pub async fn fresh_store() -> (Store, RequestCounter) {
+    let sdk = sdk().await;
+    let table = unique("sfvapi-test");
+    let admin = store::client(&sdk);
+    store::create_table(&admin, &table)
+        .await
+        .expect("create table on DynamoDB Local");
+    let counter = RequestCounter::default();
+    (
+        Store::new(store::client_with_counter(&sdk, counter.clone()), table),
+        counter,
+    )
+}
+
+/// Create a secret in moto; returns its ARN.
+pub async fn create_secret(value: &serde_json::Value) -> String {
+    let sdk = sdk().await;
+    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let out = client
+        .create_secret()
+        .name(unique("sfvapi/test"))
+        .secret_string(value.to_string())
+        .send()
+        .await
+        .expect("create secret in moto");
+    out.arn().expect("arn").to_owned()
+}
+
+pub async fn put_secret(arn: &str, value: &serde_json::Value) {
+    let client = aws_sdk_secretsmanager::Client::new(&sdk().await);
+    client
+        .put_secret_value()
+        .secret_id(arn)
+        .secret_string(value.to_string())
+        .send()
+        .await
+        .expect("put secret in moto");
+}
+
+pub fn ingest_secret_json(secrets: &[&str]) -> serde_json::Value {
+    serde_json::json!({"signing_secrets": secrets, "outbound_message_token": OM_TOKEN})
+}
+
+pub fn ingest_config(table: &str, arn: &str, extra: &[(&str, &str)]) -> IngestConfig {
+    let mut map: HashMap<String, String> = HashMap::from([
+        ("TABLE_NAME".into(), table.into()),
+        ("SF_INGEST_SECRET_ARN".into(), arn.into()),
+        ("SF_OUTBOUND_ORG_IDS".into(), ORG_ID.into()),
+    ]);
+    for (k, v) in extra {
+        map.insert((*k).into(), (*v).into());
+    }
+    IngestConfig::from_env(&Env::new(move |k| map.get(k).cloned())).expect("test config")
+}
+
+pub struct Ingest {
+    pub app: IngestApp,
+    pub store: Store,
+    pub counter: RequestCounter,
+    pub secret_arn: String,
+}
+
+/// An ingest app on a fresh table with a fresh secret, as a cold start would build it.
+pub async fn ingest(extra: &[(&str, &str)]) -> Ingest {
+    let (store, counter) = fresh_store().await;
+    let secret_arn = create_secret(&ingest_secret_json(&[SF_SECRET])).await;
+    let config = ingest_config(store.table(), &secret_arn, extra);
+    let secrets = SecretsCache::new(
+        sfvapi::config::secrets_client(&sdk().await),
+        Duration::from_secs(300),
+    )
+    .with_min_forced_interval(Duration::ZERO);
+    let app = IngestApp::new(config, store.clone(), secrets);
+    Ingest {
+        app,
+        store,
+        counter,
+        secret_arn,
+    }
+}
+
+/// A v2-signed API Gateway request for `body`, timestamped now.
+pub fn signed_event(body: &[u8]) -> lambda_http::Request {
+    signed_event_with(SF_SECRET, body, sfvapi::now_secs())
+}
+
+pub fn signed_event_with(secret: &str, body: &[u8], ts: i64) -> lambda_http::Request {
+    let (ts, sig) = sfvapi::signature::sign_salesforce_v2(secret.as_bytes(), body, ts);
+    request(
+        "POST",
+        "/salesforce/events",
+        &[
+            ("content-type", "application/json"),
+            ("x-sfvapi-timestamp", &ts),
+            ("x-sfvapi-signature", &sig),
+        ],
+        body,
+        false,
+    )
+}
+
+pub fn request(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    base64: bool,
+) -> lambda_http::Request {
+    let event = sfvapi::http::apigw_v2_event(method, path, headers, body, base64);
+    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+    pub json: serde_json::Value,
+}
+
+pub fn answer(resp: lambda_http::Response<lambda_http::Body>) -> Answer {
+    let status = resp.status().as_u16();
+    let body = String::from_utf8_lossy(sfvapi::http::body_bytes(resp.body())).into_owned();
+    let json = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+    Answer { status, body, json }
+}
+
+pub fn flat_event(id: &str) -> Vec<u8> {
+    serde_json::json!({
+        "eventId": id,
+        "contactId": "0035e00000XyZ12AAF",
+        "caseId": "5005e00000AbCdEAAV",
+        "priority": "High",
+        "reason": "Payment failed twice"
+    })
+    .to_string()
+    .into_bytes()
+}
