@@ -43,14 +43,14 @@ test: tools
 	scripts/services.sh bash -c 'cargo clippy --workspace --all-targets -- -D warnings && cargo test --workspace'
 
 demo: tools
-	cargo build --quiet -p sfvapi-admin
-	scripts/services.sh target/debug/sfvapi-admin demo
+	cargo build --quiet -p sfvapi-local
+	scripts/services.sh target/debug/sfvapi-local demo
 
 events:
 	cargo run --quiet -p sfvapi-admin -- sign-events events
 
 bench: tools
-	scripts/services.sh cargo bench -p sfvapi --bench ingest
+	cargo bench -p sfvapi --bench ingest
 
 clean-tools:
 	rm -rf $(TOOLS)

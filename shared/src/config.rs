@@ -167,18 +167,24 @@ pub async fn aws_sdk_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
-/// A Secrets Manager client with short timeouts: a hung endpoint becomes a 503, not a hang.
-pub fn secrets_client(sdk: &aws_config::SdkConfig) -> aws_sdk_secretsmanager::Client {
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+/// Timeouts for AWS calls on a request path: connect 1 s, attempt 2 s, whole operation 6 s.
+pub fn request_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(1))
         .operation_attempt_timeout(Duration::from_secs(2))
         .operation_timeout(Duration::from_secs(6))
-        .build();
-    aws_sdk_secretsmanager::Client::from_conf(
-        aws_sdk_secretsmanager::config::Builder::from(sdk)
-            .timeout_config(timeouts)
-            .build(),
-    )
+        .build()
+}
+
+/// Secrets Manager client settings with the same short timeouts.
+pub fn secrets_client_config(
+    sdk: &aws_config::SdkConfig,
+) -> aws_sdk_secretsmanager::config::Builder {
+    aws_sdk_secretsmanager::config::Builder::from(sdk).timeout_config(request_timeouts())
+}
+
+pub fn secrets_client(sdk: &aws_config::SdkConfig) -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::from_conf(secrets_client_config(sdk).build())
 }
 
 #[cfg(test)]

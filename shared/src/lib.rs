@@ -9,6 +9,7 @@ pub mod ids;
 pub mod ingest;
 pub mod jobs;
 pub mod salesforce;
+pub mod samples;
 pub mod secrets;
 pub mod signature;
 pub mod store;

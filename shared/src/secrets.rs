@@ -219,11 +219,30 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// `{"signing_secrets": ["current", "previous"], "outbound_message_token": "…"}`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct IngestSecret {
-    /// Every secret that may sign an event; more than one during a rotation.
+    /// Every secret that may sign an event; more than one during a rotation. A single string is
+    /// accepted too (what CloudFormation's GenerateSecretString produces).
+    #[serde(deserialize_with = "one_or_many")]
     pub signing_secrets: Vec<SecretString>,
     /// The path token of the Outbound Message endpoint; absent disables that endpoint.
     #[serde(default)]
     pub outbound_message_token: Option<SecretString>,
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SecretString>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(SecretString),
+        Many(Vec<SecretString>),
+    }
+    // The untagged error would not name the field; this one does, and never echoes the value.
+    match OneOrMany::deserialize(d) {
+        Ok(OneOrMany::One(s)) => Ok(vec![s]),
+        Ok(OneOrMany::Many(v)) => Ok(v),
+        Err(_) => Err(serde::de::Error::custom(
+            "signing_secrets must be a string or an array of strings",
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -247,8 +266,9 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("signing_secrets"), "{msg}");
         assert!(!msg.contains("hunter2"), "{msg}");
-        let err =
-            parse_json::<IngestSecret>("arn:x", r#"{"signing_secrets":"hunter2"}"#).unwrap_err();
-        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let err = parse_json::<IngestSecret>("arn:x", r#"{"signing_secrets":7}"#).unwrap_err();
+        assert!(err.to_string().contains("signing_secrets"), "{err}");
+        let one: IngestSecret = parse_json("arn:x", r#"{"signing_secrets":"hunter2"}"#).unwrap();
+        assert_eq!(one.signing_secrets.len(), 1);
     }
 }

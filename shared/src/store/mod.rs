@@ -112,34 +112,19 @@ pub fn unavailable<E: std::error::Error + 'static>(op: &'static str, e: &E) -> S
     }
 }
 
-/// A DynamoDB client with timeouts suited to a request path: a hung endpoint becomes a 503 in
-/// seconds, well inside API Gateway's 30 s, instead of a gateway timeout.
+/// DynamoDB client settings with timeouts suited to a request path: a hung endpoint becomes a 503
+/// in seconds, well inside API Gateway's 30 s, instead of a gateway timeout.
+pub fn client_config(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::config::Builder::from(sdk).timeout_config(crate::config::request_timeouts())
+}
+
 pub fn client(sdk: &aws_config::SdkConfig) -> Client {
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(1))
-        .operation_attempt_timeout(Duration::from_secs(2))
-        .operation_timeout(Duration::from_secs(6))
-        .build();
-    Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(sdk)
-            .timeout_config(timeouts)
-            .build(),
-    )
+    Client::from_conf(client_config(sdk).build())
 }
 
 /// Same, with a request counter attached (tests and benchmarks count DynamoDB round trips).
 pub fn client_with_counter(sdk: &aws_config::SdkConfig, counter: RequestCounter) -> Client {
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(1))
-        .operation_attempt_timeout(Duration::from_secs(2))
-        .operation_timeout(Duration::from_secs(6))
-        .build();
-    Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(sdk)
-            .timeout_config(timeouts)
-            .interceptor(counter)
-            .build(),
-    )
+    Client::from_conf(client_config(sdk).interceptor(counter).build())
 }
 
 /// Counts every HTTP request the DynamoDB client sends, by operation (`PutItem`, `GetItem`, …),

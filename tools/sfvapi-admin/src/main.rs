@@ -1,1 +1,60 @@
-fn main() {}
+//! `sfvapi-admin`: operator commands against the table, and local helpers.
+//!
+//!   sfvapi-admin create-table [--table NAME]      create the table as template.yaml defines it
+//!   sfvapi-admin sign-events [DIR]                 (re)write DIR/*.json API Gateway events, freshly signed
+//!
+//! AWS settings (region, credentials, endpoints) come from the environment like every AWS tool:
+//! `AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:8000` points it at DynamoDB Local.
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage:
+  sfvapi-admin create-table [--table NAME]   (default: $TABLE_NAME)
+  sfvapi-admin sign-events [DIR]             (default: events)";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("create-table") => create_table(&args[1..]).await,
+        Some("sign-events") => {
+            sfvapi::samples::write_all(args.get(1).map(String::as_str).unwrap_or("events"))
+        }
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(format!("unknown command\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+fn table_name(args: &[String]) -> Result<String, String> {
+    flag(args, "--table")
+        .or_else(|| std::env::var("TABLE_NAME").ok())
+        .ok_or_else(|| "no table: pass --table NAME or set TABLE_NAME".to_owned())
+}
+
+async fn create_table(args: &[String]) -> Result<(), String> {
+    let table = table_name(args)?;
+    let sdk = sfvapi::config::aws_sdk_config().await;
+    let client = sfvapi::store::client(&sdk);
+    sfvapi::store::create_table(&client, &table)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("table {table} is ready");
+    Ok(())
+}
