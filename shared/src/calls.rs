@@ -139,7 +139,7 @@ pub async fn record_call(store: &Store, call: &NewCall, ttl: Duration) -> Result
     let snapshot = serde_json::to_string(&call.snapshot).unwrap_or_else(|_| "{}".into());
     let expires_at = call.created_at_ms / 1000 + ttl.as_secs() as i64;
     let mut update = String::from(
-        "SET call_id = :call, event_id = :evt, contact_id = :contact, snapshot = :snap, \
+        "SET call_id = :call, event_id = :evt, contact_id = :contact, #snap = :snap, \
          created_at = :created, expires_at = :exp",
     );
     let mut req = store
@@ -147,6 +147,8 @@ pub async fn record_call(store: &Store, call: &NewCall, ttl: Duration) -> Result
         .update_item()
         .table_name(store.table())
         .key(PK, attr::s(call_pk(&call.call_id)))
+        // SNAPSHOT is a DynamoDB reserved word.
+        .expression_attribute_names("#snap", "snapshot")
         .expression_attribute_values(":call", attr::s(call.call_id.as_str()))
         .expression_attribute_values(":evt", attr::s(call.event_id.as_str()))
         .expression_attribute_values(":contact", attr::s(call.contact_id.as_str()))
@@ -227,7 +229,8 @@ pub async fn record_cost(store: &Store, id: &VapiCallId, cost: f64) -> Result<()
         .update_item()
         .table_name(store.table())
         .key(PK, attr::s(call_pk(id)))
-        .update_expression("SET cost = :cost")
+        .update_expression("SET #cost = :cost")
+        .expression_attribute_names("#cost", "cost")
         .expression_attribute_values(":cost", attr::n(cost))
         .send()
         .await
