@@ -18,9 +18,10 @@ use crate::vapi::messages::CallStatus;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.vapi.ai";
 
-/// Vapi's CreateCallDTO caps `name` at 40 characters (OpenAPI `maxLength: 40`); the full event
-/// id travels in the metadata anyway.
-const MAX_CALL_NAME_CHARS: usize = 40;
+/// Vapi's OpenAPI (CreateCallDTO) caps the call's `name` and the customer's `name` at 40
+/// characters (`maxLength: 40`); longer values are a 400. The full event id travels in the
+/// metadata, so the name is only cut for display.
+const MAX_NAME_CHARS: usize = 40;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum VapiError {
@@ -70,11 +71,11 @@ impl CreateCall {
     pub fn body(&self) -> Value {
         let name: String = format!("sfvapi {}", self.event_id)
             .chars()
-            .take(MAX_CALL_NAME_CHARS)
+            .take(MAX_NAME_CHARS)
             .collect();
         let mut customer = json!({"number": self.customer_number.expose()});
         if let Some(n) = &self.customer_name {
-            customer["name"] = json!(n);
+            customer["name"] = json!(n.chars().take(MAX_NAME_CHARS).collect::<String>());
         }
         let mut metadata = json!({
             "sfvapiEventId": self.event_id.as_str(),
