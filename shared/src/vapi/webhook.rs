@@ -55,7 +55,7 @@ fn is_webhook_path(path: &str) -> bool {
 /// Where a tool call's customer context came from, fetched at most once per message.
 enum Context {
     Unresolved,
-    Snapshot(CallSnapshot),
+    Snapshot(Box<CallSnapshot>),
     Missing(ToolOutcome),
 }
 
@@ -338,7 +338,7 @@ impl VapiWebhookApp {
         record: Option<&CallRecord>,
     ) -> Context {
         if let Some(snapshot) = record.and_then(|r| r.snapshot.clone()) {
-            return Context::Snapshot(snapshot);
+            return Context::Snapshot(Box::new(snapshot));
         }
         let (Some(call), Some(live)) = (call, self.live.as_ref()) else {
             return Context::Missing(ToolOutcome::Error(NO_CONTEXT.into()));
@@ -351,7 +351,7 @@ impl VapiWebhookApp {
             call.case_id.as_ref(),
         );
         match tokio::time::timeout(self.config.live_lookup_timeout, live.lookup(&req)).await {
-            Ok(Ok(snapshot)) => Context::Snapshot(snapshot),
+            Ok(Ok(snapshot)) => Context::Snapshot(Box::new(snapshot)),
             Ok(Err(e)) => {
                 warn!(error = %e, "live lookup failed");
                 Context::Missing(ToolOutcome::Error(NO_CONTEXT.into()))
