@@ -1,5 +1,6 @@
 //! Vapi server messages, typed. Every message is `{"message":{"type":…,"call":{…},"timestamp":…}}`
-//! (Vapi API reference, `ServerMessage*` schemas; https://docs.vapi.ai/server-url/events).
+//! (Vapi API reference: `ServerMessageToolCalls`, `ServerMessageStatusUpdate`,
+//! `ServerMessageEndOfCallReport`; tool-call request shape in https://docs.vapi.ai/tools-calling).
 //! The types sfvapi acts on get their own arm; every other type (`transcript`, `speech-update`,
 //! `conversation-update`, `hang`, `user-interrupted`, and anything Vapi adds later) is `Other`,
 //! answered 200 and ignored, so a new message type can never break a live call.
