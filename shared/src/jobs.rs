@@ -46,12 +46,18 @@ impl JobStatus {
 pub enum JobKind {
     /// Place one Vapi call for a Salesforce event.
     Dial,
+    /// Append a note the assistant took (`logNote`) to the call's Case.
+    Note,
+    /// Turn an end-of-call report into a Salesforce Task (and maybe a follow-up SMS).
+    Report,
 }
 
 impl JobKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Dial => "dial",
+            Self::Note => "note",
+            Self::Report => "report",
         }
     }
 }

@@ -3,6 +3,7 @@
 //! Everything with logic lives here; the crates in `functions/` only bootstrap a Lambda and hand each
 //! request to one function of this library. See `DESIGN.md` in the repository for the data model.
 
+pub mod calls;
 pub mod config;
 pub mod http;
 pub mod ids;
@@ -14,6 +15,8 @@ pub mod secrets;
 pub mod signature;
 pub mod store;
 pub mod telemetry;
+pub mod twilio;
+pub mod vapi;
 
 /// Unix time now, in whole seconds and in milliseconds. One place, so every timestamp agrees.
 pub fn now_millis() -> i64 {

@@ -1,0 +1,239 @@
+//! The `call#<vapiCallId>` item: which Salesforce event, Contact and Case a Vapi call belongs to,
+//! the customer snapshot the assistant's tools answer from, and the call's latest status.
+//!
+//! Written by the job worker right after `POST /call` succeeds (`record_call`), and by the Vapi
+//! webhook as status updates arrive (`record_status`). Either may come first (a `status-update`
+//! can beat the worker's write), so both are `UpdateItem`s that set only their own attributes.
+//!
+//! Attributes (all optional except `pk`):
+//! | name | type | meaning |
+//! |---|---|---|
+//! | `pk` | S | `call#<vapiCallId>` |
+//! | `call_id` | S | the Vapi call id |
+//! | `event_id` | S | the Salesforce event (`evt#sf#<event_id>`) that placed the call |
+//! | `contact_id`, `case_id` | S | Salesforce ids (15/18 chars) |
+//! | `snapshot` | S | JSON of [`CallSnapshot`]: what `lookupCustomer` / `lookupCase` answer |
+//! | `created_at` | N | ms, when the worker recorded the call |
+//! | `status` | S | latest Vapi call status (`queued`, `ringing`, `in-progress`, `forwarding`, `ended`, …) |
+//! | `status_at` | N | ms, Vapi's timestamp of that status (later statuses win) |
+//! | `ended_reason` | S | Vapi's `endedReason`, once ended |
+//! | `cost` | N | USD, written by the report job |
+//! | `expires_at` | N | TTL, unix seconds |
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::SdkError;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{SalesforceEventId, SalesforceId, VapiCallId};
+use crate::store::{attr, unavailable, Item, Store, StoreError, PK};
+
+/// Key of a call's item.
+pub fn call_pk(id: &VapiCallId) -> String {
+    format!("call#{id}")
+}
+
+/// What the assistant may know about the customer and the case, captured by the worker before
+/// dialing so a tool call is answered from one GetItem. Every field is optional: an org without a
+/// custom field simply leaves it out. Phone numbers are stored masked; the assistant never needs
+/// the full number (Vapi already dials it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallSnapshot {
+    #[serde(default)]
+    pub customer: CustomerSnapshot,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<CaseSnapshot>,
+    /// ms since epoch when the data was read from Salesforce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerSnapshot {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Masked (`+1******0123`), see `ids::mask_phone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_language: Option<String>,
+    /// ISO date of the last interaction (seed: `Last_Contact_Date__c`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_interaction: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high_value: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaseSnapshot {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What the worker records once Vapi has accepted a call.
+#[derive(Debug, Clone)]
+pub struct NewCall {
+    pub call_id: VapiCallId,
+    pub event_id: SalesforceEventId,
+    pub contact_id: SalesforceId,
+    pub case_id: Option<SalesforceId>,
+    pub snapshot: CallSnapshot,
+    pub created_at_ms: i64,
+}
+
+/// A `call#` item as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallRecord {
+    pub call_id: String,
+    pub event_id: Option<String>,
+    pub contact_id: Option<String>,
+    pub case_id: Option<String>,
+    /// `None` when the item has no snapshot yet (a status update arrived first).
+    pub snapshot: Option<CallSnapshot>,
+    pub status: Option<String>,
+    pub ended_reason: Option<String>,
+}
+
+impl CallRecord {
+    pub fn from_item(item: &Item) -> Result<Self, StoreError> {
+        let pk = attr::get_s(item, PK, PK)?;
+        let snapshot = match attr::opt_s(item, "snapshot") {
+            None => None,
+            Some(raw) => Some(serde_json::from_str(raw).map_err(|e| StoreError::Corrupt {
+                pk: pk.to_owned(),
+                detail: format!("snapshot is not valid JSON: {e}"),
+            })?),
+        };
+        let own = |name: &str| attr::opt_s(item, name).map(str::to_owned);
+        Ok(Self {
+            call_id: own("call_id").unwrap_or_else(|| pk.trim_start_matches("call#").to_owned()),
+            event_id: own("event_id"),
+            contact_id: own("contact_id"),
+            case_id: own("case_id"),
+            snapshot,
+            status: own("status"),
+            ended_reason: own("ended_reason"),
+        })
+    }
+}
+
+/// Write the call ↔ event mapping and the snapshot. Merges into an item a status update may have
+/// created already, and never touches `status`. Safe to repeat.
+pub async fn record_call(store: &Store, call: &NewCall, ttl: Duration) -> Result<(), StoreError> {
+    // The snapshot holds only strings and options: serialising it cannot fail.
+    let snapshot = serde_json::to_string(&call.snapshot).unwrap_or_else(|_| "{}".into());
+    let expires_at = call.created_at_ms / 1000 + ttl.as_secs() as i64;
+    let mut update = String::from(
+        "SET call_id = :call, event_id = :evt, contact_id = :contact, #snap = :snap, \
+         created_at = :created, expires_at = :exp",
+    );
+    let mut req = store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .key(PK, attr::s(call_pk(&call.call_id)))
+        // SNAPSHOT is a DynamoDB reserved word.
+        .expression_attribute_names("#snap", "snapshot")
+        .expression_attribute_values(":call", attr::s(call.call_id.as_str()))
+        .expression_attribute_values(":evt", attr::s(call.event_id.as_str()))
+        .expression_attribute_values(":contact", attr::s(call.contact_id.as_str()))
+        .expression_attribute_values(":snap", attr::s(snapshot))
+        .expression_attribute_values(":created", attr::n(call.created_at_ms))
+        .expression_attribute_values(":exp", attr::n(expires_at));
+    if let Some(case_id) = &call.case_id {
+        update.push_str(", case_id = :case");
+        req = req.expression_attribute_values(":case", attr::s(case_id.as_str()));
+    }
+    req.update_expression(update)
+        .send()
+        .await
+        .map_err(|e| unavailable("UpdateItem", &e))?;
+    Ok(())
+}
+
+/// Read a call's item (one GetItem).
+pub async fn read_call(store: &Store, id: &VapiCallId) -> Result<Option<CallRecord>, StoreError> {
+    store
+        .get(&call_pk(id))
+        .await?
+        .map(|item| CallRecord::from_item(&item))
+        .transpose()
+}
+
+/// Whether a status write changed the item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusWrite {
+    Recorded,
+    /// The item already holds a status with a later timestamp (messages arrive out of order).
+    Superseded,
+}
+
+/// Record a call status on `call#<id>` unless a later one is already there. Creates the item when
+/// the worker has not written it yet; it then expires after `ttl` unless the worker refreshes it.
+pub async fn record_status(
+    store: &Store,
+    id: &VapiCallId,
+    status: &str,
+    status_at_ms: i64,
+    ended_reason: Option<&str>,
+    ttl: Duration,
+) -> Result<StatusWrite, StoreError> {
+    let mut update = String::from(
+        "SET #st = :st, status_at = :at, call_id = :call, \
+         expires_at = if_not_exists(expires_at, :exp)",
+    );
+    let expires_at = crate::now_secs() + ttl.as_secs() as i64;
+    let mut req = store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .key(PK, attr::s(call_pk(id)))
+        .condition_expression("attribute_not_exists(status_at) OR status_at <= :at")
+        .expression_attribute_names("#st", "status")
+        .expression_attribute_values(":st", attr::s(status))
+        .expression_attribute_values(":at", attr::n(status_at_ms))
+        .expression_attribute_values(":call", attr::s(id.as_str()))
+        .expression_attribute_values(":exp", attr::n(expires_at));
+    if let Some(reason) = ended_reason {
+        update.push_str(", ended_reason = :reason");
+        req = req.expression_attribute_values(":reason", attr::s(reason));
+    }
+    match req.update_expression(update).send().await {
+        Ok(_) => Ok(StatusWrite::Recorded),
+        Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+            Ok(StatusWrite::Superseded)
+        }
+        Err(e) => Err(unavailable("UpdateItem", &e)),
+    }
+}
+
+/// Record the call's cost (the report job does, once Vapi has reported it).
+pub async fn record_cost(store: &Store, id: &VapiCallId, cost: f64) -> Result<(), StoreError> {
+    store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .key(PK, attr::s(call_pk(id)))
+        .update_expression("SET #cost = :cost")
+        .expression_attribute_names("#cost", "cost")
+        .expression_attribute_values(":cost", attr::n(cost))
+        .send()
+        .await
+        .map_err(|e| unavailable("UpdateItem", &e))?;
+    Ok(())
+}

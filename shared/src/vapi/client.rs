@@ -1,0 +1,272 @@
+//! Vapi's `POST /call` (Vapi API reference, "Create Call"): place one outbound phone call.
+//!
+//! The endpoint has no idempotency key, so every failure is classified by what it proves:
+//! - 429 and 5xx answers, and a connection that was never established: no call was created,
+//!   retrying is safe (`is_retryable`).
+//! - other 4xx: the request is wrong (bad number, unknown assistant); terminal, with Vapi's message.
+//! - a timeout or dropped connection after the request was sent, or a 2xx we cannot read:
+//!   `Ambiguous` — a call may exist; the caller must not resend (the job goes to NEEDS_REVIEW).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::ids::{E164Phone, SalesforceEventId, SalesforceId, VapiCallId};
+use crate::secrets::SecretString;
+use crate::vapi::messages::CallStatus;
+
+pub const DEFAULT_BASE_URL: &str = "https://api.vapi.ai";
+
+/// Vapi's OpenAPI (CreateCallDTO) caps the call's `name` and the customer's `name` at 40
+/// characters (`maxLength: 40`); longer values are a 400. The full event id travels in the
+/// metadata, so the name is only cut for display.
+const MAX_NAME_CHARS: usize = 40;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum VapiError {
+    #[error("Vapi is rate limiting (429): {message}; no call was created, back off and retry")]
+    RateLimited {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("Vapi failed with HTTP {status}: {message}; no call was created, retry later")]
+    ServerError { status: u16, message: String },
+    #[error("could not connect to Vapi: {detail}; no call was created, retry later")]
+    Connect { detail: String },
+    #[error("Vapi rejected the call (HTTP {status}): {message}")]
+    Rejected { status: u16, message: String },
+    #[error("outcome unknown ({detail}): a call may have been placed; do not resend, review it")]
+    Ambiguous { detail: String },
+    #[error("the Vapi client is misconfigured: {0}")]
+    Config(String),
+}
+
+impl VapiError {
+    /// Safe to try again later: Vapi proved no call was created.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited { .. } | Self::ServerError { .. } | Self::Connect { .. }
+        )
+    }
+}
+
+/// One call to place.
+#[derive(Debug, Clone)]
+pub struct CreateCall {
+    pub assistant_id: String,
+    pub phone_number_id: String,
+    pub customer_number: E164Phone,
+    pub customer_name: Option<String>,
+    pub event_id: SalesforceEventId,
+    pub contact_id: SalesforceId,
+    pub case_id: Option<SalesforceId>,
+    /// `assistantOverrides.variableValues`: `{{customerName}}`, `{{caseId}}`, … in the prompt.
+    pub variable_values: Map<String, Value>,
+}
+
+impl CreateCall {
+    /// The request body.
+    pub fn body(&self) -> Value {
+        let name: String = format!("sfvapi {}", self.event_id)
+            .chars()
+            .take(MAX_NAME_CHARS)
+            .collect();
+        let mut customer = json!({"number": self.customer_number.expose()});
+        if let Some(n) = &self.customer_name {
+            customer["name"] = json!(n.chars().take(MAX_NAME_CHARS).collect::<String>());
+        }
+        let mut metadata = json!({
+            "sfvapiEventId": self.event_id.as_str(),
+            "contactId": self.contact_id.as_str(),
+        });
+        if let Some(c) = &self.case_id {
+            metadata["caseId"] = json!(c.as_str());
+        }
+        json!({
+            "assistantId": self.assistant_id,
+            "phoneNumberId": self.phone_number_id,
+            "customer": customer,
+            "name": name,
+            "assistantOverrides": {
+                "variableValues": self.variable_values,
+                "metadata": metadata,
+            }
+        })
+    }
+}
+
+/// What Vapi answered (the rest of the call object is not needed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreatedCall {
+    pub id: VapiCallId,
+    pub status: CallStatus,
+}
+
+#[derive(Clone, Debug)]
+pub struct VapiClient {
+    http: reqwest::Client,
+    base_url: String,
+}
+
+impl VapiClient {
+    /// `base_url` is `https://api.vapi.ai` in production (a loopback server in tests and the
+    /// sandbox); `timeout` bounds the whole request.
+    pub fn new(base_url: &str, timeout: Duration) -> Result<Self, VapiError> {
+        let base = url::Url::parse(base_url)
+            .map_err(|e| VapiError::Config(format!("VAPI_BASE_URL {base_url:?}: {e}")))?;
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(3)))
+            .build()
+            .map_err(|e| VapiError::Config(e.to_string()))?;
+        Ok(Self {
+            http,
+            base_url: base.as_str().trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// `POST {base}/call` with `Authorization: Bearer <private key>`; 201 → the call's id.
+    pub async fn create_call(
+        &self,
+        api_key: &SecretString,
+        call: &CreateCall,
+    ) -> Result<CreatedCall, VapiError> {
+        let resp = self
+            .http
+            .post(format!("{}/call", self.base_url))
+            .bearer_auth(api_key.expose())
+            .json(&call.body())
+            .send()
+            .await
+            .map_err(send_error)?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = resp.bytes().await;
+        if (200..300).contains(&status) {
+            let body = body.map_err(|e| VapiError::Ambiguous {
+                detail: format!("HTTP {status} but the body was lost: {e}"),
+            })?;
+            return parse_created(&body);
+        }
+        let message = body
+            .map(|b| error_message(&b))
+            .unwrap_or_else(|e| format!("(body unreadable: {e})"));
+        Err(match status {
+            429 => VapiError::RateLimited {
+                message,
+                retry_after,
+            },
+            500..=599 => VapiError::ServerError { status, message },
+            _ => VapiError::Rejected { status, message },
+        })
+    }
+}
+
+fn send_error(e: reqwest::Error) -> VapiError {
+    if e.is_connect() {
+        VapiError::Connect {
+            detail: crate::secrets::error_chain(&e),
+        }
+    } else if e.is_builder() {
+        VapiError::Config(crate::secrets::error_chain(&e))
+    } else if e.is_timeout() {
+        VapiError::Ambiguous {
+            detail: "timed out after the request was sent".into(),
+        }
+    } else {
+        VapiError::Ambiguous {
+            detail: crate::secrets::error_chain(&e),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawCreated {
+    id: String,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+fn parse_created(body: &[u8]) -> Result<CreatedCall, VapiError> {
+    let raw: RawCreated = serde_json::from_slice(body).map_err(|e| VapiError::Ambiguous {
+        detail: format!("call created but the answer is unreadable: {e}"),
+    })?;
+    let id = VapiCallId::parse("id", &raw.id).map_err(|e| VapiError::Ambiguous {
+        detail: format!("call created but its id is unusable: {e}"),
+    })?;
+    Ok(CreatedCall {
+        id,
+        status: CallStatus::parse(raw.status.as_deref().unwrap_or("queued")),
+    })
+}
+
+/// Vapi's errors are `{"message": "…" | ["…", …], "error": "Bad Request", "statusCode": 400}`.
+fn error_message(body: &[u8]) -> String {
+    let text = || {
+        let t = String::from_utf8_lossy(body);
+        let t = t.trim();
+        if t.is_empty() {
+            "(empty body)".to_owned()
+        } else {
+            t.chars().take(500).collect()
+        }
+    };
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return text();
+    };
+    match v.get("message") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_owned))
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => v
+            .get("error")
+            .and_then(Value::as_str)
+            .map_or_else(text, str::to_owned),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_messages_from_vapi_shapes() {
+        assert_eq!(
+            error_message(br#"{"message":["a","b"],"error":"Bad Request","statusCode":400}"#),
+            "a; b"
+        );
+        assert_eq!(error_message(br#"{"message":"nope"}"#), "nope");
+        assert_eq!(error_message(b"gateway"), "gateway");
+    }
+
+    #[test]
+    fn call_name_fits_vapis_limit() {
+        let c = CreateCall {
+            assistant_id: "a".into(),
+            phone_number_id: "p".into(),
+            customer_number: E164Phone::parse("n", "+14155550123").unwrap(),
+            customer_name: None,
+            event_id: SalesforceEventId::parse("e", &"x".repeat(100)).unwrap(),
+            contact_id: SalesforceId::parse("c", "0035e00000XyZ12AAF").unwrap(),
+            case_id: None,
+            variable_values: Map::new(),
+        };
+        let b = c.body();
+        assert_eq!(b["name"].as_str().unwrap().chars().count(), 40);
+        assert_eq!(
+            b["assistantOverrides"]["metadata"]["sfvapiEventId"],
+            "x".repeat(100)
+        );
+        assert!(b["customer"].get("name").is_none());
+    }
+}

@@ -1,0 +1,228 @@
+//! The Vapi webhook's settings and secret, read once at cold start (see `config.rs` for the
+//! conventions: a bad value stops init with the variable's name).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::{CommonConfig, ConfigError, Env};
+use crate::secrets::SecretString;
+use crate::signature::{PayloadFormat, VapiAuth, VapiHmac};
+
+/// What the secret `VAPI_SECRET_ARN` holds:
+/// `{"server_secrets": ["current", "previous"], "api_key": "<Vapi private API key>"}`.
+/// `server_secrets` authenticate Vapi's server messages (the credential's secret, the
+/// `X-Vapi-Secret` value or the bearer token, whichever modes are enabled); `api_key` is the
+/// private key the worker sends to `POST /call`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VapiSecret {
+    #[serde(default)]
+    pub server_secrets: Vec<SecretString>,
+    #[serde(default)]
+    pub api_key: Option<SecretString>,
+}
+
+#[derive(Debug, Clone)]
+pub struct VapiWebhookConfig {
+    pub common: CommonConfig,
+    /// `VAPI_SECRET_ARN`: see [`VapiSecret`].
+    pub secret_arn: String,
+    /// `VAPI_AUTH_MODES` (default `hmac`): any of `hmac,secret,bearer,legacy`, comma-separated;
+    /// a request is accepted when any enabled mode accepts it.
+    pub auth_modes: Vec<VapiAuth>,
+    /// `VAPI_SIGNATURE_TOLERANCE_SECS` (default 300): allowed skew of the HMAC timestamp.
+    pub tolerance_secs: i64,
+    /// `VAPI_MAX_BODY_BYTES` (default 1048576): larger bodies get 413. Larger than the ingest's
+    /// 256 KB because an end-of-call report of a long call legitimately carries the transcript
+    /// twice (text and messages) and must not be refused.
+    pub max_body_bytes: usize,
+    /// `EVENT_TTL_DAYS` (default 7): how long dedup records, jobs and `call#` items are kept.
+    pub event_ttl: Duration,
+    /// `VAPI_TOOL_CACHE_TTL_SECS` (default 86400): how long a tool answer is replayed to retries.
+    pub tool_cache_ttl: Duration,
+    /// `VAPI_LIVE_LOOKUP_TIMEOUT_MS` (default 3000): deadline of a live Salesforce lookup, well
+    /// under Vapi's tool timeout (`server.timeoutSeconds`, default 20 s).
+    pub live_lookup_timeout: Duration,
+}
+
+impl VapiWebhookConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let tolerance_secs: i64 = env.parse_or("VAPI_SIGNATURE_TOLERANCE_SECS", 300)?;
+        if !(1..=3600).contains(&tolerance_secs) {
+            return Err(ConfigError::Invalid {
+                var: "VAPI_SIGNATURE_TOLERANCE_SECS",
+                reason: "must be between 1 and 3600 seconds".into(),
+            });
+        }
+        let ttl_days: u64 = env.parse_or("EVENT_TTL_DAYS", 7)?;
+        if ttl_days == 0 {
+            return Err(ConfigError::Invalid {
+                var: "EVENT_TTL_DAYS",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let lookup_ms: u64 = env.parse_or("VAPI_LIVE_LOOKUP_TIMEOUT_MS", 3000)?;
+        if !(100..=15_000).contains(&lookup_ms) {
+            return Err(ConfigError::Invalid {
+                var: "VAPI_LIVE_LOOKUP_TIMEOUT_MS",
+                reason: "must be between 100 and 15000 ms (Vapi waits 20 s by default)".into(),
+            });
+        }
+        Ok(Self {
+            common: CommonConfig::from_env(env)?,
+            secret_arn: env.required("VAPI_SECRET_ARN", "the ARN or name of the Vapi secret")?,
+            auth_modes: auth_modes(env)?,
+            tolerance_secs,
+            max_body_bytes: env.parse_or("VAPI_MAX_BODY_BYTES", 1024 * 1024usize)?,
+            event_ttl: Duration::from_secs(ttl_days * 86_400),
+            tool_cache_ttl: env.secs_or("VAPI_TOOL_CACHE_TTL_SECS", 86_400)?,
+            live_lookup_timeout: Duration::from_millis(lookup_ms),
+        })
+    }
+}
+
+/// `VAPI_AUTH_MODES` plus the options of the modes it enables:
+/// `VAPI_HMAC_ALGORITHM` (sha256|sha512|sha1), `VAPI_HMAC_SIGNATURE_HEADER` (x-signature),
+/// `VAPI_HMAC_TIMESTAMP_HEADER` (x-timestamp), `VAPI_HMAC_SIGNATURE_PREFIX` (none, e.g. `sha256=`),
+/// `VAPI_HMAC_PAYLOAD_FORMAT` (`{timestamp}.{body}` or `{body}`), `VAPI_HMAC_ENCODING` (hex|base64),
+/// `VAPI_BEARER_HEADER` (authorization).
+fn auth_modes<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Vec<VapiAuth>, ConfigError> {
+    let names = {
+        let l = env.list("VAPI_AUTH_MODES");
+        if l.is_empty() {
+            vec!["hmac".to_owned()]
+        } else {
+            l
+        }
+    };
+    let defaults = VapiHmac::default();
+    let mut modes = Vec::new();
+    for name in names {
+        let mode = match name.to_ascii_lowercase().as_str() {
+            "hmac" => VapiAuth::Hmac(VapiHmac {
+                algorithm: env.parse_or("VAPI_HMAC_ALGORITHM", defaults.algorithm)?,
+                signature_header: header_name(
+                    env,
+                    "VAPI_HMAC_SIGNATURE_HEADER",
+                    &defaults.signature_header,
+                )?,
+                timestamp_header: header_name(
+                    env,
+                    "VAPI_HMAC_TIMESTAMP_HEADER",
+                    &defaults.timestamp_header,
+                )?,
+                signature_prefix: env
+                    .optional("VAPI_HMAC_SIGNATURE_PREFIX")
+                    .unwrap_or_default(),
+                payload_format: env
+                    .parse_or("VAPI_HMAC_PAYLOAD_FORMAT", PayloadFormat::TimestampDotBody)?,
+                encoding: env.parse_or("VAPI_HMAC_ENCODING", defaults.encoding)?,
+            }),
+            "secret" => VapiAuth::Secret,
+            "bearer" => VapiAuth::Bearer {
+                header: header_name(env, "VAPI_BEARER_HEADER", "authorization")?,
+            },
+            "legacy" => VapiAuth::Legacy,
+            other => {
+                return Err(ConfigError::Invalid {
+                    var: "VAPI_AUTH_MODES",
+                    reason: format!(
+                        "unknown mode {other:?}, expected hmac, secret, bearer or legacy"
+                    ),
+                })
+            }
+        };
+        if !modes.contains(&mode) {
+            modes.push(mode);
+        }
+    }
+    Ok(modes)
+}
+
+fn header_name<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    var: &'static str,
+    default: &str,
+) -> Result<String, ConfigError> {
+    let name = env
+        .optional(var)
+        .unwrap_or_else(|| default.to_owned())
+        .to_ascii_lowercase();
+    // Header lookups are by lower-case name; a bad name could never match.
+    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(ConfigError::Invalid {
+            var,
+            reason: format!("{name:?} is not a valid HTTP header name"),
+        });
+    }
+    Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signature::{Algorithm, Encoding};
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Env::new(move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_and_modes() {
+        let c = VapiWebhookConfig::from_env(&env(&[("TABLE_NAME", "t"), ("VAPI_SECRET_ARN", "s")]))
+            .unwrap();
+        assert_eq!(c.auth_modes, vec![VapiAuth::Hmac(VapiHmac::default())]);
+        assert_eq!(c.tolerance_secs, 300);
+        assert_eq!(c.max_body_bytes, 1_048_576);
+        let c = VapiWebhookConfig::from_env(&env(&[
+            ("TABLE_NAME", "t"),
+            ("VAPI_SECRET_ARN", "s"),
+            ("VAPI_AUTH_MODES", "hmac, secret,bearer,legacy"),
+            ("VAPI_HMAC_ALGORITHM", "sha512"),
+            ("VAPI_HMAC_SIGNATURE_HEADER", "X-Sig"),
+            ("VAPI_HMAC_SIGNATURE_PREFIX", "sha512="),
+            ("VAPI_HMAC_PAYLOAD_FORMAT", "{body}"),
+            ("VAPI_HMAC_ENCODING", "base64"),
+            ("VAPI_BEARER_HEADER", "X-Auth"),
+        ]))
+        .unwrap();
+        assert_eq!(c.auth_modes.len(), 4);
+        let VapiAuth::Hmac(h) = &c.auth_modes[0] else {
+            panic!()
+        };
+        assert_eq!(h.algorithm, Algorithm::Sha512);
+        assert_eq!(h.signature_header, "x-sig");
+        assert_eq!(h.signature_prefix, "sha512=");
+        assert_eq!(h.payload_format, PayloadFormat::Body);
+        assert_eq!(h.encoding, Encoding::Base64);
+        assert_eq!(
+            c.auth_modes[2],
+            VapiAuth::Bearer {
+                header: "x-auth".into()
+            }
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (var, val) in [
+            ("VAPI_AUTH_MODES", "hmac,magic"),
+            ("VAPI_HMAC_ALGORITHM", "md5"),
+            ("VAPI_HMAC_SIGNATURE_HEADER", "bad header"),
+            ("VAPI_LIVE_LOOKUP_TIMEOUT_MS", "60000"),
+        ] {
+            let e = VapiWebhookConfig::from_env(&env(&[
+                ("TABLE_NAME", "t"),
+                ("VAPI_SECRET_ARN", "s"),
+                (var, val),
+            ]))
+            .unwrap_err();
+            assert!(e.to_string().contains(var), "{e}");
+        }
+    }
+}
