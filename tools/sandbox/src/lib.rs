@@ -77,6 +77,17 @@ use tokio::task::JoinHandle;
 pub use config::{Config, ConfigError, Scenario};
 pub use log::{Direction, Entry, Service};
 
+const OAUTH_SECRET_FIELDS: &[&str] = &[
+    "client_secret",
+    "refresh_token",
+    "assertion",
+    "code",
+    "code_verifier",
+    "token",
+    "access_token",
+    "signature",
+];
+
 /// Request bodies above this are refused with 413 (the real APIs' limits are in the MBs too).
 const MAX_BODY: usize = 4 * 1024 * 1024;
 
@@ -352,6 +363,11 @@ async fn handle(
     };
     entry.status = Some(resp.status.as_u16());
     entry.response_body = String::from_utf8_lossy(&resp.body).into_owned();
+    // OAuth credentials and tokens stay out of the log, even fake ones: the log is for humans.
+    if service == Service::Salesforce && entry.path.starts_with("/services/oauth2/") {
+        entry.body = log::redact_form(entry.body.as_bytes(), OAUTH_SECRET_FIELDS);
+        entry.response_body = log::redact_json(&resp.body, OAUTH_SECRET_FIELDS);
+    }
     entry.duration_ms = started.elapsed().as_millis() as u64;
     app.log.push(entry);
     to_hyper(resp)

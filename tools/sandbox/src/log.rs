@@ -139,6 +139,34 @@ pub fn redacted_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
     out
 }
 
+/// A form body with the values of `keys` replaced (OAuth secrets, refresh tokens, assertions).
+pub fn redact_form(body: &[u8], keys: &[&str]) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(body) {
+        if keys.contains(&k.as_ref()) {
+            out.append_pair(&k, "[redacted]");
+        } else {
+            out.append_pair(&k, &v);
+        }
+    }
+    out.finish()
+}
+
+/// A JSON object body with the top-level `keys` replaced; anything else is returned as text.
+pub fn redact_json(body: &[u8], keys: &[&str]) -> String {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(mut m)) => {
+            for k in keys {
+                if let Some(v) = m.get_mut(*k) {
+                    *v = serde_json::Value::String("[redacted]".into());
+                }
+            }
+            serde_json::Value::Object(m).to_string()
+        }
+        _ => String::from_utf8_lossy(body).into_owned(),
+    }
+}
+
 #[derive(Default)]
 pub struct RequestLog {
     inner: Mutex<Inner>,
