@@ -575,7 +575,7 @@ async fn deliver(
                 let status = resp.status().as_u16();
                 entry.status = Some(status);
                 let text = resp.text().await.unwrap_or_default();
-                if let (Some(tcid), true) = (tool_call_id, (200..300).contains(&status)) {
+                if let (Some(tcid), true) = (tool_call_id, status < 500) {
                     let check = check_tool_answer(status, &text, tcid);
                     if check.ok {
                         tracing::info!(
