@@ -1,0 +1,241 @@
+//! The `/_sandbox` endpoints: the request log and the switches (see the crate doc for the API).
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::config::Scenario;
+use crate::log::Service;
+use crate::salesforce::{FailNext, TokenFailure};
+use crate::{lock, App, Req, Resp};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Control {
+    #[serde(default)]
+    reset: bool,
+    salesforce: Option<SalesforceControl>,
+    vapi: Option<VapiControl>,
+    twilio: Option<TwilioControl>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FailNextControl {
+    status: u16,
+    #[serde(default = "one")]
+    count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenErrorControl {
+    error: String,
+    #[serde(default = "one")]
+    count: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SalesforceControl {
+    fail_next: Option<FailNextControl>,
+    token_error: Option<TokenErrorControl>,
+    #[serde(default)]
+    revoke_tokens: bool,
+    api_usage: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VapiControl {
+    scenario: Option<Scenario>,
+    outage_count: Option<u32>,
+    deliver_twice: Option<bool>,
+    delay_ms: Option<u64>,
+    fail_next: Option<FailNextControl>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TwilioControl {
+    fail_next: Option<FailNextControl>,
+}
+
+fn bad(detail: impl Into<String>) -> Resp {
+    Resp::json(
+        400,
+        &json!({"error": "invalid_control", "detail": detail.into()}),
+    )
+}
+
+pub(crate) fn handle(app: &App, req: &Req) -> Resp {
+    let path = req.path.trim_end_matches('/');
+    match (req.method.as_str(), path) {
+        ("GET", "/_sandbox/health") => Resp::json(200, &json!({"ok": true})),
+        ("GET", "/_sandbox/requests") => {
+            let service = match req.query_param("service") {
+                None => None,
+                Some(s) => match Service::parse(&s) {
+                    Some(s) => Some(s),
+                    None => {
+                        return bad(format!(
+                            "service {s:?}: expected salesforce, vapi or twilio"
+                        ))
+                    }
+                },
+            };
+            let since = match req.query_param("since").map(|s| s.parse::<u64>()) {
+                None => 0,
+                Some(Ok(n)) => n,
+                Some(Err(_)) => return bad("since: expected a sequence number"),
+            };
+            let entries = app.log.query(service, since);
+            Resp::json(
+                200,
+                &serde_json::to_value(entries).unwrap_or(Value::Array(Vec::new())),
+            )
+        }
+        ("DELETE", "/_sandbox/requests") => Resp::json(200, &json!({"cleared": app.log.clear()})),
+        ("GET", "/_sandbox/control") => Resp::json(200, &json!({"ok": true, "state": state(app)})),
+        ("POST", "/_sandbox/control") => match serde_json::from_slice::<Control>(&req.body) {
+            Err(e) => bad(e.to_string()),
+            Ok(c) => match apply(app, c) {
+                Ok(()) => Resp::json(200, &json!({"ok": true, "state": state(app)})),
+                Err(detail) => bad(detail),
+            },
+        },
+        (_, "/_sandbox/health" | "/_sandbox/requests" | "/_sandbox/control") => {
+            Resp::json(405, &json!({"error": "method_not_allowed"}))
+        }
+        _ => Resp::json(
+            404,
+            &json!({"error": "not_found", "detail": "see the sandbox crate doc for /_sandbox routes"}),
+        ),
+    }
+}
+
+fn state(app: &App) -> Value {
+    json!({
+        "salesforce": lock(&app.sf).switches(),
+        "vapi": lock(&app.vapi).switches(),
+        "twilio": lock(&app.twilio).switches(),
+    })
+}
+
+fn fail_next(
+    f: FailNextControl,
+    allowed: &[u16],
+    service: &str,
+) -> Result<Option<FailNext>, String> {
+    if f.count == 0 {
+        return Ok(None);
+    }
+    if !allowed.contains(&f.status) {
+        return Err(format!(
+            "{service}.fail_next.status {}: expected one of {allowed:?}",
+            f.status
+        ));
+    }
+    Ok(Some(FailNext {
+        status: f.status,
+        remaining: f.count,
+    }))
+}
+
+/// Validate everything first, then apply, so a bad request changes nothing.
+fn apply(app: &App, c: Control) -> Result<(), String> {
+    let mut sf_fail = None;
+    let mut sf_token = None;
+    if let Some(sf) = &c.salesforce {
+        if let Some(f) = &sf.fail_next {
+            sf_fail = Some(fail_next(
+                FailNextControl {
+                    status: f.status,
+                    count: f.count,
+                },
+                &[401, 403, 500, 503],
+                "salesforce",
+            )?);
+        }
+        if let Some(t) = &sf.token_error {
+            if !crate::salesforce::is_token_error(&t.error) {
+                return Err(format!(
+                    "salesforce.token_error.error {:?}: expected invalid_grant, inactive_user, inactive_org, rate_limit_exceeded or invalid_client",
+                    t.error
+                ));
+            }
+            sf_token = Some((t.count > 0).then(|| TokenFailure {
+                error: t.error.clone(),
+                remaining: t.count,
+            }));
+        }
+    }
+    let mut vapi_fail = None;
+    if let Some(f) = c.vapi.as_ref().and_then(|v| v.fail_next.as_ref()) {
+        vapi_fail = Some(fail_next(
+            FailNextControl {
+                status: f.status,
+                count: f.count,
+            },
+            &[429, 500, 503],
+            "vapi",
+        )?);
+    }
+    let mut twilio_fail = None;
+    if let Some(f) = c.twilio.as_ref().and_then(|t| t.fail_next.as_ref()) {
+        twilio_fail = Some(fail_next(
+            FailNextControl {
+                status: f.status,
+                count: f.count,
+            },
+            &[429, 500, 503],
+            "twilio",
+        )?);
+    }
+
+    if c.reset {
+        lock(&app.sf).reset_switches();
+        lock(&app.vapi).reset_switches(&app.config.vapi);
+        lock(&app.twilio).reset_switches();
+    }
+    if let Some(sf) = c.salesforce {
+        let mut st = lock(&app.sf);
+        if let Some(f) = sf_fail {
+            st.fail_next = f;
+        }
+        if let Some(t) = sf_token {
+            st.token_error = t;
+        }
+        if sf.revoke_tokens {
+            st.revoke_all_tokens();
+        }
+        if let Some(n) = sf.api_usage {
+            st.api_usage = n;
+        }
+    }
+    if let Some(v) = c.vapi {
+        let mut st = lock(&app.vapi);
+        if let Some(n) = v.outage_count {
+            st.outage_count = n;
+        }
+        if let Some(s) = v.scenario {
+            st.set_scenario(s);
+        }
+        if let Some(b) = v.deliver_twice {
+            st.deliver_twice = b;
+        }
+        if let Some(ms) = v.delay_ms {
+            st.delay = std::time::Duration::from_millis(ms);
+        }
+        if let Some(f) = vapi_fail {
+            st.fail_next = f;
+        }
+    }
+    if twilio_fail.is_some() {
+        lock(&app.twilio).fail_next = twilio_fail.flatten();
+    }
+    Ok(())
+}

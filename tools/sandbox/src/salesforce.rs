@@ -1,0 +1,817 @@
+//! The fake Salesforce: OAuth token/introspect/revoke and the REST calls sfvapi makes
+//! (Contact and Case reads, Task upsert by external id, CaseComment create).
+//!
+//! Response shapes follow `shared/tests/fixtures/salesforce/` and Salesforce's REST docs
+//! (<https://developer.salesforce.com/docs/platform/api-rest/guide/dome-upsert.html>: upsert answers
+//! 201 with `created: true`, an update 200 with `created: false` from API 46.0 on). The token
+//! response has no `expires_in`: the lifetime is the org's session timeout.
+
+use std::collections::{HashMap, HashSet};
+
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+
+use crate::config::SalesforceConfig;
+use crate::{lock, util, App, Req, Resp};
+
+const ORG_ID: &str = "00D5e000000SbXqEAK";
+const USER_ID: &str = "0055e000001SbXqAAK";
+
+/// A forced failure for the next `remaining` calls.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct FailNext {
+    pub status: u16,
+    pub remaining: u32,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct TokenFailure {
+    pub error: String,
+    pub remaining: u32,
+}
+
+struct Token {
+    issued_at_ms: i64,
+    scope: String,
+}
+
+struct Task {
+    id: String,
+    fields: Map<String, Value>,
+}
+
+pub(crate) struct State {
+    tokens: HashMap<String, Token>,
+    revoked_refresh_tokens: HashSet<String>,
+    used_codes: HashSet<String>,
+    pub fail_next: Option<FailNext>,
+    pub token_error: Option<TokenFailure>,
+    pub api_usage: u64,
+    contacts: Vec<Value>,
+    cases: Vec<Value>,
+    /// External id value → Task.
+    tasks: HashMap<String, Task>,
+    next_record: u64,
+}
+
+impl State {
+    pub fn new(_config: &SalesforceConfig) -> Self {
+        Self {
+            tokens: HashMap::new(),
+            revoked_refresh_tokens: HashSet::new(),
+            used_codes: HashSet::new(),
+            fail_next: None,
+            token_error: None,
+            api_usage: 0,
+            contacts: seed_contacts(),
+            cases: seed_cases(),
+            tasks: HashMap::new(),
+            next_record: 1,
+        }
+    }
+
+    /// Back to the startup switches; records, tokens and tasks are kept.
+    pub fn reset_switches(&mut self) {
+        self.fail_next = None;
+        self.token_error = None;
+    }
+
+    pub fn revoke_all_tokens(&mut self) {
+        self.tokens.clear();
+    }
+
+    pub fn switches(&self) -> Value {
+        json!({
+            "fail_next": self.fail_next,
+            "token_error": self.token_error,
+            "api_usage": self.api_usage,
+            "active_tokens": self.tokens.len(),
+            "tasks": self.tasks.len(),
+        })
+    }
+
+    fn next_id(&mut self, key_prefix: &str) -> String {
+        self.next_record += 1;
+        util::salesforce_id(key_prefix, self.next_record)
+    }
+}
+
+/// The seeded records: (a) Ada, callable and high value; (b) a DoNotCall contact; (c) a contact
+/// whose phone is not E.164; (d) a low-revenue contact reachable only on MobilePhone.
+fn seed_contacts() -> Vec<Value> {
+    let contact = |id: &str,
+                   name: &str,
+                   phone: Value,
+                   mobile: Value,
+                   email: &str,
+                   dnc: bool,
+                   status: &str,
+                   lang: &str,
+                   revenue: f64| {
+        json!({
+            "attributes": {"type": "Contact", "url": format!("/services/data/v62.0/sobjects/Contact/{id}")},
+            "Id": id,
+            "Name": name,
+            "Phone": phone,
+            "MobilePhone": mobile,
+            "Email": email,
+            "DoNotCall": dnc,
+            "Account_Status__c": status,
+            "Last_Contact_Date__c": "2026-11-01",
+            "Preferred_Language__c": lang,
+            "Account": {"attributes": {"type": "Account"}, "AnnualRevenue": revenue},
+        })
+    };
+    vec![
+        contact(
+            "0035e00000XyZ12AAF",
+            "Ada Lovelace",
+            json!("+14155550123"),
+            Value::Null,
+            "ada@example.com",
+            false,
+            "Past Due",
+            "en",
+            250_000.0,
+        ),
+        contact(
+            "0035e00000DnCa1AAF",
+            "Grace Hopper",
+            json!("+14155550124"),
+            Value::Null,
+            "grace@example.com",
+            true,
+            "Active",
+            "en",
+            180_000.0,
+        ),
+        contact(
+            "0035e00000BadPhAAJ",
+            "Alan Turing",
+            json!("555-0199"),
+            json!("12345"),
+            "alan@example.com",
+            false,
+            "Active",
+            "en",
+            90_000.0,
+        ),
+        contact(
+            "0035e00000LowRvAAJ",
+            "Charles Babbage",
+            Value::Null,
+            json!("+447700900123"),
+            "charles@example.com",
+            false,
+            "Active",
+            "en",
+            50_000.0,
+        ),
+    ]
+}
+
+fn seed_cases() -> Vec<Value> {
+    let case = |id: &str,
+                number: &str,
+                subject: &str,
+                status: &str,
+                priority: &str,
+                contact: &str| {
+        json!({
+            "attributes": {"type": "Case", "url": format!("/services/data/v62.0/sobjects/Case/{id}")},
+            "Id": id,
+            "CaseNumber": number,
+            "Subject": subject,
+            "Status": status,
+            "Priority": priority,
+            "ContactId": contact,
+        })
+    };
+    vec![
+        case(
+            "5005e00000AbCdEAAV",
+            "00001026",
+            "Payment failed twice",
+            "Escalated",
+            "High",
+            "0035e00000XyZ12AAF",
+        ),
+        case(
+            "5005e00000DnCa1AAF",
+            "00001027",
+            "Do not call me about my order",
+            "New",
+            "Medium",
+            "0035e00000DnCa1AAF",
+        ),
+        case(
+            "5005e00000BadPhAAJ",
+            "00001028",
+            "Cannot log in",
+            "New",
+            "High",
+            "0035e00000BadPhAAJ",
+        ),
+    ]
+}
+
+pub(crate) fn handle(app: &App, req: &Req) -> Resp {
+    let path = req.path.trim_end_matches('/');
+    match path {
+        "/services/oauth2/token" => only_post(req, |req| token(app, req)),
+        "/services/oauth2/introspect" => only_post(req, |req| introspect(app, req)),
+        "/services/oauth2/revoke" => only_post(req, |req| revoke(app, req)),
+        p if p.starts_with("/services/data/") => rest(app, req),
+        _ => not_found(),
+    }
+}
+
+fn only_post(req: &Req, f: impl FnOnce(&Req) -> Resp) -> Resp {
+    if req.method == http::Method::POST {
+        f(req)
+    } else {
+        Resp::json(
+            405,
+            &json!({"error": "invalid_request", "error_description": "must use HTTP POST"}),
+        )
+    }
+}
+
+fn oauth_error(status: u16, error: &str, description: &str) -> Resp {
+    Resp::json(
+        status,
+        &json!({"error": error, "error_description": description}),
+    )
+}
+
+fn token_failure_description(error: &str) -> Option<(u16, &'static str)> {
+    match error {
+        "invalid_grant" => Some((400, "expired access/refresh token")),
+        "inactive_user" => Some((400, "user is inactive")),
+        "inactive_org" => Some((400, "organization is locked, closed or suspended")),
+        "rate_limit_exceeded" => Some((400, "ip/client rate limit exceeded")),
+        "invalid_client" => Some((401, "invalid client credentials")),
+        _ => None,
+    }
+}
+
+pub(crate) fn is_token_error(error: &str) -> bool {
+    token_failure_description(error).is_some()
+}
+
+/// Client credentials from the form or from HTTP Basic (both are accepted by Salesforce).
+fn client_credentials(
+    req: &Req,
+    form: &HashMap<String, String>,
+) -> (Option<String>, Option<String>) {
+    if let Some(basic) = req
+        .header("authorization")
+        .and_then(|v| v.trim().strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|b| String::from_utf8(b).ok())
+    {
+        if let Some((id, secret)) = basic.split_once(':') {
+            return (Some(id.to_owned()), Some(secret.to_owned()));
+        }
+    }
+    (
+        form.get("client_id").cloned(),
+        form.get("client_secret").cloned(),
+    )
+}
+
+fn token(app: &App, req: &Req) -> Resp {
+    let cfg = &app.config.salesforce;
+    let form = util::parse_form(&req.body);
+    let mut st = lock(&app.sf);
+    if let Some(f) = st.token_error.as_mut() {
+        if f.remaining > 0 {
+            f.remaining -= 1;
+            let error = f.error.clone();
+            if f.remaining == 0 {
+                st.token_error = None;
+            }
+            let (status, description) =
+                token_failure_description(&error).unwrap_or((400, "unknown error"));
+            return oauth_error(status, &error, description);
+        }
+    }
+    let grant = form.get("grant_type").map(String::as_str).unwrap_or("");
+    let (client_id, client_secret) = client_credentials(req, &form);
+    let id_ok = client_id.as_deref() == Some(cfg.client_id.as_str());
+    let secret_ok = client_secret.as_deref() == Some(cfg.client_secret.as_str());
+    let bad_client = || oauth_error(401, "invalid_client", "invalid client credentials");
+    let mut refresh_token = None;
+    match grant {
+        "refresh_token" => {
+            // A connected app may waive the secret for this flow; a wrong one is still refused.
+            if !id_ok || (client_secret.is_some() && !secret_ok) {
+                return bad_client();
+            }
+            let rt = form.get("refresh_token").map(String::as_str).unwrap_or("");
+            if rt.is_empty() || st.revoked_refresh_tokens.contains(rt) {
+                return oauth_error(400, "invalid_grant", "expired access/refresh token");
+            }
+        }
+        "client_credentials" => {
+            if !id_ok || !secret_ok {
+                return bad_client();
+            }
+        }
+        "authorization_code" => {
+            if !id_ok || !secret_ok {
+                return bad_client();
+            }
+            let code = form.get("code").map(String::as_str).unwrap_or("");
+            if code.is_empty() || !st.used_codes.insert(code.to_owned()) {
+                return oauth_error(400, "invalid_grant", "invalid authorization code");
+            }
+            if form.get("redirect_uri").is_none_or(|r| r.is_empty()) {
+                return oauth_error(
+                    400,
+                    "redirect_uri_mismatch",
+                    "redirect_uri must match configuration",
+                );
+            }
+            refresh_token = Some(format!("5Aep861{}", util::alnum(80)));
+        }
+        "urn:ietf:params:oauth:grant-type:jwt-bearer" => {
+            if let Err(resp) = check_assertion(cfg, form.get("assertion").map(String::as_str)) {
+                return resp;
+            }
+        }
+        "" => return oauth_error(400, "unsupported_grant_type", "grant type not supported"),
+        _ => return oauth_error(400, "unsupported_grant_type", "grant type not supported"),
+    }
+    let issued_at = sfvapi::now_millis();
+    let access_token = format!("{}!AQ0AQ{}", &ORG_ID[..15], util::alnum(96));
+    let scope = "refresh_token api".to_owned();
+    st.tokens.insert(
+        access_token.clone(),
+        Token {
+            issued_at_ms: issued_at,
+            scope: scope.clone(),
+        },
+    );
+    drop(st);
+    let id = format!("{}/id/{ORG_ID}/{USER_ID}", app.urls.salesforce);
+    // Salesforce's `signature`: base64 HMAC-SHA256 of id + issued_at keyed by the client secret.
+    let signature =
+        base64::engine::general_purpose::STANDARD.encode(sfvapi::signature::hmac_parts(
+            sfvapi::signature::Algorithm::Sha256,
+            cfg.client_secret.as_bytes(),
+            &[id.as_bytes(), issued_at.to_string().as_bytes()],
+        ));
+    let mut body = json!({
+        "access_token": access_token,
+        "signature": signature,
+        "scope": scope,
+        "instance_url": app.urls.salesforce,
+        "id": id,
+        "token_type": "Bearer",
+        "issued_at": issued_at.to_string(),
+    });
+    if let (Some(rt), Some(obj)) = (refresh_token, body.as_object_mut()) {
+        obj.insert("refresh_token".into(), Value::String(rt));
+    }
+    Resp::json(200, &body)
+}
+
+/// The JWT bearer flow's checks on the assertion's claims. The RS256 signature is not verified:
+/// the sandbox has no certificate to check it against.
+fn check_assertion(cfg: &SalesforceConfig, assertion: Option<&str>) -> Result<(), Resp> {
+    let invalid = |d: &str| Err(oauth_error(400, "invalid_grant", d));
+    let Some(assertion) = assertion.filter(|a| !a.is_empty()) else {
+        return invalid("invalid assertion");
+    };
+    let parts: Vec<&str> = assertion.split('.').collect();
+    if parts.len() != 3 {
+        return invalid("invalid assertion");
+    }
+    let Some(claims) = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(parts[1].trim_end_matches('='))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+    else {
+        return invalid("invalid assertion");
+    };
+    if claims.get("iss").and_then(Value::as_str) != Some(cfg.client_id.as_str()) {
+        return Err(oauth_error(
+            400,
+            "invalid_client_id",
+            "client identifier invalid",
+        ));
+    }
+    if claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+        || claims
+            .get("aud")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+    {
+        return invalid("invalid assertion");
+    }
+    let now = sfvapi::now_secs();
+    match claims.get("exp").and_then(Value::as_i64) {
+        Some(exp) if exp >= now => Ok(()),
+        _ => invalid("expired authorization code"),
+    }
+}
+
+fn introspect(app: &App, req: &Req) -> Resp {
+    let cfg = &app.config.salesforce;
+    let form = util::parse_form(&req.body);
+    let (id, secret) = client_credentials(req, &form);
+    if id.as_deref() != Some(cfg.client_id.as_str())
+        || secret.as_deref() != Some(cfg.client_secret.as_str())
+    {
+        return oauth_error(401, "invalid_client", "invalid client credentials");
+    }
+    let token = form.get("token").map(String::as_str).unwrap_or("");
+    let st = lock(&app.sf);
+    let now = sfvapi::now_millis();
+    match st.tokens.get(token) {
+        Some(t) if !expired(t, cfg, now) => {
+            let iat = t.issued_at_ms / 1000;
+            Resp::json(
+                200,
+                &json!({
+                    "active": true,
+                    "scope": t.scope,
+                    "client_id": cfg.client_id,
+                    "username": cfg.username,
+                    "sub": format!("{}/id/{ORG_ID}/{USER_ID}", app.urls.salesforce),
+                    "token_type": "access_token",
+                    "exp": iat + cfg.session_timeout_secs as i64,
+                    "iat": iat,
+                    "nbf": iat,
+                }),
+            )
+        }
+        _ => Resp::json(200, &json!({"active": false})),
+    }
+}
+
+fn revoke(app: &App, req: &Req) -> Resp {
+    let form = util::parse_form(&req.body);
+    let token = form.get("token").cloned().unwrap_or_default();
+    let mut st = lock(&app.sf);
+    if st.tokens.remove(&token).is_none() {
+        st.revoked_refresh_tokens.insert(token);
+    }
+    Resp::empty(200)
+}
+
+fn expired(t: &Token, cfg: &SalesforceConfig, now_ms: i64) -> bool {
+    now_ms > t.issued_at_ms + (cfg.session_timeout_secs as i64) * 1000
+}
+
+fn sf_error(status: u16, code: &str, message: &str) -> Resp {
+    Resp::json(status, &json!([{"message": message, "errorCode": code}]))
+}
+
+fn not_found() -> Resp {
+    sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+}
+
+fn method_not_allowed(method: &http::Method, allowed: &str) -> Resp {
+    sf_error(
+        405,
+        "METHOD_NOT_ALLOWED",
+        &format!("HTTP Method '{method}' not allowed. Allowed are {allowed}"),
+    )
+}
+
+fn forced_failure(status: u16) -> Resp {
+    match status {
+        401 => sf_error(401, "INVALID_SESSION_ID", "Session expired or invalid"),
+        403 => sf_error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."),
+        503 => sf_error(503, "SERVER_UNAVAILABLE", "Server temporarily unavailable, try again later"),
+        s => sf_error(
+            s,
+            "UNKNOWN_EXCEPTION",
+            "An unexpected error occurred. Please include this ErrorId if you contact support: 1234567890-12345 (-1234567890)",
+        ),
+    }
+}
+
+fn rest(app: &App, req: &Req) -> Resp {
+    let cfg = &app.config.salesforce;
+    let mut st = lock(&app.sf);
+    st.api_usage += 1;
+    let usage = format!("api-usage={}/{}", st.api_usage, cfg.api_limit);
+    let resp = rest_inner(app, &mut st, req);
+    resp.with_header("sforce-limit-info", usage)
+}
+
+fn rest_inner(app: &App, st: &mut State, req: &Req) -> Resp {
+    let cfg = &app.config.salesforce;
+    if let Some(f) = st.fail_next.as_mut() {
+        if f.remaining > 0 {
+            f.remaining -= 1;
+            let status = f.status;
+            if f.remaining == 0 {
+                st.fail_next = None;
+            }
+            return forced_failure(status);
+        }
+    }
+    let now = sfvapi::now_millis();
+    let authorized = req
+        .bearer()
+        .and_then(|t| st.tokens.get(t))
+        .is_some_and(|t| !expired(t, cfg, now));
+    if !authorized {
+        return forced_failure(401);
+    }
+    if st.api_usage > cfg.api_limit {
+        return forced_failure(403);
+    }
+    let rest = req.path.strip_prefix("/services/data/").unwrap_or("");
+    let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    let Some((version, segs)) = segs.split_first() else {
+        return not_found();
+    };
+    if !is_api_version(version) {
+        return not_found();
+    }
+    let method = &req.method;
+    match segs {
+        ["sobjects", "Contact", id] => match *method {
+            http::Method::GET => get_record(&st.contacts, "Contact", "003", id, req),
+            _ => method_not_allowed(method, "GET,HEAD,PATCH,DELETE"),
+        },
+        ["sobjects", "Case", id] => match *method {
+            http::Method::GET => get_record(&st.cases, "Case", "500", id, req),
+            _ => method_not_allowed(method, "GET,HEAD,PATCH,DELETE"),
+        },
+        ["sobjects", "Task", field, value] => match *method {
+            http::Method::PATCH => upsert_task(cfg, st, field, value, req),
+            http::Method::GET => get_task_by_external_id(cfg, st, field, value),
+            _ => method_not_allowed(method, "GET,HEAD,PATCH,DELETE,POST"),
+        },
+        ["sobjects", "Task", id] => match *method {
+            http::Method::GET => {
+                let found = st.tasks.values().find(|t| same_id(&t.id, id));
+                match found {
+                    Some(t) => Resp::json(200, &task_json(t)),
+                    None => not_found(),
+                }
+            }
+            _ => method_not_allowed(method, "GET,HEAD,PATCH,DELETE"),
+        },
+        ["sobjects", "CaseComment"] => match *method {
+            http::Method::POST => create_case_comment(st, req),
+            _ => method_not_allowed(method, "GET,HEAD,POST"),
+        },
+        _ => not_found(),
+    }
+}
+
+fn is_api_version(v: &str) -> bool {
+    v.strip_prefix('v')
+        .and_then(|n| n.split_once('.'))
+        .is_some_and(|(a, b)| {
+            !a.is_empty() && !b.is_empty() && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit())
+        })
+}
+
+/// Salesforce ids compare on their 15 case-sensitive characters; the suffix only adds case-safety.
+fn same_id(a: &str, b: &str) -> bool {
+    a.len() >= 15 && b.len() >= 15 && a[..15] == b[..15]
+}
+
+fn get_record(records: &[Value], object: &str, key_prefix: &str, id: &str, req: &Req) -> Resp {
+    let id_shaped =
+        (id.len() == 15 || id.len() == 18) && id.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !id_shaped {
+        // Salesforce reads a non-id segment as an external id field name.
+        return sf_error(
+            404,
+            "NOT_FOUND",
+            &format!("Provided external ID field does not exist or is not accessible: {id}"),
+        );
+    }
+    if !id.starts_with(key_prefix) {
+        return sf_error(
+            400,
+            "MALFORMED_ID",
+            &format!("{object} ID: id value of incorrect type: {id}"),
+        );
+    }
+    let Some(record) = records.iter().find(|r| {
+        r.get("Id")
+            .and_then(Value::as_str)
+            .is_some_and(|rid| same_id(rid, id))
+    }) else {
+        return not_found();
+    };
+    match req.query_param("fields") {
+        None => Resp::json(200, record),
+        Some(fields) => match project(record, object, &fields) {
+            Ok(v) => Resp::json(200, &v),
+            Err(resp) => resp,
+        },
+    }
+}
+
+/// Keep `attributes`, `Id` and the requested fields (`Account.AnnualRevenue` keeps the nested
+/// object). Field names match case-insensitively, as in SOQL; an unknown one is a 400.
+fn project(record: &Value, object: &str, fields: &str) -> Result<Value, Resp> {
+    let Some(src) = record.as_object() else {
+        return Ok(record.clone());
+    };
+    let find = |obj: &Map<String, Value>, name: &str| -> Option<(String, Value)> {
+        obj.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name) && k.as_str() != "attributes")
+            .map(|(k, v)| (k.clone(), v.clone()))
+    };
+    let invalid = |f: &str| {
+        sf_error(
+            400,
+            "INVALID_FIELD",
+            &format!(
+                "\nNo such column '{f}' on entity '{object}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names."
+            ),
+        )
+    };
+    let mut out = Map::new();
+    if let Some(a) = src.get("attributes") {
+        out.insert("attributes".into(), a.clone());
+    }
+    for f in fields.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+        match f.split_once('.') {
+            None => {
+                let (k, v) = find(src, f).ok_or_else(|| invalid(f))?;
+                out.insert(k, v);
+            }
+            Some((rel, sub)) => {
+                let (rk, rv) = find(src, rel).ok_or_else(|| invalid(f))?;
+                match rv {
+                    Value::Object(robj) => {
+                        let (sk, sv) = find(&robj, sub).ok_or_else(|| invalid(f))?;
+                        let entry = out
+                            .entry(rk)
+                            .or_insert_with(|| json!({"attributes": robj.get("attributes").cloned().unwrap_or(Value::Null)}));
+                        if let Some(o) = entry.as_object_mut() {
+                            o.insert(sk, sv);
+                        }
+                    }
+                    // A null lookup stays null, as Salesforce returns it.
+                    _ => {
+                        out.insert(rk, Value::Null);
+                    }
+                }
+            }
+        }
+    }
+    if let Some(id) = src.get("Id") {
+        out.entry("Id").or_insert(id.clone());
+    }
+    Ok(Value::Object(out))
+}
+
+/// Field lengths Salesforce enforces on the Task fields sfvapi writes.
+const TASK_LIMITS: &[(&str, usize)] = &[
+    ("Description", 32_000),
+    ("Subject", 255),
+    ("CallObject", 255),
+];
+
+fn upsert_task(
+    cfg: &SalesforceConfig,
+    st: &mut State,
+    field: &str,
+    value: &str,
+    req: &Req,
+) -> Resp {
+    if !field.eq_ignore_ascii_case(&cfg.task_external_id_field) {
+        return sf_error(
+            404,
+            "NOT_FOUND",
+            &format!("Provided external ID field does not exist or is not accessible: {field}"),
+        );
+    }
+    let fields = match serde_json::from_slice::<Value>(&req.body) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => {
+            return sf_error(
+                400,
+                "JSON_PARSER_ERROR",
+                "Cannot deserialize instance of Task from a non-object value",
+            )
+        }
+        Err(e) => {
+            return sf_error(
+                400,
+                "JSON_PARSER_ERROR",
+                &format!("Unexpected character: {e}"),
+            )
+        }
+    };
+    for (name, limit) in TASK_LIMITS {
+        let len = fields
+            .get(*name)
+            .and_then(Value::as_str)
+            .map(|s| s.chars().count());
+        if let Some(len) = len.filter(|l| l > limit) {
+            return Resp::json(
+                400,
+                &json!([{
+                    "message": format!("{name}: data value too large: {len} characters (max length={limit})"),
+                    "errorCode": "STRING_TOO_LONG",
+                    "fields": [name],
+                }]),
+            );
+        }
+    }
+    if let Some(task) = st.tasks.get_mut(value) {
+        for (k, v) in fields {
+            task.fields.insert(k, v);
+        }
+        return Resp::json(
+            200,
+            &json!({"id": task.id, "success": true, "errors": [], "created": false}),
+        );
+    }
+    let id = st.next_id("00T");
+    let mut all = fields;
+    all.insert(
+        cfg.task_external_id_field.clone(),
+        Value::String(value.to_owned()),
+    );
+    st.tasks.insert(
+        value.to_owned(),
+        Task {
+            id: id.clone(),
+            fields: all,
+        },
+    );
+    Resp::json(
+        201,
+        &json!({"id": id, "success": true, "errors": [], "created": true}),
+    )
+}
+
+fn get_task_by_external_id(cfg: &SalesforceConfig, st: &State, field: &str, value: &str) -> Resp {
+    if !field.eq_ignore_ascii_case(&cfg.task_external_id_field) {
+        return sf_error(
+            404,
+            "NOT_FOUND",
+            &format!("Provided external ID field does not exist or is not accessible: {field}"),
+        );
+    }
+    match st.tasks.get(value) {
+        Some(t) => Resp::json(200, &task_json(t)),
+        None => not_found(),
+    }
+}
+
+fn task_json(t: &Task) -> Value {
+    let mut m = t.fields.clone();
+    m.insert(
+        "attributes".into(),
+        json!({"type": "Task", "url": format!("/services/data/v62.0/sobjects/Task/{}", t.id)}),
+    );
+    m.insert("Id".into(), Value::String(t.id.clone()));
+    Value::Object(m)
+}
+
+fn create_case_comment(st: &mut State, req: &Req) -> Resp {
+    let fields = match serde_json::from_slice::<Value>(&req.body) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) | Err(_) => {
+            return sf_error(
+                400,
+                "JSON_PARSER_ERROR",
+                "The request body must be a JSON object",
+            )
+        }
+    };
+    let parent = fields.get("ParentId").and_then(Value::as_str).unwrap_or("");
+    if parent.is_empty() {
+        return Resp::json(
+            400,
+            &json!([{"message": "Required fields are missing: [ParentId]", "errorCode": "REQUIRED_FIELD_MISSING", "fields": ["ParentId"]}]),
+        );
+    }
+    let known = st.cases.iter().any(|c| {
+        c.get("Id")
+            .and_then(Value::as_str)
+            .is_some_and(|id| same_id(id, parent))
+    });
+    if !known {
+        return Resp::json(
+            400,
+            &json!([{"message": format!("Parent ID: id value of incorrect type: {parent}"), "errorCode": "FIELD_INTEGRITY_EXCEPTION", "fields": ["ParentId"]}]),
+        );
+    }
+    let id = st.next_id("00a");
+    Resp::json(201, &json!({"id": id, "success": true, "errors": []}))
+}

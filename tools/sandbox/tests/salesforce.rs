@@ -1,0 +1,360 @@
+//! The fake Salesforce answers like the real one: token shape, REST bodies, status codes.
+
+mod common;
+
+use serde_json::{json, Value};
+
+const ADA: &str = "0035e00000XyZ12AAF";
+const DNC: &str = "0035e00000DnCa1AAF";
+const BAD_PHONE: &str = "0035e00000BadPhAAJ";
+const CASE: &str = "5005e00000AbCdEAAV";
+
+async fn token(sf: &str) -> Value {
+    let resp = common::client()
+        .post(format!("{sf}/services/oauth2/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "sandbox-client-id"),
+            ("client_secret", "sandbox-client-secret"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+async fn get(url: String, token: &str) -> (u16, Option<String>, Value) {
+    let resp = common::client()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let limit = resp
+        .headers()
+        .get("sforce-limit-info")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, limit, resp.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn token_response_has_real_shape_no_expires_in_and_string_issued_at() {
+    let h = common::start_default().await;
+    let before = sfvapi::now_millis();
+    let t = token(&h.salesforce_url).await;
+    let obj = t.as_object().unwrap();
+    assert!(
+        !obj.contains_key("expires_in"),
+        "Salesforce sends no expires_in: {t}"
+    );
+    let issued = t["issued_at"].as_str().expect("issued_at is a string");
+    let issued: i64 = issued.parse().unwrap();
+    assert!(
+        issued >= before && issued <= sfvapi::now_millis(),
+        "ms since epoch"
+    );
+    assert_eq!(t["token_type"], "Bearer");
+    assert_eq!(t["instance_url"], h.salesforce_url.as_str());
+    for k in ["access_token", "id", "signature", "scope"] {
+        assert!(t[k].as_str().is_some_and(|s| !s.is_empty()), "{k} in {t}");
+    }
+    assert!(
+        !obj.contains_key("refresh_token"),
+        "no rotation: no refresh_token"
+    );
+
+    // The refresh flow answers the same shape.
+    let r: Value = common::client()
+        .post(format!("{}/services/oauth2/token", h.salesforce_url))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "sandbox-client-id"),
+            ("client_secret", "sandbox-client-secret"),
+            ("refresh_token", "5Aep861-test"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        r["issued_at"].is_string() && r.get("expires_in").is_none(),
+        "{r}"
+    );
+
+    // Introspection tells the lifetime.
+    let i: Value = common::client()
+        .post(format!("{}/services/oauth2/introspect", h.salesforce_url))
+        .form(&[
+            ("token", t["access_token"].as_str().unwrap()),
+            ("client_id", "sandbox-client-id"),
+            ("client_secret", "sandbox-client-secret"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(i["active"], true);
+    assert_eq!(i["exp"].as_i64().unwrap(), issued / 1000 + 7200);
+}
+
+#[tokio::test]
+async fn token_errors_bad_client_and_invalid_grant_switch() {
+    let h = common::start_default().await;
+    let sf = &h.salesforce_url;
+    let resp = common::client()
+        .post(format!("{sf}/services/oauth2/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "sandbox-client-id"),
+            ("client_secret", "wrong"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({"error":"invalid_client","error_description":"invalid client credentials"})
+    );
+
+    let c = common::control(
+        sf,
+        json!({"salesforce":{"token_error":{"error":"invalid_grant"}}}),
+    )
+    .await;
+    assert_eq!(c.status(), 200);
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", "sandbox-client-id"),
+        ("refresh_token", "5Aep861-test"),
+    ];
+    let resp = common::client()
+        .post(format!("{sf}/services/oauth2/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({"error":"invalid_grant","error_description":"expired access/refresh token"})
+    );
+    // count defaulted to 1: the next one succeeds.
+    let resp = common::client()
+        .post(format!("{sf}/services/oauth2/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn contact_reads_200_with_nested_account_and_404_for_unknown() {
+    let h = common::start_default().await;
+    let sf = &h.salesforce_url;
+    let t = token(sf).await;
+    let tok = t["access_token"].as_str().unwrap();
+    let fields = "Name,Phone,MobilePhone,Email,DoNotCall,Account.AnnualRevenue,Account_Status__c,Last_Contact_Date__c,Preferred_Language__c";
+    let (status, limit, body) = get(
+        format!("{sf}/services/data/v62.0/sobjects/Contact/{ADA}?fields={fields}"),
+        tok,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(limit.unwrap().starts_with("api-usage=1/15000"));
+    let fixture: Value = serde_json::from_str(include_str!(
+        "../../../shared/tests/fixtures/salesforce/contact.json"
+    ))
+    .unwrap();
+    assert_eq!(body, fixture, "Ada matches the fixture field for field");
+
+    let (_, _, dnc) = get(
+        format!("{sf}/services/data/v62.0/sobjects/Contact/{DNC}"),
+        tok,
+    )
+    .await;
+    assert_eq!(dnc["DoNotCall"], true);
+    let (_, _, bad) = get(
+        format!("{sf}/services/data/v62.0/sobjects/Contact/{BAD_PHONE}"),
+        tok,
+    )
+    .await;
+    let phone = bad["Phone"].as_str().unwrap();
+    assert!(sfvapi::ids::E164Phone::parse("Phone", phone).is_err());
+
+    let (status, limit, body) = get(
+        format!("{sf}/services/data/v62.0/sobjects/Contact/0035e00000ZzZ99AAB"),
+        tok,
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(
+        limit.is_some(),
+        "every REST answer carries Sforce-Limit-Info"
+    );
+    assert_eq!(
+        body,
+        json!([{"errorCode":"NOT_FOUND","message":"The requested resource does not exist"}])
+    );
+
+    let (status, _, body) = get(
+        format!("{sf}/services/data/v62.0/sobjects/Contact/{ADA}?fields=Nope__c"),
+        tok,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body[0]["errorCode"], "INVALID_FIELD");
+
+    let (status, _, case) = get(format!("{sf}/services/data/v62.0/sobjects/Case/{CASE}?fields=Subject,Status,Priority,ContactId,CaseNumber"), tok).await;
+    assert_eq!(status, 200);
+    assert_eq!(case["Priority"], "High");
+    assert_eq!(case["ContactId"], ADA);
+    assert!(case["CaseNumber"].is_string() && case["Subject"].is_string());
+}
+
+#[tokio::test]
+async fn rest_requires_the_issued_bearer_and_honours_failure_switches() {
+    let h = common::start_default().await;
+    let sf = &h.salesforce_url;
+    let url = format!("{sf}/services/data/v62.0/sobjects/Contact/{ADA}");
+    let session_expired =
+        json!([{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]);
+
+    let resp = common::client().get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(resp.json::<Value>().await.unwrap(), session_expired);
+    let (status, _, body) = get(url.clone(), "00Dmade!up").await;
+    assert_eq!((status, body), (401, session_expired.clone()));
+
+    let t = token(sf).await;
+    let tok = t["access_token"].as_str().unwrap();
+    assert_eq!(get(url.clone(), tok).await.0, 200);
+
+    common::control(
+        sf,
+        json!({"salesforce":{"fail_next":{"status":401,"count":1}}}),
+    )
+    .await;
+    let (status, _, body) = get(url.clone(), tok).await;
+    assert_eq!((status, body), (401, session_expired.clone()));
+    assert_eq!(
+        get(url.clone(), tok).await.0,
+        200,
+        "only the next call failed"
+    );
+
+    common::control(
+        sf,
+        json!({"salesforce":{"fail_next":{"status":403,"count":2}}}),
+    )
+    .await;
+    for _ in 0..2 {
+        let (status, _, body) = get(url.clone(), tok).await;
+        assert_eq!(status, 403);
+        assert_eq!(
+            body,
+            json!([{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}])
+        );
+    }
+    common::control(sf, json!({"salesforce":{"fail_next":{"status":503}}})).await;
+    assert_eq!(get(url.clone(), tok).await.0, 503);
+
+    // A revoked session stays dead until a new token is fetched.
+    common::control(sf, json!({"salesforce":{"revoke_tokens":true}})).await;
+    assert_eq!(get(url.clone(), tok).await.0, 401);
+    assert_eq!(get(url.clone(), tok).await.0, 401);
+    let fresh = token(sf).await;
+    let (status, limit, _) = get(url.clone(), fresh["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(limit.as_deref(), Some("api-usage=11/15000"));
+
+    // A bad switch is refused and changes nothing.
+    let c = common::control(sf, json!({"salesforce":{"fail_next":{"status":418}}})).await;
+    assert_eq!(c.status(), 400);
+    let c = common::control(sf, json!({"salesforce":{"typo":true}})).await;
+    assert_eq!(c.status(), 400);
+}
+
+#[tokio::test]
+async fn task_upsert_creates_once_then_updates_and_case_comment_is_created() {
+    let h = common::start_default().await;
+    let sf = &h.salesforce_url;
+    let t = token(sf).await;
+    let tok = t["access_token"].as_str().unwrap();
+    let url = format!("{sf}/services/data/v62.0/sobjects/Task/Vapi_Call_Id__c/c0ffee00-1111-4222-8333-444455556666");
+    let patch = |body: Value| {
+        common::client()
+            .patch(&url)
+            .bearer_auth(tok)
+            .json(&body)
+            .send()
+    };
+    let first = patch(json!({"Subject":"Call","WhoId":ADA,"Description":"t1"}))
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["success"], true);
+    assert_eq!(first["created"], true);
+    assert_eq!(first["errors"], json!([]));
+    let id = first["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("00T") && sfvapi::ids::SalesforceId::parse("id", &id).is_ok());
+
+    let second = patch(json!({"Description":"t2"})).await.unwrap();
+    assert_eq!(second.status(), 200);
+    assert_eq!(
+        second.json::<Value>().await.unwrap(),
+        json!({"id": id, "success": true, "errors": [], "created": false})
+    );
+    let (status, _, task) = get(format!("{sf}/services/data/v62.0/sobjects/Task/{id}"), tok).await;
+    assert_eq!(status, 200);
+    assert_eq!(task["Description"], "t2");
+    assert_eq!(task["Subject"], "Call");
+
+    let too_long = patch(json!({"Description": "x".repeat(32_001)}))
+        .await
+        .unwrap();
+    assert_eq!(too_long.status(), 400);
+    assert_eq!(
+        too_long.json::<Value>().await.unwrap()[0]["errorCode"],
+        "STRING_TOO_LONG"
+    );
+
+    let wrong_field = common::client()
+        .patch(format!("{sf}/services/data/v62.0/sobjects/Task/Other__c/x"))
+        .bearer_auth(tok)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_field.status(), 404);
+
+    let cc = common::client()
+        .post(format!("{sf}/services/data/v62.0/sobjects/CaseComment"))
+        .bearer_auth(tok)
+        .json(&json!({"ParentId": CASE, "CommentBody": "Called the customer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cc.status(), 201);
+    let cc: Value = cc.json().await.unwrap();
+    assert_eq!(cc["success"], true);
+
+    let log = common::log(sf, Some("salesforce")).await;
+    let patches: Vec<_> = log.iter().filter(|e| e["method"] == "PATCH").collect();
+    assert_eq!(patches.len(), 4);
+    assert_eq!(patches[0]["status"], 201);
+    assert_eq!(patches[1]["status"], 200);
+    assert_eq!(patches[0]["headers"]["authorization"], "Bearer [redacted]");
+    assert!(
+        !serde_json::to_string(&log).unwrap().contains(tok),
+        "the token never reaches the log"
+    );
+}
