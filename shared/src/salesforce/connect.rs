@@ -209,12 +209,14 @@ impl RefresherApp {
     /// One Lambda event in, one answer out.
     pub async fn handle(&self, event: Value) -> Result<Value, RefresherError> {
         if let Some(req) = HttpRequest::from_apigw_v2(&event) {
-            return Ok(self.handle_http(&req).await.to_apigw_v2());
+            // Boxed: the SDK futures nest deep enough to overflow rustc's layout depth limit
+            // in the bootstrap crate otherwise.
+            return Ok(Box::pin(self.handle_http(&req)).await.to_apigw_v2());
         }
         let scheduled = event.get("source").and_then(Value::as_str) == Some("aws.events")
             || event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
         if scheduled {
-            let reports = self.run_schedule().await;
+            let reports = Box::pin(self.run_schedule()).await;
             return Ok(json!({"connections": reports.iter().map(RefreshReport::to_json).collect::<Vec<_>>()}));
         }
         Err(RefresherError::UnknownEvent)
