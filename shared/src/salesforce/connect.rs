@@ -419,8 +419,10 @@ impl RefresherApp {
             .delete_item()
             .table_name(self.store.table())
             .key(PK, AttributeValue::S(state_pk(state)))
-            .condition_expression("attribute_exists(pk) AND #exp > :now AND connection = :conn")
+            // `connection` is a DynamoDB reserved word, hence the placeholder.
+            .condition_expression("attribute_exists(pk) AND #exp > :now AND #conn = :conn")
             .expression_attribute_names("#exp", EXPIRES_AT)
+            .expression_attribute_names("#conn", "connection")
             .expression_attribute_values(":now", attr::n(crate::now_secs()))
             .expression_attribute_values(":conn", attr::s(&self.config.salesforce.connection))
             .return_values(ReturnValue::AllOld)

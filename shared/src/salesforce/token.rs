@@ -51,6 +51,8 @@ struct Need<'a> {
     rejected: Option<&'a str>,
     /// The token must have at least this much left.
     min_remaining_ms: i64,
+    /// Judge by the shared item only: the scheduled refresher must see what other functions see.
+    shared_only: bool,
 }
 
 impl Need<'_> {
@@ -109,6 +111,7 @@ impl TokenProvider {
         let need = Need {
             rejected: None,
             min_remaining_ms: EXPIRY_SKEW_MS,
+            shared_only: false,
         };
         if let Some(t) = self.from_memory(need).await {
             return Ok(t);
@@ -122,6 +125,7 @@ impl TokenProvider {
         let need = Need {
             rejected: Some(rejected.expose()),
             min_remaining_ms: EXPIRY_SKEW_MS,
+            shared_only: false,
         };
         if let Some(t) = self.from_memory(need).await {
             return Ok(t);
@@ -134,11 +138,15 @@ impl TokenProvider {
         let need = Need {
             rejected: None,
             min_remaining_ms: (margin.as_millis() as i64).max(EXPIRY_SKEW_MS),
+            shared_only: true,
         };
         self.obtain(need).await
     }
 
     async fn from_memory(&self, need: Need<'_>) -> Option<AccessToken> {
+        if need.shared_only {
+            return None;
+        }
         let m = self.memory.read().await;
         m.as_ref()
             .filter(|c| need.accepts(&c.token, crate::now_millis()))
