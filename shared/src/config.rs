@@ -312,7 +312,9 @@ impl SalesforceConfig {
         } else {
             format!("v{api_version}")
         };
-        if !api_version[1..].split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        if !api_version[1..]
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
             || !api_version.contains('.')
         {
             return Err(ConfigError::Invalid {
@@ -329,9 +331,13 @@ impl SalesforceConfig {
         }
         let mut custom = env.list("SF_CONTACT_CUSTOM_FIELDS");
         if env.optional("SF_CONTACT_CUSTOM_FIELDS").is_none() {
-            custom = ["Account_Status__c", "Last_Contact_Date__c", "Preferred_Language__c"]
-                .map(String::from)
-                .to_vec();
+            custom = [
+                "Account_Status__c",
+                "Last_Contact_Date__c",
+                "Preferred_Language__c",
+            ]
+            .map(String::from)
+            .to_vec();
         }
         if let Some(bad) = custom.iter().find(|f| !is_field_name(f)) {
             return Err(ConfigError::Invalid {

@@ -137,10 +137,21 @@ async fn jwt_bearer_without_a_key_is_a_terminal_config_error() {
         &[("SF_AUTH_FLOW", "jwt_bearer")],
     ));
     let err = oauth
-        .grant(&secret(serde_json::json!({"client_id": "x", "username": "u"})))
+        .grant(&secret(
+            serde_json::json!({"client_id": "x", "username": "u"}),
+        ))
         .await
         .unwrap_err();
-    assert!(matches!(err, TokenError::MissingCredential { what: "private_key_pem", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            TokenError::MissingCredential {
+                what: "private_key_pem",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(err.is_terminal());
 }
 
@@ -252,10 +263,10 @@ async fn token_errors_are_typed_terminal_or_retryable() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(TOKEN_PATH))
-        .respond_with(
-            ResponseTemplate::new(400)
-                .set_body_raw(fixture("salesforce/token-invalid-grant.json"), "application/json"),
-        )
+        .respond_with(ResponseTemplate::new(400).set_body_raw(
+            fixture("salesforce/token-invalid-grant.json"),
+            "application/json",
+        ))
         .mount(&server)
         .await;
     let oauth = client(sf_config(&server.uri(), "arn", &[]));

@@ -71,13 +71,29 @@ async fn schedule_refreshes_only_when_less_than_the_margin_is_left() {
     let r = refresher(&server).await;
 
     // 30 minutes left, margin 15: nothing to do.
-    seed_sf_token(&r.store, "default", "old-token", &server.uri(), sfvapi::now_millis() + 30 * 60_000, 4).await;
+    seed_sf_token(
+        &r.store,
+        "default",
+        "old-token",
+        &server.uri(),
+        sfvapi::now_millis() + 30 * 60_000,
+        4,
+    )
+    .await;
     let out = r.app.handle(scheduled_event()).await.unwrap();
     assert_eq!(out["connections"][0]["status"], "fresh", "{out}");
     assert!(received_on(&server, TOKEN_PATH).await.is_empty());
 
     // 10 minutes left: refresh, version + 1.
-    seed_sf_token(&r.store, "default", "old-token", &server.uri(), sfvapi::now_millis() + 10 * 60_000, 4).await;
+    seed_sf_token(
+        &r.store,
+        "default",
+        "old-token",
+        &server.uri(),
+        sfvapi::now_millis() + 10 * 60_000,
+        4,
+    )
+    .await;
     let out = r.app.handle(scheduled_event()).await.unwrap();
     assert_eq!(out["connections"][0]["status"], "refreshed", "{out}");
     assert_eq!(received_on(&server, TOKEN_PATH).await.len(), 1);
@@ -93,10 +109,10 @@ async fn schedule_with_invalid_grant_returns_the_terminal_error_and_emits_the_me
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(TOKEN_PATH))
-        .respond_with(
-            ResponseTemplate::new(400)
-                .set_body_raw(fixture("salesforce/token-invalid-grant.json"), "application/json"),
-        )
+        .respond_with(ResponseTemplate::new(400).set_body_raw(
+            fixture("salesforce/token-invalid-grant.json"),
+            "application/json",
+        ))
         .mount(&server)
         .await;
     let r = refresher(&server).await;
@@ -105,9 +121,14 @@ async fn schedule_with_invalid_grant_returns_the_terminal_error_and_emits_the_me
     let err = reports[0].result.as_ref().unwrap_err();
     assert!(matches!(err, TokenError::Rejected { .. }), "{err:?}");
     assert!(err.is_terminal());
-    assert_eq!(received_on(&server, TOKEN_PATH).await.len(), 1, "no retry loop");
-    assert!(sfvapi::telemetry::captured_metrics()
-        .contains(&"token_refresh_terminal_error".to_owned()));
+    assert_eq!(
+        received_on(&server, TOKEN_PATH).await.len(),
+        1,
+        "no retry loop"
+    );
+    assert!(
+        sfvapi::telemetry::captured_metrics().contains(&"token_refresh_terminal_error".to_owned())
+    );
     // Through the Lambda entry point the run answers (no invocation error → no async retries).
     let out = r.app.handle(scheduled_event()).await.unwrap();
     assert_eq!(out["connections"][0]["status"], "terminal_error", "{out}");
@@ -173,7 +194,12 @@ async fn connect_stores_the_refresh_token_once_and_a_replayed_state_gets_400() {
         .await;
     let r = refresher(&server).await;
     let (state, challenge) = start_connect(&r).await;
-    let item = r.store.get(&state_pk(&state)).await.unwrap().expect("state stored");
+    let item = r
+        .store
+        .get(&state_pk(&state))
+        .await
+        .unwrap()
+        .expect("state stored");
     assert!(item.contains_key("expires_at"), "state has a TTL");
 
     let callback = http_event(
@@ -184,7 +210,10 @@ async fn connect_stores_the_refresh_token_once_and_a_replayed_state_gets_400() {
     let out = r.app.handle(callback.clone()).await.unwrap();
     assert_eq!(out["statusCode"], 200, "{out}");
     assert!(out["body"].as_str().unwrap().contains("connected"));
-    assert!(!out["body"].as_str().unwrap().contains("5Aep"), "no token on the page");
+    assert!(
+        !out["body"].as_str().unwrap().contains("5Aep"),
+        "no token on the page"
+    );
 
     // The code was exchanged with the verifier matching the challenge sent to Salesforce.
     let reqs = received_on(&server, TOKEN_PATH).await;
@@ -194,8 +223,14 @@ async fn connect_stores_the_refresh_token_once_and_a_replayed_state_gets_400() {
     assert_eq!(form["code"], "aPrx-code");
     assert_eq!(s256(&form["code_verifier"]), challenge);
     assert_eq!(form["redirect_uri"], REDIRECT);
-    assert_eq!(read_secret(&r.arn).await["refresh_token"], "5Aep-connected-refresh-token");
-    assert!(r.store.get(&state_pk(&state)).await.unwrap().is_none(), "state consumed");
+    assert_eq!(
+        read_secret(&r.arn).await["refresh_token"],
+        "5Aep-connected-refresh-token"
+    );
+    assert!(
+        r.store.get(&state_pk(&state)).await.unwrap().is_none(),
+        "state consumed"
+    );
 
     // Replay: 400, no second exchange, nothing stored again.
     put_secret(&r.arn, &sf_secret_json()).await;
@@ -245,15 +280,25 @@ async fn an_expired_state_gets_400() {
         .client()
         .update_item()
         .table_name(r.store.table())
-        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(state_pk(&state)))
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(state_pk(&state)),
+        )
         .update_expression("SET expires_at = :past")
-        .expression_attribute_values(":past", aws_sdk_dynamodb::types::AttributeValue::N((sfvapi::now_secs() - 1).to_string()))
+        .expression_attribute_values(
+            ":past",
+            aws_sdk_dynamodb::types::AttributeValue::N((sfvapi::now_secs() - 1).to_string()),
+        )
         .send()
         .await
         .unwrap();
     let out = r
         .app
-        .handle(http_event("/oauth/salesforce/callback", &format!("code=c&state={state}"), &[]))
+        .handle(http_event(
+            "/oauth/salesforce/callback",
+            &format!("code=c&state={state}"),
+            &[],
+        ))
         .await
         .unwrap();
     assert_eq!(out["statusCode"], 400, "{out}");

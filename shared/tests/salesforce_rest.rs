@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use sfvapi::ids::SalesforceId;
-use sfvapi::salesforce::rest::{PhoneField, RestError, TaskFields, UpsertOutcome};
+use sfvapi::salesforce::rest::{RestError, TaskFields, UpsertOutcome};
 use sfvapi::salesforce::Connection;
 use support::*;
 use wiremock::matchers::{method, path, query_param};
@@ -25,8 +25,21 @@ async fn setup(extra: &[(&str, &str)]) -> (MockServer, Connection) {
     let (store, _) = fresh_store().await;
     let server = MockServer::start().await;
     let arn = create_secret(&sf_secret_json()).await;
-    seed_sf_token(&store, "default", "live-token", &server.uri(), sfvapi::now_millis() + 3_600_000, 1).await;
-    let conn = Connection::new(sf_config(&server.uri(), &arn, extra), store, secrets_cache().await).unwrap();
+    seed_sf_token(
+        &store,
+        "default",
+        "live-token",
+        &server.uri(),
+        sfvapi::now_millis() + 3_600_000,
+        1,
+    )
+    .await;
+    let conn = Connection::new(
+        sf_config(&server.uri(), &arn, extra),
+        store,
+        secrets_cache().await,
+    )
+    .unwrap();
     (server, conn)
 }
 
@@ -50,8 +63,9 @@ async fn contact_is_typed_with_custom_fields_and_usage_is_recorded() {
         .await;
     let c = conn.rest.get_contact(&id(CONTACT_ID)).await.unwrap();
     assert_eq!(c.name, "Ada Lovelace");
-    assert_eq!(c.phone.valid().unwrap().expose(), "+14155550123");
-    assert_eq!(c.mobile, PhoneField::Missing);
+    assert_eq!(c.phone.as_ref().unwrap().expose(), "+14155550123");
+    assert_eq!(c.mobile, None);
+    assert!(c.phone_problems.is_empty());
     assert_eq!(c.email.as_deref(), Some("ada@example.com"));
     assert!(!c.do_not_call);
     assert_eq!(c.annual_revenue, Some(250_000.0));
@@ -59,7 +73,10 @@ async fn contact_is_typed_with_custom_fields_and_usage_is_recorded() {
     assert_eq!(c.custom["Preferred_Language__c"], "en");
     assert_eq!(c.custom.len(), 3);
     let auth = &received_on(&server, &format!("{DATA}/sobjects/Contact/{CONTACT_ID}")).await[0];
-    assert_eq!(auth.headers.get("authorization").unwrap(), "Bearer live-token");
+    assert_eq!(
+        auth.headers.get("authorization").unwrap(),
+        "Bearer live-token"
+    );
     assert!(sfvapi::telemetry::captured_metrics().contains(&"sf_api_usage".to_owned()));
 }
 
@@ -77,10 +94,23 @@ async fn an_invalid_phone_becomes_none_with_a_reason() {
         .mount(&server)
         .await;
     let c = conn.rest.get_contact(&id(CONTACT_ID)).await.unwrap();
-    assert!(matches!(&c.phone, PhoneField::Invalid { reason } if reason.contains("E.164")), "{:?}", c.phone);
+    assert_eq!(c.phone, None);
+    assert!(
+        c.phone_problems["Phone"].contains("E.164"),
+        "{:?}",
+        c.phone_problems
+    );
+    assert!(
+        !format!("{:?}", c.phone_problems).contains("555-0123"),
+        "no raw number kept"
+    );
     assert_eq!(c.best_phone().unwrap().expose(), "+447700900123");
     assert!(c.do_not_call);
-    assert_eq!(c.custom["Tier__c"], serde_json::Value::Null, "absent field is null");
+    assert_eq!(
+        c.custom["Tier__c"],
+        serde_json::Value::Null,
+        "absent field is null"
+    );
 }
 
 #[tokio::test]
@@ -96,16 +126,25 @@ async fn missing_contact_is_terminal_and_limits_and_5xx_are_retryable() {
         .mount(&server)
         .await;
     let err = conn.rest.get_contact(&id(CONTACT_ID)).await.unwrap_err();
-    assert!(matches!(err, RestError::NotFound { object: "Contact", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            RestError::NotFound {
+                object: "Contact",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(err.is_terminal());
 
     server.reset().await;
     Mock::given(method("GET"))
         .and(path(p.clone()))
-        .respond_with(
-            ResponseTemplate::new(403)
-                .set_body_raw(fixture("salesforce/request-limit-exceeded.json"), "application/json"),
-        )
+        .respond_with(ResponseTemplate::new(403).set_body_raw(
+            fixture("salesforce/request-limit-exceeded.json"),
+            "application/json",
+        ))
         .up_to_n_times(1)
         .mount(&server)
         .await;
@@ -121,7 +160,10 @@ async fn missing_contact_is_terminal_and_limits_and_5xx_are_retryable() {
         .mount(&server)
         .await;
     let err = conn.rest.get_contact(&id(CONTACT_ID)).await.unwrap_err();
-    assert!(matches!(err, RestError::Upstream { status: 503 }), "{err:?}");
+    assert!(
+        matches!(err, RestError::Upstream { status: 503 }),
+        "{err:?}"
+    );
     assert!(err.is_retryable());
 
     server.reset().await;
@@ -133,7 +175,10 @@ async fn missing_contact_is_terminal_and_limits_and_5xx_are_retryable() {
         .mount(&server)
         .await;
     let err = conn.rest.get_contact(&id(CONTACT_ID)).await.unwrap_err();
-    assert!(matches!(err, RestError::Rejected { status: 403, .. }), "{err:?}");
+    assert!(
+        matches!(err, RestError::Rejected { status: 403, .. }),
+        "{err:?}"
+    );
     assert!(err.is_terminal());
 }
 
@@ -159,7 +204,10 @@ async fn case_is_typed() {
     let (server, conn) = setup(&[]).await;
     Mock::given(method("GET"))
         .and(path(format!("{DATA}/sobjects/Case/{CASE_ID}")))
-        .and(query_param("fields", "Id,Subject,Status,Priority,ContactId,CaseNumber,Description"))
+        .and(query_param(
+            "fields",
+            "Id,Subject,Status,Priority,ContactId,CaseNumber,Description",
+        ))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "attributes": {"type": "Case"}, "Id": CASE_ID, "Subject": "Payment failed",
             "Status": "Escalated", "Priority": "High", "ContactId": CONTACT_ID,
@@ -205,18 +253,38 @@ async fn task_upsert_twice_targets_the_same_record_and_truncates_the_description
         ..Default::default()
     };
     let first = conn.rest.upsert_task(call_id, &task).await.unwrap();
-    assert_eq!(first, UpsertOutcome::Created { id: "00T5e00000AbCdEAAV".into() });
+    assert_eq!(
+        first,
+        UpsertOutcome::Created {
+            id: "00T5e00000AbCdEAAV".into()
+        }
+    );
     let second = conn.rest.upsert_task(call_id, &task).await.unwrap();
-    assert_eq!(second, UpsertOutcome::Updated { id: Some("00T5e00000AbCdEAAV".into()) });
+    assert_eq!(
+        second,
+        UpsertOutcome::Updated {
+            id: Some("00T5e00000AbCdEAAV".into())
+        }
+    );
 
     let reqs = received_on(&server, &task_path).await;
-    assert_eq!(reqs.len(), 2, "both PATCHes went to the same external-id URL");
+    assert_eq!(
+        reqs.len(),
+        2,
+        "both PATCHes went to the same external-id URL"
+    );
     for r in &reqs {
         let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-        assert_eq!(body["Description"].as_str().unwrap().chars().count(), 32_000);
+        assert_eq!(
+            body["Description"].as_str().unwrap().chars().count(),
+            32_000
+        );
         assert_eq!(body["WhoId"], CONTACT_ID);
         assert_eq!(body["WhatId"], CASE_ID);
-        assert!(body.get("Vapi_Call_Id__c").is_none(), "the key is in the URL, not the body");
+        assert!(
+            body.get("Vapi_Call_Id__c").is_none(),
+            "the key is in the URL, not the body"
+        );
     }
 }
 

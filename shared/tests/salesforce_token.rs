@@ -30,10 +30,10 @@ async fn salesforce(old: &str, new: &str) -> MockServer {
     Mock::given(method("GET"))
         .and(path(CONTACT_PATH))
         .and(header("authorization", format!("Bearer {old}").as_str()))
-        .respond_with(
-            ResponseTemplate::new(401)
-                .set_body_raw(fixture("salesforce/session-expired.json"), "application/json"),
-        )
+        .respond_with(ResponseTemplate::new(401).set_body_raw(
+            fixture("salesforce/session-expired.json"),
+            "application/json",
+        ))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -84,8 +84,17 @@ async fn warm_path_makes_no_token_reads_and_no_oauth_calls() {
 
     counter.reset();
     conn.rest.get_contact(&contact_id()).await.unwrap();
-    assert_eq!(counter.total(), 0, "warm call touched DynamoDB: {:?}", counter.snapshot());
-    assert_eq!(received_on(&server, TOKEN_PATH).await.len(), 1, "warm call called OAuth");
+    assert_eq!(
+        counter.total(),
+        0,
+        "warm call touched DynamoDB: {:?}",
+        counter.snapshot()
+    );
+    assert_eq!(
+        received_on(&server, TOKEN_PATH).await.len(),
+        1,
+        "warm call called OAuth"
+    );
     assert_eq!(received_on(&server, CONTACT_PATH).await.len(), 2);
 }
 
@@ -94,7 +103,15 @@ async fn a_second_lambda_reuses_the_stored_token_without_oauth() {
     let (store, _) = fresh_store().await;
     let server = salesforce("dead-token", "live-token").await;
     let arn = create_secret(&sf_secret_json()).await;
-    seed_sf_token(&store, "default", "live-token", &server.uri(), sfvapi::now_millis() + 3_600_000, 3).await;
+    seed_sf_token(
+        &store,
+        "default",
+        "live-token",
+        &server.uri(),
+        sfvapi::now_millis() + 3_600_000,
+        3,
+    )
+    .await;
     let conn = connection(&store, &server, &arn).await;
     conn.rest.get_contact(&contact_id()).await.unwrap();
     assert!(received_on(&server, TOKEN_PATH).await.is_empty());
@@ -105,7 +122,15 @@ async fn fifty_concurrent_401s_make_exactly_one_oauth_call() {
     let (store, _) = fresh_store().await;
     let server = salesforce("dead-token", "live-token").await;
     let arn = create_secret(&sf_secret_json()).await;
-    seed_sf_token(&store, "default", "dead-token", &server.uri(), sfvapi::now_millis() + 3_600_000, 7).await;
+    seed_sf_token(
+        &store,
+        "default",
+        "dead-token",
+        &server.uri(),
+        sfvapi::now_millis() + 3_600_000,
+        7,
+    )
+    .await;
     let conn = Arc::new(connection(&store, &server, &arn).await);
 
     let tasks: Vec<_> = (0..50)
@@ -115,7 +140,10 @@ async fn fifty_concurrent_401s_make_exactly_one_oauth_call() {
         })
         .collect();
     for t in tasks {
-        let c = t.await.unwrap().expect("every request succeeds after the retry");
+        let c = t
+            .await
+            .unwrap()
+            .expect("every request succeeds after the retry");
         assert_eq!(c.name, "Ada Lovelace");
     }
     assert_eq!(received_on(&server, TOKEN_PATH).await.len(), 1);
@@ -131,7 +159,15 @@ async fn two_lambdas_sharing_dynamodb_make_exactly_one_oauth_call() {
     let (store, _) = fresh_store().await;
     let server = salesforce("dead-token", "live-token").await;
     let arn = create_secret(&sf_secret_json()).await;
-    seed_sf_token(&store, "default", "dead-token", &server.uri(), sfvapi::now_millis() + 3_600_000, 1).await;
+    seed_sf_token(
+        &store,
+        "default",
+        "dead-token",
+        &server.uri(),
+        sfvapi::now_millis() + 3_600_000,
+        1,
+    )
+    .await;
     // Two independent cold starts: separate memory, mutex, HTTP and secrets caches.
     let a = Arc::new(connection(&store, &server, &arn).await);
     let b = Arc::new(connection(&store, &server, &arn).await);
@@ -143,10 +179,15 @@ async fn two_lambdas_sharing_dynamodb_make_exactly_one_oauth_call() {
         })
         .collect();
     for t in tasks {
-        t.await.unwrap().expect("every request succeeds after the retry");
+        t.await
+            .unwrap()
+            .expect("every request succeeds after the retry");
     }
     assert_eq!(received_on(&server, TOKEN_PATH).await.len(), 1);
-    assert_eq!(read_item(&store, "default").await.unwrap().unwrap().version, 2);
+    assert_eq!(
+        read_item(&store, "default").await.unwrap().unwrap().version,
+        2
+    );
 }
 
 #[tokio::test]
@@ -155,22 +196,30 @@ async fn invalid_grant_is_terminal_and_not_retried_in_a_loop() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path(CONTACT_PATH))
-        .respond_with(
-            ResponseTemplate::new(401)
-                .set_body_raw(fixture("salesforce/session-expired.json"), "application/json"),
-        )
+        .respond_with(ResponseTemplate::new(401).set_body_raw(
+            fixture("salesforce/session-expired.json"),
+            "application/json",
+        ))
         .mount(&server)
         .await;
     Mock::given(method("POST"))
         .and(path(TOKEN_PATH))
-        .respond_with(
-            ResponseTemplate::new(400)
-                .set_body_raw(fixture("salesforce/token-invalid-grant.json"), "application/json"),
-        )
+        .respond_with(ResponseTemplate::new(400).set_body_raw(
+            fixture("salesforce/token-invalid-grant.json"),
+            "application/json",
+        ))
         .mount(&server)
         .await;
     let arn = create_secret(&sf_secret_json()).await;
-    seed_sf_token(&store, "default", "dead-token", &server.uri(), sfvapi::now_millis() + 3_600_000, 1).await;
+    seed_sf_token(
+        &store,
+        "default",
+        "dead-token",
+        &server.uri(),
+        sfvapi::now_millis() + 3_600_000,
+        1,
+    )
+    .await;
     let conn = Arc::new(connection(&store, &server, &arn).await);
 
     let tasks: Vec<_> = (0..10)
@@ -190,9 +239,17 @@ async fn invalid_grant_is_terminal_and_not_retried_in_a_loop() {
         1,
         "one token request, then the failure is remembered"
     );
-    assert_eq!(received_on(&server, CONTACT_PATH).await.len(), 10, "no retry without a new token");
+    assert_eq!(
+        received_on(&server, CONTACT_PATH).await.len(),
+        10,
+        "no retry without a new token"
+    );
     // The lease is released so the next attempt (after a reconnect) is not blocked.
-    let item = store.get(&sfvapi::salesforce::token::token_pk("default")).await.unwrap().unwrap();
+    let item = store
+        .get(&sfvapi::salesforce::token::token_pk("default"))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!item.contains_key("lease_until"));
 }
 
@@ -202,10 +259,10 @@ async fn a_second_401_with_a_fresh_token_is_a_config_error_not_a_loop() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path(CONTACT_PATH))
-        .respond_with(
-            ResponseTemplate::new(401)
-                .set_body_raw(fixture("salesforce/session-expired.json"), "application/json"),
-        )
+        .respond_with(ResponseTemplate::new(401).set_body_raw(
+            fixture("salesforce/session-expired.json"),
+            "application/json",
+        ))
         .mount(&server)
         .await;
     Mock::given(method("POST"))
@@ -218,10 +275,21 @@ async fn a_second_401_with_a_fresh_token_is_a_config_error_not_a_loop() {
         .mount(&server)
         .await;
     let arn = create_secret(&sf_secret_json()).await;
-    seed_sf_token(&store, "default", "dead-token", &server.uri(), sfvapi::now_millis() + 3_600_000, 1).await;
+    seed_sf_token(
+        &store,
+        "default",
+        "dead-token",
+        &server.uri(),
+        sfvapi::now_millis() + 3_600_000,
+        1,
+    )
+    .await;
     let conn = connection(&store, &server, &arn).await;
     let err = conn.rest.get_contact(&contact_id()).await.unwrap_err();
-    assert!(matches!(err, RestError::Unauthorized { ref code } if code == "INVALID_SESSION_ID"), "{err:?}");
+    assert!(
+        matches!(err, RestError::Unauthorized { ref code } if code == "INVALID_SESSION_ID"),
+        "{err:?}"
+    );
     assert!(err.is_terminal());
     assert_eq!(received_on(&server, TOKEN_PATH).await.len(), 1);
     assert_eq!(received_on(&server, CONTACT_PATH).await.len(), 2);

@@ -182,7 +182,8 @@ impl RefresherApp {
         store: Store,
         secrets: SecretsCache,
     ) -> Result<Self, ConfigError> {
-        let conn = super::Connection::new(config.salesforce.clone(), store.clone(), secrets.clone())?;
+        let conn =
+            super::Connection::new(config.salesforce.clone(), store.clone(), secrets.clone())?;
         Ok(Self {
             config: Arc::new(config),
             store,
@@ -217,7 +218,9 @@ impl RefresherApp {
             || event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
         if scheduled {
             let reports = Box::pin(self.run_schedule()).await;
-            return Ok(json!({"connections": reports.iter().map(RefreshReport::to_json).collect::<Vec<_>>()}));
+            return Ok(
+                json!({"connections": reports.iter().map(RefreshReport::to_json).collect::<Vec<_>>()}),
+            );
         }
         Err(RefresherError::UnknownEvent)
     }
@@ -234,7 +237,9 @@ impl RefresherApp {
                 expires_at_ms: t.expires_at_ms,
             });
         match &result {
-            Ok(d) => info!(connection = %sf.connection, refreshed = d.refreshed, expires_at_ms = d.expires_at_ms, "token checked"),
+            Ok(d) => {
+                info!(connection = %sf.connection, refreshed = d.refreshed, expires_at_ms = d.expires_at_ms, "token checked")
+            }
             Err(e) if e.is_terminal() => {
                 error!(connection = %sf.connection, error = %e, "token refresh failed terminally: reconnect or fix the connection secret");
                 metric("token_refresh_terminal_error", 1.0, Unit::Count);
@@ -283,14 +288,20 @@ impl RefresherApp {
     /// Start a connect: check the operator key, store state + verifier, redirect to Salesforce.
     pub async fn login(&self, req: &HttpRequest) -> HttpResponse {
         let Some(redirect_uri) = self.config.salesforce.redirect_uri.as_ref() else {
-            return HttpResponse::failure(404, "Connect is not configured (SF_OAUTH_REDIRECT_URI).");
+            return HttpResponse::failure(
+                404,
+                "Connect is not configured (SF_OAUTH_REDIRECT_URI).",
+            );
         };
         let secret = match self.secret().await {
             Ok(s) => s,
             Err(r) => return r,
         };
         let Some(expected) = secret.operator_key.as_ref() else {
-            return HttpResponse::failure(403, "Connect is disabled: the connection secret has no operator_key.");
+            return HttpResponse::failure(
+                403,
+                "Connect is disabled: the connection secret has no operator_key.",
+            );
         };
         let given = req
             .headers
@@ -334,10 +345,7 @@ impl RefresherApp {
         info!(connection = %self.config.salesforce.connection, "connect started");
         HttpResponse {
             status: 302,
-            headers: vec![
-                ("location", location),
-                ("cache-control", "no-store".into()),
-            ],
+            headers: vec![("location", location), ("cache-control", "no-store".into())],
             body: String::new(),
         }
     }
@@ -345,13 +353,19 @@ impl RefresherApp {
     /// Finish a connect: consume the state (once), exchange the code, store the refresh token.
     pub async fn callback(&self, req: &HttpRequest) -> HttpResponse {
         let Some(redirect_uri) = self.config.salesforce.redirect_uri.as_ref() else {
-            return HttpResponse::failure(404, "Connect is not configured (SF_OAUTH_REDIRECT_URI).");
+            return HttpResponse::failure(
+                404,
+                "Connect is not configured (SF_OAUTH_REDIRECT_URI).",
+            );
         };
         if let Some(err) = req.query.get("error") {
             warn!(error = %err.chars().take(64).collect::<String>(), "Salesforce denied the connect");
             return HttpResponse::failure(
                 400,
-                &format!("Salesforce answered: {}", err.chars().take(64).collect::<String>()),
+                &format!(
+                    "Salesforce answered: {}",
+                    err.chars().take(64).collect::<String>()
+                ),
             );
         }
         let (Some(state), Some(code)) = (req.query.get("state"), req.query.get("code")) else {
@@ -389,12 +403,18 @@ impl RefresherApp {
                 "Salesforce returned no refresh token: add the scope refresh_token (and api) to the app.",
             );
         };
-        if let Err(e) =
-            store_refresh_token(&self.secrets, &self.config.salesforce.secret_arn, refresh_token)
-                .await
+        if let Err(e) = store_refresh_token(
+            &self.secrets,
+            &self.config.salesforce.secret_arn,
+            refresh_token,
+        )
+        .await
         {
             error!(error = %e, "could not store the refresh token");
-            return HttpResponse::failure(503, "The refresh token could not be stored; start again.");
+            return HttpResponse::failure(
+                503,
+                "The refresh token could not be stored; start again.",
+            );
         }
         info!(connection = %self.config.salesforce.connection, instance_url = %grant.token.instance_url, "salesforce connected");
         HttpResponse::page(
@@ -438,7 +458,10 @@ impl RefresherApp {
             }
             Err(e) => {
                 error!(error = %unavailable("DeleteItem", &e), "state check failed");
-                Err(HttpResponse::failure(503, "Could not check the sign-in state; try again."))
+                Err(HttpResponse::failure(
+                    503,
+                    "Could not check the sign-in state; try again.",
+                ))
             }
         }
     }

@@ -103,9 +103,13 @@ pub fn parse_token_response(
     lifetime_ms: i64,
     now_ms: i64,
 ) -> Result<TokenGrant, TokenError> {
-    let raw: RawTokenResponse = serde_json::from_slice(body).map_err(|e| TokenError::Malformed {
-        detail: format!("token response: {}", e.to_string().split(" at line").next().unwrap_or("")),
-    })?;
+    let raw: RawTokenResponse =
+        serde_json::from_slice(body).map_err(|e| TokenError::Malformed {
+            detail: format!(
+                "token response: {}",
+                e.to_string().split(" at line").next().unwrap_or("")
+            ),
+        })?;
     let issued_at_ms = match raw.issued_at.as_deref() {
         None => now_ms,
         Some(s) => s.trim().parse::<i64>().map_err(|_| TokenError::Malformed {
@@ -405,21 +409,30 @@ impl OAuthClient {
                 what: "private_key_pem",
                 flow,
             })?;
-        let sub = secret.username.clone().ok_or(TokenError::MissingCredential {
-            what: "username",
-            flow,
-        })?;
+        let sub = secret
+            .username
+            .clone()
+            .ok_or(TokenError::MissingCredential {
+                what: "username",
+                flow,
+            })?;
         let claims = JwtClaims {
             iss: secret.client_id.clone(),
             sub,
-            aud: self.config.login_url.as_str().trim_end_matches('/').to_owned(),
+            aud: self
+                .config
+                .login_url
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned(),
             exp: now_secs + JWT_LIFETIME_SECS,
         };
-        let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem.expose().as_bytes()).map_err(|e| {
-            TokenError::Signing {
-                detail: e.to_string(),
-            }
-        })?;
+        let key =
+            jsonwebtoken::EncodingKey::from_rsa_pem(pem.expose().as_bytes()).map_err(|e| {
+                TokenError::Signing {
+                    detail: e.to_string(),
+                }
+            })?;
         jsonwebtoken::encode(
             &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
             &claims,
@@ -505,7 +518,9 @@ impl OAuthClient {
         if self.config.introspection {
             match self.introspect(secret, &grant.token.access_token).await {
                 Ok(exp_secs) => grant.token.expires_at_ms = exp_secs * 1000,
-                Err(e) => tracing::warn!(error = %e, "token introspection failed; using SF_SESSION_TIMEOUT_SECS"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "token introspection failed; using SF_SESSION_TIMEOUT_SECS")
+                }
             }
         }
         Ok(grant)
@@ -549,9 +564,10 @@ impl OAuthClient {
         if !(200..300).contains(&status) {
             return Err(parse_token_error(status, &body));
         }
-        let i: Introspection = serde_json::from_slice(&body).map_err(|_| TokenError::Malformed {
-            detail: "introspection answer is not JSON with `active`".into(),
-        })?;
+        let i: Introspection =
+            serde_json::from_slice(&body).map_err(|_| TokenError::Malformed {
+                detail: "introspection answer is not JSON with `active`".into(),
+            })?;
         match (i.active, i.exp) {
             (true, Some(exp)) => Ok(exp),
             (true, None) => Err(TokenError::Malformed {
@@ -595,7 +611,10 @@ mod tests {
             br#"{"error":"invalid_grant","error_description":"expired access/refresh token"}"#,
         );
         assert!(e.is_terminal(), "{e:?}");
-        let e = parse_token_error(401, br#"{"error":"invalid_client","error_description":"x"}"#);
+        let e = parse_token_error(
+            401,
+            br#"{"error":"invalid_client","error_description":"x"}"#,
+        );
         assert!(e.is_terminal());
         let e = parse_token_error(400, br#"{"error":"rate_limit_exceeded"}"#);
         assert!(e.is_retryable());

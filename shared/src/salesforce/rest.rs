@@ -79,7 +79,9 @@ impl RestError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Token(e) => e.is_retryable(),
-            Self::RequestLimit | Self::Upstream { .. } | Self::Timeout | Self::Network { .. } => true,
+            Self::RequestLimit | Self::Upstream { .. } | Self::Timeout | Self::Network { .. } => {
+                true
+            }
             Self::Unauthorized { .. }
             | Self::NotFound { .. }
             | Self::MultipleMatches { .. }
@@ -104,31 +106,13 @@ impl From<reqwest::Error> for RestError {
     }
 }
 
-/// A phone field: parsed when valid, or the reason it was not (the raw number is not kept).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PhoneField {
-    Valid(E164Phone),
-    Invalid { reason: String },
-    Missing,
-}
-
-impl PhoneField {
-    fn parse(field: &'static str, raw: Option<&str>) -> Self {
-        match raw.map(str::trim).filter(|s| !s.is_empty()) {
-            None => Self::Missing,
-            Some(s) => match E164Phone::parse(field, s) {
-                Ok(p) => Self::Valid(p),
-                Err(e) => Self::Invalid {
-                    reason: e.to_string(),
-                },
-            },
-        }
-    }
-    pub fn valid(&self) -> Option<&E164Phone> {
-        match self {
-            Self::Valid(p) => Some(p),
-            _ => None,
-        }
+/// Parse a phone field: `Ok(None)` when empty, `Err(reason)` when present but not E.164.
+fn parse_phone(field: &'static str, raw: Option<&str>) -> Result<Option<E164Phone>, String> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => E164Phone::parse(field, s)
+            .map(Some)
+            .map_err(|e| e.to_string()),
     }
 }
 
@@ -137,8 +121,13 @@ impl PhoneField {
 pub struct Contact {
     pub id: SalesforceId,
     pub name: String,
-    pub phone: PhoneField,
-    pub mobile: PhoneField,
+    /// `Phone`, when it is a valid E.164 number.
+    pub phone: Option<E164Phone>,
+    /// `MobilePhone`, when it is a valid E.164 number.
+    pub mobile: Option<E164Phone>,
+    /// Why a present phone field was not usable, by field name (`Phone`, `MobilePhone`); the raw
+    /// number is not kept, so this is safe to log and to write as a SKIPPED reason.
+    pub phone_problems: BTreeMap<&'static str, String>,
     pub email: Option<String>,
     pub do_not_call: bool,
     pub annual_revenue: Option<f64>,
@@ -149,7 +138,7 @@ pub struct Contact {
 impl Contact {
     /// The number to dial: Phone, else MobilePhone.
     pub fn best_phone(&self) -> Option<&E164Phone> {
-        self.phone.valid().or_else(|| self.mobile.valid())
+        self.phone.as_ref().or(self.mobile.as_ref())
     }
 }
 
@@ -167,9 +156,13 @@ pub struct Case {
 /// What the upsert did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpsertOutcome {
-    Created { id: String },
+    Created {
+        id: String,
+    },
     /// `id` is absent when Salesforce answered 204 (older API versions).
-    Updated { id: Option<String> },
+    Updated {
+        id: Option<String>,
+    },
 }
 
 /// The Task written for a call. `extra` holds org-specific fields (e.g. `CallDurationInSeconds`).
@@ -237,7 +230,9 @@ impl SalesforceClient {
         body: Option<&Value>,
     ) -> Result<Answer, RestError> {
         let token = self.tokens.access_token().await?;
-        let first = self.send_once(&token, method.clone(), path, query, body).await?;
+        let first = self
+            .send_once(&token, method.clone(), path, query, body)
+            .await?;
         if first.status != StatusCode::UNAUTHORIZED {
             return Ok(first);
         }
@@ -286,7 +281,11 @@ impl SalesforceClient {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_limit_info)
         {
-            info!(sf_api_usage = used, sf_api_limit = max, "salesforce api usage");
+            info!(
+                sf_api_usage = used,
+                sf_api_limit = max,
+                "salesforce api usage"
+            );
             metric("sf_api_usage", used as f64, Unit::Count);
         }
         let body = resp.bytes().await?.to_vec();
@@ -360,7 +359,10 @@ impl SalesforceClient {
         body.insert("Subject".into(), json!(truncate_chars(&task.subject, 255)));
         body.insert(
             "Description".into(),
-            json!(truncate_chars(&task.description, TASK_DESCRIPTION_MAX_CHARS)),
+            json!(truncate_chars(
+                &task.description,
+                TASK_DESCRIPTION_MAX_CHARS
+            )),
         );
         body.insert("Status".into(), json!(task.status));
         if let Some(w) = &task.who_id {
@@ -477,11 +479,20 @@ fn parse_contact(id: &SalesforceId, v: &Value, custom: &[String]) -> Contact {
             (f.clone(), value)
         })
         .collect();
+    let mut phone_problems = BTreeMap::new();
+    let mut phone = |field: &'static str| {
+        parse_phone(field, s(field)).unwrap_or_else(|reason| {
+            phone_problems.insert(field, reason);
+            None
+        })
+    };
+    let (phone, mobile) = (phone("Phone"), phone("MobilePhone"));
     Contact {
         id: id.clone(),
         name: s("Name").unwrap_or_default().to_owned(),
-        phone: PhoneField::parse("Phone", s("Phone")),
-        mobile: PhoneField::parse("MobilePhone", s("MobilePhone")),
+        phone,
+        mobile,
+        phone_problems,
         email: s("Email").map(str::to_owned),
         do_not_call: v.get("DoNotCall").and_then(Value::as_bool).unwrap_or(false),
         annual_revenue: v

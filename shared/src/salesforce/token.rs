@@ -57,7 +57,8 @@ struct Need<'a> {
 
 impl Need<'_> {
     fn accepts(&self, t: &AccessToken, now_ms: i64) -> bool {
-        self.rejected != Some(t.access_token.expose()) && t.remaining_ms(now_ms) >= self.min_remaining_ms
+        self.rejected != Some(t.access_token.expose())
+            && t.remaining_ms(now_ms) >= self.min_remaining_ms
     }
 }
 
@@ -113,7 +114,7 @@ impl TokenProvider {
             min_remaining_ms: EXPIRY_SKEW_MS,
             shared_only: false,
         };
-        if let Some(t) = self.from_memory(need).await {
+        if let Some(t) = self.in_memory(need).await {
             return Ok(t);
         }
         self.obtain(need).await.map(|(t, _)| t)
@@ -121,20 +122,26 @@ impl TokenProvider {
 
     /// Salesforce answered 401 INVALID_SESSION_ID to `rejected`: get a different token, refreshing
     /// only if nobody (in this process or another) already did.
-    pub async fn after_rejection(&self, rejected: &SecretString) -> Result<AccessToken, TokenError> {
+    pub async fn after_rejection(
+        &self,
+        rejected: &SecretString,
+    ) -> Result<AccessToken, TokenError> {
         let need = Need {
             rejected: Some(rejected.expose()),
             min_remaining_ms: EXPIRY_SKEW_MS,
             shared_only: false,
         };
-        if let Some(t) = self.from_memory(need).await {
+        if let Some(t) = self.in_memory(need).await {
             return Ok(t);
         }
         self.obtain(need).await.map(|(t, _)| t)
     }
 
     /// For the scheduled refresher: make sure the shared token has more than `margin` left.
-    pub async fn ensure_remaining(&self, margin: Duration) -> Result<(AccessToken, Obtained), TokenError> {
+    pub async fn ensure_remaining(
+        &self,
+        margin: Duration,
+    ) -> Result<(AccessToken, Obtained), TokenError> {
         let need = Need {
             rejected: None,
             min_remaining_ms: (margin.as_millis() as i64).max(EXPIRY_SKEW_MS),
@@ -143,7 +150,7 @@ impl TokenProvider {
         self.obtain(need).await
     }
 
-    async fn from_memory(&self, need: Need<'_>) -> Option<AccessToken> {
+    async fn in_memory(&self, need: Need<'_>) -> Option<AccessToken> {
         if need.shared_only {
             return None;
         }
@@ -157,7 +164,7 @@ impl TokenProvider {
     async fn obtain(&self, need: Need<'_>) -> Result<(AccessToken, Obtained), TokenError> {
         let mut last_failure = self.refresh_lock.lock().await;
         // Someone refreshed while we waited for the lock.
-        if let Some(t) = self.from_memory(need).await {
+        if let Some(t) = self.in_memory(need).await {
             return Ok((t, Obtained::Cached));
         }
         if let Some(f) = last_failure.as_ref() {
@@ -321,8 +328,16 @@ impl TokenProvider {
     }
 
     /// Merge a rotated refresh token into the connection secret (other keys kept as they are).
-    pub async fn store_refresh_token(&self, refresh_token: &SecretString) -> Result<(), TokenError> {
-        store_refresh_token(&self.secrets, &self.oauth.config().secret_arn, refresh_token).await
+    pub async fn store_refresh_token(
+        &self,
+        refresh_token: &SecretString,
+    ) -> Result<(), TokenError> {
+        store_refresh_token(
+            &self.secrets,
+            &self.oauth.config().secret_arn,
+            refresh_token,
+        )
+        .await
     }
 
     /// Write the token as `version = old + 1`, only if the item is still at `old` (or absent).
@@ -443,7 +458,9 @@ pub async fn read_item(store: &Store, connection: &str) -> Result<Option<CachedT
 
 impl std::fmt::Debug for TokenProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenProvider").field("pk", &self.pk).finish_non_exhaustive()
+        f.debug_struct("TokenProvider")
+            .field("pk", &self.pk)
+            .finish_non_exhaustive()
     }
 }
 

@@ -294,5 +294,7 @@ pub async fn received_on(server: &wiremock::MockServer, path: &str) -> Vec<wirem
 
 /// The form fields of a request body.
 pub fn form_of(req: &wiremock::Request) -> HashMap<String, String> {
-    url::form_urlencoded::parse(&req.body).into_owned().collect()
+    url::form_urlencoded::parse(&req.body)
+        .into_owned()
+        .collect()
 }
