@@ -139,6 +139,8 @@ async fn unknown_events_are_rejected() {
     let server = MockServer::start().await;
     let r = refresher(&server).await;
     assert!(r.app.handle(json!({"hello": "world"})).await.is_err());
+    let out = r.app.handle(json!({"action": "refresh"})).await.unwrap();
+    assert!(out["connections"][0]["status"].is_string(), "{out}");
 }
 
 #[tokio::test]

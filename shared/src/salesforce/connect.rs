@@ -215,7 +215,9 @@ impl RefresherApp {
             return Ok(Box::pin(self.handle_http(&req)).await.to_apigw_v2());
         }
         let scheduled = event.get("source").and_then(Value::as_str) == Some("aws.events")
-            || event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
+            || event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
+            // EventBridge Scheduler / `cargo lambda invoke` with an explicit input.
+            || event.get("action").and_then(Value::as_str) == Some("refresh");
         if scheduled {
             let reports = Box::pin(self.run_schedule()).await;
             return Ok(

@@ -11,7 +11,6 @@
 //! - A rotated refresh token is written to Secrets Manager before anything else, so the old one is
 //!   never the only copy of a valid credential we have dropped.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::error::SdkError;
@@ -463,6 +462,3 @@ impl std::fmt::Debug for TokenProvider {
             .finish_non_exhaustive()
     }
 }
-
-#[doc(hidden)]
-pub type Shared = Arc<TokenProvider>;
