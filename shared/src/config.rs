@@ -187,6 +187,245 @@ pub fn secrets_client(sdk: &aws_config::SdkConfig) -> aws_sdk_secretsmanager::Cl
     aws_sdk_secretsmanager::Client::from_conf(secrets_client_config(sdk).build())
 }
 
+/// How a connection obtains access tokens (`SF_AUTH_FLOW`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SalesforceFlow {
+    /// `refresh_token` (default): a refresh token in the connection secret, obtained once with
+    /// the connect routes (`authorization_code` + PKCE) or by hand.
+    RefreshToken,
+    /// `client_credentials`: the Connected App's run-as user; posts to the My Domain URL.
+    ClientCredentials,
+    /// `jwt_bearer`: an RS256 assertion signed with the secret's `private_key_pem`.
+    JwtBearer,
+    /// `authorization_code`: same as `refresh_token` at run time; named for the one-time connect.
+    AuthorizationCode,
+}
+
+impl FromStr for SalesforceFlow {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().replace('-', "_").as_str() {
+            "refresh_token" => Ok(Self::RefreshToken),
+            "client_credentials" => Ok(Self::ClientCredentials),
+            "jwt_bearer" | "jwt" => Ok(Self::JwtBearer),
+            "authorization_code" => Ok(Self::AuthorizationCode),
+            other => Err(format!(
+                "unknown flow {other:?}; use refresh_token, client_credentials, jwt_bearer or authorization_code"
+            )),
+        }
+    }
+}
+
+/// One Salesforce connection: where to authenticate, how, and what to read and write.
+#[derive(Debug, Clone)]
+pub struct SalesforceConfig {
+    /// `SF_CONNECTION` (default `default`): names the token item `token#salesforce#<connection>`.
+    pub connection: String,
+    /// `SF_CONNECTION_SECRET_ARN`: JSON `{"client_id","client_secret"?,"refresh_token"?,
+    /// "private_key_pem"?,"username"?,"operator_key"?}`.
+    pub secret_arn: String,
+    /// `SF_AUTH_FLOW` (default `refresh_token`).
+    pub flow: SalesforceFlow,
+    /// `SF_LOGIN_URL` (default `https://login.salesforce.com`; `https://test.salesforce.com` for
+    /// sandboxes): token endpoint of the refresh, JWT and code flows, and the JWT audience.
+    pub login_url: url::Url,
+    /// `SF_MY_DOMAIN_URL` (e.g. `https://acme.my.salesforce.com`): required by `client_credentials`.
+    pub my_domain_url: Option<url::Url>,
+    /// `SF_API_VERSION` (default `v62.0`).
+    pub api_version: String,
+    /// `SF_SESSION_TIMEOUT_SECS` (default 7200): the org's session timeout, i.e. token lifetime,
+    /// because Salesforce's token response has no `expires_in`.
+    pub session_timeout: Duration,
+    /// `SF_TOKEN_INTROSPECTION` (default false): learn each token's `exp` from
+    /// `POST /services/oauth2/introspect` instead of trusting the configured timeout.
+    pub introspection: bool,
+    /// `SF_CONTACT_CUSTOM_FIELDS` (default `Account_Status__c,Last_Contact_Date__c,Preferred_Language__c`).
+    pub contact_custom_fields: Vec<String>,
+    /// `SF_TASK_EXTERNAL_ID_FIELD` (default `Vapi_Call_Id__c`): the Task upsert key.
+    pub task_external_id_field: String,
+    /// `SF_REFRESH_MARGIN_SECS` (default 900): the scheduled refresher renews tokens with less left.
+    pub refresh_margin: Duration,
+    /// `SF_HTTP_TIMEOUT_SECS` (default 10): whole-request timeout for OAuth and REST calls.
+    pub http_timeout: Duration,
+    /// `SF_OAUTH_REDIRECT_URI`: the connect callback as registered in the Connected App
+    /// (`https://<api>/oauth/salesforce/callback`); unset disables the connect routes.
+    pub redirect_uri: Option<url::Url>,
+    /// `SF_OAUTH_SCOPES` (default `api refresh_token`): scopes asked for by the connect flow.
+    pub scopes: String,
+}
+
+fn parse_base_url(var: &'static str, raw: &str) -> Result<url::Url, ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid {
+        var,
+        reason: reason.to_owned(),
+    };
+    let u = url::Url::parse(raw.trim_end_matches('/')).map_err(|e| invalid(&e.to_string()))?;
+    let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    // Plain http only reaches a local sandbox; anything else would send tokens in clear.
+    if u.scheme() != "https" && !(u.scheme() == "http" && loopback) {
+        return Err(invalid("must be an https URL"));
+    }
+    if u.query().is_some() || u.fragment().is_some() {
+        return Err(invalid("must not have a query or fragment"));
+    }
+    Ok(u)
+}
+
+/// A field API name as it may appear in a URL: letters, digits, `_`, and `.` for relationships.
+fn is_field_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 80
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+}
+
+impl SalesforceConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let connection = env
+            .optional("SF_CONNECTION")
+            .unwrap_or_else(|| "default".into());
+        if connection.len() > 64
+            || !connection
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(ConfigError::Invalid {
+                var: "SF_CONNECTION",
+                reason: "must be 1 to 64 characters of A-Z a-z 0-9 - _".into(),
+            });
+        }
+        let flow: SalesforceFlow = env.parse_or("SF_AUTH_FLOW", SalesforceFlow::RefreshToken)?;
+        let login_url = parse_base_url(
+            "SF_LOGIN_URL",
+            &env.optional("SF_LOGIN_URL")
+                .unwrap_or_else(|| "https://login.salesforce.com".into()),
+        )?;
+        let my_domain_url = env
+            .optional("SF_MY_DOMAIN_URL")
+            .map(|v| parse_base_url("SF_MY_DOMAIN_URL", &v))
+            .transpose()?;
+        if flow == SalesforceFlow::ClientCredentials && my_domain_url.is_none() {
+            return Err(ConfigError::Missing {
+                var: "SF_MY_DOMAIN_URL",
+                hint: "the client_credentials flow posts to the org's My Domain URL",
+            });
+        }
+        let api_version = env
+            .optional("SF_API_VERSION")
+            .unwrap_or_else(|| "v62.0".into());
+        let api_version = if api_version.starts_with('v') {
+            api_version
+        } else {
+            format!("v{api_version}")
+        };
+        if !api_version[1..]
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            || !api_version.contains('.')
+        {
+            return Err(ConfigError::Invalid {
+                var: "SF_API_VERSION",
+                reason: "must look like v62.0".into(),
+            });
+        }
+        let session_secs: u64 = env.parse_or("SF_SESSION_TIMEOUT_SECS", 7200)?;
+        if !(300..=86_400).contains(&session_secs) {
+            return Err(ConfigError::Invalid {
+                var: "SF_SESSION_TIMEOUT_SECS",
+                reason: "must be between 300 and 86400 (Salesforce session timeouts)".into(),
+            });
+        }
+        let mut custom = env.list("SF_CONTACT_CUSTOM_FIELDS");
+        if env.optional("SF_CONTACT_CUSTOM_FIELDS").is_none() {
+            custom = [
+                "Account_Status__c",
+                "Last_Contact_Date__c",
+                "Preferred_Language__c",
+            ]
+            .map(String::from)
+            .to_vec();
+        }
+        if let Some(bad) = custom.iter().find(|f| !is_field_name(f)) {
+            return Err(ConfigError::Invalid {
+                var: "SF_CONTACT_CUSTOM_FIELDS",
+                reason: format!("{bad:?} is not a field API name"),
+            });
+        }
+        let task_external_id_field = env
+            .optional("SF_TASK_EXTERNAL_ID_FIELD")
+            .unwrap_or_else(|| "Vapi_Call_Id__c".into());
+        if !is_field_name(&task_external_id_field) || task_external_id_field.contains('.') {
+            return Err(ConfigError::Invalid {
+                var: "SF_TASK_EXTERNAL_ID_FIELD",
+                reason: "must be a field API name".into(),
+            });
+        }
+        let refresh_margin = env.secs_or("SF_REFRESH_MARGIN_SECS", 900)?;
+        if refresh_margin.as_secs() >= session_secs {
+            return Err(ConfigError::Invalid {
+                var: "SF_REFRESH_MARGIN_SECS",
+                reason: "must be shorter than SF_SESSION_TIMEOUT_SECS".into(),
+            });
+        }
+        let http_timeout = env.secs_or("SF_HTTP_TIMEOUT_SECS", 10)?;
+        if http_timeout.is_zero() || http_timeout.as_secs() > 60 {
+            return Err(ConfigError::Invalid {
+                var: "SF_HTTP_TIMEOUT_SECS",
+                reason: "must be between 1 and 60".into(),
+            });
+        }
+        let redirect_uri = env
+            .optional("SF_OAUTH_REDIRECT_URI")
+            .map(|v| {
+                url::Url::parse(&v).map_err(|e| ConfigError::Invalid {
+                    var: "SF_OAUTH_REDIRECT_URI",
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            connection,
+            secret_arn: env.required(
+                "SF_CONNECTION_SECRET_ARN",
+                "the ARN or name of the Salesforce connection secret",
+            )?,
+            flow,
+            login_url,
+            my_domain_url,
+            api_version,
+            session_timeout: Duration::from_secs(session_secs),
+            introspection: env.parse_or("SF_TOKEN_INTROSPECTION", false)?,
+            contact_custom_fields: custom,
+            task_external_id_field,
+            refresh_margin,
+            http_timeout,
+            redirect_uri,
+            scopes: env
+                .optional("SF_OAUTH_SCOPES")
+                .unwrap_or_else(|| "api refresh_token".into()),
+        })
+    }
+}
+
+/// The token refresher's settings: the table and the connection(s) it keeps fresh.
+#[derive(Debug, Clone)]
+pub struct TokenRefresherConfig {
+    pub common: CommonConfig,
+    pub salesforce: SalesforceConfig,
+    /// `SF_OAUTH_STATE_TTL_SECS` (default 600): how long a started connect may take.
+    pub oauth_state_ttl: Duration,
+}
+
+impl TokenRefresherConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            common: CommonConfig::from_env(env)?,
+            salesforce: SalesforceConfig::from_env(env)?,
+            oauth_state_ttl: env.secs_or("SF_OAUTH_STATE_TTL_SECS", 600)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,5 +470,41 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(e.to_string().contains("SF_OUTBOUND_ORG_IDS"), "{e}");
+    }
+
+    #[test]
+    fn salesforce_defaults_and_validation() {
+        let c = SalesforceConfig::from_env(&env(&[("SF_CONNECTION_SECRET_ARN", "s")])).unwrap();
+        assert_eq!(c.connection, "default");
+        assert_eq!(c.flow, SalesforceFlow::RefreshToken);
+        assert_eq!(c.api_version, "v62.0");
+        assert_eq!(c.session_timeout, Duration::from_secs(7200));
+        assert_eq!(c.refresh_margin, Duration::from_secs(900));
+        assert_eq!(c.task_external_id_field, "Vapi_Call_Id__c");
+        assert_eq!(c.contact_custom_fields.len(), 3);
+        assert_eq!(c.login_url.as_str(), "https://login.salesforce.com/");
+        let e = SalesforceConfig::from_env(&env(&[
+            ("SF_CONNECTION_SECRET_ARN", "s"),
+            ("SF_AUTH_FLOW", "client_credentials"),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("SF_MY_DOMAIN_URL"), "{e}");
+        let e = SalesforceConfig::from_env(&env(&[
+            ("SF_CONNECTION_SECRET_ARN", "s"),
+            ("SF_LOGIN_URL", "http://login.salesforce.com"),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("SF_LOGIN_URL"), "{e}");
+        let e = SalesforceConfig::from_env(&env(&[
+            ("SF_CONNECTION_SECRET_ARN", "s"),
+            ("SF_CONTACT_CUSTOM_FIELDS", "Ok__c,bad/field"),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("SF_CONTACT_CUSTOM_FIELDS"), "{e}");
+        assert!(SalesforceConfig::from_env(&env(&[
+            ("SF_CONNECTION_SECRET_ARN", "s"),
+            ("SF_LOGIN_URL", "http://127.0.0.1:8080"),
+        ]))
+        .is_ok());
     }
 }

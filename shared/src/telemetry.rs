@@ -59,12 +59,37 @@ pub fn emf_line(function: &str, name: &str, value: f64, unit: Unit, timestamp_ms
 
 /// Emit a metric now. `AWS_LAMBDA_FUNCTION_NAME` names the function when it is set.
 pub fn metric(name: &str, value: f64, unit: Unit) {
+    if let Ok(mut c) = CAPTURED.lock() {
+        if let Some(names) = c.as_mut() {
+            names.push(name.to_owned());
+        }
+    }
     if std::env::var_os("SFVAPI_NO_METRICS").is_some() {
         return;
     }
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into());
     let line = emf_line(&function, name, value, unit, crate::now_millis());
     let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+/// Metric names recorded since [`capture_metrics`] was called; `None` (the default) records
+/// nothing, so production keeps no growing list.
+static CAPTURED: std::sync::Mutex<Option<Vec<String>>> = std::sync::Mutex::new(None);
+
+/// Start recording the names of emitted metrics (tests assert that an alarm metric is emitted).
+pub fn capture_metrics() {
+    if let Ok(mut c) = CAPTURED.lock() {
+        c.get_or_insert_with(Vec::new);
+    }
+}
+
+/// The metric names emitted since [`capture_metrics`].
+pub fn captured_metrics() -> Vec<String> {
+    CAPTURED
+        .lock()
+        .ok()
+        .and_then(|c| c.clone())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -1,4 +1,53 @@
-//! Everything Salesforce: the events it sends us (`events`). OAuth, the token cache and the REST
-//! client join here as the connection is built.
+//! Everything Salesforce: the events it sends us (`events`), OAuth flows (`oauth`), the shared
+//! token cache (`token`), the REST client (`rest`) and the token refresher / connect routes
+//! (`connect`).
 
+pub mod connect;
 pub mod events;
+pub mod oauth;
+pub mod rest;
+pub mod token;
+
+use std::sync::Arc;
+
+use crate::config::{ConfigError, SalesforceConfig};
+use crate::secrets::SecretsCache;
+use crate::store::Store;
+
+/// The HTTP client for Salesforce: rustls, a connect timeout and a whole-request timeout. Built
+/// once per cold start so connections are reused across warm invocations.
+pub fn http_client(config: &SalesforceConfig) -> Result<reqwest::Client, ConfigError> {
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(3).min(config.http_timeout))
+        .timeout(config.http_timeout)
+        .pool_idle_timeout(std::time::Duration::from_secs(50))
+        .user_agent(concat!("sfvapi/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ConfigError::Invalid {
+            var: "SF_HTTP_TIMEOUT_SECS",
+            reason: format!("cannot build the HTTP client: {e}"),
+        })
+}
+
+/// One connection's token cache and REST client, sharing one HTTP client.
+#[derive(Clone)]
+pub struct Connection {
+    pub tokens: Arc<token::TokenProvider>,
+    pub rest: rest::SalesforceClient,
+}
+
+impl Connection {
+    pub fn new(
+        config: SalesforceConfig,
+        store: Store,
+        secrets: SecretsCache,
+    ) -> Result<Self, ConfigError> {
+        let http = http_client(&config)?;
+        let oauth = oauth::OAuthClient::new(http.clone(), Arc::new(config));
+        let tokens = Arc::new(token::TokenProvider::new(store, secrets, oauth));
+        Ok(Self {
+            rest: rest::SalesforceClient::new(http, tokens.clone()),
+            tokens,
+        })
+    }
+}

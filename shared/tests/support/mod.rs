@@ -184,3 +184,117 @@ pub fn flat_event(id: &str) -> Vec<u8> {
     .to_string()
     .into_bytes()
 }
+
+// ---- Salesforce connection helpers (salesforce_*.rs) ----
+
+pub const SF_CLIENT_ID: &str = "3MVG9-test-client-id";
+pub const SF_CLIENT_SECRET: &str = "test-client-secret-do-not-use";
+pub const SF_REFRESH_TOKEN: &str = "5Aep-test-refresh-token-1";
+pub const SF_OPERATOR_KEY: &str = "operator-key-for-tests";
+
+/// A Salesforce connection config whose login URL is `login_url` (a wiremock server), plus
+/// `extra` variables.
+pub fn sf_config(
+    login_url: &str,
+    secret_arn: &str,
+    extra: &[(&str, &str)],
+) -> sfvapi::config::SalesforceConfig {
+    let mut map: HashMap<String, String> = HashMap::from([
+        ("SF_LOGIN_URL".into(), login_url.into()),
+        ("SF_CONNECTION_SECRET_ARN".into(), secret_arn.into()),
+    ]);
+    for (k, v) in extra {
+        map.insert((*k).into(), (*v).into());
+    }
+    sfvapi::config::SalesforceConfig::from_env(&Env::new(move |k| map.get(k).cloned()))
+        .expect("test salesforce config")
+}
+
+pub fn sf_secret_json() -> serde_json::Value {
+    serde_json::json!({
+        "client_id": SF_CLIENT_ID,
+        "client_secret": SF_CLIENT_SECRET,
+        "refresh_token": SF_REFRESH_TOKEN,
+        "operator_key": SF_OPERATOR_KEY
+    })
+}
+
+/// A Secrets Manager cache as a cold start builds it (forced re-reads not rate-limited).
+pub async fn secrets_cache() -> SecretsCache {
+    SecretsCache::new(
+        sfvapi::config::secrets_client(&sdk().await),
+        Duration::from_secs(300),
+    )
+    .with_min_forced_interval(Duration::ZERO)
+}
+
+pub async fn read_secret(arn: &str) -> serde_json::Value {
+    let client = aws_sdk_secretsmanager::Client::new(&sdk().await);
+    let out = client
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .expect("get secret from moto");
+    serde_json::from_str(out.secret_string().expect("string secret")).expect("json secret")
+}
+
+/// A token endpoint answer like Salesforce's: no `expires_in`, `issued_at` as a string of ms.
+pub fn sf_token_response(
+    access_token: &str,
+    instance_url: &str,
+    issued_at_ms: i64,
+) -> serde_json::Value {
+    serde_json::json!({
+        "access_token": access_token,
+        "signature": "dGVzdC1zaWduYXR1cmUtbm90LXJlYWw=",
+        "scope": "refresh_token api",
+        "instance_url": instance_url,
+        "id": "https://login.salesforce.com/id/00D5e000000AbCdEAK/0055e000001AbCdAAK",
+        "token_type": "Bearer",
+        "issued_at": issued_at_ms.to_string()
+    })
+}
+
+/// Put a token item as another function would have left it.
+pub async fn seed_sf_token(
+    store: &Store,
+    connection: &str,
+    access_token: &str,
+    instance_url: &str,
+    expires_at_ms: i64,
+    version: i64,
+) {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .item("pk", A::S(sfvapi::salesforce::token::token_pk(connection)))
+        .item("access_token", A::S(access_token.into()))
+        .item("instance_url", A::S(instance_url.into()))
+        .item("issued_at", A::N(sfvapi::now_millis().to_string()))
+        .item("expires_at_ms", A::N(expires_at_ms.to_string()))
+        .item("version", A::N(version.to_string()))
+        .send()
+        .await
+        .expect("seed token item");
+}
+
+/// Requests a wiremock server received on `path`.
+pub async fn received_on(server: &wiremock::MockServer, path: &str) -> Vec<wiremock::Request> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.url.path() == path)
+        .collect()
+}
+
+/// The form fields of a request body.
+pub fn form_of(req: &wiremock::Request) -> HashMap<String, String> {
+    url::form_urlencoded::parse(&req.body)
+        .into_owned()
+        .collect()
+}

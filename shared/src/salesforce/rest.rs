@@ -1,0 +1,538 @@
+//! Salesforce REST client: read a Contact and a Case, upsert a Task by external id, add a
+//! CaseComment. Every answer becomes a typed value or a typed [`RestError`] that says whether
+//! retrying can help.
+//!
+//! A 401 `INVALID_SESSION_ID` (matched on `errorCode`; the message varies) gets exactly one
+//! coordinated refresh (see `token.rs`) and one retry; a second 401 is a configuration problem
+//! (IP restrictions, wrong instance, revoked app) and is surfaced, never looped on.
+//! Upsert semantics: https://developer.salesforce.com/docs/platform/api-rest/guide/dome-upsert.html
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tracing::{info, warn};
+
+use super::oauth::{map_reqwest, AccessToken, TokenError};
+use super::token::TokenProvider;
+use crate::ids::{E164Phone, Priority, SalesforceId};
+use crate::telemetry::{metric, Unit};
+
+/// Task.Description holds at most 32,000 characters.
+pub const TASK_DESCRIPTION_MAX_CHARS: usize = 32_000;
+/// CaseComment.CommentBody holds at most 4,000 characters (assumption from the object
+/// reference; a longer note would be rejected with STRING_TOO_LONG).
+pub const CASE_COMMENT_MAX_CHARS: usize = 4_000;
+
+/// One entry of Salesforce's REST error array `[{"message","errorCode","fields"?}]`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct ApiErrorEntry {
+    #[serde(rename = "errorCode", default)]
+    pub error_code: String,
+    #[serde(default)]
+    pub message: String,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RestError {
+    /// Could not get a token; retryable or not as the token error says.
+    #[error("no Salesforce access token: {0}")]
+    Token(#[from] TokenError),
+    /// Still 401 after a fresh token: IP restrictions, wrong instance URL, app revoked. Terminal.
+    #[error("Salesforce rejected a freshly issued token ({code}); check the Connected App's IP relaxation, policies and the instance URL")]
+    Unauthorized { code: String },
+    /// 403 REQUEST_LIMIT_EXCEEDED: the org's 24 h API allowance is used up. Retry later.
+    #[error("Salesforce API request limit exceeded; retry later")]
+    RequestLimit,
+    /// 404: the record does not exist (or the user cannot see it). Terminal.
+    #[error("{object} {id} not found in Salesforce")]
+    NotFound { object: &'static str, id: String },
+    /// 300 on an upsert: the external id matches several records. Terminal, needs a human.
+    #[error("{field} = {value} matches several {object} records; make the field unique")]
+    MultipleMatches {
+        object: &'static str,
+        field: String,
+        value: String,
+    },
+    /// Any other 4xx: a validation or permission problem. Terminal.
+    #[error("Salesforce rejected the request ({status} {code}): {message}")]
+    Rejected {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// 5xx or 429. Retry later.
+    #[error("Salesforce answered {status}; retry later")]
+    Upstream { status: u16 },
+    #[error("Salesforce request timed out; retry later")]
+    Timeout,
+    #[error("could not reach Salesforce: {detail}")]
+    Network { detail: String },
+    /// A 2xx body we cannot read. Terminal (wrong API version or field mapping).
+    #[error("unexpected Salesforce answer: {detail}")]
+    Malformed { detail: String },
+}
+
+impl RestError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Token(e) => e.is_retryable(),
+            Self::RequestLimit | Self::Upstream { .. } | Self::Timeout | Self::Network { .. } => {
+                true
+            }
+            Self::Unauthorized { .. }
+            | Self::NotFound { .. }
+            | Self::MultipleMatches { .. }
+            | Self::Rejected { .. }
+            | Self::Malformed { .. } => false,
+        }
+    }
+    pub fn is_terminal(&self) -> bool {
+        !self.is_retryable()
+    }
+}
+
+impl From<reqwest::Error> for RestError {
+    fn from(e: reqwest::Error) -> Self {
+        match map_reqwest(&e) {
+            TokenError::Timeout => Self::Timeout,
+            TokenError::Network { detail } => Self::Network { detail },
+            other => Self::Network {
+                detail: other.to_string(),
+            },
+        }
+    }
+}
+
+/// Parse a phone field: `Ok(None)` when empty, `Err(reason)` when present but not E.164.
+fn parse_phone(field: &'static str, raw: Option<&str>) -> Result<Option<E164Phone>, String> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => E164Phone::parse(field, s)
+            .map(Some)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// The Contact fields the worker and the tools use.
+#[derive(Debug, Clone)]
+pub struct Contact {
+    pub id: SalesforceId,
+    pub name: String,
+    /// `Phone`, when it is a valid E.164 number.
+    pub phone: Option<E164Phone>,
+    /// `MobilePhone`, when it is a valid E.164 number.
+    pub mobile: Option<E164Phone>,
+    /// Why a present phone field was not usable, by field name (`Phone`, `MobilePhone`); the raw
+    /// number is not kept, so this is safe to log and to write as a SKIPPED reason.
+    pub phone_problems: BTreeMap<&'static str, String>,
+    pub email: Option<String>,
+    pub do_not_call: bool,
+    pub annual_revenue: Option<f64>,
+    /// The configured custom fields, present or null, keyed by API name.
+    pub custom: BTreeMap<String, Value>,
+}
+
+impl Contact {
+    /// The number to dial: Phone, else MobilePhone.
+    pub fn best_phone(&self) -> Option<&E164Phone> {
+        self.phone.as_ref().or(self.mobile.as_ref())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub id: SalesforceId,
+    pub case_number: Option<String>,
+    pub subject: Option<String>,
+    pub status: Option<String>,
+    pub priority: Option<Priority>,
+    pub contact_id: Option<SalesforceId>,
+    pub description: Option<String>,
+}
+
+/// What the upsert did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpsertOutcome {
+    Created {
+        id: String,
+    },
+    /// `id` is absent when Salesforce answered 204 (older API versions).
+    Updated {
+        id: Option<String>,
+    },
+}
+
+/// The Task written for a call. `extra` holds org-specific fields (e.g. `CallDurationInSeconds`).
+#[derive(Debug, Clone, Default)]
+pub struct TaskFields {
+    pub subject: String,
+    pub description: String,
+    pub status: String,
+    pub who_id: Option<SalesforceId>,
+    pub what_id: Option<SalesforceId>,
+    pub extra: serde_json::Map<String, Value>,
+}
+
+/// Cut at a character (not byte) boundary, as Salesforce counts characters.
+pub fn truncate_chars(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+pub fn parse_limit_info(header: &str) -> Option<(u64, u64)> {
+    let usage = header
+        .split(',')
+        .find_map(|p| p.trim().strip_prefix("api-usage="))?;
+    let (used, max) = usage.split_once('/')?;
+    Some((used.trim().parse().ok()?, max.trim().parse().ok()?))
+}
+
+/// REST client of one connection. Build once per cold start; clone-cheap.
+#[derive(Clone)]
+pub struct SalesforceClient {
+    http: reqwest::Client,
+    tokens: Arc<TokenProvider>,
+}
+
+struct Answer {
+    status: StatusCode,
+    body: Vec<u8>,
+}
+
+impl SalesforceClient {
+    pub fn new(http: reqwest::Client, tokens: Arc<TokenProvider>) -> Self {
+        Self { http, tokens }
+    }
+
+    pub fn tokens(&self) -> &Arc<TokenProvider> {
+        &self.tokens
+    }
+
+    fn data_url(&self, token: &AccessToken, path: &str) -> String {
+        format!(
+            "{}/services/data/{}{path}",
+            token.instance_url,
+            self.tokens.oauth().config().api_version
+        )
+    }
+
+    /// Send with the current token; on 401 INVALID_SESSION_ID refresh once and retry once.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Answer, RestError> {
+        let token = self.tokens.access_token().await?;
+        let first = self
+            .send_once(&token, method.clone(), path, query, body)
+            .await?;
+        if first.status != StatusCode::UNAUTHORIZED {
+            return Ok(first);
+        }
+        let code = first_error(&first.body)
+            .map(|e| e.error_code)
+            .unwrap_or_default();
+        if code != "INVALID_SESSION_ID" {
+            return Err(RestError::Unauthorized { code });
+        }
+        info!("salesforce session rejected; refreshing once");
+        let fresh = self.tokens.after_rejection(&token.access_token).await?;
+        let second = self.send_once(&fresh, method, path, query, body).await?;
+        if second.status == StatusCode::UNAUTHORIZED {
+            let code = first_error(&second.body)
+                .map(|e| e.error_code)
+                .unwrap_or_default();
+            return Err(RestError::Unauthorized { code });
+        }
+        Ok(second)
+    }
+
+    async fn send_once(
+        &self,
+        token: &AccessToken,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Answer, RestError> {
+        let mut req = self
+            .http
+            .request(method, self.data_url(token, path))
+            .bearer_auth(token.access_token.expose())
+            .header(reqwest::header::ACCEPT, "application/json");
+        if !query.is_empty() {
+            req = req.query(query);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        if let Some((used, max)) = resp
+            .headers()
+            .get("sforce-limit-info")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_limit_info)
+        {
+            info!(
+                sf_api_usage = used,
+                sf_api_limit = max,
+                "salesforce api usage"
+            );
+            metric("sf_api_usage", used as f64, Unit::Count);
+        }
+        let body = resp.bytes().await?.to_vec();
+        Ok(Answer { status, body })
+    }
+
+    /// `GET …/sobjects/Contact/{id}?fields=…` with the standard and configured custom fields.
+    pub async fn get_contact(&self, id: &SalesforceId) -> Result<Contact, RestError> {
+        let custom = &self.tokens.oauth().config().contact_custom_fields;
+        let mut fields: Vec<&str> = vec![
+            "Id",
+            "Name",
+            "Phone",
+            "MobilePhone",
+            "Email",
+            "DoNotCall",
+            "Account.AnnualRevenue",
+        ];
+        fields.extend(custom.iter().map(String::as_str));
+        let path = format!("/sobjects/Contact/{}", id.as_str());
+        let answer = self
+            .send(Method::GET, &path, &[("fields", fields.join(","))], None)
+            .await?;
+        let v = expect_json(answer, "Contact", id.as_str())?;
+        Ok(parse_contact(id, &v, custom))
+    }
+
+    /// `GET …/sobjects/Case/{id}?fields=Subject,Status,Priority,ContactId,CaseNumber,Description`.
+    pub async fn get_case(&self, id: &SalesforceId) -> Result<Case, RestError> {
+        let path = format!("/sobjects/Case/{}", id.as_str());
+        let answer = self
+            .send(
+                Method::GET,
+                &path,
+                &[(
+                    "fields",
+                    "Id,Subject,Status,Priority,ContactId,CaseNumber,Description".into(),
+                )],
+                None,
+            )
+            .await?;
+        let v = expect_json(answer, "Case", id.as_str())?;
+        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        Ok(Case {
+            id: id.clone(),
+            case_number: s("CaseNumber"),
+            subject: s("Subject"),
+            status: s("Status"),
+            priority: s("Priority").and_then(|p| Priority::parse("Priority", &p).ok()),
+            contact_id: s("ContactId").and_then(|c| SalesforceId::parse("ContactId", &c).ok()),
+            description: s("Description"),
+        })
+    }
+
+    /// `PATCH …/sobjects/Task/{ExternalIdField}/{value}`: the same value always targets the same
+    /// Task, so a repeated report updates it instead of creating a second one.
+    pub async fn upsert_task(
+        &self,
+        external_id: &str,
+        task: &TaskFields,
+    ) -> Result<UpsertOutcome, RestError> {
+        if external_id.is_empty() {
+            return Err(RestError::Rejected {
+                status: 0,
+                code: "INVALID_INPUT".into(),
+                message: "empty external id".into(),
+            });
+        }
+        let field = self.tokens.oauth().config().task_external_id_field.clone();
+        let mut body = task.extra.clone();
+        body.insert("Subject".into(), json!(truncate_chars(&task.subject, 255)));
+        body.insert(
+            "Description".into(),
+            json!(truncate_chars(
+                &task.description,
+                TASK_DESCRIPTION_MAX_CHARS
+            )),
+        );
+        body.insert("Status".into(), json!(task.status));
+        if let Some(w) = &task.who_id {
+            body.insert("WhoId".into(), json!(w.as_str()));
+        }
+        if let Some(w) = &task.what_id {
+            body.insert("WhatId".into(), json!(w.as_str()));
+        }
+        // The external id field must not be in the body of an upsert by that field.
+        body.remove(&field);
+        let value: String = url::form_urlencoded::byte_serialize(external_id.as_bytes()).collect();
+        let path = format!("/sobjects/Task/{field}/{value}");
+        let answer = self
+            .send(Method::PATCH, &path, &[], Some(&Value::Object(body)))
+            .await?;
+        let id_of = |b: &[u8]| {
+            serde_json::from_slice::<Value>(b)
+                .ok()
+                .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_owned))
+        };
+        match answer.status.as_u16() {
+            201 => Ok(UpsertOutcome::Created {
+                id: id_of(&answer.body).unwrap_or_default(),
+            }),
+            // 200 {"created":false} on recent versions, 204 on older ones.
+            200 | 204 => Ok(UpsertOutcome::Updated {
+                id: id_of(&answer.body),
+            }),
+            300 => Err(RestError::MultipleMatches {
+                object: "Task",
+                field,
+                value: external_id.to_owned(),
+            }),
+            _ => Err(error_for(answer, "Task", external_id)),
+        }
+    }
+
+    /// Add a note to a Case as a CaseComment (`POST …/sobjects/CaseComment`).
+    pub async fn add_case_comment(
+        &self,
+        case_id: &SalesforceId,
+        body: &str,
+    ) -> Result<String, RestError> {
+        let payload = json!({
+            "ParentId": case_id.as_str(),
+            "CommentBody": truncate_chars(body, CASE_COMMENT_MAX_CHARS),
+        });
+        let answer = self
+            .send(Method::POST, "/sobjects/CaseComment", &[], Some(&payload))
+            .await?;
+        let v = expect_json(answer, "Case", case_id.as_str())?;
+        v.get("id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| RestError::Malformed {
+                detail: "CaseComment create answer has no id".into(),
+            })
+    }
+}
+
+fn first_error(body: &[u8]) -> Option<ApiErrorEntry> {
+    serde_json::from_slice::<Vec<ApiErrorEntry>>(body)
+        .ok()
+        .and_then(|v| v.into_iter().next())
+}
+
+fn expect_json(answer: Answer, object: &'static str, id: &str) -> Result<Value, RestError> {
+    if answer.status.is_success() {
+        serde_json::from_slice(&answer.body).map_err(|_| RestError::Malformed {
+            detail: format!("{object} answer is not JSON"),
+        })
+    } else {
+        Err(error_for(answer, object, id))
+    }
+}
+
+fn error_for(answer: Answer, object: &'static str, id: &str) -> RestError {
+    let status = answer.status.as_u16();
+    let entry = first_error(&answer.body);
+    let code = entry.as_ref().map(|e| e.error_code.as_str()).unwrap_or("");
+    match (status, code) {
+        (403, "REQUEST_LIMIT_EXCEEDED") => RestError::RequestLimit,
+        (404, _) => RestError::NotFound {
+            object,
+            id: id.to_owned(),
+        },
+        (429, _) | (500..=599, _) => RestError::Upstream { status },
+        _ => {
+            let e = entry.unwrap_or(ApiErrorEntry {
+                error_code: String::new(),
+                message: String::new(),
+            });
+            warn!(status, code = %e.error_code, "salesforce rejected a request");
+            RestError::Rejected {
+                status,
+                code: e.error_code,
+                message: e.message.chars().take(300).collect(),
+            }
+        }
+    }
+}
+
+fn parse_contact(id: &SalesforceId, v: &Value, custom: &[String]) -> Contact {
+    let s = |k: &str| v.get(k).and_then(Value::as_str);
+    let custom = custom
+        .iter()
+        .map(|f| {
+            // Relationship fields (`Account.Foo__c`) come back nested.
+            let value = f
+                .split('.')
+                .try_fold(v, |cur, part| cur.get(part))
+                .cloned()
+                .unwrap_or(Value::Null);
+            (f.clone(), value)
+        })
+        .collect();
+    let mut phone_problems = BTreeMap::new();
+    let mut phone = |field: &'static str| {
+        parse_phone(field, s(field)).unwrap_or_else(|reason| {
+            phone_problems.insert(field, reason);
+            None
+        })
+    };
+    let (phone, mobile) = (phone("Phone"), phone("MobilePhone"));
+    Contact {
+        id: id.clone(),
+        name: s("Name").unwrap_or_default().to_owned(),
+        phone,
+        mobile,
+        phone_problems,
+        email: s("Email").map(str::to_owned),
+        do_not_call: v.get("DoNotCall").and_then(Value::as_bool).unwrap_or(false),
+        annual_revenue: v
+            .get("Account")
+            .and_then(|a| a.get("AnnualRevenue"))
+            .and_then(Value::as_f64),
+        custom,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_info_header() {
+        assert_eq!(parse_limit_info("api-usage=25/15000"), Some((25, 15000)));
+        assert_eq!(
+            parse_limit_info("per-app-api-usage=1/10(appName=x), api-usage=7/100"),
+            Some((7, 100))
+        );
+        assert_eq!(parse_limit_info("nonsense"), None);
+    }
+
+    #[test]
+    fn truncation_counts_characters() {
+        let s = "é".repeat(10);
+        assert_eq!(truncate_chars(&s, 3).chars().count(), 3);
+        assert_eq!(truncate_chars("abc", 10), "abc");
+    }
+
+    #[test]
+    fn errors_say_retryable_or_terminal() {
+        assert!(RestError::RequestLimit.is_retryable());
+        assert!(RestError::Upstream { status: 503 }.is_retryable());
+        assert!(RestError::NotFound {
+            object: "Contact",
+            id: "x".into()
+        }
+        .is_terminal());
+        assert!(RestError::Unauthorized { code: "x".into() }.is_terminal());
+    }
+}

@@ -1,0 +1,464 @@
+//! The access-token cache of one Salesforce connection: memory first, then the DynamoDB item
+//! `token#salesforce#<connection>`, then OAuth — with at most one refresh in flight anywhere.
+//!
+//! - Warm path: a token in memory that is not about to expire is used as is: no DynamoDB read, no
+//!   OAuth call.
+//! - In process: every miss or rejection goes through one `tokio::sync::Mutex`; whoever waited
+//!   finds the new token in memory and does not refresh again.
+//! - Across processes: the refresher first takes a lease (`lease_until`, conditional on the item's
+//!   `version` and on no live lease); losers poll the item until the winner writes the new token
+//!   with `version = old + 1` (conditional on the old version) and adopt it.
+//! - A rotated refresh token is written to Secrets Manager before anything else, so the old one is
+//!   never the only copy of a valid credential we have dropped.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use tokio::sync::{Mutex, RwLock};
+use tracing::{info, warn};
+
+use super::oauth::{AccessToken, ConnectionSecret, OAuthClient, TokenError, TokenGrant};
+use crate::secrets::{SecretString, SecretsCache};
+use crate::store::{attr, unavailable, Item, Store, StoreError, PK};
+
+/// A token is replaced this long before its computed expiry, so a request never starts with a
+/// token that dies in flight.
+pub const EXPIRY_SKEW_MS: i64 = 60_000;
+/// How long a refresh lease lasts: longer than one OAuth call with its timeout.
+pub const LEASE_MS: i64 = 20_000;
+/// After a failed refresh, callers get the same error without a new OAuth call for this long
+/// (terminal) or this long (retryable), so 50 waiters do not turn into 50 token requests.
+const TERMINAL_BACKOFF: Duration = Duration::from_secs(60);
+const RETRYABLE_BACKOFF: Duration = Duration::from_secs(2);
+
+pub fn token_pk(connection: &str) -> String {
+    format!("token#salesforce#{connection}")
+}
+
+/// A token with the version of the item it came from.
+#[derive(Debug, Clone)]
+pub struct CachedToken {
+    pub token: AccessToken,
+    pub version: i64,
+}
+
+/// What a caller needs from the cache.
+#[derive(Debug, Clone, Copy)]
+struct Need<'a> {
+    /// Salesforce rejected this token: never hand it out again.
+    rejected: Option<&'a str>,
+    /// The token must have at least this much left.
+    min_remaining_ms: i64,
+    /// Judge by the shared item only: the scheduled refresher must see what other functions see.
+    shared_only: bool,
+}
+
+impl Need<'_> {
+    fn accepts(&self, t: &AccessToken, now_ms: i64) -> bool {
+        self.rejected != Some(t.access_token.expose())
+            && t.remaining_ms(now_ms) >= self.min_remaining_ms
+    }
+}
+
+/// What a refresh attempt ended with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Obtained {
+    /// From memory or from the item another process wrote.
+    Cached,
+    /// This process called OAuth.
+    Refreshed,
+}
+
+struct Failure {
+    at: Instant,
+    error: TokenError,
+}
+
+/// Per-connection token cache. Build once per cold start and share (`Arc`).
+pub struct TokenProvider {
+    store: Store,
+    secrets: SecretsCache,
+    oauth: OAuthClient,
+    pk: String,
+    owner: String,
+    memory: RwLock<Option<CachedToken>>,
+    refresh_lock: Mutex<Option<Failure>>,
+    lease_wait: Duration,
+}
+
+impl TokenProvider {
+    pub fn new(store: Store, secrets: SecretsCache, oauth: OAuthClient) -> Self {
+        let pk = token_pk(&oauth.config().connection);
+        Self {
+            store,
+            secrets,
+            oauth,
+            pk,
+            owner: super::oauth::random_token(12),
+            memory: RwLock::new(None),
+            refresh_lock: Mutex::new(None),
+            lease_wait: Duration::from_millis(LEASE_MS as u64 + 5_000),
+        }
+    }
+
+    pub fn oauth(&self) -> &OAuthClient {
+        &self.oauth
+    }
+
+    /// A token good for at least [`EXPIRY_SKEW_MS`]. Warm: from memory, no I/O.
+    pub async fn access_token(&self) -> Result<AccessToken, TokenError> {
+        let need = Need {
+            rejected: None,
+            min_remaining_ms: EXPIRY_SKEW_MS,
+            shared_only: false,
+        };
+        if let Some(t) = self.in_memory(need).await {
+            return Ok(t);
+        }
+        self.obtain(need).await.map(|(t, _)| t)
+    }
+
+    /// Salesforce answered 401 INVALID_SESSION_ID to `rejected`: get a different token, refreshing
+    /// only if nobody (in this process or another) already did.
+    pub async fn after_rejection(
+        &self,
+        rejected: &SecretString,
+    ) -> Result<AccessToken, TokenError> {
+        let need = Need {
+            rejected: Some(rejected.expose()),
+            min_remaining_ms: EXPIRY_SKEW_MS,
+            shared_only: false,
+        };
+        if let Some(t) = self.in_memory(need).await {
+            return Ok(t);
+        }
+        self.obtain(need).await.map(|(t, _)| t)
+    }
+
+    /// For the scheduled refresher: make sure the shared token has more than `margin` left.
+    pub async fn ensure_remaining(
+        &self,
+        margin: Duration,
+    ) -> Result<(AccessToken, Obtained), TokenError> {
+        let need = Need {
+            rejected: None,
+            min_remaining_ms: (margin.as_millis() as i64).max(EXPIRY_SKEW_MS),
+            shared_only: true,
+        };
+        self.obtain(need).await
+    }
+
+    async fn in_memory(&self, need: Need<'_>) -> Option<AccessToken> {
+        if need.shared_only {
+            return None;
+        }
+        let m = self.memory.read().await;
+        m.as_ref()
+            .filter(|c| need.accepts(&c.token, crate::now_millis()))
+            .map(|c| c.token.clone())
+    }
+
+    /// The single-flight path: one caller at a time per process.
+    async fn obtain(&self, need: Need<'_>) -> Result<(AccessToken, Obtained), TokenError> {
+        let mut last_failure = self.refresh_lock.lock().await;
+        // Someone refreshed while we waited for the lock.
+        if let Some(t) = self.in_memory(need).await {
+            return Ok((t, Obtained::Cached));
+        }
+        if let Some(f) = last_failure.as_ref() {
+            let backoff = if f.error.is_retryable() {
+                RETRYABLE_BACKOFF
+            } else {
+                TERMINAL_BACKOFF
+            };
+            if f.at.elapsed() < backoff {
+                return Err(f.error.clone());
+            }
+        }
+        match self.obtain_shared(need).await {
+            Ok((cached, how)) => {
+                *last_failure = None;
+                let token = cached.token.clone();
+                *self.memory.write().await = Some(cached);
+                Ok((token, how))
+            }
+            Err(error) => {
+                *last_failure = Some(Failure {
+                    at: Instant::now(),
+                    error: error.clone(),
+                });
+                Err(error)
+            }
+        }
+    }
+
+    /// Read the item; adopt its token if it meets the need, else take the lease and refresh.
+    async fn obtain_shared(&self, need: Need<'_>) -> Result<(CachedToken, Obtained), TokenError> {
+        let deadline = Instant::now() + self.lease_wait;
+        let mut delay = Duration::from_millis(50);
+        loop {
+            let item = self.store.get(&self.pk).await.map_err(store_err)?;
+            let now = crate::now_millis();
+            let (current, version, lease_until) = match &item {
+                Some(item) => (
+                    parse_item(&self.pk, item).map_err(store_err)?,
+                    attr::opt_n(item, "version"),
+                    attr::opt_n(item, "lease_until").unwrap_or(0),
+                ),
+                None => (None, None, 0),
+            };
+            if let Some(c) = &current {
+                if need.accepts(&c.token, now) {
+                    return Ok((c.clone(), Obtained::Cached));
+                }
+            }
+            if lease_until <= now && self.take_lease(version, now).await? {
+                let old = version.unwrap_or(0);
+                return match self.refresh_holding_lease(old).await {
+                    Ok(c) => Ok((c, Obtained::Refreshed)),
+                    Err(e) => {
+                        self.release_lease().await;
+                        Err(e)
+                    }
+                };
+            }
+            // Another process is refreshing: wait for its write.
+            if Instant::now() >= deadline {
+                return Err(TokenError::LeaseWait);
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(400));
+        }
+    }
+
+    /// Conditional write of the lease: only if the item is still at `version` and no live lease.
+    async fn take_lease(&self, version: Option<i64>, now: i64) -> Result<bool, TokenError> {
+        let version_cond = match version {
+            Some(_) => "version = :v",
+            None => "attribute_not_exists(version)",
+        };
+        let mut req = self
+            .store
+            .client()
+            .update_item()
+            .table_name(self.store.table())
+            .key(PK, AttributeValue::S(self.pk.clone()))
+            .update_expression("SET lease_until = :lease, lease_owner = :owner")
+            .condition_expression(format!(
+                "{version_cond} AND (attribute_not_exists(lease_until) OR lease_until <= :now)"
+            ))
+            .expression_attribute_values(":lease", attr::n(now + LEASE_MS))
+            .expression_attribute_values(":owner", attr::s(&self.owner))
+            .expression_attribute_values(":now", attr::n(now));
+        if let Some(v) = version {
+            req = req.expression_attribute_values(":v", attr::n(v));
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(false)
+            }
+            Err(e) => Err(store_err(unavailable("UpdateItem", &e))),
+        }
+    }
+
+    async fn release_lease(&self) {
+        let res = self
+            .store
+            .client()
+            .update_item()
+            .table_name(self.store.table())
+            .key(PK, AttributeValue::S(self.pk.clone()))
+            .update_expression("REMOVE lease_until, lease_owner")
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", attr::s(&self.owner))
+            .send()
+            .await;
+        if let Err(e) = res {
+            // The lease expires by itself; this only delays the next attempt.
+            warn!(error = %crate::secrets::error_chain(&e), "could not release the token lease");
+        }
+    }
+
+    async fn refresh_holding_lease(&self, old_version: i64) -> Result<CachedToken, TokenError> {
+        let config = self.oauth.config();
+        let started = Instant::now();
+        let grant = self.grant_with_secret_reread().await?;
+        if let Some(rotated) = &grant.refresh_token {
+            self.store_refresh_token(rotated).await?;
+        }
+        let version = old_version + 1;
+        self.write_token(&grant.token, old_version).await?;
+        info!(
+            connection = %config.connection,
+            version,
+            expires_at_ms = grant.token.expires_at_ms,
+            latency_ms = started.elapsed().as_millis() as u64,
+            "salesforce token refreshed"
+        );
+        Ok(CachedToken {
+            token: grant.token,
+            version,
+        })
+    }
+
+    /// `invalid_grant` with a refresh token we cached may mean another function already stored a
+    /// newer one (a reconnect, a rotation): re-read the secret once and retry with the new one.
+    async fn grant_with_secret_reread(&self) -> Result<TokenGrant, TokenError> {
+        let arn = &self.oauth.config().secret_arn;
+        let secret: ConnectionSecret = self.secrets.get_json(arn).await.map_err(secrets_err)?;
+        let first = self.oauth.grant(&secret).await;
+        let invalid_grant = matches!(
+            &first,
+            Err(TokenError::Rejected { code, .. }) if *code == super::oauth::OAuthErrorCode::InvalidGrant
+        );
+        if invalid_grant && secret.refresh_token.is_some() {
+            // Only worth a second call if the stored refresh token changed.
+            if let Ok(Some(raw)) = self.secrets.refresh(arn).await {
+                let fresh: ConnectionSecret =
+                    crate::secrets::parse_json(arn, &raw).map_err(secrets_err)?;
+                if fresh.refresh_token != secret.refresh_token {
+                    return self.oauth.grant(&fresh).await;
+                }
+            }
+        }
+        first
+    }
+
+    /// Merge a rotated refresh token into the connection secret (other keys kept as they are).
+    pub async fn store_refresh_token(
+        &self,
+        refresh_token: &SecretString,
+    ) -> Result<(), TokenError> {
+        store_refresh_token(
+            &self.secrets,
+            &self.oauth.config().secret_arn,
+            refresh_token,
+        )
+        .await
+    }
+
+    /// Write the token as `version = old + 1`, only if the item is still at `old` (or absent).
+    async fn write_token(&self, token: &AccessToken, old_version: i64) -> Result<(), TokenError> {
+        let cond = if old_version == 0 {
+            "attribute_not_exists(version) OR version = :old"
+        } else {
+            "version = :old"
+        };
+        let res = self
+            .store
+            .client()
+            .update_item()
+            .table_name(self.store.table())
+            .key(PK, AttributeValue::S(self.pk.clone()))
+            .update_expression(
+                "SET access_token = :at, instance_url = :iu, issued_at = :ia, \
+                 expires_at_ms = :exp, version = :new, updated_at = :now \
+                 REMOVE lease_until, lease_owner",
+            )
+            .condition_expression(cond)
+            .expression_attribute_values(":at", attr::s(token.access_token.expose()))
+            .expression_attribute_values(":iu", attr::s(&token.instance_url))
+            .expression_attribute_values(":ia", attr::n(token.issued_at_ms))
+            .expression_attribute_values(":exp", attr::n(token.expires_at_ms))
+            .expression_attribute_values(":new", attr::n(old_version + 1))
+            .expression_attribute_values(":old", attr::n(old_version))
+            .expression_attribute_values(":now", attr::n(crate::now_millis()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            // Our lease ran out and someone else wrote a newer token: ours is still valid for
+            // this process, theirs is what others will read. Nothing to undo.
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                warn!("token item changed under our lease; keeping the new token in memory only");
+                Ok(())
+            }
+            Err(e) => Err(store_err(unavailable("UpdateItem", &e))),
+        }
+    }
+
+    /// Forget the in-memory token (tests; a function that wants the next call to re-read).
+    pub async fn forget(&self) {
+        *self.memory.write().await = None;
+    }
+}
+
+pub async fn store_refresh_token(
+    secrets: &SecretsCache,
+    arn: &str,
+    refresh_token: &SecretString,
+) -> Result<(), TokenError> {
+    let raw = secrets.get(arn).await.map_err(secrets_err)?;
+    let mut value: serde_json::Value =
+        crate::secrets::parse_json(arn, &raw).map_err(secrets_err)?;
+    let Some(obj) = value.as_object_mut() else {
+        return Err(TokenError::Dependency {
+            detail: format!("secret {arn} is not a JSON object"),
+            retryable: false,
+        });
+    };
+    obj.insert(
+        "refresh_token".into(),
+        serde_json::Value::String(refresh_token.expose().to_owned()),
+    );
+    secrets
+        .put(arn, &value.to_string())
+        .await
+        .map_err(secrets_err)
+}
+
+/// The token in an item, if it has one (a lease-only item has none).
+pub fn parse_item(pk: &str, item: &Item) -> Result<Option<CachedToken>, StoreError> {
+    let Some(access_token) = attr::opt_s(item, "access_token") else {
+        return Ok(None);
+    };
+    let corrupt = |f: &str| StoreError::Corrupt {
+        pk: pk.to_owned(),
+        detail: format!("number attribute {f} missing"),
+    };
+    Ok(Some(CachedToken {
+        token: AccessToken {
+            access_token: SecretString::new(access_token),
+            instance_url: attr::get_s(item, pk, "instance_url")?.to_owned(),
+            issued_at_ms: attr::opt_n(item, "issued_at").ok_or_else(|| corrupt("issued_at"))?,
+            expires_at_ms: attr::opt_n(item, "expires_at_ms")
+                .ok_or_else(|| corrupt("expires_at_ms"))?,
+        },
+        version: attr::opt_n(item, "version").unwrap_or(0),
+    }))
+}
+
+fn store_err(e: StoreError) -> TokenError {
+    let retryable = matches!(e, StoreError::Unavailable { .. });
+    TokenError::Dependency {
+        detail: e.to_string(),
+        retryable,
+    }
+}
+
+fn secrets_err(e: crate::secrets::SecretsError) -> TokenError {
+    let retryable = matches!(e, crate::secrets::SecretsError::Unavailable { .. });
+    TokenError::Dependency {
+        detail: e.to_string(),
+        retryable,
+    }
+}
+
+/// For tests and the connect callback: the item as it is.
+pub async fn read_item(store: &Store, connection: &str) -> Result<Option<CachedToken>, StoreError> {
+    let pk = token_pk(connection);
+    match store.get(&pk).await? {
+        Some(item) => parse_item(&pk, &item),
+        None => Ok(None),
+    }
+}
+
+impl std::fmt::Debug for TokenProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenProvider")
+            .field("pk", &self.pk)
+            .finish_non_exhaustive()
+    }
+}

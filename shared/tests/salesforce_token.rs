@@ -1,0 +1,324 @@
+//! The shared token cache against DynamoDB Local + moto and a wiremock Salesforce: warm calls
+//! make no token I/O, a wave of 401s makes one OAuth call (in one process and across two),
+//! terminal errors are not retried in a loop, and rotated refresh tokens are stored back.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sfvapi::ids::SalesforceId;
+use sfvapi::salesforce::rest::RestError;
+use sfvapi::salesforce::token::read_item;
+use sfvapi::salesforce::Connection;
+use support::*;
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const TOKEN_PATH: &str = "/services/oauth2/token";
+const CONTACT_ID: &str = "0035e00000XyZ12AAF";
+const CONTACT_PATH: &str = "/services/data/v62.0/sobjects/Contact/0035e00000XyZ12AAF";
+
+fn contact_id() -> SalesforceId {
+    SalesforceId::parse("id", CONTACT_ID).unwrap()
+}
+
+/// Salesforce that rejects `old` with INVALID_SESSION_ID, accepts `new`, and issues `new` from
+/// its token endpoint (slowly, so concurrent callers really overlap).
+async fn salesforce(old: &str, new: &str) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(CONTACT_PATH))
+        .and(header("authorization", format!("Bearer {old}").as_str()))
+        .respond_with(ResponseTemplate::new(401).set_body_raw(
+            fixture("salesforce/session-expired.json"),
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(CONTACT_PATH))
+        .and(header("authorization", format!("Bearer {new}").as_str()))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(fixture("salesforce/contact.json"), "application/json")
+                .insert_header("Sforce-Limit-Info", "api-usage=42/15000"),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(sf_token_response(new, &server.uri(), sfvapi::now_millis()))
+                .set_delay(Duration::from_millis(150)),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn connection(store: &sfvapi::store::Store, server: &MockServer, arn: &str) -> Connection {
+    Connection::new(
+        sf_config(&server.uri(), arn, &[]),
+        store.clone(),
+        secrets_cache().await,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn warm_path_makes_no_token_reads_and_no_oauth_calls() {
+    let (store, counter) = fresh_store().await;
+    let server = salesforce("dead-token", "live-token").await;
+    let arn = create_secret(&sf_secret_json()).await;
+    let conn = connection(&store, &server, &arn).await;
+
+    // Cold: no item, so one OAuth call, and the token is shared through DynamoDB.
+    let c = conn.rest.get_contact(&contact_id()).await.unwrap();
+    assert_eq!(c.name, "Ada Lovelace");
+    assert_eq!(received_on(&server, TOKEN_PATH).await.len(), 1);
+    let item = read_item(&store, "default").await.unwrap().unwrap();
+    assert_eq!(item.token.access_token.expose(), "live-token");
+    assert_eq!(item.version, 1);
+
+    counter.reset();
+    conn.rest.get_contact(&contact_id()).await.unwrap();
+    assert_eq!(
+        counter.total(),
+        0,
+        "warm call touched DynamoDB: {:?}",
+        counter.snapshot()
+    );
+    assert_eq!(
+        received_on(&server, TOKEN_PATH).await.len(),
+        1,
+        "warm call called OAuth"
+    );
+    assert_eq!(received_on(&server, CONTACT_PATH).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_second_lambda_reuses_the_stored_token_without_oauth() {
+    let (store, _) = fresh_store().await;
+    let server = salesforce("dead-token", "live-token").await;
+    let arn = create_secret(&sf_secret_json()).await;
+    seed_sf_token(
+        &store,
+        "default",
+        "live-token",
+        &server.uri(),
+        sfvapi::now_millis() + 3_600_000,
+        3,
+    )
+    .await;
+    let conn = connection(&store, &server, &arn).await;
+    conn.rest.get_contact(&contact_id()).await.unwrap();
+    assert!(received_on(&server, TOKEN_PATH).await.is_empty());
+}
+
+#[tokio::test]
+async fn fifty_concurrent_401s_make_exactly_one_oauth_call() {
+    let (store, _) = fresh_store().await;
+    let server = salesforce("dead-token", "live-token").await;
+    let arn = create_secret(&sf_secret_json()).await;
+    seed_sf_token(
+        &store,
+        "default",
+        "dead-token",
+        &server.uri(),
+        sfvapi::now_millis() + 3_600_000,
+        7,
+    )
+    .await;
+    let conn = Arc::new(connection(&store, &server, &arn).await);
+
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let conn = conn.clone();
+            tokio::spawn(async move { conn.rest.get_contact(&contact_id()).await })
+        })
+        .collect();
+    for t in tasks {
+        let c = t
+            .await
+            .unwrap()
+            .expect("every request succeeds after the retry");
+        assert_eq!(c.name, "Ada Lovelace");
+    }
+    assert_eq!(received_on(&server, TOKEN_PATH).await.len(), 1);
+    let gets = received_on(&server, CONTACT_PATH).await.len();
+    assert_eq!(gets, 100, "each request: one 401 and one retry");
+    let item = read_item(&store, "default").await.unwrap().unwrap();
+    assert_eq!(item.token.access_token.expose(), "live-token");
+    assert_eq!(item.version, 8, "written as version = old + 1");
+}
+
+#[tokio::test]
+async fn two_lambdas_sharing_dynamodb_make_exactly_one_oauth_call() {
+    let (store, _) = fresh_store().await;
+    let server = salesforce("dead-token", "live-token").await;
+    let arn = create_secret(&sf_secret_json()).await;
+    seed_sf_token(
+        &store,
+        "default",
+        "dead-token",
+        &server.uri(),
+        sfvapi::now_millis() + 3_600_000,
+        1,
+    )
+    .await;
+    // Two independent cold starts: separate memory, mutex, HTTP and secrets caches.
+    let a = Arc::new(connection(&store, &server, &arn).await);
+    let b = Arc::new(connection(&store, &server, &arn).await);
+
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let conn = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { conn.rest.get_contact(&contact_id()).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await
+            .unwrap()
+            .expect("every request succeeds after the retry");
+    }
+    assert_eq!(received_on(&server, TOKEN_PATH).await.len(), 1);
+    assert_eq!(
+        read_item(&store, "default").await.unwrap().unwrap().version,
+        2
+    );
+}
+
+#[tokio::test]
+async fn invalid_grant_is_terminal_and_not_retried_in_a_loop() {
+    let (store, _) = fresh_store().await;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(CONTACT_PATH))
+        .respond_with(ResponseTemplate::new(401).set_body_raw(
+            fixture("salesforce/session-expired.json"),
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(ResponseTemplate::new(400).set_body_raw(
+            fixture("salesforce/token-invalid-grant.json"),
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    let arn = create_secret(&sf_secret_json()).await;
+    seed_sf_token(
+        &store,
+        "default",
+        "dead-token",
+        &server.uri(),
+        sfvapi::now_millis() + 3_600_000,
+        1,
+    )
+    .await;
+    let conn = Arc::new(connection(&store, &server, &arn).await);
+
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let conn = conn.clone();
+            tokio::spawn(async move { conn.rest.get_contact(&contact_id()).await })
+        })
+        .collect();
+    for t in tasks {
+        let err = t.await.unwrap().unwrap_err();
+        assert!(matches!(err, RestError::Token(_)), "{err:?}");
+        assert!(err.is_terminal(), "{err:?}");
+        assert!(err.to_string().contains("invalid_grant"), "{err}");
+    }
+    assert_eq!(
+        received_on(&server, TOKEN_PATH).await.len(),
+        1,
+        "one token request, then the failure is remembered"
+    );
+    assert_eq!(
+        received_on(&server, CONTACT_PATH).await.len(),
+        10,
+        "no retry without a new token"
+    );
+    // The lease is released so the next attempt (after a reconnect) is not blocked.
+    let item = store
+        .get(&sfvapi::salesforce::token::token_pk("default"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!item.contains_key("lease_until"));
+}
+
+#[tokio::test]
+async fn a_second_401_with_a_fresh_token_is_a_config_error_not_a_loop() {
+    let (store, _) = fresh_store().await;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(CONTACT_PATH))
+        .respond_with(ResponseTemplate::new(401).set_body_raw(
+            fixture("salesforce/session-expired.json"),
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(sf_token_response(
+            "also-rejected",
+            &server.uri(),
+            sfvapi::now_millis(),
+        )))
+        .mount(&server)
+        .await;
+    let arn = create_secret(&sf_secret_json()).await;
+    seed_sf_token(
+        &store,
+        "default",
+        "dead-token",
+        &server.uri(),
+        sfvapi::now_millis() + 3_600_000,
+        1,
+    )
+    .await;
+    let conn = connection(&store, &server, &arn).await;
+    let err = conn.rest.get_contact(&contact_id()).await.unwrap_err();
+    assert!(
+        matches!(err, RestError::Unauthorized { ref code } if code == "INVALID_SESSION_ID"),
+        "{err:?}"
+    );
+    assert!(err.is_terminal());
+    assert_eq!(received_on(&server, TOKEN_PATH).await.len(), 1);
+    assert_eq!(received_on(&server, CONTACT_PATH).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_is_stored_back_in_secrets_manager() {
+    let (store, _) = fresh_store().await;
+    let server = MockServer::start().await;
+    let mut answer = sf_token_response("live-token", &server.uri(), sfvapi::now_millis());
+    answer["refresh_token"] = "5Aep-rotated-refresh-token-2".into();
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(CONTACT_PATH))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(fixture("salesforce/contact.json"), "application/json"),
+        )
+        .mount(&server)
+        .await;
+    let arn = create_secret(&sf_secret_json()).await;
+    let conn = connection(&store, &server, &arn).await;
+    conn.rest.get_contact(&contact_id()).await.unwrap();
+    let stored = read_secret(&arn).await;
+    assert_eq!(stored["refresh_token"], "5Aep-rotated-refresh-token-2");
+    assert_eq!(stored["client_id"], SF_CLIENT_ID, "other keys kept");
+    assert_eq!(stored["operator_key"], SF_OPERATOR_KEY);
+}
