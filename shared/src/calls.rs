@@ -237,3 +237,40 @@ pub async fn record_cost(store: &Store, id: &VapiCallId, cost: f64) -> Result<()
         .map_err(|e| unavailable("UpdateItem", &e))?;
     Ok(())
 }
+
+impl CallSnapshot {
+    /// The snapshot of a Contact (and its Case) as read from Salesforce. Custom fields are read
+    /// by the seed's names; an org without them just leaves those parts out.
+    pub fn from_salesforce(
+        contact: &crate::salesforce::rest::Contact,
+        case: Option<&crate::salesforce::rest::Case>,
+        reason: Option<&str>,
+        high_value_revenue: f64,
+        now_ms: i64,
+    ) -> Self {
+        let text = |field: &str| match contact.custom.get(field) {
+            Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        CallSnapshot {
+            customer: CustomerSnapshot {
+                name: Some(contact.name.clone()).filter(|n| !n.is_empty()),
+                phone: contact.best_phone().map(|p| p.masked()),
+                account_status: text("Account_Status__c"),
+                preferred_language: text("Preferred_Language__c"),
+                last_interaction: text("Last_Contact_Date__c"),
+                high_value: contact.annual_revenue.map(|r| r >= high_value_revenue),
+            },
+            case: case.map(|c| CaseSnapshot {
+                case_id: Some(c.id.as_str().to_owned()),
+                case_number: c.case_number.clone(),
+                subject: c.subject.clone(),
+                priority: c.priority.as_ref().map(|p| p.as_str().to_owned()),
+                status: c.status.clone(),
+                reason: reason.map(str::to_owned),
+            }),
+            captured_at: Some(now_ms),
+        }
+    }
+}

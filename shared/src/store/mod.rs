@@ -210,8 +210,11 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
                 .key_schema(key("retry_shard", KeyType::Hash)?)
                 .key_schema(key("next_at", KeyType::Range)?)
                 .projection(
+                    // The sweep decides each transition from these without reading the item.
                     Projection::builder()
-                        .projection_type(ProjectionType::KeysOnly)
+                        .projection_type(ProjectionType::Include)
+                        .non_key_attributes("status")
+                        .non_key_attributes("lease_until")
                         .build(),
                 )
                 .build()?,

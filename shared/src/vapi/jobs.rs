@@ -135,19 +135,8 @@ fn job_item(
     received_at_ms: i64,
     ttl: Duration,
 ) -> Item {
-    let mut item = Item::from([
-        (PK.to_owned(), attr::s(pk)),
-        ("call_id".to_owned(), attr::s(call.as_str())),
-        ("kind".to_owned(), attr::s(kind.as_str())),
-        ("status".to_owned(), attr::s(JobStatus::Pending.as_str())),
-        ("payload".to_owned(), attr::s(payload)),
-        ("received_at".to_owned(), attr::n(received_at_ms)),
-        ("attempts".to_owned(), attr::n(0)),
-        (
-            EXPIRES_AT.to_owned(),
-            attr::n(received_at_ms / 1000 + ttl.as_secs() as i64),
-        ),
-    ]);
+    let mut item = crate::jobs::new_job_item(pk, kind, payload, received_at_ms, ttl);
+    item.insert("call_id".to_owned(), attr::s(call.as_str()));
     if let Some(e) = event_id {
         item.insert("event_id".to_owned(), attr::s(e.as_str()));
     }

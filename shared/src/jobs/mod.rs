@@ -11,6 +11,12 @@ use crate::ids::SalesforceEventId;
 use crate::salesforce::events::DialRequest;
 use crate::store::{attr, Item, EXPIRES_AT, PK};
 
+pub mod config;
+pub mod dial;
+pub mod queue;
+pub mod report;
+pub mod worker;
+
 /// Where a job is in its life. Stored as the upper-case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -67,19 +73,59 @@ pub fn salesforce_event_pk(id: &SalesforceEventId) -> String {
     format!("evt#sf#{id}")
 }
 
-/// The item that both dedups a Salesforce event and enqueues its dial job.
-pub fn new_dial_job(req: &DialRequest, received_at_ms: i64, ttl: Duration) -> Item {
-    // DialRequest holds only typed, already-validated values: serialising it cannot fail.
-    let payload = serde_json::to_string(req).unwrap_or_default();
+/// How many partitions the `retry_due` index spreads jobs over; the sweep queries each.
+pub const RETRY_SHARDS: u32 = 4;
+
+/// A new job is swept back onto the stream if nobody claimed it within this time (a lost or
+/// dead-lettered stream record must not leave a job PENDING forever).
+pub const UNCLAIMED_GRACE_MS: i64 = 5 * 60 * 1000;
+
+/// The `retry_due` partition of a job: a stable hash of its key, so one job always lives in one.
+pub fn retry_shard(pk: &str) -> String {
+    // FNV-1a: stable across processes and releases, unlike std's randomised hasher.
+    let h = pk.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("s{}", h % u64::from(RETRY_SHARDS))
+}
+
+/// A new PENDING job item. Every job kind has these attributes; it also enters the sparse
+/// `retry_due` index, so the sweep re-kicks it if its stream record is ever lost.
+pub fn new_job_item(
+    pk: String,
+    kind: JobKind,
+    payload: String,
+    received_at_ms: i64,
+    ttl: Duration,
+) -> Item {
     let expires_at = received_at_ms / 1000 + ttl.as_secs() as i64;
     Item::from([
-        (PK.to_owned(), attr::s(salesforce_event_pk(&req.event_id))),
-        ("event_id".to_owned(), attr::s(req.event_id.as_str())),
-        ("kind".to_owned(), attr::s(JobKind::Dial.as_str())),
+        ("retry_shard".to_owned(), attr::s(retry_shard(&pk))),
+        (
+            "next_at".to_owned(),
+            attr::n(received_at_ms + UNCLAIMED_GRACE_MS),
+        ),
+        (PK.to_owned(), attr::s(pk)),
+        ("kind".to_owned(), attr::s(kind.as_str())),
         ("status".to_owned(), attr::s(JobStatus::Pending.as_str())),
         ("payload".to_owned(), attr::s(payload)),
         ("received_at".to_owned(), attr::n(received_at_ms)),
         ("attempts".to_owned(), attr::n(0)),
         (EXPIRES_AT.to_owned(), attr::n(expires_at)),
     ])
+}
+
+/// The item that both dedups a Salesforce event and enqueues its dial job.
+pub fn new_dial_job(req: &DialRequest, received_at_ms: i64, ttl: Duration) -> Item {
+    // DialRequest holds only typed, already-validated values: serialising it cannot fail.
+    let payload = serde_json::to_string(req).unwrap_or_default();
+    let mut item = new_job_item(
+        salesforce_event_pk(&req.event_id),
+        JobKind::Dial,
+        payload,
+        received_at_ms,
+        ttl,
+    );
+    item.insert("event_id".to_owned(), attr::s(req.event_id.as_str()));
+    item
 }

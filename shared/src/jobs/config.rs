@@ -1,0 +1,263 @@
+//! The job worker's settings: queue timing, Vapi and Twilio endpoints, the follow-up policy and
+//! quiet hours. Read once at cold start; an invalid value names its variable.
+
+use std::time::Duration;
+
+use crate::config::{CommonConfig, ConfigError, Env, SalesforceConfig};
+use crate::jobs::queue::QueueSettings;
+use crate::twilio::Sender;
+
+/// When the customer gets a follow-up after the call (DESIGN.md, "Twilio facts").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowupPolicy {
+    Never,
+    /// No answer, busy, voicemail and the like. The default.
+    NotReached,
+    Always,
+}
+
+impl std::str::FromStr for FollowupPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "never" => Ok(Self::Never),
+            "not-reached" => Ok(Self::NotReached),
+            "always" => Ok(Self::Always),
+            other => Err(format!(
+                "unknown policy {other:?}, expected never, not-reached or always"
+            )),
+        }
+    }
+}
+
+/// How the follow-up reaches the customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowupChannel {
+    Sms,
+    /// A Twilio voice call with inline TwiML (the seed's high-value path).
+    Call,
+}
+
+impl std::str::FromStr for FollowupChannel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "sms" => Ok(Self::Sms),
+            "call" => Ok(Self::Call),
+            other => Err(format!("unknown channel {other:?}, expected sms or call")),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Followup {
+    /// `FOLLOWUP_POLICY` (default `not-reached`).
+    pub policy: FollowupPolicy,
+    /// `FOLLOWUP_HIGH_VALUE` (default true): also follow up customers whose
+    /// `Account.AnnualRevenue` ≥ `HIGH_VALUE_REVENUE` (default 100000).
+    pub high_value: bool,
+    pub high_value_revenue: f64,
+    /// `FOLLOWUP_CHANNEL` (default `sms`).
+    pub channel: FollowupChannel,
+    /// `FOLLOWUP_SMS_TEXT`: `{name}` is replaced by the customer's first name.
+    pub sms_text: String,
+    /// `FOLLOWUP_CALL_TEXT`: what the Twilio voice follow-up says (`{name}` likewise).
+    pub call_text: String,
+    /// `FOLLOWUP_OPT_OUT_FIELDS`: Contact checkbox fields that, when true, stop any follow-up
+    /// (DoNotCall always does).
+    pub opt_out_fields: Vec<String>,
+}
+
+/// A daily window in which nobody is called, in a fixed UTC offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuietHours {
+    /// Minutes after local midnight.
+    pub start: u32,
+    pub end: u32,
+    pub utc_offset_minutes: i32,
+}
+
+impl QuietHours {
+    /// `"21:00-08:00"` with an offset like `"-05:00"`.
+    pub fn parse(window: &str, offset: &str) -> Result<Self, String> {
+        let hm = |t: &str| -> Result<u32, String> {
+            let (h, m) = t
+                .trim()
+                .split_once(':')
+                .ok_or_else(|| format!("{t:?} is not HH:MM"))?;
+            let (h, m): (u32, u32) = (
+                h.parse().map_err(|_| format!("{t:?} is not HH:MM"))?,
+                m.parse().map_err(|_| format!("{t:?} is not HH:MM"))?,
+            );
+            if h > 23 || m > 59 {
+                return Err(format!("{t:?} is not a time of day"));
+            }
+            Ok(h * 60 + m)
+        };
+        let (a, b) = window
+            .split_once('-')
+            .ok_or("expected START-END, e.g. 21:00-08:00")?;
+        let offset = offset.trim();
+        let (sign, rest) = match offset.strip_prefix('-') {
+            Some(r) => (-1, r),
+            None => (1, offset.strip_prefix('+').unwrap_or(offset)),
+        };
+        let utc_offset_minutes = sign * hm(rest)? as i32;
+        Ok(Self {
+            start: hm(a)?,
+            end: hm(b)?,
+            utc_offset_minutes,
+        })
+    }
+
+    /// If `now_ms` falls in the window, the unix ms at which it ends.
+    pub fn window_end(&self, now_ms: i64) -> Option<i64> {
+        if self.start == self.end {
+            return None;
+        }
+        let local_ms = now_ms + i64::from(self.utc_offset_minutes) * 60_000;
+        let day_ms = 86_400_000;
+        let minute = (local_ms.rem_euclid(day_ms) / 60_000) as u32;
+        let inside = if self.start < self.end {
+            minute >= self.start && minute < self.end
+        } else {
+            minute >= self.start || minute < self.end
+        };
+        if !inside {
+            return None;
+        }
+        let midnight = local_ms - local_ms.rem_euclid(day_ms);
+        let mut end_local = midnight + i64::from(self.end) * 60_000;
+        if end_local <= local_ms {
+            end_local += day_ms;
+        }
+        Some(end_local - i64::from(self.utc_offset_minutes) * 60_000)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub common: CommonConfig,
+    pub salesforce: SalesforceConfig,
+    pub queue: QueueSettings,
+    /// `VAPI_SECRET_ARN`: `{"server_secrets":[…],"api_key":"<private key>"}`; the worker uses api_key.
+    pub vapi_secret_arn: String,
+    /// `VAPI_BASE_URL` (default `https://api.vapi.ai`).
+    pub vapi_base_url: String,
+    /// `VAPI_ASSISTANT_ID`, `VAPI_PHONE_NUMBER_ID`: who calls, from which number.
+    pub vapi_assistant_id: String,
+    pub vapi_phone_number_id: String,
+    /// `VAPI_HTTP_TIMEOUT_SECS` (default 10): past it the dial's outcome is unknown (NEEDS_REVIEW).
+    pub vapi_timeout: Duration,
+    /// `TWILIO_SECRET_ARN`: `{"account_sid","auth_token"}` or API key; unset disables follow-ups.
+    pub twilio_secret_arn: Option<String>,
+    /// `TWILIO_BASE_URL` (default `https://api.twilio.com`).
+    pub twilio_base_url: String,
+    /// `TWILIO_FROM` or `TWILIO_MESSAGING_SERVICE_SID`.
+    pub twilio_sender: Option<Sender>,
+    pub twilio_timeout: Duration,
+    pub followup: Followup,
+    /// `QUIET_HOURS` (e.g. `21:00-08:00`) in `QUIET_HOURS_UTC_OFFSET` (default `+00:00`).
+    pub quiet_hours: Option<QuietHours>,
+    /// `EVENT_TTL_DAYS` (default 7): how long `call#` and `sms#` items are kept.
+    pub ttl: Duration,
+}
+
+impl WorkerConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let invalid = |var: &'static str, reason: String| ConfigError::Invalid { var, reason };
+        let max_attempts: u32 = env.parse_or("MAX_ATTEMPTS", 5)?;
+        if !(1..=50).contains(&max_attempts) {
+            return Err(invalid("MAX_ATTEMPTS", "must be between 1 and 50".into()));
+        }
+        let queue = QueueSettings {
+            lease: env.secs_or("JOB_LEASE_SECS", 60)?,
+            dial_lease: env.secs_or("DIAL_LEASE_SECS", 120)?,
+            max_attempts,
+            backoff_base: env.secs_or("RETRY_BASE_SECS", 30)?,
+            backoff_max: env.secs_or("RETRY_MAX_SECS", 900)?,
+        };
+        let twilio_sender = match (
+            env.optional("TWILIO_MESSAGING_SERVICE_SID"),
+            env.optional("TWILIO_FROM"),
+        ) {
+            (Some(sid), _) => Some(Sender::MessagingService(sid)),
+            (None, Some(from)) => Some(Sender::From(from)),
+            (None, None) => None,
+        };
+        let followup = Followup {
+            policy: env.parse_or("FOLLOWUP_POLICY", FollowupPolicy::NotReached)?,
+            high_value: env.parse_or("FOLLOWUP_HIGH_VALUE", true)?,
+            high_value_revenue: env.parse_or("HIGH_VALUE_REVENUE", 100_000.0)?,
+            channel: env.parse_or("FOLLOWUP_CHANNEL", FollowupChannel::Sms)?,
+            sms_text: env.optional("FOLLOWUP_SMS_TEXT").unwrap_or_else(|| {
+                "Hi {name}, we just tried to reach you about your support case. Reply or call us back any time.".into()
+            }),
+            call_text: env.optional("FOLLOWUP_CALL_TEXT").unwrap_or_else(|| {
+                "Hello {name}. We tried to reach you about your support case. A specialist will call you back shortly.".into()
+            }),
+            opt_out_fields: env.list("FOLLOWUP_OPT_OUT_FIELDS"),
+        };
+        let quiet_hours = match env.optional("QUIET_HOURS") {
+            None => None,
+            Some(w) => {
+                let offset = env
+                    .optional("QUIET_HOURS_UTC_OFFSET")
+                    .unwrap_or_else(|| "+00:00".into());
+                Some(QuietHours::parse(&w, &offset).map_err(|e| invalid("QUIET_HOURS", e))?)
+            }
+        };
+        let mut salesforce = SalesforceConfig::from_env(env)?;
+        // Opt-out checkboxes must come back with the Contact.
+        for f in &followup.opt_out_fields {
+            if !salesforce.contact_custom_fields.contains(f) {
+                salesforce.contact_custom_fields.push(f.clone());
+            }
+        }
+        let ttl_days: u64 = env.parse_or("EVENT_TTL_DAYS", 7)?;
+        Ok(Self {
+            common: CommonConfig::from_env(env)?,
+            salesforce,
+            queue,
+            vapi_secret_arn: env.required("VAPI_SECRET_ARN", "the Vapi secret holding api_key")?,
+            vapi_base_url: env
+                .optional("VAPI_BASE_URL")
+                .unwrap_or_else(|| crate::vapi::client::DEFAULT_BASE_URL.into()),
+            vapi_assistant_id: env.required(
+                "VAPI_ASSISTANT_ID",
+                "the Vapi assistant that places the calls",
+            )?,
+            vapi_phone_number_id: env.required(
+                "VAPI_PHONE_NUMBER_ID",
+                "the Vapi phone number calls come from",
+            )?,
+            vapi_timeout: env.secs_or("VAPI_HTTP_TIMEOUT_SECS", 10)?,
+            twilio_secret_arn: env.optional("TWILIO_SECRET_ARN"),
+            twilio_base_url: env
+                .optional("TWILIO_BASE_URL")
+                .unwrap_or_else(|| crate::twilio::DEFAULT_BASE_URL.into()),
+            twilio_sender,
+            twilio_timeout: env.secs_or("TWILIO_HTTP_TIMEOUT_SECS", 10)?,
+            followup,
+            quiet_hours,
+            ttl: Duration::from_secs(ttl_days.max(1) * 86_400),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quiet_hours_across_midnight_in_an_offset() {
+        let q = QuietHours::parse("21:00-08:00", "-05:00").unwrap();
+        // 2026-11-26 03:00 UTC = 22:00 at -05:00: inside; ends 08:00 local = 13:00 UTC.
+        let t = 1_795_662_000_000; // 2026-11-26T03:00:00Z
+        assert_eq!(q.window_end(t), Some(t + 10 * 3_600_000));
+        // 15:00 UTC = 10:00 local: outside.
+        assert_eq!(q.window_end(t + 12 * 3_600_000), None);
+        assert!(QuietHours::parse("25:00-08:00", "+00:00").is_err());
+        assert!(QuietHours::parse("21:00", "+00:00").is_err());
+    }
+}

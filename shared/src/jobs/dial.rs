@@ -1,0 +1,280 @@
+//! The dial job: one Salesforce event becomes at most one Vapi call.
+//!
+//! At-most-once argument: POST /call is not idempotent, so before sending it the job is moved to
+//! DIALING under a condition on this run's claim token and live lease. Only one run can make
+//! that write; any later run finds DIALING (not claimable) and the sweep turns an unresolved
+//! DIALING job into NEEDS_REVIEW, never back to PENDING. A POST whose answer proves no call was
+//! created (429/5xx/refused connection) may go back to RETRY; a timeout or dropped connection
+//! after sending is NEEDS_REVIEW.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{Map, Value};
+use tracing::{info, warn};
+
+use super::queue::{ClaimedJob, Outcome};
+use super::worker::Worker;
+use crate::calls::{record_call, CallSnapshot, NewCall};
+use crate::ids::SalesforceEventId;
+use crate::salesforce::events::DialRequest;
+use crate::salesforce::rest::{Contact, RestError};
+use crate::store::StoreError;
+use crate::telemetry::{metric, Unit};
+use crate::vapi::client::{CreateCall, VapiError};
+use crate::vapi::config::VapiSecret;
+
+pub(crate) type Extra = Vec<(&'static str, AttributeValue)>;
+
+fn sf_outcome(what: &str, e: &RestError) -> Outcome {
+    if e.is_retryable() {
+        Outcome::Retry {
+            error: format!("{what}: {e}"),
+            not_before: None,
+        }
+    } else {
+        Outcome::Failed {
+            error: format!("{what}: {e}"),
+        }
+    }
+}
+
+pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra), StoreError> {
+    let inner = &w.inner;
+    let req: DialRequest = match serde_json::from_str(&job.payload) {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok((
+                Outcome::Failed {
+                    error: format!("job payload unreadable: {e}"),
+                },
+                vec![],
+            ))
+        }
+    };
+
+    if let Some(q) = inner.config.quiet_hours {
+        if let Some(until) = q.window_end(crate::now_millis()) {
+            info!(until, "quiet hours: deferring the call");
+            return Ok((
+                Outcome::Defer {
+                    until,
+                    reason: "quiet hours".into(),
+                },
+                vec![],
+            ));
+        }
+    }
+
+    let contact = match inner.salesforce.rest.get_contact(&req.contact_id).await {
+        Ok(c) => c,
+        Err(e) => return Ok((sf_outcome("reading the Contact", &e), vec![])),
+    };
+    let case = match &req.case_id {
+        Some(id) => match inner.salesforce.rest.get_case(id).await {
+            Ok(c) => Some(c),
+            Err(e) => return Ok((sf_outcome("reading the Case", &e), vec![])),
+        },
+        None => None,
+    };
+    let contact_read_at = crate::now_millis();
+    let read_at = vec![(
+        "contact_read_at",
+        AttributeValue::N(contact_read_at.to_string()),
+    )];
+
+    if contact.do_not_call {
+        return Ok((
+            Outcome::Skipped {
+                reason: "the Contact is marked Do Not Call".into(),
+            },
+            read_at,
+        ));
+    }
+    let Some(phone) = contact.best_phone().cloned() else {
+        let why = if contact.phone_problems.is_empty() {
+            "the Contact has no phone number".to_owned()
+        } else {
+            let problems: Vec<String> = contact
+                .phone_problems
+                .iter()
+                .map(|(f, p)| format!("{f} {p}"))
+                .collect();
+            format!("no valid E.164 phone: {}", problems.join("; "))
+        };
+        return Ok((Outcome::Skipped { reason: why }, read_at));
+    };
+
+    let snapshot = CallSnapshot::from_salesforce(
+        &contact,
+        case.as_ref(),
+        req.reason.as_deref(),
+        inner.config.followup.high_value_revenue,
+        contact_read_at,
+    );
+    let snapshot_json = serde_json::to_string(&snapshot).unwrap_or_default();
+
+    let api_key = match inner
+        .secrets
+        .get_json::<VapiSecret>(&inner.config.vapi_secret_arn)
+        .await
+    {
+        Ok(VapiSecret {
+            api_key: Some(k), ..
+        }) => k,
+        Ok(_) => {
+            return Ok((
+                Outcome::Failed {
+                    error: "the Vapi secret has no api_key".into(),
+                },
+                read_at,
+            ))
+        }
+        Err(e) => {
+            return Ok((
+                Outcome::Retry {
+                    error: e.to_string(),
+                    not_before: None,
+                },
+                read_at,
+            ))
+        }
+    };
+
+    // The commit point: after this write no other run can dial this event.
+    if !inner
+        .queue
+        .mark_dialing(job, &snapshot_json, crate::now_millis())
+        .await?
+    {
+        // Nothing was sent: if this run still owns the job, it may simply run again later.
+        warn!("lease lost before dialing; not dialing");
+        return Ok((
+            Outcome::Retry {
+                error: "lease expired before dialing".into(),
+                not_before: None,
+            },
+            read_at,
+        ));
+    }
+
+    let call = CreateCall {
+        assistant_id: inner.config.vapi_assistant_id.clone(),
+        phone_number_id: inner.config.vapi_phone_number_id.clone(),
+        customer_number: phone.clone(),
+        customer_name: Some(contact.name.clone()).filter(|n| !n.is_empty()),
+        event_id: req.event_id.clone(),
+        contact_id: req.contact_id.clone(),
+        case_id: req.case_id.clone(),
+        variable_values: variable_values(&req, &contact, &snapshot),
+    };
+    let sent_at = crate::now_millis();
+    metric(
+        "dial_latency_ms",
+        (sent_at - job.received_at) as f64,
+        Unit::Milliseconds,
+    );
+    info!(phone = %phone, "placing the call");
+    let created = match inner.vapi.create_call(&api_key, &call).await {
+        Ok(c) => c,
+        Err(e @ VapiError::Ambiguous { .. }) => {
+            return Ok((Outcome::NeedsReview { why: e.to_string() }, read_at));
+        }
+        Err(e) if e.is_retryable() => {
+            let not_before = match &e {
+                VapiError::RateLimited {
+                    retry_after: Some(d),
+                    ..
+                } => Some(sent_at + d.as_millis() as i64),
+                _ => None,
+            };
+            return Ok((
+                Outcome::Retry {
+                    error: e.to_string(),
+                    not_before,
+                },
+                read_at,
+            ));
+        }
+        Err(e) => {
+            return Ok((
+                Outcome::Failed {
+                    error: e.to_string(),
+                },
+                read_at,
+            ))
+        }
+    };
+    info!(call_id = %created.id, "call placed");
+
+    let event_id: SalesforceEventId = req.event_id.clone();
+    let new_call = NewCall {
+        call_id: created.id.clone(),
+        event_id,
+        contact_id: req.contact_id.clone(),
+        case_id: req.case_id.clone(),
+        snapshot,
+        created_at_ms: sent_at,
+    };
+    // The call exists now: record it for the tool answers, retrying briefly before giving up
+    // (an unrecorded call still ends DONE below; the webhook falls back to a live lookup).
+    let mut recorded = false;
+    for attempt in 0..3 {
+        match record_call(&inner.queue.store().clone(), &new_call, inner.config.ttl).await {
+            Ok(()) => {
+                recorded = true;
+                break;
+            }
+            Err(e) => {
+                warn!(error = %e, attempt, "call# not written yet");
+                tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
+            }
+        }
+    }
+    let mut extra = read_at;
+    extra.push(("dialed_at", AttributeValue::N(sent_at.to_string())));
+    extra.push(("phone_masked", AttributeValue::S(phone.masked())));
+    Ok((
+        Outcome::Done {
+            call_id: Some(created.id.as_str().to_owned()),
+            detail: (!recorded).then(|| "call placed; call# could not be written".to_owned()),
+        },
+        extra,
+    ))
+}
+
+/// The assistant's prompt variables (`{{customerName}}` …), from the event and the snapshot.
+fn variable_values(
+    req: &DialRequest,
+    contact: &Contact,
+    snapshot: &CallSnapshot,
+) -> Map<String, Value> {
+    let mut v = Map::new();
+    let mut put = |k: &str, val: Option<String>| {
+        if let Some(val) = val {
+            v.insert(k.to_owned(), Value::String(val));
+        }
+    };
+    put("customerName", Some(contact.name.clone()));
+    put(
+        "caseId",
+        req.case_id.as_ref().map(|c| c.as_str().to_owned()),
+    );
+    put(
+        "priority",
+        req.priority.as_ref().map(|p| p.as_str().to_owned()),
+    );
+    put("reason", req.reason.clone());
+    put("accountStatus", snapshot.customer.account_status.clone());
+    put(
+        "lastInteraction",
+        snapshot.customer.last_interaction.clone(),
+    );
+    put(
+        "preferredLanguage",
+        snapshot.customer.preferred_language.clone(),
+    );
+    if let Some(case) = &snapshot.case {
+        put("caseNumber", case.case_number.clone());
+        put("caseSubject", case.subject.clone());
+    }
+    v
+}

@@ -1,0 +1,585 @@
+//! The report job (a call's outcome into Salesforce, then the follow-up) and the note job.
+//!
+//! The Task is upserted by external id = Vapi call id, so re-running a report updates the same
+//! Task. The follow-up has no idempotency key upstream, so it is guarded by `sms#<callId>`:
+//! SENDING before the POST, SENT with the sid after; an ambiguous failure leaves NEEDS_REVIEW and
+//! a later run never sends a second message.
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{json, Map};
+use tracing::{info, warn};
+
+use super::config::{FollowupChannel, FollowupPolicy};
+use super::dial::Extra;
+use super::queue::{ClaimedJob, Outcome};
+use super::worker::Worker;
+use crate::calls::{read_call, record_cost};
+use crate::ids::{SalesforceEventId, SalesforceId};
+use crate::salesforce::events::DialRequest;
+use crate::salesforce::rest::{Contact, RestError, TaskFields};
+use crate::store::{attr, unavailable, PutOutcome, StoreError, EXPIRES_AT, PK};
+use crate::twilio::{
+    Created, Sender, Sms, TwilioCredentials, TwilioError, TwilioSecret, VoiceCall,
+};
+use crate::vapi::jobs::{NotePayload, ReportPayload};
+use crate::vapi::messages::EndedReason;
+
+fn sf_outcome(what: &str, e: &RestError) -> Outcome {
+    if e.is_retryable() {
+        Outcome::Retry {
+            error: format!("{what}: {e}"),
+            not_before: None,
+        }
+    } else {
+        Outcome::Failed {
+            error: format!("{what}: {e}"),
+        }
+    }
+}
+
+/// Who the call was with, from the payload, else `call#`, else the dial job's payload.
+struct Correlation {
+    event_id: Option<String>,
+    contact_id: Option<SalesforceId>,
+    case_id: Option<SalesforceId>,
+}
+
+async fn correlate(w: &Worker, p: &ReportPayload) -> Result<Correlation, StoreError> {
+    let store = w.inner.queue.store();
+    let mut c = Correlation {
+        event_id: p.event_id.as_ref().map(|e| e.as_str().to_owned()),
+        contact_id: p.contact_id.clone(),
+        case_id: p.case_id.clone(),
+    };
+    if c.contact_id.is_none() || c.event_id.is_none() {
+        if let Some(rec) = read_call(store, &p.call_id).await? {
+            c.event_id = c.event_id.or(rec.event_id);
+            c.contact_id = c.contact_id.or_else(|| {
+                rec.contact_id
+                    .and_then(|s| SalesforceId::parse("contactId", &s).ok())
+            });
+            c.case_id = c.case_id.or_else(|| {
+                rec.case_id
+                    .and_then(|s| SalesforceId::parse("caseId", &s).ok())
+            });
+        }
+    }
+    if c.contact_id.is_none() {
+        if let Some(id) = c
+            .event_id
+            .as_deref()
+            .and_then(|e| SalesforceEventId::parse("eventId", e).ok())
+        {
+            if let Some(item) = store.get(&super::salesforce_event_pk(&id)).await? {
+                if let Some(dial) = attr::opt_s(&item, "payload")
+                    .and_then(|s| serde_json::from_str::<DialRequest>(s).ok())
+                {
+                    c.contact_id = Some(dial.contact_id);
+                    c.case_id = c.case_id.or(dial.case_id);
+                }
+            }
+        }
+    }
+    Ok(c)
+}
+
+/// `2026-11-26T10:00:05.000Z` (or with an offset) → unix ms.
+pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut rest = &s[19..];
+    let mut ms = 0;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits: String = frac.chars().take_while(char::is_ascii_digit).collect();
+        ms = format!("{:0<3}", &digits[..digits.len().min(3)])
+            .parse()
+            .ok()?;
+        rest = &frac[digits.len()..];
+    }
+    let offset_min = match rest {
+        "Z" | "z" => 0,
+        o if o.len() == 6 => {
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            sign * (o.get(1..3)?.parse::<i64>().ok()? * 60 + o.get(4..6)?.parse::<i64>().ok()?)
+        }
+        _ => return None,
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + h * 3600 + mi * 60 + sec - offset_min * 60) * 1000) + ms)
+}
+
+fn task_fields(p: &ReportPayload, c: &Correlation) -> TaskFields {
+    let duration_s = match (
+        p.started_at.as_deref().and_then(parse_rfc3339_ms),
+        p.ended_at.as_deref().and_then(parse_rfc3339_ms),
+    ) {
+        (Some(a), Some(b)) if b >= a => Some((b - a) / 1000),
+        _ => None,
+    };
+    let mut lines = Vec::new();
+    if let Some(s) = &p.summary {
+        lines.push(format!("Summary: {s}"));
+    }
+    let mut facts = vec![format!("Ended: {}", p.ended_reason)];
+    if let Some(d) = duration_s {
+        facts.push(format!("Duration: {}m {:02}s", d / 60, d % 60));
+    }
+    if let Some(cost) = p.cost {
+        facts.push(format!("Cost: ${cost:.2}"));
+    }
+    lines.push(facts.join(" · "));
+    if let Some(u) = &p.recording_url {
+        lines.push(format!("Recording: {u}"));
+    }
+    if let Some(e) = &p.success_evaluation {
+        lines.push(format!("Success evaluation: {e}"));
+    }
+    if let Some(t) = &p.transcript {
+        lines.push(String::new());
+        lines.push("Transcript:".into());
+        lines.push(t.clone());
+    }
+    let mut extra = Map::new();
+    extra.insert("TaskSubtype".into(), json!("Call"));
+    extra.insert("CallType".into(), json!("Outbound"));
+    extra.insert(
+        "CallDisposition".into(),
+        json!(p.ended_reason.chars().take(255).collect::<String>()),
+    );
+    if let Some(d) = duration_s {
+        extra.insert("CallDurationInSeconds".into(), json!(d));
+    }
+    if let Some(date) = p.ended_at.as_deref().and_then(|e| e.get(0..10)) {
+        extra.insert("ActivityDate".into(), json!(date));
+    }
+    let _ = &c.event_id;
+    TaskFields {
+        subject: format!("Vapi call: {}", p.ended_reason),
+        description: lines.join("\n"),
+        status: "Completed".into(),
+        who_id: c.contact_id.clone(),
+        what_id: c.case_id.clone(),
+        extra,
+    }
+}
+
+pub(crate) async fn run_report(
+    w: &Worker,
+    job: &ClaimedJob,
+) -> Result<(Outcome, Extra), StoreError> {
+    let inner = &w.inner;
+    let p: ReportPayload = match serde_json::from_str(&job.payload) {
+        Ok(p) => p,
+        Err(e) => {
+            return Ok((
+                Outcome::Failed {
+                    error: format!("job payload unreadable: {e}"),
+                },
+                vec![],
+            ))
+        }
+    };
+    let c = correlate(w, &p).await?;
+    let task = task_fields(&p, &c);
+    let upserted = match inner
+        .salesforce
+        .rest
+        .upsert_task(p.call_id.as_str(), &task)
+        .await
+    {
+        Ok(u) => u,
+        Err(e) => return Ok((sf_outcome("upserting the Task", &e), vec![])),
+    };
+    info!(outcome = ?upserted, "Task upserted");
+    let mut extra: Extra = vec![(
+        "task_upserted_at",
+        AttributeValue::N(crate::now_millis().to_string()),
+    )];
+    if let Some(cost) = p.cost {
+        // Best effort: the Task already carries the cost.
+        if let Err(e) = record_cost(inner.queue.store(), &p.call_id, cost).await {
+            warn!(error = %e, "cost not recorded on call#");
+        }
+    }
+
+    let Some(contact_id) = c.contact_id.as_ref() else {
+        return Ok((
+            Outcome::Done {
+                call_id: None,
+                detail: Some("Task upserted; no Contact for a follow-up".into()),
+            },
+            extra,
+        ));
+    };
+    let reached = !EndedReason::parse(&p.ended_reason).is_not_reached();
+    let f = &inner.config.followup;
+    let by_policy = match f.policy {
+        FollowupPolicy::Never => false,
+        FollowupPolicy::NotReached => !reached,
+        FollowupPolicy::Always => true,
+    };
+    if !by_policy && !f.high_value {
+        extra.push(("followup", AttributeValue::S("not needed".into())));
+        return Ok((
+            Outcome::Done {
+                call_id: None,
+                detail: Some("Task upserted; no follow-up by policy".into()),
+            },
+            extra,
+        ));
+    }
+    let contact = match inner.salesforce.rest.get_contact(contact_id).await {
+        Ok(c) => c,
+        Err(e) => {
+            return Ok((
+                sf_outcome("reading the Contact for the follow-up", &e),
+                extra,
+            ))
+        }
+    };
+    let high_value = f.high_value
+        && contact
+            .annual_revenue
+            .is_some_and(|r| r >= f.high_value_revenue);
+    if !(by_policy || high_value) {
+        extra.push(("followup", AttributeValue::S("not needed".into())));
+        return Ok((
+            Outcome::Done {
+                call_id: None,
+                detail: Some("Task upserted; no follow-up by policy".into()),
+            },
+            extra,
+        ));
+    }
+    if let Some(field) = opted_out(&contact, &f.opt_out_fields) {
+        extra.push((
+            "followup",
+            AttributeValue::S(format!("opted out ({field})")),
+        ));
+        return Ok((
+            Outcome::Done {
+                call_id: None,
+                detail: Some(format!("Task upserted; customer opted out ({field})")),
+            },
+            extra,
+        ));
+    }
+    let Some(phone) = contact.best_phone().cloned() else {
+        extra.push(("followup", AttributeValue::S("no valid phone".into())));
+        return Ok((
+            Outcome::Done {
+                call_id: None,
+                detail: Some("Task upserted; no valid phone for a follow-up".into()),
+            },
+            extra,
+        ));
+    };
+    let (Some(secret_arn), Some(sender)) =
+        (&inner.config.twilio_secret_arn, &inner.config.twilio_sender)
+    else {
+        extra.push((
+            "followup",
+            AttributeValue::S("Twilio not configured".into()),
+        ));
+        return Ok((
+            Outcome::Done {
+                call_id: None,
+                detail: Some("Task upserted; Twilio not configured".into()),
+            },
+            extra,
+        ));
+    };
+    let creds = match inner
+        .secrets
+        .get_json::<TwilioSecret>(secret_arn)
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|s| TwilioCredentials::from_secret(&s).map_err(|e| e.to_string()))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            return Ok((
+                Outcome::Retry {
+                    error: format!("Twilio credentials: {e}"),
+                    not_before: None,
+                },
+                extra,
+            ))
+        }
+    };
+
+    let first_name = contact
+        .name
+        .split_whitespace()
+        .next()
+        .unwrap_or("there")
+        .to_owned();
+    let guard = format!("sms#{}", p.call_id);
+    match claim_guard(w, &guard, f.channel).await? {
+        Guard::Claimed => {}
+        Guard::AlreadySent(sid) => {
+            extra.push(("followup_sid", AttributeValue::S(sid)));
+            return Ok((
+                Outcome::Done {
+                    call_id: None,
+                    detail: Some("Task upserted; follow-up already sent".into()),
+                },
+                extra,
+            ));
+        }
+        Guard::Unknown(status) => {
+            return Ok((Outcome::NeedsReview { why: format!("a previous follow-up attempt is {status}: it may have been sent; check Twilio before redriving") }, extra));
+        }
+    }
+    let sent: Result<Created, TwilioError> = match f.channel {
+        FollowupChannel::Sms => {
+            let text = if reached {
+                "Hi {name}, thanks for speaking with us today. Reply here if there is anything else we can do."
+            } else {
+                f.sms_text.as_str()
+            };
+            let sms = Sms {
+                to: phone.clone(),
+                sender: sender.clone(),
+                body: text.replace("{name}", &first_name),
+            };
+            inner.twilio.send_sms(&creds, &sms).await
+        }
+        FollowupChannel::Call => {
+            let from = match sender {
+                Sender::From(n) => n.clone(),
+                Sender::MessagingService(_) => {
+                    release_guard(w, &guard).await?;
+                    return Ok((
+                        Outcome::Failed {
+                            error: "the call follow-up needs TWILIO_FROM (a voice number)".into(),
+                        },
+                        extra,
+                    ));
+                }
+            };
+            let say = xml_escape(&f.call_text.replace("{name}", &first_name));
+            let call = VoiceCall {
+                to: phone.clone(),
+                from,
+                twiml: format!("<Response><Say>{say}</Say></Response>"),
+            };
+            inner.twilio.create_call(&creds, &call).await
+        }
+    };
+    match sent {
+        Ok(created) => {
+            info!(sid = %created.sid, to = %phone, "follow-up sent");
+            settle_guard(w, &guard, "SENT", Some(&created.sid)).await?;
+            extra.push(("followup_sid", AttributeValue::S(created.sid.clone())));
+            extra.push((
+                "followup_sent_at",
+                AttributeValue::N(crate::now_millis().to_string()),
+            ));
+            Ok((
+                Outcome::Done {
+                    call_id: None,
+                    detail: Some(format!("Task upserted; follow-up {}", created.sid)),
+                },
+                extra,
+            ))
+        }
+        Err(e @ TwilioError::Ambiguous { .. }) => {
+            settle_guard(w, &guard, "NEEDS_REVIEW", None).await?;
+            Ok((Outcome::NeedsReview { why: e.to_string() }, extra))
+        }
+        Err(e) if e.is_retryable() => {
+            // Twilio proved nothing was sent: free the guard so the retry may send.
+            release_guard(w, &guard).await?;
+            Ok((
+                Outcome::Retry {
+                    error: e.to_string(),
+                    not_before: None,
+                },
+                extra,
+            ))
+        }
+        Err(e) => {
+            settle_guard(w, &guard, "FAILED", None).await?;
+            Ok((
+                Outcome::Failed {
+                    error: format!("follow-up rejected: {e}"),
+                },
+                extra,
+            ))
+        }
+    }
+}
+
+fn opted_out<'a>(contact: &Contact, fields: &'a [String]) -> Option<&'a str> {
+    if contact.do_not_call {
+        return Some("DoNotCall");
+    }
+    fields
+        .iter()
+        .map(String::as_str)
+        .find(|f| contact.custom.get(*f).and_then(|v| v.as_bool()) == Some(true))
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+enum Guard {
+    Claimed,
+    AlreadySent(String),
+    Unknown(String),
+}
+
+async fn claim_guard(w: &Worker, pk: &str, channel: FollowupChannel) -> Result<Guard, StoreError> {
+    let store = w.inner.queue.store();
+    let now = crate::now_millis();
+    let item = crate::store::Item::from([
+        (PK.to_owned(), attr::s(pk)),
+        ("status".to_owned(), attr::s("SENDING")),
+        (
+            "channel".to_owned(),
+            attr::s(if channel == FollowupChannel::Sms {
+                "sms"
+            } else {
+                "call"
+            }),
+        ),
+        ("started_at".to_owned(), attr::n(now)),
+        (
+            EXPIRES_AT.to_owned(),
+            attr::n(now / 1000 + w.inner.config.ttl.as_secs() as i64),
+        ),
+    ]);
+    match store.put_if_absent(item).await? {
+        PutOutcome::Created => Ok(Guard::Claimed),
+        PutOutcome::AlreadyExists => {
+            let existing = store.get(pk).await?.unwrap_or_default();
+            match attr::opt_s(&existing, "status") {
+                Some("SENT") => Ok(Guard::AlreadySent(
+                    attr::opt_s(&existing, "twilio_sid")
+                        .unwrap_or_default()
+                        .to_owned(),
+                )),
+                Some(other) => Ok(Guard::Unknown(other.to_owned())),
+                // Released between our put and our read: treat as taken, a later run retries.
+                None => Ok(Guard::Unknown("changing".into())),
+            }
+        }
+    }
+}
+
+async fn settle_guard(
+    w: &Worker,
+    pk: &str,
+    status: &str,
+    sid: Option<&str>,
+) -> Result<(), StoreError> {
+    let store = w.inner.queue.store();
+    let mut req = store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .key(PK, attr::s(pk))
+        .update_expression(if sid.is_some() {
+            "SET #s = :st, settled_at = :now, twilio_sid = :sid"
+        } else {
+            "SET #s = :st, settled_at = :now"
+        })
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":st", attr::s(status))
+        .expression_attribute_values(":now", attr::n(crate::now_millis()));
+    if let Some(sid) = sid {
+        req = req.expression_attribute_values(":sid", attr::s(sid));
+    }
+    req.send()
+        .await
+        .map_err(|e| unavailable("UpdateItem(sms guard)", &e))?;
+    Ok(())
+}
+
+async fn release_guard(w: &Worker, pk: &str) -> Result<(), StoreError> {
+    let store = w.inner.queue.store();
+    let res = store
+        .client()
+        .delete_item()
+        .table_name(store.table())
+        .key(PK, attr::s(pk))
+        .condition_expression("#s = :sending")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":sending", attr::s("SENDING"))
+        .send()
+        .await;
+    match res {
+        Ok(_) => Ok(()),
+        Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
+        Err(e) => Err(unavailable("DeleteItem(sms guard)", &e)),
+    }
+}
+
+pub(crate) async fn run_note(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra), StoreError> {
+    let p: NotePayload = match serde_json::from_str(&job.payload) {
+        Ok(p) => p,
+        Err(e) => {
+            return Ok((
+                Outcome::Failed {
+                    error: format!("job payload unreadable: {e}"),
+                },
+                vec![],
+            ))
+        }
+    };
+    // Each note job runs once per toolCallId; a retry after an unknown outcome could add the
+    // comment twice, which is harmless for a note (unlike a call or an SMS).
+    match w
+        .inner
+        .salesforce
+        .rest
+        .add_case_comment(&p.case_id, &p.note)
+        .await
+    {
+        Ok(id) => Ok((
+            Outcome::Done {
+                call_id: None,
+                detail: Some(format!("CaseComment {id}")),
+            },
+            vec![],
+        )),
+        Err(e) => Ok((sf_outcome("adding the note to the Case", &e), vec![])),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339() {
+        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339_ms("2026-11-26T10:00:05.000Z"),
+            Some(1_795_687_205_000)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2026-11-26T10:00:05.5+01:00"),
+            Some(1_795_683_605_500)
+        );
+        assert_eq!(parse_rfc3339_ms("2026-11-26"), None);
+        assert_eq!(parse_rfc3339_ms("garbage-that-is-long-enough"), None);
+    }
+}

@@ -1,0 +1,887 @@
+//! The job worker on DynamoDB Local, against wiremock servers that answer like Salesforce, Vapi
+//! and Twilio: one event → exactly one call, retries, leases, redrive, the report job and the
+//! follow-up guard.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_lambda_events::event::dynamodb::Event as DynamodbEvent;
+use serde_json::{json, Value};
+use sfvapi::config::Env;
+use sfvapi::jobs::config::WorkerConfig;
+use sfvapi::jobs::queue::Redrive;
+use sfvapi::jobs::worker::Worker;
+use sfvapi::store::{attr, Store};
+use support::*;
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const ADA: &str = "0035e00000XyZ12AAF";
+const CASE: &str = "5005e00000AbCdEAAV";
+const CALL_ID: &str = "c0ffee00-1111-4222-8333-444455556666";
+
+struct World {
+    store: Store,
+    sf: MockServer,
+    vapi: MockServer,
+    twilio: MockServer,
+    vars: HashMap<String, String>,
+}
+
+impl World {
+    async fn new(extra: &[(&str, &str)]) -> Self {
+        let (store, _) = fresh_store().await;
+        let sf = MockServer::start().await;
+        let vapi = MockServer::start().await;
+        let twilio = MockServer::start().await;
+        let sf_arn = create_secret(&sf_secret_json()).await;
+        let vapi_arn =
+            create_secret(&json!({"server_secrets": ["s"], "api_key": "vapi-private-key"})).await;
+        let twilio_arn = create_secret(&json!({"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "twilio-token"})).await;
+        let mut vars: HashMap<String, String> = [
+            ("TABLE_NAME", store.table().to_owned()),
+            ("SF_LOGIN_URL", sf.uri()),
+            ("SF_CONNECTION_SECRET_ARN", sf_arn),
+            ("VAPI_SECRET_ARN", vapi_arn),
+            ("VAPI_BASE_URL", vapi.uri()),
+            ("VAPI_ASSISTANT_ID", "asst-test".into()),
+            ("VAPI_PHONE_NUMBER_ID", "pn-test".into()),
+            ("VAPI_HTTP_TIMEOUT_SECS", "1".into()),
+            ("TWILIO_SECRET_ARN", twilio_arn),
+            ("TWILIO_BASE_URL", twilio.uri()),
+            ("TWILIO_FROM", "+14155559999".into()),
+            ("TWILIO_HTTP_TIMEOUT_SECS", "1".into()),
+            ("RETRY_BASE_SECS", "0".into()),
+            ("FOLLOWUP_HIGH_VALUE", "false".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        for (k, v) in extra {
+            vars.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let w = Self {
+            store,
+            sf,
+            vapi,
+            twilio,
+            vars,
+        };
+        w.salesforce_answers_normally().await;
+        w
+    }
+
+    async fn worker(&self) -> Worker {
+        let vars = self.vars.clone();
+        let config = WorkerConfig::from_env(&Env::new(move |k| vars.get(k).cloned()))
+            .expect("worker config");
+        Worker::new(config, self.store.clone(), secrets_cache().await).expect("worker")
+    }
+
+    async fn salesforce_answers_normally(&self) {
+        Mock::given(method("POST"))
+            .and(path("/services/oauth2/token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(sf_token_response(
+                "tok-1",
+                &self.sf.uri(),
+                sfvapi::now_millis(),
+            )))
+            .mount(&self.sf)
+            .await;
+        let contact: Value = serde_json::from_slice(&fixture("salesforce/contact.json")).unwrap();
+        self.contact(ADA, contact).await;
+        Mock::given(method("GET"))
+            .and(path(format!("/services/data/v62.0/sobjects/Case/{CASE}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "attributes": {"type": "Case"}, "Id": CASE, "CaseNumber": "00001026", "Subject": "Refund not received",
+                "Status": "Escalated", "Priority": "High", "ContactId": ADA
+            })))
+            .mount(&self.sf)
+            .await;
+        Mock::given(method("PATCH"))
+            .and(path_regex(
+                r"^/services/data/v62.0/sobjects/Task/Vapi_Call_Id__c/.+$",
+            ))
+            .respond_with(ResponseTemplate::new(201).set_body_json(
+                json!({"id": "00T5e00000AbCdEAAV", "success": true, "errors": [], "created": true}),
+            ))
+            .mount(&self.sf)
+            .await;
+    }
+
+    async fn contact(&self, id: &str, body: Value) {
+        Mock::given(method("GET"))
+            .and(path(format!("/services/data/v62.0/sobjects/Contact/{id}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .mount(&self.sf)
+            .await;
+    }
+
+    async fn vapi_answers(&self, status: u16, times: Option<u64>) {
+        let resp = if status == 201 {
+            ResponseTemplate::new(201).set_body_json(
+                serde_json::from_slice::<Value>(&fixture("vapi/create-call-response.json"))
+                    .unwrap(),
+            )
+        } else {
+            ResponseTemplate::new(status)
+                .set_body_json(json!({"message": "Internal server error", "statusCode": status}))
+        };
+        let mock = Mock::given(method("POST"))
+            .and(path("/call"))
+            .respond_with(resp);
+        match times {
+            Some(n) => mock.up_to_n_times(n).mount(&self.vapi).await,
+            None => mock.mount(&self.vapi).await,
+        }
+    }
+
+    async fn twilio_answers(&self, resp: ResponseTemplate) {
+        Mock::given(method("POST"))
+            .and(path(
+                "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json",
+            ))
+            .respond_with(resp)
+            .mount(&self.twilio)
+            .await;
+    }
+
+    async fn enqueue(&self, event_id: &str, contact: &str) -> String {
+        let body = json!({"eventId": event_id, "contactId": contact, "caseId": CASE, "priority": "High", "reason": "Payment failed twice"});
+        let req =
+            sfvapi::salesforce::events::parse_json_event(body.to_string().as_bytes()).unwrap();
+        let item =
+            sfvapi::jobs::new_dial_job(&req, sfvapi::now_millis(), Duration::from_secs(86_400));
+        self.store.put_if_absent(item).await.unwrap();
+        format!("evt#sf#{event_id}")
+    }
+
+    async fn item(&self, pk: &str) -> sfvapi::store::Item {
+        self.store
+            .get(pk)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{pk} missing"))
+    }
+
+    async fn status(&self, pk: &str) -> String {
+        attr::opt_s(&self.item(pk).await, "status")
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    async fn posts(&self, server: &MockServer, p: &str) -> Vec<wiremock::Request> {
+        received_on(server, p)
+            .await
+            .into_iter()
+            .filter(|r| r.method.as_str() != "GET")
+            .collect()
+    }
+
+    async fn calls(&self) -> Vec<wiremock::Request> {
+        self.posts(&self.vapi, "/call").await
+    }
+}
+
+/// A stream batch as Lambda delivers it: the NEW_IMAGE of each job.
+fn batch(images: &[(&str, &str)]) -> DynamodbEvent {
+    let records: Vec<Value> = images
+        .iter()
+        .enumerate()
+        .map(|(i, (pk, status))| {
+            json!({
+                "eventID": format!("e{i}"), "eventName": "MODIFY", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1",
+                "dynamodb": {
+                    "ApproximateCreationDateTime": 1795690000, "Keys": {"pk": {"S": pk}},
+                    "NewImage": {"pk": {"S": pk}, "status": {"S": status}},
+                    "SequenceNumber": format!("{}", 100 + i), "SizeBytes": 50, "StreamViewType": "NEW_IMAGE"
+                },
+                "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026"
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({"Records": records})).expect("stream event")
+}
+
+async fn deliver(worker: &Worker, pk: &str) -> Vec<String> {
+    let resp = worker.handle(batch(&[(pk, "PENDING")])).await;
+    resp.batch_item_failures
+        .into_iter()
+        .filter_map(|f| f.item_identifier)
+        .collect()
+}
+
+#[tokio::test]
+async fn happy_path_places_exactly_one_well_informed_call() {
+    let w = World::new(&[]).await;
+    w.vapi_answers(201, None).await;
+    let worker = w.worker().await;
+    let pk = w.enqueue("happy-1", ADA).await;
+    assert!(deliver(&worker, &pk).await.is_empty());
+
+    let calls = w.calls().await;
+    assert_eq!(calls.len(), 1);
+    let body: Value = serde_json::from_slice(&calls[0].body).unwrap();
+    assert_eq!(calls[0].headers["authorization"], "Bearer vapi-private-key");
+    assert_eq!(body["assistantId"], "asst-test");
+    assert_eq!(body["phoneNumberId"], "pn-test");
+    assert_eq!(body["customer"]["number"], "+14155550123");
+    assert_eq!(body["customer"]["name"], "Ada Lovelace");
+    let vars = &body["assistantOverrides"]["variableValues"];
+    assert_eq!(vars["customerName"], "Ada Lovelace");
+    assert_eq!(vars["caseId"], CASE);
+    assert_eq!(vars["priority"], "High");
+    assert_eq!(vars["accountStatus"], "Past Due");
+    assert_eq!(vars["lastInteraction"], "2026-11-01");
+    assert_eq!(vars["preferredLanguage"], "en");
+    assert_eq!(vars["reason"], "Payment failed twice");
+    let meta = &body["assistantOverrides"]["metadata"];
+    assert_eq!(meta["sfvapiEventId"], "happy-1");
+    assert_eq!(meta["contactId"], ADA);
+    assert_eq!(meta["caseId"], CASE);
+
+    let job = w.item(&pk).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("DONE"));
+    assert_eq!(attr::opt_s(&job, "call_id"), Some(CALL_ID));
+    assert_eq!(attr::opt_n(&job, "attempts"), Some(1));
+    assert!(
+        job.get("retry_shard").is_none(),
+        "a finished job leaves the sweep index"
+    );
+    let call = w.item(&format!("call#{CALL_ID}")).await;
+    assert_eq!(attr::opt_s(&call, "event_id"), Some("happy-1"));
+    let snapshot: Value = serde_json::from_str(attr::opt_s(&call, "snapshot").unwrap()).unwrap();
+    assert_eq!(snapshot["customer"]["name"], "Ada Lovelace");
+    assert_eq!(snapshot["customer"]["phone"], "+1******0123");
+    assert_eq!(snapshot["case"]["caseNumber"], "00001026");
+}
+
+#[tokio::test]
+async fn redelivery_and_racing_workers_dial_once() {
+    let w = World::new(&[]).await;
+    w.vapi_answers(201, None).await;
+    let (a, b) = (w.worker().await, w.worker().await);
+    let pk = w.enqueue("race-1", ADA).await;
+    let (ra, rb) = tokio::join!(deliver(&a, &pk), deliver(&b, &pk));
+    assert!(ra.is_empty() && rb.is_empty());
+    // The same record again, later.
+    assert!(deliver(&a, &pk).await.is_empty());
+    assert_eq!(w.calls().await.len(), 1);
+    assert_eq!(w.status(&pk).await, "DONE");
+}
+
+#[tokio::test]
+async fn vapi_5xx_is_retried_with_backoff_then_one_call() {
+    let w = World::new(&[]).await;
+    w.vapi_answers(500, Some(2)).await;
+    w.vapi_answers(201, None).await;
+    let worker = w.worker().await;
+    let pk = w.enqueue("retry-1", ADA).await;
+
+    deliver(&worker, &pk).await;
+    let job = w.item(&pk).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("RETRY"));
+    assert!(attr::opt_s(&job, "last_error").unwrap().contains("500"));
+    // A stale PENDING record for a RETRY job does not run it before it is due... (backoff 0 here:
+    // due at once), and the sweep is what puts it back on the stream.
+    for _ in 0..2 {
+        let report = worker.sweep().await.unwrap();
+        assert_eq!(report.requeued, 1);
+        assert_eq!(w.status(&pk).await, "PENDING");
+        deliver(&worker, &pk).await;
+    }
+    let job = w.item(&pk).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("DONE"));
+    assert_eq!(attr::opt_n(&job, "attempts"), Some(3));
+    assert_eq!(
+        w.calls().await.len(),
+        3,
+        "two refused attempts and one accepted"
+    );
+}
+
+#[tokio::test]
+async fn a_due_retry_runs_once_and_a_future_one_waits() {
+    let w = World::new(&[("RETRY_BASE_SECS", "3600"), ("RETRY_MAX_SECS", "7200")]).await;
+    w.vapi_answers(503, Some(1)).await;
+    w.vapi_answers(201, None).await;
+    let worker = w.worker().await;
+    let pk = w.enqueue("due-1", ADA).await;
+    deliver(&worker, &pk).await;
+    assert_eq!(w.status(&pk).await, "RETRY");
+    let next_at = attr::opt_n(&w.item(&pk).await, "next_at").unwrap();
+    assert!(
+        next_at > sfvapi::now_millis() + 1_700_000,
+        "backoff of at least half an hour"
+    );
+    // Not due: neither the sweep nor a stale stream record runs it.
+    assert_eq!(worker.sweep().await.unwrap().requeued, 0);
+    deliver(&worker, &pk).await;
+    assert_eq!(w.calls().await.len(), 1);
+    // Make it due (as time would), then one sweep → one run.
+    w.store
+        .client()
+        .update_item()
+        .table_name(w.store.table())
+        .key("pk", attr::s(&pk))
+        .update_expression("SET next_at = :past")
+        .expression_attribute_values(":past", attr::n(sfvapi::now_millis() - 1000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(worker.sweep().await.unwrap().requeued, 1);
+    assert_eq!(worker.sweep().await.unwrap().requeued, 0);
+    deliver(&worker, &pk).await;
+    deliver(&worker, &pk).await;
+    assert_eq!(w.status(&pk).await, "DONE");
+    assert_eq!(w.calls().await.len(), 2);
+}
+
+#[tokio::test]
+async fn retries_run_out_into_failed_with_the_last_error() {
+    let w = World::new(&[("MAX_ATTEMPTS", "2")]).await;
+    w.vapi_answers(502, None).await;
+    let worker = w.worker().await;
+    let pk = w.enqueue("exhaust-1", ADA).await;
+    deliver(&worker, &pk).await;
+    worker.sweep().await.unwrap();
+    deliver(&worker, &pk).await;
+    let job = w.item(&pk).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("FAILED"));
+    let err = attr::opt_s(&job, "last_error").unwrap();
+    assert!(
+        err.contains("gave up after 2 attempts") && err.contains("502"),
+        "{err}"
+    );
+    assert_eq!(w.calls().await.len(), 2);
+}
+
+#[tokio::test]
+async fn vapi_timeout_is_needs_review_and_never_redialed() {
+    let w = World::new(&[]).await;
+    Mock::given(method("POST"))
+        .and(path("/call"))
+        .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_secs(3)))
+        .mount(&w.vapi)
+        .await;
+    let worker = w.worker().await;
+    let pk = w.enqueue("timeout-1", ADA).await;
+    deliver(&worker, &pk).await;
+    let job = w.item(&pk).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("NEEDS_REVIEW"));
+    assert!(attr::opt_s(&job, "reason")
+        .unwrap()
+        .contains("do not resend"));
+    deliver(&worker, &pk).await;
+    worker.sweep().await.unwrap();
+    deliver(&worker, &pk).await;
+    assert_eq!(w.calls().await.len(), 1, "no second POST /call");
+}
+
+#[tokio::test]
+async fn guard_rails_skip_or_fail_without_dialing() {
+    let w = World::new(&[]).await;
+    w.vapi_answers(201, None).await;
+    let mut dnc: Value = serde_json::from_slice(&fixture("salesforce/contact.json")).unwrap();
+    dnc["Id"] = json!("0035e00000DnCa1AAF");
+    dnc["DoNotCall"] = json!(true);
+    w.contact("0035e00000DnCa1AAF", dnc).await;
+    let mut bad: Value = serde_json::from_slice(&fixture("salesforce/contact.json")).unwrap();
+    bad["Id"] = json!("0035e00000BadPhAAJ");
+    bad["Phone"] = json!("555-0199");
+    w.contact("0035e00000BadPhAAJ", bad).await;
+    Mock::given(method("GET"))
+        .and(path(
+            "/services/data/v62.0/sobjects/Contact/0035e00000NoOneAAF",
+        ))
+        .respond_with(ResponseTemplate::new(404).set_body_json(
+            json!([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]),
+        ))
+        .mount(&w.sf)
+        .await;
+    let worker = w.worker().await;
+    let dnc_pk = w.enqueue("dnc-1", "0035e00000DnCa1AAF").await;
+    let bad_pk = w.enqueue("badphone-1", "0035e00000BadPhAAJ").await;
+    let gone_pk = w.enqueue("gone-1", "0035e00000NoOneAAF").await;
+    let failures = worker
+        .handle(batch(&[
+            (&dnc_pk, "PENDING"),
+            (&bad_pk, "PENDING"),
+            (&gone_pk, "PENDING"),
+        ]))
+        .await;
+    assert!(failures.batch_item_failures.is_empty());
+
+    let dnc = w.item(&dnc_pk).await;
+    assert_eq!(attr::opt_s(&dnc, "status"), Some("SKIPPED"));
+    assert!(attr::opt_s(&dnc, "reason").unwrap().contains("Do Not Call"));
+    let bad = w.item(&bad_pk).await;
+    assert_eq!(attr::opt_s(&bad, "status"), Some("SKIPPED"));
+    assert!(
+        attr::opt_s(&bad, "reason").unwrap().contains("E.164"),
+        "{:?}",
+        attr::opt_s(&bad, "reason")
+    );
+    let gone = w.item(&gone_pk).await;
+    assert_eq!(attr::opt_s(&gone, "status"), Some("FAILED"));
+    assert!(attr::opt_s(&gone, "last_error")
+        .unwrap()
+        .contains("not found"));
+    assert_eq!(w.calls().await.len(), 0);
+}
+
+#[tokio::test]
+async fn salesforce_outage_is_retried_not_failed() {
+    let w = World::new(&[]).await;
+    w.vapi_answers(201, None).await;
+    Mock::given(method("GET"))
+        .and(path(
+            "/services/data/v62.0/sobjects/Contact/0035e00000LimITAAZ",
+        ))
+        .respond_with(
+            ResponseTemplate::new(403).set_body_json(
+                serde_json::from_slice::<Value>(&fixture("salesforce/request-limit-exceeded.json"))
+                    .unwrap(),
+            ),
+        )
+        .mount(&w.sf)
+        .await;
+    let worker = w.worker().await;
+    let pk = w.enqueue("limit-1", "0035e00000LimITAAZ").await;
+    deliver(&worker, &pk).await;
+    let job = w.item(&pk).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("RETRY"));
+    assert!(attr::opt_s(&job, "last_error").unwrap().contains("limit"));
+    assert_eq!(w.calls().await.len(), 0);
+}
+
+#[tokio::test]
+async fn a_dead_workers_job_completes_once_after_its_lease() {
+    let w = World::new(&[("JOB_LEASE_SECS", "1")]).await;
+    w.vapi_answers(201, None).await;
+    let worker = w.worker().await;
+    let pk = w.enqueue("dead-1", ADA).await;
+    // A worker claims and "dies": lease set, nothing else.
+    let claimed = worker
+        .queue()
+        .claim(&pk, sfvapi::now_millis())
+        .await
+        .unwrap();
+    assert!(claimed.is_some());
+    // While the lease holds, redelivery does nothing.
+    deliver(&worker, &pk).await;
+    assert_eq!(w.status(&pk).await, "RUNNING");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let report = worker.sweep().await.unwrap();
+    assert_eq!(report.rescued, 1);
+    deliver(&worker, &pk).await;
+    deliver(&worker, &pk).await;
+    assert_eq!(w.status(&pk).await, "DONE");
+    assert_eq!(w.calls().await.len(), 1);
+    assert_eq!(attr::opt_n(&w.item(&pk).await, "attempts"), Some(2));
+}
+
+#[tokio::test]
+async fn an_unclaimed_pending_job_is_kicked_back_onto_the_stream() {
+    let w = World::new(&[]).await;
+    let worker = w.worker().await;
+    let pk = w.enqueue("lost-1", ADA).await;
+    // Its stream record was lost; five minutes pass.
+    w.store
+        .client()
+        .update_item()
+        .table_name(w.store.table())
+        .key("pk", attr::s(&pk))
+        .update_expression("SET next_at = :past")
+        .expression_attribute_values(":past", attr::n(sfvapi::now_millis() - 1))
+        .send()
+        .await
+        .unwrap();
+    let report = worker.sweep().await.unwrap();
+    assert_eq!(report.kicked, 1);
+    let job = w.item(&pk).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("PENDING"));
+    assert_eq!(attr::opt_n(&job, "kicks"), Some(1));
+    assert!(attr::opt_n(&job, "next_at").unwrap() > sfvapi::now_millis());
+}
+
+#[tokio::test]
+async fn partial_batch_reports_only_the_poisoned_record() {
+    let w = World::new(&[]).await;
+    w.vapi_answers(201, None).await;
+    let worker = w.worker().await;
+    let mut pks = Vec::new();
+    for i in 0..4 {
+        pks.push(w.enqueue(&format!("batch-{i}"), ADA).await);
+    }
+    // An empty key is rejected by DynamoDB itself: the outcome of this record cannot be recorded.
+    let mut images: Vec<(&str, &str)> = pks.iter().map(|p| (p.as_str(), "PENDING")).collect();
+    images.insert(2, ("", "PENDING"));
+    let resp = worker.handle(batch(&images)).await;
+    let failed: Vec<String> = resp
+        .batch_item_failures
+        .into_iter()
+        .filter_map(|f| f.item_identifier)
+        .collect();
+    assert_eq!(failed, vec!["102".to_string()]);
+    for pk in &pks {
+        assert_eq!(w.status(pk).await, "DONE");
+    }
+    assert_eq!(w.calls().await.len(), 4);
+}
+
+#[tokio::test]
+async fn redrive_requeues_a_failed_job_and_it_runs_once_more() {
+    let w = World::new(&[]).await;
+    Mock::given(method("POST"))
+        .and(path("/call"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(
+            serde_json::from_slice::<Value>(&fixture("vapi/create-call-error-400.json")).unwrap(),
+        ))
+        .up_to_n_times(1)
+        .mount(&w.vapi)
+        .await;
+    w.vapi_answers(201, None).await;
+    let worker = w.worker().await;
+    let pk = w.enqueue("redrive-1", ADA).await;
+    deliver(&worker, &pk).await;
+    let job = w.item(&pk).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("FAILED"));
+    assert!(attr::opt_s(&job, "last_error").unwrap().contains("400"));
+
+    assert_eq!(
+        worker
+            .queue()
+            .redrive(&pk, false, sfvapi::now_millis())
+            .await
+            .unwrap(),
+        Redrive::Requeued
+    );
+    assert_eq!(w.status(&pk).await, "PENDING");
+    deliver(&worker, &pk).await;
+    assert_eq!(w.status(&pk).await, "DONE");
+    assert_eq!(w.calls().await.len(), 2);
+    assert!(
+        matches!(worker.queue().redrive(&pk, false, 0).await.unwrap(), Redrive::NotRedrivable(s) if s == "DONE")
+    );
+    assert_eq!(
+        worker
+            .queue()
+            .redrive("evt#sf#nope", false, 0)
+            .await
+            .unwrap(),
+        Redrive::NotFound
+    );
+}
+
+#[tokio::test]
+async fn needs_review_redrive_requires_force() {
+    let w = World::new(&[]).await;
+    Mock::given(method("POST"))
+        .and(path("/call"))
+        .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_secs(3)))
+        .mount(&w.vapi)
+        .await;
+    let worker = w.worker().await;
+    let pk = w.enqueue("review-1", ADA).await;
+    deliver(&worker, &pk).await;
+    assert_eq!(w.status(&pk).await, "NEEDS_REVIEW");
+    assert_eq!(
+        worker
+            .queue()
+            .redrive(&pk, false, sfvapi::now_millis())
+            .await
+            .unwrap(),
+        Redrive::NeedsForce
+    );
+    assert_eq!(w.status(&pk).await, "NEEDS_REVIEW");
+    assert_eq!(
+        worker
+            .queue()
+            .redrive(&pk, true, sfvapi::now_millis())
+            .await
+            .unwrap(),
+        Redrive::Requeued
+    );
+    assert_eq!(w.status(&pk).await, "PENDING");
+}
+
+// ---- report jobs -------------------------------------------------------------------------
+
+fn report(ended_reason: &str) -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(&fixture("vapi/end-of-call-report.json")).unwrap();
+    v["message"]["endedReason"] = json!(ended_reason);
+    v["message"]["call"]["assistantOverrides"]["metadata"]["contactId"] = json!(ADA);
+    v["message"]["call"]["assistantOverrides"]["metadata"]["caseId"] = json!(CASE);
+    v.to_string().into_bytes()
+}
+
+/// Deliver the report through the real webhook handler (HMAC-signed), as Vapi would.
+async fn webhook_delivers(w: &World, body: &[u8]) -> u16 {
+    let arn = create_secret(&json!({"server_secrets": ["vapi-hook-secret"]})).await;
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("TABLE_NAME", w.store.table().to_owned()),
+        ("VAPI_SECRET_ARN", arn),
+    ]);
+    let config =
+        sfvapi::vapi::config::VapiWebhookConfig::from_env(&Env::new(|k| vars.get(k).cloned()))
+            .unwrap();
+    let app =
+        sfvapi::vapi::webhook::VapiWebhookApp::new(config, w.store.clone(), secrets_cache().await);
+    let ts = sfvapi::now_millis().to_string();
+    let mac = sfvapi::signature::hmac_parts(
+        sfvapi::signature::Algorithm::Sha256,
+        b"vapi-hook-secret",
+        &[ts.as_bytes(), b".", body],
+    );
+    let req = request(
+        "POST",
+        "/vapi/webhook",
+        &[("x-timestamp", &ts), ("x-signature", &hex::encode(mac))],
+        body,
+        false,
+    );
+    answer(app.handle(req).await).status
+}
+
+const REPORT_PK: &str = "evt#vapi#c0ffee00-1111-4222-8333-444455556666#end-of-call-report";
+
+#[tokio::test]
+async fn a_report_delivered_three_times_makes_one_task_and_one_sms() {
+    let w = World::new(&[]).await;
+    w.twilio_answers(ResponseTemplate::new(201).set_body_json(
+        serde_json::from_slice::<Value>(&fixture("twilio/message-created.json")).unwrap(),
+    ))
+    .await;
+    let worker = w.worker().await;
+    let body = report("customer-did-not-answer");
+    for _ in 0..3 {
+        assert_eq!(webhook_delivers(&w, &body).await, 200);
+    }
+    for _ in 0..3 {
+        assert!(deliver(&worker, REPORT_PK).await.is_empty());
+    }
+    let job = w.item(REPORT_PK).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("DONE"), "{job:?}");
+    let patches = w
+        .posts(
+            &w.sf,
+            &format!("/services/data/v62.0/sobjects/Task/Vapi_Call_Id__c/{CALL_ID}"),
+        )
+        .await;
+    assert_eq!(patches.len(), 1);
+    let task: Value = serde_json::from_slice(&patches[0].body).unwrap();
+    assert_eq!(task["WhoId"], ADA);
+    assert_eq!(task["WhatId"], CASE);
+    assert_eq!(task["Status"], "Completed");
+    assert_eq!(task["CallDisposition"], "customer-did-not-answer");
+    assert_eq!(task["CallDurationInSeconds"], 195);
+    let description = task["Description"].as_str().unwrap();
+    assert!(description.contains("Customer was told the refund was issued."));
+    assert!(description.contains("Recording: https://storage.example.com/recordings/c0ffee00.wav"));
+    assert!(description.contains("User: Thanks, is it fixed?"));
+
+    let sms = w
+        .posts(
+            &w.twilio,
+            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json",
+        )
+        .await;
+    assert_eq!(sms.len(), 1);
+    let form = form_of(&sms[0]);
+    assert_eq!(form["To"], "+14155550123");
+    assert_eq!(form["From"], "+14155559999");
+    assert!(form["Body"].starts_with("Hi Ada,"), "{}", form["Body"]);
+    assert_eq!(
+        attr::opt_s(&w.item(&format!("sms#{CALL_ID}")).await, "status"),
+        Some("SENT")
+    );
+
+    // A redrive of the finished report (as an operator might) does not send a second SMS.
+    w.store
+        .client()
+        .update_item()
+        .table_name(w.store.table())
+        .key("pk", attr::s(REPORT_PK))
+        .update_expression("SET #s = :p")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":p", attr::s("PENDING"))
+        .send()
+        .await
+        .unwrap();
+    deliver(&worker, REPORT_PK).await;
+    assert_eq!(
+        w.posts(
+            &w.twilio,
+            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json"
+        )
+        .await
+        .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn follow_up_policy_not_reached_and_high_value() {
+    // Reached, not high-value → no SMS.
+    let w = World::new(&[]).await;
+    w.twilio_answers(ResponseTemplate::new(201).set_body_json(
+        serde_json::from_slice::<Value>(&fixture("twilio/message-created.json")).unwrap(),
+    ))
+    .await;
+    let worker = w.worker().await;
+    assert_eq!(
+        webhook_delivers(&w, &report("customer-ended-call")).await,
+        200
+    );
+    deliver(&worker, REPORT_PK).await;
+    assert_eq!(w.status(REPORT_PK).await, "DONE");
+    assert_eq!(
+        w.posts(
+            &w.twilio,
+            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json"
+        )
+        .await
+        .len(),
+        0
+    );
+
+    // Reached, but Ada's AnnualRevenue (250,000) ≥ HIGH_VALUE_REVENUE → SMS.
+    let w = World::new(&[
+        ("FOLLOWUP_HIGH_VALUE", "true"),
+        ("HIGH_VALUE_REVENUE", "100000"),
+    ])
+    .await;
+    w.twilio_answers(ResponseTemplate::new(201).set_body_json(
+        serde_json::from_slice::<Value>(&fixture("twilio/message-created.json")).unwrap(),
+    ))
+    .await;
+    let worker = w.worker().await;
+    assert_eq!(
+        webhook_delivers(&w, &report("customer-ended-call")).await,
+        200
+    );
+    deliver(&worker, REPORT_PK).await;
+    assert_eq!(w.status(REPORT_PK).await, "DONE");
+    let sms = w
+        .posts(
+            &w.twilio,
+            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json",
+        )
+        .await;
+    assert_eq!(sms.len(), 1);
+    assert!(form_of(&sms[0])["Body"].contains("thanks for speaking with us"));
+
+    // Policy never → nothing even when not reached.
+    let w = World::new(&[("FOLLOWUP_POLICY", "never")]).await;
+    let worker = w.worker().await;
+    assert_eq!(webhook_delivers(&w, &report("customer-busy")).await, 200);
+    deliver(&worker, REPORT_PK).await;
+    assert_eq!(w.status(REPORT_PK).await, "DONE");
+    assert_eq!(
+        w.twilio.received_requests().await.unwrap_or_default().len(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn twilio_timeout_is_needs_review_and_no_second_sms() {
+    let w = World::new(&[]).await;
+    w.twilio_answers(ResponseTemplate::new(201).set_delay(Duration::from_secs(3)))
+        .await;
+    let worker = w.worker().await;
+    assert_eq!(webhook_delivers(&w, &report("voicemail")).await, 200);
+    deliver(&worker, REPORT_PK).await;
+    assert_eq!(w.status(REPORT_PK).await, "NEEDS_REVIEW");
+    assert_eq!(
+        attr::opt_s(&w.item(&format!("sms#{CALL_ID}")).await, "status"),
+        Some("NEEDS_REVIEW")
+    );
+    // Forced redrive (an operator who did not check Twilio) still cannot send twice.
+    worker
+        .queue()
+        .redrive(REPORT_PK, true, sfvapi::now_millis())
+        .await
+        .unwrap();
+    deliver(&worker, REPORT_PK).await;
+    assert_eq!(w.status(REPORT_PK).await, "NEEDS_REVIEW");
+    assert_eq!(
+        w.posts(
+            &w.twilio,
+            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json"
+        )
+        .await
+        .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn twilio_429_retries_and_21211_fails_with_twilios_message() {
+    let w = World::new(&[]).await;
+    Mock::given(method("POST"))
+        .and(path(
+            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json",
+        ))
+        .respond_with(ResponseTemplate::new(429).set_body_json(
+            serde_json::from_slice::<Value>(&fixture("twilio/error-rate-limited.json")).unwrap(),
+        ))
+        .up_to_n_times(1)
+        .mount(&w.twilio)
+        .await;
+    w.twilio_answers(ResponseTemplate::new(400).set_body_json(
+        serde_json::from_slice::<Value>(&fixture("twilio/error-invalid-to.json")).unwrap(),
+    ))
+    .await;
+    let worker = w.worker().await;
+    assert_eq!(
+        webhook_delivers(&w, &report("customer-did-not-answer")).await,
+        200
+    );
+    deliver(&worker, REPORT_PK).await;
+    assert_eq!(w.status(REPORT_PK).await, "RETRY");
+    assert!(
+        w.store
+            .get(&format!("sms#{CALL_ID}"))
+            .await
+            .unwrap()
+            .is_none(),
+        "guard released: nothing was sent"
+    );
+    worker.sweep().await.unwrap();
+    deliver(&worker, REPORT_PK).await;
+    let job = w.item(REPORT_PK).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("FAILED"));
+    assert!(attr::opt_s(&job, "last_error")
+        .unwrap()
+        .contains("is not a valid phone number"));
+}
+
+#[tokio::test]
+async fn a_report_before_call_item_is_correlated_through_the_dial_job() {
+    // The report carries only sfvapiEventId (as in the fixture); no call# yet. The dial job of
+    // that event names the Contact and Case.
+    let w = World::new(&[]).await;
+    w.twilio_answers(ResponseTemplate::new(201).set_body_json(
+        serde_json::from_slice::<Value>(&fixture("twilio/message-created.json")).unwrap(),
+    ))
+    .await;
+    w.enqueue("case-escalated-5005e00000AbCdEAAV-1", ADA).await;
+    let worker = w.worker().await;
+    let body = fixture("vapi/end-of-call-report.json");
+    assert_eq!(webhook_delivers(&w, &body).await, 200);
+    deliver(&worker, REPORT_PK).await;
+    assert_eq!(w.status(REPORT_PK).await, "DONE");
+    let patches = w
+        .posts(
+            &w.sf,
+            &format!("/services/data/v62.0/sobjects/Task/Vapi_Call_Id__c/{CALL_ID}"),
+        )
+        .await;
+    let task: Value = serde_json::from_slice(&patches[0].body).unwrap();
+    assert_eq!(task["WhoId"], ADA);
+    assert_eq!(task["WhatId"], CASE);
+}
