@@ -248,7 +248,7 @@ async fn happy_path_places_exactly_one_well_informed_call() {
     assert_eq!(attr::opt_s(&job, "call_id"), Some(CALL_ID));
     assert_eq!(attr::opt_n(&job, "attempts"), Some(1));
     assert!(
-        job.get("retry_shard").is_none(),
+        !job.contains_key("retry_shard"),
         "a finished job leaves the sweep index"
     );
     let call = w.item(&format!("call#{CALL_ID}")).await;
