@@ -885,3 +885,56 @@ async fn a_report_before_call_item_is_correlated_through_the_dial_job() {
     assert_eq!(task["WhoId"], ADA);
     assert_eq!(task["WhatId"], CASE);
 }
+
+#[tokio::test]
+async fn a_tool_call_without_snapshot_is_answered_from_salesforce_live() {
+    let w = World::new(&[]).await;
+    let arn = create_secret(&json!({"server_secrets": ["vapi-hook-secret"]})).await;
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("TABLE_NAME", w.store.table().to_owned()),
+        ("VAPI_SECRET_ARN", arn),
+    ]);
+    let config =
+        sfvapi::vapi::config::VapiWebhookConfig::from_env(&Env::new(|k| vars.get(k).cloned()))
+            .unwrap();
+    let sf_vars = w.vars.clone();
+    let sf =
+        sfvapi::config::SalesforceConfig::from_env(&Env::new(move |k| sf_vars.get(k).cloned()))
+            .unwrap();
+    let connection =
+        sfvapi::salesforce::Connection::new(sf, w.store.clone(), secrets_cache().await).unwrap();
+    let lookup = sfvapi::salesforce::lookup::SalesforceLookup::new(connection.rest, 100_000.0);
+    let app =
+        sfvapi::vapi::webhook::VapiWebhookApp::new(config, w.store.clone(), secrets_cache().await)
+            .with_live_lookup(std::sync::Arc::new(lookup));
+    // An inbound-style call: metadata names the case only; no call# item exists.
+    let mut body: Value = serde_json::from_slice(&fixture("vapi/tool-calls.json")).unwrap();
+    body["message"]["call"]["assistantOverrides"]["metadata"]["caseId"] = json!(CASE);
+    let body = body.to_string().into_bytes();
+    let ts = sfvapi::now_millis().to_string();
+    let mac = sfvapi::signature::hmac_parts(
+        sfvapi::signature::Algorithm::Sha256,
+        b"vapi-hook-secret",
+        &[ts.as_bytes(), b".", &body],
+    );
+    let req = request(
+        "POST",
+        "/vapi/webhook",
+        &[("x-timestamp", &ts), ("x-signature", &hex::encode(mac))],
+        &body,
+        false,
+    );
+    let a = answer(app.handle(req).await);
+    assert_eq!(a.status, 200, "{}", a.body);
+    let result = a.json["results"][0]["result"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}", a.body));
+    assert_eq!(a.json["results"][0]["toolCallId"], "call_lookup_1");
+    assert!(result.contains("Refund not received"), "{result}");
+    assert_eq!(
+        received_on(&w.sf, &format!("/services/data/v62.0/sobjects/Case/{CASE}"))
+            .await
+            .len(),
+        1
+    );
+}

@@ -4,6 +4,7 @@
 
 pub mod connect;
 pub mod events;
+pub mod lookup;
 pub mod oauth;
 pub mod rest;
 pub mod token;

@@ -75,16 +75,26 @@ impl VapiWebhookApp {
         self
     }
 
-    /// Read the configuration and build the AWS clients (no network yet).
+    /// Read the configuration and build the AWS clients (no network yet). With a Salesforce
+    /// connection configured (`SF_CONNECTION_SECRET_ARN`), tools fall back to live lookups.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let config = VapiWebhookConfig::from_env(&Env::process())?;
+        let env = Env::process();
+        let config = VapiWebhookConfig::from_env(&env)?;
         let sdk = crate::config::aws_sdk_config().await;
         let store = Store::new(crate::store::client(&sdk), config.common.table_name.clone());
         let secrets = SecretsCache::new(
             crate::config::secrets_client(&sdk),
             config.common.secrets_ttl,
         );
-        Ok(Self::new(config, store, secrets))
+        let app = Self::new(config, store.clone(), secrets.clone());
+        if env.optional("SF_CONNECTION_SECRET_ARN").is_none() {
+            return Ok(app);
+        }
+        let sf = crate::config::SalesforceConfig::from_env(&env)?;
+        let revenue: f64 = env.parse_or("HIGH_VALUE_REVENUE", 100_000.0)?;
+        let connection = crate::salesforce::Connection::new(sf, store, secrets)?;
+        let lookup = crate::salesforce::lookup::SalesforceLookup::new(connection.rest, revenue);
+        Ok(app.with_live_lookup(Arc::new(lookup)))
     }
 
     pub fn store(&self) -> &Store {

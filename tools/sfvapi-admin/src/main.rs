@@ -1,22 +1,39 @@
 //! `sfvapi-admin`: operator commands against the table, and local helpers.
 //!
-//!   sfvapi-admin create-table [--table NAME]      create the table as template.yaml defines it
-//!   sfvapi-admin sign-events [DIR]                 (re)write DIR/*.json API Gateway events, freshly signed
+//!   sfvapi-admin create-table                     create the table as template.yaml defines it
+//!   sfvapi-admin jobs --status FAILED             list jobs in one status
+//!   sfvapi-admin show <eventId>                   a job, its call and its timeline
+//!   sfvapi-admin redrive <eventId> [--force]      FAILED (or, with --force, NEEDS_REVIEW) → PENDING
+//!   sfvapi-admin sweep                            run the retry sweep once
+//!   sfvapi-admin sign-events [DIR]                (re)write DIR/*.json API Gateway events, freshly signed
+//!
+//! Every table command takes `--table NAME` (default: `$TABLE_NAME`).
 //!
 //! AWS settings (region, credentials, endpoints) come from the environment like every AWS tool:
 //! `AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:8000` points it at DynamoDB Local.
 
 use std::process::ExitCode;
 
+mod jobs;
+
 const USAGE: &str = "usage:
-  sfvapi-admin create-table [--table NAME]   (default: $TABLE_NAME)
-  sfvapi-admin sign-events [DIR]             (default: events)";
+  sfvapi-admin create-table [--table NAME]
+  sfvapi-admin jobs --status FAILED|NEEDS_REVIEW|RETRY|PENDING|RUNNING|DIALING|DONE|SKIPPED [--table NAME]
+  sfvapi-admin show <eventId> [--table NAME]
+  sfvapi-admin redrive <eventId> [--force] [--table NAME]
+  sfvapi-admin sweep [--table NAME]
+  sfvapi-admin sign-events [DIR]             (default: events)
+The table defaults to $TABLE_NAME; AWS settings come from the environment.";
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("create-table") => create_table(&args[1..]).await,
+        Some("jobs") => jobs::list(&args[1..]).await,
+        Some("show") => jobs::show(&args[1..]).await,
+        Some("redrive") => jobs::redrive(&args[1..]).await,
+        Some("sweep") => jobs::sweep(&args[1..]).await,
         Some("sign-events") => {
             sfvapi::samples::write_all(args.get(1).map(String::as_str).unwrap_or("events"))
         }
@@ -35,14 +52,14 @@ async fn main() -> ExitCode {
     }
 }
 
-fn flag(args: &[String], name: &str) -> Option<String> {
+pub(crate) fn flag(args: &[String], name: &str) -> Option<String> {
     args.iter()
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
         .cloned()
 }
 
-fn table_name(args: &[String]) -> Result<String, String> {
+pub(crate) fn table_name(args: &[String]) -> Result<String, String> {
     flag(args, "--table")
         .or_else(|| std::env::var("TABLE_NAME").ok())
         .ok_or_else(|| "no table: pass --table NAME or set TABLE_NAME".to_owned())
