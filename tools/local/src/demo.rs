@@ -236,7 +236,9 @@ pub fn check_flow(ev: &Evidence<'_>, sms_policy: &str) -> Vec<String> {
         for call in &story.call_ids {
             let tasks = timeline::task_upserts(ev.log, call).len();
             if tasks != 1 {
-                problems.push(format!("expected 1 Task upsert for call {call}, saw {tasks}"));
+                problems.push(format!(
+                    "expected 1 Task upsert for call {call}, saw {tasks}"
+                ));
             }
             let reason = ev
                 .items
@@ -299,7 +301,11 @@ async fn drive(stack: &Stack, opts: &DemoOptions) -> Result<(), String> {
         }
         if !stack.worker_wired {
             // Nothing will move: wait only until the pump has handed every job to the sink.
-            let delivered = stack.logging.as_ref().map(|l| l.delivered()).unwrap_or_default();
+            let delivered = stack
+                .logging
+                .as_ref()
+                .map(|l| l.delivered())
+                .unwrap_or_default();
             let all = accepted
                 .iter()
                 .all(|id| delivered.contains(&format!("evt#sf#{id}")));
@@ -319,9 +325,10 @@ async fn drive(stack: &Stack, opts: &DemoOptions) -> Result<(), String> {
         log: &log,
         tap: &tap,
     };
-    for e in log.iter().filter(|e| {
-        e["service"] == "salesforce" && e["path"] == "/services/oauth2/token"
-    }) {
+    for e in log
+        .iter()
+        .filter(|e| e["service"] == "salesforce" && e["path"] == "/services/oauth2/token")
+    {
         println!(
             "\ntoken refresher (on start): POST /services/oauth2/token → {}",
             e["status"]

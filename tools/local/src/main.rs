@@ -66,9 +66,11 @@ fn parse_args(mut raw: Vec<String>) -> Result<Args, String> {
     }
     // `SCENARIO` is the short form the Makefile documents; the sandbox's own variable wins.
     let sandbox = sandbox::Config::from_args(rest, |k| {
-        std::env::var(k)
-            .ok()
-            .or_else(|| (k == "SANDBOX_SCENARIO").then(|| std::env::var("SCENARIO").ok()).flatten())
+        std::env::var(k).ok().or_else(|| {
+            (k == "SANDBOX_SCENARIO")
+                .then(|| std::env::var("SCENARIO").ok())
+                .flatten()
+        })
     })
     .map_err(|e| match e {
         sandbox::ConfigError::Help => format!("{USAGE}\n\n{}", sandbox::config::usage()),

@@ -155,7 +155,9 @@ impl Default for PumpConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PumpError {
-    #[error("table {0} has no stream: create it with sfvapi::store::create_table (stream NEW_IMAGE)")]
+    #[error(
+        "table {0} has no stream: create it with sfvapi::store::create_table (stream NEW_IMAGE)"
+    )]
     NoStream(String),
     #[error("DynamoDB Streams {op} failed: {detail}; is AWS_ENDPOINT_URL_DYNAMODB_STREAMS set (scripts/services.sh does)?")]
     Api { op: &'static str, detail: String },
@@ -406,7 +408,9 @@ impl Reader {
             }
             match self.read_shard(&id).await {
                 Ok(n) => total += n,
-                Err(e) => tracing::warn!(shard = %id, error = %e, "pump: reading a shard failed; retrying"),
+                Err(e) => {
+                    tracing::warn!(shard = %id, error = %e, "pump: reading a shard failed; retrying")
+                }
             }
         }
         total
@@ -570,7 +574,11 @@ impl Reader {
                 self.stats.dropped.fetch_add(left as u64, Ordering::Relaxed);
                 return;
             }
-            tracing::warn!(records = left, attempt = retries, "pump: batch item failures reported; redelivering");
+            tracing::warn!(
+                records = left,
+                attempt = retries,
+                "pump: batch item failures reported; redelivering"
+            );
             self.stats
                 .redelivered
                 .fetch_add(left as u64, Ordering::Relaxed);
@@ -639,11 +647,7 @@ pub fn lambda_record(r: &Record, stream_arn: &str, region: &str) -> Value {
 }
 
 fn image(m: &HashMap<String, AttributeValue>) -> Value {
-    Value::Object(
-        m.iter()
-            .map(|(k, v)| (k.clone(), attribute(v)))
-            .collect(),
-    )
+    Value::Object(m.iter().map(|(k, v)| (k.clone(), attribute(v))).collect())
 }
 
 /// A Streams `AttributeValue` in DynamoDB's JSON wire format (what Lambda puts in the event).
@@ -657,7 +661,9 @@ pub fn attribute(v: &AttributeValue) -> Value {
         AttributeValue::Null(b) => json!({"NULL": b}),
         AttributeValue::Ss(v) => json!({"SS": v}),
         AttributeValue::Ns(v) => json!({"NS": v}),
-        AttributeValue::Bs(v) => json!({"BS": v.iter().map(|b| b64(b.as_ref())).collect::<Vec<_>>()}),
+        AttributeValue::Bs(v) => {
+            json!({"BS": v.iter().map(|b| b64(b.as_ref())).collect::<Vec<_>>()})
+        }
         AttributeValue::L(v) => json!({"L": v.iter().map(attribute).collect::<Vec<_>>()}),
         AttributeValue::M(m) => json!({"M": image(m)}),
         // A type newer than this SDK: NULL keeps the record parseable, and the log says so.

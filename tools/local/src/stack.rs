@@ -123,7 +123,10 @@ impl Seams {
 
 /// THE place the job worker is wired. Everything it needs is in the environment by now
 /// (see [`env_vars`]).
-async fn job_seams(refresher: Arc<RefresherApp>, refresh_on_start: bool) -> Result<Seams, StackError> {
+async fn job_seams(
+    refresher: Arc<RefresherApp>,
+    refresh_on_start: bool,
+) -> Result<Seams, StackError> {
     let mut seams = Seams::logging();
     // TODO(worker): when `sfvapi::jobs::worker` lands, replace the line above with:
     // let w = Arc::new(sfvapi::jobs::worker::Worker::from_env().await?);

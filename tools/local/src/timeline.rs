@@ -84,8 +84,8 @@ pub fn call_requests<'a>(log: &'a [Value], event_id: &str) -> Vec<&'a Value> {
                 && e["direction"] == "in"
                 && e["method"] == "POST"
                 && e["path"].as_str().map(|p| p.trim_end_matches('/')) == Some("/call")
-                && json_of(e["body"].as_str().unwrap_or_default())["assistantOverrides"]
-                    ["metadata"]["sfvapiEventId"]
+                && json_of(e["body"].as_str().unwrap_or_default())["assistantOverrides"]["metadata"]
+                    ["sfvapiEventId"]
                     == event_id
         })
         .collect()
@@ -97,10 +97,12 @@ pub fn task_upserts<'a>(log: &'a [Value], call_id: &str) -> Vec<&'a Value> {
         .filter(|e| {
             e["service"] == "salesforce"
                 && e["method"] == "PATCH"
-                && e["path"]
-                    .as_str()
-                    .is_some_and(|p| p.contains("/sobjects/Task/") && p.ends_with(&format!("/{call_id}")))
-                && e["status"].as_u64().is_some_and(|s| (200..300).contains(&s))
+                && e["path"].as_str().is_some_and(|p| {
+                    p.contains("/sobjects/Task/") && p.ends_with(&format!("/{call_id}"))
+                })
+                && e["status"]
+                    .as_u64()
+                    .is_some_and(|s| (200..300).contains(&s))
         })
         .collect()
 }
@@ -111,7 +113,9 @@ pub fn sms_sent(log: &[Value]) -> Vec<&Value> {
         .filter(|e| {
             e["service"] == "twilio"
                 && e["method"] == "POST"
-                && e["path"].as_str().is_some_and(|p| p.ends_with("/Messages.json"))
+                && e["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("/Messages.json"))
                 && e["status"] == 201
         })
         .collect()
@@ -167,7 +171,14 @@ pub fn stories(ev: &Evidence<'_>) -> Vec<EventStory> {
                 "PENDING" => "stream: delivered to the job sink".to_owned(),
                 "RUNNING" => "job claimed (RUNNING)".to_owned(),
                 "DIALING" => "job DIALING (snapshot written, POST /call next)".to_owned(),
-                other => format!("job {other}{}", if job_status(job) == other { outcome_detail(job) } else { String::new() }),
+                other => format!(
+                    "job {other}{}",
+                    if job_status(job) == other {
+                        outcome_detail(job)
+                    } else {
+                        String::new()
+                    }
+                ),
             };
             steps.push(Step { at_ms: at, what });
         }
@@ -181,7 +192,10 @@ pub fn stories(ev: &Evidence<'_>) -> Vec<EventStory> {
         }) {
             steps.push(Step {
                 at_ms: e["time_ms"].as_i64().unwrap_or(t0),
-                what: format!("Salesforce: Contact {} read → {}", s.contact_id, e["status"]),
+                what: format!(
+                    "Salesforce: Contact {} read → {}",
+                    s.contact_id, e["status"]
+                ),
             });
         }
         let mut call_ids = Vec::new();
@@ -200,7 +214,10 @@ pub fn stories(ev: &Evidence<'_>) -> Vec<EventStory> {
             } else {
                 steps.push(Step {
                     at_ms: at,
-                    what: format!("Vapi: POST /call to {number} → {} (will retry)", e["status"]),
+                    what: format!(
+                        "Vapi: POST /call to {number} → {} (will retry)",
+                        e["status"]
+                    ),
                 });
             }
         }
@@ -285,7 +302,8 @@ fn call_steps(ev: &Evidence<'_>, call: &str, t0: i64) -> Vec<Step> {
     if let Some(sms) = item(ev.items, &format!("sms#{call}")) {
         let sid = attr::opt_s(sms, "twilio_sid").unwrap_or_default();
         for e in sms_sent(ev.log).into_iter().filter(|e| {
-            !sid.is_empty() && json_of(e["response_body"].as_str().unwrap_or_default())["sid"] == sid
+            !sid.is_empty()
+                && json_of(e["response_body"].as_str().unwrap_or_default())["sid"] == sid
         }) {
             let to = url::form_urlencoded::parse(e["body"].as_str().unwrap_or_default().as_bytes())
                 .find(|(k, _)| k == "To")
@@ -350,8 +368,12 @@ pub fn summary(ev: &Evidence<'_>) -> Summary {
             .filter(|e| {
                 e["service"] == "salesforce"
                     && e["method"] == "PATCH"
-                    && e["path"].as_str().is_some_and(|p| p.contains("/sobjects/Task/"))
-                    && e["status"].as_u64().is_some_and(|s| (200..300).contains(&s))
+                    && e["path"]
+                        .as_str()
+                        .is_some_and(|p| p.contains("/sobjects/Task/"))
+                    && e["status"]
+                        .as_u64()
+                        .is_some_and(|s| (200..300).contains(&s))
             })
             .count(),
         sms: sms_sent(ev.log).len(),
@@ -378,9 +400,13 @@ impl Summary {
             ),
             ("Tasks upserted", self.tasks.to_string()),
             ("SMS sent", self.sms.to_string()),
-            ("dial jobs by status", if jobs.is_empty() { "-".into() } else { jobs }),
+            (
+                "dial jobs by status",
+                if jobs.is_empty() { "-".into() } else { jobs },
+            ),
         ];
-        let mut out = String::from("  ┌───────────────────────────────┬──────────────────────────┐\n");
+        let mut out =
+            String::from("  ┌───────────────────────────────┬──────────────────────────┐\n");
         for (k, v) in rows {
             out.push_str(&format!("  │ {k:<29} │ {v:<24} │\n"));
         }
