@@ -321,18 +321,18 @@ struct Reader {
 
 impl Reader {
     async fn run(mut self, mut stop: watch::Receiver<bool>) {
-        let mut rounds: u64 = 0;
+        let mut since_describe: u32 = 0;
         loop {
             if *stop.borrow() {
                 break;
             }
             // New shards appear when DynamoDB rolls a shard over: look every ~1 s.
-            if rounds % 10 == 0 || self.shards.is_empty() {
+            if since_describe == 0 || self.shards.is_empty() {
                 if let Err(e) = self.describe().await {
                     tracing::warn!(error = %e, "pump: DescribeStream failed; retrying");
                 }
             }
-            rounds += 1;
+            since_describe = (since_describe + 1) % 10;
             let got = self.read_round().await;
             if got == 0 {
                 tokio::select! {
