@@ -1,208 +1,169 @@
-//! `sfvapi-local demo`: the ingest flow on DynamoDB Local and moto, with the real handler.
+//! `sfvapi-local`: run sfvapi locally (through `scripts/services.sh`, which starts DynamoDB Local
+//! and moto).
 //!
-//! It creates a table and the ingest secret, hands the signed sample events (new, duplicate,
-//! Platform Event, base64 body, forged, malformed, Outbound Message) to the same
-//! `IngestApp::handle` the Lambda runs, prints each answer, then the items in the table.
-//! Run it through `make demo`, which starts the local services and sets the endpoints.
+//! - `serve`: the whole stack — sandbox, local runner with the real handlers, stream pump — until
+//!   Ctrl-C / SIGTERM; prints one JSON line with the URLs.
+//! - `demo`: the scripted end-to-end flow with a timeline per event; exits 0 only if it completed.
+//! - `demo-ingest`: the sample events through the ingest handler alone.
+//!
+//! Options: `--port P` (runner port, default any free one), `--timeout-secs N` (demo wait,
+//! default 30), `--scenario normal|no-answer|outage` (also `SCENARIO`), and any `sfvapi-sandbox`
+//! flag (`--deliver-twice`, `--outage-count 2`, …, or their `SANDBOX_*` variables).
 
-use std::collections::HashMap;
+mod ingest_demo;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sfvapi::config::{Env, IngestConfig};
-use sfvapi::ingest::IngestApp;
-use sfvapi::samples::{self, LOCAL_OM_TOKEN, LOCAL_SIGNING_SECRET};
-use sfvapi::secrets::SecretsCache;
-use sfvapi::store::{attr, Store};
+use sfvapi_local::demo::{self, DemoOptions};
+use sfvapi_local::stack::{Stack, StackConfig};
 
-const ORG_ID: &str = "00D5e000000AbCdEAK";
+const USAGE: &str = "usage: sfvapi-local serve|demo|demo-ingest [--port P] [--timeout-secs N] [--scenario normal|no-answer|outage] [sandbox flags]\n(run it through scripts/services.sh, or `make demo`)";
+
+struct Args {
+    command: String,
+    port: u16,
+    timeout: Duration,
+    sandbox: sandbox::Config,
+}
+
+fn parse_args(mut raw: Vec<String>) -> Result<Args, String> {
+    if raw.is_empty() {
+        return Err(USAGE.into());
+    }
+    let command = raw.remove(0);
+    let mut port = 0;
+    let mut timeout = Duration::from_secs(30);
+    let mut rest = Vec::new();
+    let mut it = raw.into_iter();
+    while let Some(a) = it.next() {
+        let (name, inline) = match a.split_once('=') {
+            Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
+            None => (a.clone(), None),
+        };
+        let value = |it: &mut std::vec::IntoIter<String>| {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match name.as_str() {
+            "--port" => {
+                port = value(&mut it)?
+                    .parse()
+                    .map_err(|_| "--port: expected a port number".to_owned())?
+            }
+            "--timeout-secs" => {
+                timeout = Duration::from_secs(
+                    value(&mut it)?
+                        .parse()
+                        .map_err(|_| "--timeout-secs: expected whole seconds".to_owned())?,
+                )
+            }
+            _ => rest.push(a),
+        }
+    }
+    // `SCENARIO` is the short form the Makefile documents; the sandbox's own variable wins.
+    let sandbox = sandbox::Config::from_args(rest, |k| {
+        std::env::var(k).ok().or_else(|| {
+            (k == "SANDBOX_SCENARIO")
+                .then(|| std::env::var("SCENARIO").ok())
+                .flatten()
+        })
+    })
+    .map_err(|e| match e {
+        sandbox::ConfigError::Help => format!("{USAGE}\n\n{}", sandbox::config::usage()),
+        e => e.to_string(),
+    })?;
+    Ok(Args {
+        command,
+        port,
+        timeout,
+        sandbox,
+    })
+}
+
+fn init_logs(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match std::env::args().nth(1).as_deref() {
-        Some("demo") => match demo().await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("demo failed: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        _ => {
-            eprintln!("usage: sfvapi-local demo   (run it with `make demo`)");
+    let args = match parse_args(std::env::args().skip(1).collect()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let command = args.command.clone();
+    let result = match command.as_str() {
+        "serve" => {
+            init_logs("info");
+            serve(args).await
+        }
+        "demo" => {
+            init_logs("warn");
+            // The EMF metric lines would drown the timeline on stdout.
+            std::env::set_var("SFVAPI_NO_METRICS", "1");
+            demo::run(DemoOptions {
+                scenario: args.sandbox.vapi.scenario,
+                timeout: args.timeout,
+            })
+            .await
+        }
+        "demo-ingest" => ingest_demo::run().await,
+        _ => Err(USAGE.into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\n{command} failed:\n{e}");
             ExitCode::FAILURE
         }
     }
 }
 
-struct Step {
-    label: &'static str,
-    file: &'static str,
-    expect: u16,
-}
-
-async fn demo() -> Result<(), String> {
-    if std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_err() {
-        return Err(
-            "AWS_ENDPOINT_URL_DYNAMODB is not set: run `make demo`, which starts DynamoDB Local"
-                .into(),
-        );
-    }
-    let sdk = sfvapi::config::aws_sdk_config().await;
-    let table = format!("sfvapi-demo-{}", sfvapi::now_millis());
-    sfvapi::store::create_table(&sfvapi::store::client(&sdk), &table)
-        .await
-        .map_err(|e| e.to_string())?;
-    let secret = serde_json::json!({"signing_secrets": [LOCAL_SIGNING_SECRET], "outbound_message_token": LOCAL_OM_TOKEN});
-    let created = aws_sdk_secretsmanager::Client::new(&sdk)
-        .create_secret()
-        .name(format!("sfvapi/demo/ingest-{}", sfvapi::now_millis()))
-        .secret_string(secret.to_string())
-        .send()
-        .await
-        .map_err(|e| {
-            format!(
-                "creating the ingest secret in moto: {}",
-                sfvapi::secrets::error_chain(&e)
-            )
-        })?;
-    let arn = created.arn().unwrap_or_default().to_owned();
-
-    let vars: HashMap<&str, String> = HashMap::from([
-        ("TABLE_NAME", table.clone()),
-        ("SF_INGEST_SECRET_ARN", arn),
-        ("SF_OUTBOUND_ORG_IDS", ORG_ID.to_owned()),
-    ]);
-    let config =
-        IngestConfig::from_env(&Env::new(|k| vars.get(k).cloned())).map_err(|e| e.to_string())?;
-    let store = Store::new(sfvapi::store::client(&sdk), table.clone());
-    let app = IngestApp::new(
-        config,
-        store.clone(),
-        SecretsCache::new(
-            sfvapi::config::secrets_client(&sdk),
-            Duration::from_secs(300),
-        ),
-    );
-
-    println!("sfvapi demo — Salesforce ingest on DynamoDB Local (table {table}) with secrets from moto\n");
-    let steps = [
-        Step {
-            label: "new case escalation",
-            file: "salesforce-new-event.json",
-            expect: 202,
-        },
-        Step {
-            label: "same event again",
-            file: "salesforce-duplicate.json",
-            expect: 200,
-        },
-        Step {
-            label: "Platform Event shape",
-            file: "salesforce-platform-event.json",
-            expect: 202,
-        },
-        Step {
-            label: "base64-encoded body",
-            file: "salesforce-base64-body.json",
-            expect: 202,
-        },
-        Step {
-            label: "forged signature",
-            file: "salesforce-bad-signature.json",
-            expect: 401,
-        },
-        Step {
-            label: "malformed payload",
-            file: "salesforce-malformed.json",
-            expect: 400,
-        },
-        Step {
-            label: "Outbound Message (SOAP)",
-            file: "salesforce-outbound-message.json",
-            expect: 200,
-        },
-    ];
-    let events: HashMap<&str, serde_json::Value> = samples::all().into_iter().collect();
-    let mut failures = 0;
-    for step in &steps {
-        let event = events
-            .get(step.file)
-            .ok_or_else(|| format!("no sample {}", step.file))?;
-        let req = lambda_http::request::from_str(&event.to_string()).map_err(|e| e.to_string())?;
-        let path = req.uri().path().replace(LOCAL_OM_TOKEN, "<token>");
-        let started = Instant::now();
-        let resp = app.handle(req).await;
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
-        let status = resp.status().as_u16();
-        let body = String::from_utf8_lossy(sfvapi::http::body_bytes(resp.body())).into_owned();
-        let shown = if body.starts_with("<?xml") {
-            summarize_xml(&body)
-        } else {
-            body
-        };
-        let mark = if status == step.expect { "ok " } else { "!! " };
-        if status != step.expect {
-            failures += 1;
-        }
-        println!(
-            "{mark} {:<26} POST {path:<38} → {status} {shown}  ({ms:.1} ms)",
-            step.label
-        );
-    }
-
-    println!("\nItems in the table (one per accepted event; each is a PENDING dial job):");
-    let scan = store
-        .client()
-        .scan()
-        .table_name(&table)
-        .send()
-        .await
-        .map_err(|e| sfvapi::secrets::error_chain(&e))?;
-    let mut items = scan.items().to_vec();
-    items.sort_by(|a, b| attr::opt_s(a, "pk").cmp(&attr::opt_s(b, "pk")));
-    println!(
-        "  {:<48} {:<8} {:<5} {:<18} {:<18} {:<9} source",
-        "pk", "status", "kind", "contactId", "caseId", "priority"
-    );
-    for item in &items {
-        let payload: serde_json::Value = attr::opt_s(item, "payload")
-            .and_then(|p| serde_json::from_str(p).ok())
-            .unwrap_or_default();
-        let s = |k: &str| payload[k].as_str().unwrap_or("-").to_owned();
-        println!(
-            "  {:<48} {:<8} {:<5} {:<18} {:<18} {:<9} {}",
-            attr::opt_s(item, "pk").unwrap_or("?"),
-            attr::opt_s(item, "status").unwrap_or("?"),
-            attr::opt_s(item, "kind").unwrap_or("?"),
-            s("contactId"),
-            s("caseId"),
-            s("priority"),
-            s("source"),
-        );
-    }
-    let expected_items = 4;
-    if items.len() != expected_items {
-        failures += 1;
-        println!("!! expected {expected_items} items, found {}", items.len());
-    }
-    println!(
-        "\nsummary: {} requests, {} queued, 1 duplicate rejected, 1 forged rejected, 1 malformed rejected, {} items stored",
-        steps.len(),
-        items.len(),
-        items.len()
-    );
-    if failures > 0 {
-        return Err(format!(
-            "{failures} step(s) did not give the expected answer"
-        ));
-    }
+async fn serve(args: Args) -> Result<(), String> {
+    let config = StackConfig {
+        runner_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port),
+        sandbox: args.sandbox,
+        ..StackConfig::default()
+    };
+    let stack = Stack::start(config).await.map_err(|e| e.to_string())?;
+    println!("{}", stack.urls_json());
+    wait_for_signal().await;
+    eprintln!("stopping");
+    stack.shutdown().await;
     Ok(())
 }
 
-fn summarize_xml(body: &str) -> String {
-    if body.contains("<Ack>true</Ack>") {
-        "SOAP <Ack>true</Ack>".into()
-    } else {
-        "SOAP fault".into()
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

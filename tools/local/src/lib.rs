@@ -1,0 +1,26 @@
+//! sfvapi-local: the real handlers run locally as one stack, for `make demo` and the e2e test.
+//!
+//! - [`runner`]: the Lambdas' HTTP handlers (`IngestApp`, `VapiWebhookApp`, the refresher's
+//!   connect routes) served over real HTTP on loopback, each request converted into the exact
+//!   API Gateway HTTP API v2 event the function would get.
+//! - [`pump`]: the DynamoDB stream → job worker event source mapping (filter, batches, partial
+//!   batch failures and redelivery), plus the retry-sweep tick and the refresher's first run.
+//! - [`stack`]: starts the sandbox, the table and secrets, the runner and the pump together.
+//! - [`demo`] and [`timeline`]: the scripted flow and its per-event timeline.
+//!
+//! # Why a local runner and not `cargo lambda watch`
+//! `cargo lambda watch` emulates the Lambda runtime API per function: one process and one build
+//! per function, its own ports, and for the stream-driven worker nothing at all (there is no local
+//! DynamoDB stream event source; `sam local` would need Docker, which this machine and CI lack).
+//! The runner calls the very same library functions the bootstraps in `functions/*` call, behind
+//! the same API Gateway v2 event shape, so what is tested is the handler code, not an emulator:
+//! one process, one build, ports chosen by the OS and printed (no collisions between parallel
+//! runs), and the e2e test starts the whole stack in-process and tears it down deterministically.
+//! What it does not cover — the bootstrap `main.rs` files and the runtime API — is a few lines
+//! each, exercised by `cargo lambda invoke` against `events/`.
+
+pub mod demo;
+pub mod pump;
+pub mod runner;
+pub mod stack;
+pub mod timeline;

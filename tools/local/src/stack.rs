@@ -1,0 +1,348 @@
+//! The whole local stack in one process: the sandbox (fake Salesforce, Vapi, Twilio), the table
+//! and secrets on DynamoDB Local and moto, the local runner serving the real HTTP handlers, and
+//! the stream pump feeding the job seams. `serve`, `demo` and the e2e test all start it here.
+//!
+//! Configuration reaches the apps the way it does on Lambda: as environment variables
+//! ([`Stack::env`], listed in [`env_vars`]). The HTTP apps are built from that map directly
+//! (so two stacks in one process cannot mix them up); with [`StackConfig::export_env`] the
+//! map is also written into the process environment, for constructors that read it themselves
+//! (`from_env()`), such as the job worker's.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sfvapi::config::{ConfigError, Env, IngestConfig, TokenRefresherConfig};
+use sfvapi::ingest::IngestApp;
+use sfvapi::salesforce::connect::RefresherApp;
+use sfvapi::secrets::SecretsCache;
+use sfvapi::store::{Store, StoreError};
+use sfvapi::vapi::config::VapiWebhookConfig;
+use sfvapi::vapi::webhook::VapiWebhookApp;
+
+use crate::pump::{self, LoggingSink, OnStart, Pump, PumpConfig, PumpError, Sink, Tick};
+use crate::runner::{self, Apps, Runner};
+
+/// The organisation allowed to send Outbound Messages locally (the fixture's).
+pub const LOCAL_ORG_ID: &str = "00D5e000000AbCdEAK";
+/// The Salesforce connection's refresh token the sandbox accepts (any non-revoked value works).
+pub const LOCAL_REFRESH_TOKEN: &str = "sandbox-refresh-token";
+/// Ids the fake Vapi requires on `POST /call` (any string).
+pub const LOCAL_ASSISTANT_ID: &str = "sandbox-assistant";
+pub const LOCAL_PHONE_NUMBER_ID: &str = "sandbox-phone-number";
+/// Twilio's documented magic "From" test number.
+pub const LOCAL_SMS_FROM: &str = "+15005550006";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("AWS_ENDPOINT_URL_DYNAMODB is not set: run through scripts/services.sh (or `make demo`), which starts DynamoDB Local and moto")]
+    NotLocal,
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("table: {0}")]
+    Store(#[from] StoreError),
+    #[error("creating secret {name} in moto: {detail}")]
+    Secret { name: String, detail: String },
+    #[error("cannot bind the local runner on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("sandbox: {0}")]
+    Sandbox(#[from] sandbox::ServeError),
+    #[error("stream pump: {0}")]
+    Pump(#[from] PumpError),
+}
+
+pub struct StackConfig {
+    /// Where the runner listens (loopback, any free port by default).
+    pub runner_addr: SocketAddr,
+    /// The sandbox's settings; its Vapi server URL is set to the runner's `/vapi/webhook`.
+    pub sandbox: sandbox::Config,
+    /// Table name; default `sfvapi-local-<unix ms>` (a fresh table each run).
+    pub table: Option<String>,
+    pub pump: PumpConfig,
+    /// Also write [`Stack::env`] into the process environment (see the module doc).
+    pub export_env: bool,
+    /// Run the token refresher once before the pump starts.
+    pub refresh_on_start: bool,
+    /// Extra or overriding variables (e.g. `SMS_FOLLOW_UP=always`).
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl Default for StackConfig {
+    fn default() -> Self {
+        Self {
+            runner_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            sandbox: sandbox::Config::default(),
+            table: None,
+            pump: PumpConfig::default(),
+            export_env: true,
+            refresh_on_start: true,
+            extra_env: Vec::new(),
+        }
+    }
+}
+
+/// What the pump drives.
+pub struct Seams {
+    pub sink: Sink,
+    pub tick: Option<Tick>,
+    pub on_start: Option<OnStart>,
+    /// True once `sink` is the real job worker: the demo only asserts the full flow then.
+    pub worker_wired: bool,
+    /// The logging sink, when it is the one in use (tests read what it got).
+    pub logging: Option<LoggingSink>,
+}
+
+impl Seams {
+    /// Log and acknowledge every job; nothing runs.
+    pub fn logging() -> Self {
+        let logging = LoggingSink::default();
+        Self {
+            sink: logging.sink(),
+            tick: None,
+            on_start: None,
+            worker_wired: false,
+            logging: Some(logging),
+        }
+    }
+
+    /// The real job worker.
+    pub fn worker(sink: Sink, tick: Tick) -> Self {
+        Self {
+            sink,
+            tick: Some(tick),
+            on_start: None,
+            worker_wired: true,
+            logging: None,
+        }
+    }
+}
+
+/// THE place the job worker is wired. Everything it needs is in the environment by now
+/// (see [`env_vars`]).
+async fn job_seams(
+    refresher: Arc<RefresherApp>,
+    refresh_on_start: bool,
+) -> Result<Seams, StackError> {
+    let mut seams = Seams::logging();
+    // TODO(worker): when `sfvapi::jobs::worker` lands, replace the line above with:
+    // let w = Arc::new(sfvapi::jobs::worker::Worker::from_env().await?);
+    // let (h, s) = (w.clone(), w);
+    // let mut seams = Seams::worker(pump::sink(move |e| { let h = h.clone(); async move { h.handle(e).await } }), pump::tick(move || { let s = s.clone(); async move { s.sweep().await } }));
+    if refresh_on_start {
+        seams.on_start = Some(pump::on_start(move || async move {
+            for report in refresher.run_schedule().await {
+                tracing::info!(report = %report.to_json(), "token refresher: first run");
+            }
+        }));
+    }
+    Ok(seams)
+}
+
+/// The running stack.
+pub struct Stack {
+    pub runner_url: String,
+    pub salesforce_url: String,
+    pub vapi_url: String,
+    pub twilio_url: String,
+    pub table: String,
+    /// Every variable the functions read, as set for this stack.
+    pub env: BTreeMap<String, String>,
+    pub store: Store,
+    pub pump: Pump,
+    pub worker_wired: bool,
+    pub logging: Option<LoggingSink>,
+    pub scenario: sandbox::Scenario,
+    runner: Runner,
+    sandbox: sandbox::Handles,
+}
+
+/// The secrets as JSON, consistent with the sandbox's credentials.
+pub fn secret_values(sb: &sandbox::Config) -> Vec<(&'static str, serde_json::Value)> {
+    use serde_json::json;
+    vec![
+        (
+            "ingest",
+            json!({"signing_secrets": [sfvapi::samples::LOCAL_SIGNING_SECRET], "outbound_message_token": sfvapi::samples::LOCAL_OM_TOKEN}),
+        ),
+        (
+            "vapi",
+            json!({"server_secrets": [sb.vapi.server_secret], "api_key": sb.vapi.api_key}),
+        ),
+        (
+            "twilio",
+            json!({"account_sid": sb.twilio.account_sid, "auth_token": sb.twilio.auth_token}),
+        ),
+        (
+            "salesforce",
+            json!({"client_id": sb.salesforce.client_id, "client_secret": sb.salesforce.client_secret, "refresh_token": LOCAL_REFRESH_TOKEN}),
+        ),
+    ]
+}
+
+/// The variables every function reads, for a stack whose table, secrets and sandbox are known.
+/// `arns` maps `ingest|vapi|twilio|salesforce` to the secret's ARN.
+pub fn env_vars(
+    table: &str,
+    arns: &BTreeMap<&str, String>,
+    sandbox: &sandbox::Handles,
+) -> BTreeMap<String, String> {
+    let arn = |k: &str| arns.get(k).cloned().unwrap_or_default();
+    [
+        ("TABLE_NAME", table.to_owned()),
+        // salesforce-ingest
+        ("SF_INGEST_SECRET_ARN", arn("ingest")),
+        ("SF_OUTBOUND_ORG_IDS", LOCAL_ORG_ID.to_owned()),
+        // vapi-webhook (+ the worker's POST /call)
+        ("VAPI_SECRET_ARN", arn("vapi")),
+        ("VAPI_AUTH_MODES", "hmac".to_owned()),
+        ("VAPI_BASE_URL", sandbox.vapi_url.clone()),
+        ("VAPI_ASSISTANT_ID", LOCAL_ASSISTANT_ID.to_owned()),
+        ("VAPI_PHONE_NUMBER_ID", LOCAL_PHONE_NUMBER_ID.to_owned()),
+        // Twilio (the worker's follow-up SMS)
+        ("TWILIO_BASE_URL", sandbox.twilio_url.clone()),
+        ("TWILIO_SECRET_ARN", arn("twilio")),
+        ("TWILIO_FROM_NUMBER", LOCAL_SMS_FROM.to_owned()),
+        ("SMS_FOLLOW_UP", "not-reached".to_owned()),
+        ("HIGH_VALUE_REVENUE", "100000".to_owned()),
+        // Salesforce connection (token refresher, worker, live lookups)
+        ("SF_LOGIN_URL", sandbox.salesforce_url.clone()),
+        ("SF_CONNECTION_SECRET_ARN", arn("salesforce")),
+        ("SF_AUTH_FLOW", "refresh_token".to_owned()),
+        ("SF_SESSION_TIMEOUT_SECS", "7200".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+impl Stack {
+    pub async fn start(mut config: StackConfig) -> Result<Self, StackError> {
+        if std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_err() {
+            return Err(StackError::NotLocal);
+        }
+        let sdk = sfvapi::config::aws_sdk_config().await;
+
+        // The runner's port first: the fake Vapi must know where to send server messages.
+        let bound = runner::Bound::bind(config.runner_addr)
+            .await
+            .map_err(|source| StackError::Bind {
+                addr: config.runner_addr,
+                source,
+            })?;
+        config.sandbox.vapi.server_url = Some(format!("{}/vapi/webhook", bound.url));
+        let scenario = config.sandbox.vapi.scenario;
+        let secrets_json = secret_values(&config.sandbox);
+        let sandbox = sandbox::serve(config.sandbox).await?;
+
+        let table = config
+            .table
+            .unwrap_or_else(|| format!("sfvapi-local-{}", sfvapi::now_millis()));
+        let ddb = sfvapi::store::client(&sdk);
+        sfvapi::store::create_table(&ddb, &table).await?;
+        let sm = sfvapi::config::secrets_client(&sdk);
+        let mut arns = BTreeMap::new();
+        for (kind, value) in secrets_json {
+            let name = format!("sfvapi/local/{table}/{kind}");
+            let out = sm
+                .create_secret()
+                .name(&name)
+                .secret_string(value.to_string())
+                .send()
+                .await
+                .map_err(|e| StackError::Secret {
+                    name: name.clone(),
+                    detail: sfvapi::secrets::error_chain(&e),
+                })?;
+            arns.insert(kind, out.arn().map(str::to_owned).unwrap_or(name));
+        }
+        let mut env = env_vars(&table, &arns, &sandbox);
+        env.extend(config.extra_env);
+        if config.export_env {
+            for (k, v) in &env {
+                // Set once, before any handler that reads the environment is built.
+                std::env::set_var(k, v);
+            }
+        }
+        let lookup = {
+            let env = env.clone();
+            Env::new(move |k: &str| env.get(k).cloned())
+        };
+
+        let store = Store::new(ddb.clone(), table.clone());
+        let cache = |ttl: Duration| SecretsCache::new(sfvapi::config::secrets_client(&sdk), ttl);
+        let ingest_cfg = IngestConfig::from_env(&lookup)?;
+        let ttl = ingest_cfg.common.secrets_ttl;
+        let ingest = IngestApp::new(ingest_cfg, store.clone(), cache(ttl));
+        let vapi_cfg = VapiWebhookConfig::from_env(&lookup)?;
+        let ttl = vapi_cfg.common.secrets_ttl;
+        let vapi = VapiWebhookApp::new(vapi_cfg, store.clone(), cache(ttl));
+        let refresher_cfg = TokenRefresherConfig::from_env(&lookup)?;
+        let ttl = refresher_cfg.common.secrets_ttl;
+        let refresher = Arc::new(RefresherApp::new(refresher_cfg, store.clone(), cache(ttl))?);
+
+        let runner = bound.serve(Arc::new(Apps {
+            ingest,
+            vapi,
+            refresher: Some(refresher.clone()),
+        }));
+
+        let seams = job_seams(refresher, config.refresh_on_start).await?;
+        if let Some(first) = seams.on_start {
+            first().await;
+        }
+        let pump = Pump::start(
+            &ddb,
+            aws_sdk_dynamodbstreams::Client::new(&sdk),
+            &table,
+            config.pump,
+            seams.sink,
+            seams.tick,
+        )
+        .await?;
+
+        Ok(Self {
+            runner_url: runner.url.clone(),
+            salesforce_url: sandbox.salesforce_url.clone(),
+            vapi_url: sandbox.vapi_url.clone(),
+            twilio_url: sandbox.twilio_url.clone(),
+            table,
+            env,
+            store,
+            pump,
+            worker_wired: seams.worker_wired,
+            logging: seams.logging,
+            scenario,
+            runner,
+            sandbox,
+        })
+    }
+
+    /// The line `serve` prints.
+    pub fn urls_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "runner": self.runner_url,
+            "salesforce_events": format!("{}/salesforce/events", self.runner_url),
+            "outbound_message": format!("{}/salesforce/outbound-message/<token>", self.runner_url),
+            "vapi_webhook": format!("{}/vapi/webhook", self.runner_url),
+            "sandbox": {
+                "salesforce": self.salesforce_url,
+                "vapi": self.vapi_url,
+                "twilio": self.twilio_url,
+                "requests": format!("{}/_sandbox/requests", self.vapi_url),
+            },
+            "table": self.table,
+            "worker_wired": self.worker_wired,
+        })
+    }
+
+    /// Stop the pump, the runner and the sandbox (in that order: no new work, then no callers).
+    pub async fn shutdown(self) {
+        self.pump.shutdown().await;
+        self.runner.shutdown().await;
+        self.sandbox.shutdown().await;
+    }
+}

@@ -1,0 +1,416 @@
+//! The demo's story: per accepted Salesforce event, what happened and when (ms since the event was
+//! accepted), rebuilt from the three records a run leaves — the table's items (`evt#sf#…`,
+//! `call#…`, `evt#vapi#…`, `sms#…`, DESIGN.md), the stream as the pump saw it (job transitions),
+//! and the sandbox's request log (what Salesforce, Vapi and Twilio were asked, and the server
+//! messages Vapi sent). Nothing here trusts the worker's own account of itself.
+//!
+//! Phone numbers are shown masked (`+1******0123`).
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::Value;
+use sfvapi::ids::mask_phone;
+use sfvapi::store::{attr, Item};
+
+use crate::pump::Observed;
+
+/// One request the demo sent to the runner.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub label: String,
+    pub event_id: String,
+    pub contact_id: String,
+    pub status: u16,
+    pub expect: u16,
+    /// Unix ms when the answer arrived.
+    pub at_ms: i64,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub at_ms: i64,
+    pub what: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventStory {
+    pub event_id: String,
+    pub contact_id: String,
+    pub accepted_at_ms: i64,
+    pub status: String,
+    pub call_ids: Vec<String>,
+    pub steps: Vec<Step>,
+}
+
+impl EventStory {
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "event {}  (contact {}, job {})\n",
+            self.event_id, self.contact_id, self.status
+        );
+        for s in &self.steps {
+            out.push_str(&format!(
+                "  {:>+7} ms  {}\n",
+                s.at_ms - self.accepted_at_ms,
+                s.what
+            ));
+        }
+        out
+    }
+}
+
+/// What a run left behind.
+pub struct Evidence<'a> {
+    pub sent: &'a [Sent],
+    pub items: &'a [Item],
+    pub log: &'a [Value],
+    pub tap: &'a [Observed],
+}
+
+fn item<'a>(items: &'a [Item], pk: &str) -> Option<&'a Item> {
+    items.iter().find(|i| attr::opt_s(i, "pk") == Some(pk))
+}
+
+fn json_of(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or(Value::Null)
+}
+
+/// `POST /call` requests the fake Vapi received for `event_id` (by the call's metadata).
+pub fn call_requests<'a>(log: &'a [Value], event_id: &str) -> Vec<&'a Value> {
+    log.iter()
+        .filter(|e| {
+            e["service"] == "vapi"
+                && e["direction"] == "in"
+                && e["method"] == "POST"
+                && e["path"].as_str().map(|p| p.trim_end_matches('/')) == Some("/call")
+                && json_of(e["body"].as_str().unwrap_or_default())["assistantOverrides"]["metadata"]
+                    ["sfvapiEventId"]
+                    == event_id
+        })
+        .collect()
+}
+
+/// Successful `PATCH /sobjects/Task/<field>/<callId>` upserts.
+pub fn task_upserts<'a>(log: &'a [Value], call_id: &str) -> Vec<&'a Value> {
+    log.iter()
+        .filter(|e| {
+            e["service"] == "salesforce"
+                && e["method"] == "PATCH"
+                && e["path"].as_str().is_some_and(|p| {
+                    p.contains("/sobjects/Task/") && p.ends_with(&format!("/{call_id}"))
+                })
+                && e["status"]
+                    .as_u64()
+                    .is_some_and(|s| (200..300).contains(&s))
+        })
+        .collect()
+}
+
+/// Twilio Messages the fake Twilio accepted (201).
+pub fn sms_sent(log: &[Value]) -> Vec<&Value> {
+    log.iter()
+        .filter(|e| {
+            e["service"] == "twilio"
+                && e["method"] == "POST"
+                && e["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("/Messages.json"))
+                && e["status"] == 201
+        })
+        .collect()
+}
+
+fn first_seen(tap: &[Observed], pk: &str) -> Vec<(String, i64)> {
+    let mut seen = HashSet::new();
+    tap.iter()
+        .filter(|o| o.pk == pk)
+        .filter_map(|o| {
+            let s = o.status.clone()?;
+            seen.insert(s.clone()).then_some((s, o.seen_at_ms))
+        })
+        .collect()
+}
+
+fn outcome_detail(it: &Item) -> String {
+    ["reason", "skip_reason", "error", "last_error", "why"]
+        .iter()
+        .find_map(|k| attr::opt_s(it, k).map(|v| format!(": {v}")))
+        .unwrap_or_default()
+}
+
+/// The story of every accepted event, in the order they were sent.
+pub fn stories(ev: &Evidence<'_>) -> Vec<EventStory> {
+    let mut done = HashSet::new();
+    let mut out = Vec::new();
+    for s in ev.sent.iter().filter(|s| s.status == 202) {
+        if !done.insert(s.event_id.clone()) {
+            continue;
+        }
+        let pk = format!("evt#sf#{}", s.event_id);
+        let Some(job) = item(ev.items, &pk) else {
+            continue;
+        };
+        let t0 = attr::opt_n(job, "received_at").unwrap_or(s.at_ms);
+        let mut steps = vec![Step {
+            at_ms: t0,
+            what: format!("accepted: {} → 202 queued, {pk} PENDING", s.label),
+        }];
+        for d in ev
+            .sent
+            .iter()
+            .filter(|d| d.event_id == s.event_id && d.status == 200)
+        {
+            steps.push(Step {
+                at_ms: d.at_ms,
+                what: format!("deduped: {} → 200 duplicate (no second job)", d.label),
+            });
+        }
+        for (status, at) in first_seen(ev.tap, &pk) {
+            let what = match status.as_str() {
+                "PENDING" => "stream: delivered to the job sink".to_owned(),
+                "RUNNING" => "job claimed (RUNNING)".to_owned(),
+                "DIALING" => "job DIALING (snapshot written, POST /call next)".to_owned(),
+                other => format!(
+                    "job {other}{}",
+                    if job_status(job) == other {
+                        outcome_detail(job)
+                    } else {
+                        String::new()
+                    }
+                ),
+            };
+            steps.push(Step { at_ms: at, what });
+        }
+        for e in ev.log.iter().filter(|e| {
+            e["service"] == "salesforce"
+                && e["method"] == "GET"
+                && e["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with(&format!("/sobjects/Contact/{}", s.contact_id)))
+                && e["time_ms"].as_i64().unwrap_or(0) >= t0
+        }) {
+            steps.push(Step {
+                at_ms: e["time_ms"].as_i64().unwrap_or(t0),
+                what: format!(
+                    "Salesforce: Contact {} read → {}",
+                    s.contact_id, e["status"]
+                ),
+            });
+        }
+        let mut call_ids = Vec::new();
+        for e in call_requests(ev.log, &s.event_id) {
+            let body = json_of(e["body"].as_str().unwrap_or_default());
+            let resp = json_of(e["response_body"].as_str().unwrap_or_default());
+            let number = mask_phone(body["customer"]["number"].as_str().unwrap_or("?"));
+            let at = e["time_ms"].as_i64().unwrap_or(t0);
+            if e["status"] == 201 {
+                let id = resp["id"].as_str().unwrap_or("?").to_owned();
+                steps.push(Step {
+                    at_ms: at,
+                    what: format!("Vapi: call placed to {number} → 201, call {id}"),
+                });
+                call_ids.push(id);
+            } else {
+                steps.push(Step {
+                    at_ms: at,
+                    what: format!(
+                        "Vapi: POST /call to {number} → {} (will retry)",
+                        e["status"]
+                    ),
+                });
+            }
+        }
+        // A call recorded by the worker but missing from the log (log trimmed) still counts.
+        for it in ev.items.iter().filter(|i| {
+            attr::opt_s(i, "pk").is_some_and(|p| p.starts_with("call#"))
+                && attr::opt_s(i, "event_id") == Some(s.event_id.as_str())
+        }) {
+            if let Some(id) = attr::opt_s(it, "call_id") {
+                if !call_ids.iter().any(|c| c == id) {
+                    call_ids.push(id.to_owned());
+                }
+            }
+        }
+        for call in &call_ids {
+            steps.extend(call_steps(ev, call, t0));
+        }
+        steps.sort_by_key(|s| s.at_ms);
+        out.push(EventStory {
+            event_id: s.event_id.clone(),
+            contact_id: s.contact_id.clone(),
+            accepted_at_ms: t0,
+            status: job_status(job).to_owned(),
+            call_ids,
+            steps,
+        });
+    }
+    out
+}
+
+fn job_status(it: &Item) -> &str {
+    attr::opt_s(it, "status").unwrap_or("?")
+}
+
+fn call_steps(ev: &Evidence<'_>, call: &str, t0: i64) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for e in ev
+        .log
+        .iter()
+        .filter(|e| e["direction"] == "out" && e["call_id"] == call)
+    {
+        let at = e["time_ms"].as_i64().unwrap_or(t0);
+        let msg = json_of(e["body"].as_str().unwrap_or_default());
+        let answer = e["status"]
+            .as_u64()
+            .map_or("no answer".to_owned(), |s| s.to_string());
+        let what = match e["message_type"].as_str().unwrap_or("?") {
+            "status-update" => format!(
+                "Vapi → webhook: status-update {} → {answer}",
+                msg["message"]["status"].as_str().unwrap_or("?")
+            ),
+            "tool-calls" => format!(
+                "Vapi → webhook: tool call answered → {answer}{}",
+                e["check"]["detail"]
+                    .as_str()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            ),
+            "end-of-call-report" => format!(
+                "Vapi → webhook: end-of-call report ({}) → {answer}",
+                msg["message"]["endedReason"].as_str().unwrap_or("?")
+            ),
+            other => format!("Vapi → webhook: {other} → {answer}"),
+        };
+        steps.push(Step { at_ms: at, what });
+    }
+    let report_pk = format!("evt#vapi#{call}#end-of-call-report");
+    for (status, at) in first_seen(ev.tap, &report_pk) {
+        if status != "PENDING" {
+            steps.push(Step {
+                at_ms: at,
+                what: format!("report job {status}"),
+            });
+        }
+    }
+    for e in task_upserts(ev.log, call) {
+        steps.push(Step {
+            at_ms: e["time_ms"].as_i64().unwrap_or(t0),
+            what: format!("Salesforce: Task upserted by call id → {}", e["status"]),
+        });
+    }
+    if let Some(sms) = item(ev.items, &format!("sms#{call}")) {
+        let sid = attr::opt_s(sms, "twilio_sid").unwrap_or_default();
+        for e in sms_sent(ev.log).into_iter().filter(|e| {
+            !sid.is_empty()
+                && json_of(e["response_body"].as_str().unwrap_or_default())["sid"] == sid
+        }) {
+            let to = url::form_urlencoded::parse(e["body"].as_str().unwrap_or_default().as_bytes())
+                .find(|(k, _)| k == "To")
+                .map(|(_, v)| mask_phone(&v))
+                .unwrap_or_else(|| "?".into());
+            steps.push(Step {
+                at_ms: e["time_ms"].as_i64().unwrap_or(t0),
+                what: format!("Twilio: follow-up SMS to {to} → 201 {sid}"),
+            });
+        }
+        if sid.is_empty() {
+            steps.push(Step {
+                at_ms: t0,
+                what: format!("SMS guard {}", attr::opt_s(sms, "status").unwrap_or("?")),
+            });
+        }
+    }
+    steps
+}
+
+/// The numbers of the run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub sent: usize,
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub forged: usize,
+    pub call_attempts: usize,
+    pub calls: usize,
+    pub tasks: usize,
+    pub sms: usize,
+    pub jobs: BTreeMap<String, usize>,
+}
+
+pub fn summary(ev: &Evidence<'_>) -> Summary {
+    let vapi_calls: Vec<&Value> = ev
+        .log
+        .iter()
+        .filter(|e| {
+            e["service"] == "vapi"
+                && e["direction"] == "in"
+                && e["method"] == "POST"
+                && e["path"].as_str().map(|p| p.trim_end_matches('/')) == Some("/call")
+        })
+        .collect();
+    let mut jobs = BTreeMap::new();
+    for it in ev.items {
+        if attr::opt_s(it, "pk").is_some_and(|p| p.starts_with("evt#sf#")) {
+            *jobs.entry(job_status(it).to_owned()).or_insert(0) += 1;
+        }
+    }
+    Summary {
+        sent: ev.sent.len(),
+        accepted: ev.sent.iter().filter(|s| s.status == 202).count(),
+        duplicates: ev.sent.iter().filter(|s| s.status == 200).count(),
+        forged: ev.sent.iter().filter(|s| s.status == 401).count(),
+        call_attempts: vapi_calls.len(),
+        calls: vapi_calls.iter().filter(|e| e["status"] == 201).count(),
+        tasks: ev
+            .log
+            .iter()
+            .filter(|e| {
+                e["service"] == "salesforce"
+                    && e["method"] == "PATCH"
+                    && e["path"]
+                        .as_str()
+                        .is_some_and(|p| p.contains("/sobjects/Task/"))
+                    && e["status"]
+                        .as_u64()
+                        .is_some_and(|s| (200..300).contains(&s))
+            })
+            .count(),
+        sms: sms_sent(ev.log).len(),
+        jobs,
+    }
+}
+
+impl Summary {
+    pub fn render(&self) -> String {
+        let jobs = self
+            .jobs
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = [
+            ("events sent", self.sent.to_string()),
+            ("accepted (202)", self.accepted.to_string()),
+            ("duplicates rejected (200)", self.duplicates.to_string()),
+            ("forged rejected (401)", self.forged.to_string()),
+            (
+                "calls placed (POST /call 201)",
+                format!("{} of {} attempts", self.calls, self.call_attempts),
+            ),
+            ("Tasks upserted", self.tasks.to_string()),
+            ("SMS sent", self.sms.to_string()),
+            (
+                "dial jobs by status",
+                if jobs.is_empty() { "-".into() } else { jobs },
+            ),
+        ];
+        let mut out =
+            String::from("  ┌───────────────────────────────┬──────────────────────────┐\n");
+        for (k, v) in rows {
+            out.push_str(&format!("  │ {k:<29} │ {v:<24} │\n"));
+        }
+        out.push_str("  └───────────────────────────────┴──────────────────────────┘\n");
+        out
+    }
+}
