@@ -192,16 +192,17 @@ pub fn settled(items: &[Item], accepted: &[&str]) -> bool {
 }
 
 /// Which accepted events must be dialed, and whether a follow-up SMS is due for a call that
-/// ended with `ended_reason` under the `not-reached` policy (the stack's `SMS_FOLLOW_UP`).
-pub fn sms_due(policy: &str, ended_reason: &str) -> bool {
-    match policy {
-        "always" => true,
-        "never" => false,
-        _ => matches!(
-            ended_reason,
-            "customer-did-not-answer" | "customer-busy" | "voicemail"
-        ),
-    }
+/// ended with `ended_reason` under the `not-reached` policy (the stack's `FOLLOWUP_POLICY`), or for a high-value customer when `FOLLOWUP_HIGH_VALUE` is on.
+pub fn sms_due(policy: &str, ended_reason: &str, high_value: bool) -> bool {
+    high_value
+        || match policy {
+            "always" => true,
+            "never" => false,
+            _ => matches!(
+                ended_reason,
+                "customer-did-not-answer" | "customer-busy" | "voicemail"
+            ),
+        }
 }
 
 /// The demo's checks on a finished run; each failure is one readable line.
@@ -240,13 +241,18 @@ pub fn check_flow(ev: &Evidence<'_>, sms_policy: &str) -> Vec<String> {
                     "expected 1 Task upsert for call {call}, saw {tasks}"
                 ));
             }
-            let reason = ev
+            let call_item = ev
                 .items
                 .iter()
-                .find(|i| attr::opt_s(i, "pk") == Some(&format!("call#{call}")))
+                .find(|i| attr::opt_s(i, "pk") == Some(&format!("call#{call}")));
+            let reason = call_item
                 .and_then(|i| attr::opt_s(i, "ended_reason"))
                 .unwrap_or_default();
-            if sms_due(sms_policy, reason) {
+            let high_value = call_item
+                .and_then(|i| attr::opt_s(i, "snapshot"))
+                .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+                .is_some_and(|s| s["customer"]["highValue"] == true);
+            if sms_due(sms_policy, reason, high_value) {
                 due += 1;
             }
         }
@@ -361,7 +367,7 @@ async fn drive(stack: &Stack, opts: &DemoOptions) -> Result<(), String> {
     }
     let policy = stack
         .env
-        .get("SMS_FOLLOW_UP")
+        .get("FOLLOWUP_POLICY")
         .cloned()
         .unwrap_or_else(|| "not-reached".into());
     let problems = check_flow(&ev, &policy);

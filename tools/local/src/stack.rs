@@ -67,7 +67,7 @@ pub struct StackConfig {
     pub export_env: bool,
     /// Run the token refresher once before the pump starts.
     pub refresh_on_start: bool,
-    /// Extra or overriding variables (e.g. `SMS_FOLLOW_UP=always`).
+    /// Extra or overriding variables (e.g. `FOLLOWUP_POLICY=always`).
     pub extra_env: Vec<(String, String)>,
 }
 
@@ -127,11 +127,18 @@ async fn job_seams(
     refresher: Arc<RefresherApp>,
     refresh_on_start: bool,
 ) -> Result<Seams, StackError> {
-    let mut seams = Seams::logging();
-    // TODO(worker): when `sfvapi::jobs::worker` lands, replace the line above with:
-    // let w = Arc::new(sfvapi::jobs::worker::Worker::from_env().await?);
-    // let (h, s) = (w.clone(), w);
-    // let mut seams = Seams::worker(pump::sink(move |e| { let h = h.clone(); async move { h.handle(e).await } }), pump::tick(move || { let s = s.clone(); async move { s.sweep().await } }));
+    let w = Arc::new(sfvapi::jobs::worker::Worker::from_env().await?);
+    let (h, s) = (w.clone(), w);
+    let mut seams = Seams::worker(
+        pump::sink(move |e| {
+            let h = h.clone();
+            async move { h.handle(e).await }
+        }),
+        pump::tick(move || {
+            let s = s.clone();
+            async move { s.sweep().await }
+        }),
+    );
     if refresh_on_start {
         seams.on_start = Some(pump::on_start(move || async move {
             for report in refresher.run_schedule().await {
@@ -205,8 +212,12 @@ pub fn env_vars(
         // Twilio (the worker's follow-up SMS)
         ("TWILIO_BASE_URL", sandbox.twilio_url.clone()),
         ("TWILIO_SECRET_ARN", arn("twilio")),
-        ("TWILIO_FROM_NUMBER", LOCAL_SMS_FROM.to_owned()),
-        ("SMS_FOLLOW_UP", "not-reached".to_owned()),
+        ("TWILIO_FROM", LOCAL_SMS_FROM.to_owned()),
+        ("FOLLOWUP_POLICY", "not-reached".to_owned()),
+        ("FOLLOWUP_HIGH_VALUE", "true".to_owned()),
+        // Seconds, not the production 30 s, so the outage scenario recovers while you watch.
+        ("RETRY_BASE_SECS", "1".to_owned()),
+        ("RETRY_MAX_SECS", "4".to_owned()),
         ("HIGH_VALUE_REVENUE", "100000".to_owned()),
         // Salesforce connection (token refresher, worker, live lookups)
         ("SF_LOGIN_URL", sandbox.salesforce_url.clone()),

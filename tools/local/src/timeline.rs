@@ -132,9 +132,40 @@ fn first_seen(tap: &[Observed], pk: &str) -> Vec<(String, i64)> {
         .collect()
 }
 
+/// The transitions a job item records: claimed, DIALING, and how it finished.
+fn job_steps(job: &Item, name: &str) -> Vec<Step> {
+    let mut steps = Vec::new();
+    if let Some(at) = attr::opt_n(job, "claimed_at") {
+        let attempt = attr::opt_n(job, "attempts").unwrap_or(1);
+        steps.push(Step {
+            at_ms: at,
+            what: format!("{name} claimed (attempt {attempt})"),
+        });
+    }
+    if let Some(at) = attr::opt_n(job, "dialing_at") {
+        steps.push(Step {
+            at_ms: at,
+            what: format!("{name} DIALING (customer snapshot written; POST /call next)"),
+        });
+    }
+    if let Some(at) = attr::opt_n(job, "finished_at") {
+        let status = job_status(job);
+        steps.push(Step {
+            at_ms: at,
+            what: format!("{name} {status}{}", outcome_detail(job)),
+        });
+    }
+    steps
+}
+
 fn outcome_detail(it: &Item) -> String {
-    ["reason", "skip_reason", "error", "last_error", "why"]
-        .iter()
+    // A DONE job may still carry the error of an earlier, retried attempt: show its result.
+    let keys: &[&str] = if job_status(it) == "DONE" {
+        &["detail"]
+    } else {
+        &["reason", "last_error", "detail"]
+    };
+    keys.iter()
         .find_map(|k| attr::opt_s(it, k).map(|v| format!(": {v}")))
         .unwrap_or_default()
 }
@@ -166,22 +197,17 @@ pub fn stories(ev: &Evidence<'_>) -> Vec<EventStory> {
                 what: format!("deduped: {} → 200 duplicate (no second job)", d.label),
             });
         }
-        for (status, at) in first_seen(ev.tap, &pk) {
-            let what = match status.as_str() {
-                "PENDING" => "stream: delivered to the job sink".to_owned(),
-                "RUNNING" => "job claimed (RUNNING)".to_owned(),
-                "DIALING" => "job DIALING (snapshot written, POST /call next)".to_owned(),
-                other => format!(
-                    "job {other}{}",
-                    if job_status(job) == other {
-                        outcome_detail(job)
-                    } else {
-                        String::new()
-                    }
-                ),
-            };
-            steps.push(Step { at_ms: at, what });
+        // Delivery is seen on the stream; every later step is timed by the job item itself.
+        if let Some((_, at)) = first_seen(ev.tap, &pk)
+            .into_iter()
+            .find(|(st, _)| st == "PENDING")
+        {
+            steps.push(Step {
+                at_ms: at,
+                what: "stream: delivered to the job worker".to_owned(),
+            });
         }
+        steps.extend(job_steps(job, "job"));
         for e in ev.log.iter().filter(|e| {
             e["service"] == "salesforce"
                 && e["method"] == "GET"
@@ -285,13 +311,8 @@ fn call_steps(ev: &Evidence<'_>, call: &str, t0: i64) -> Vec<Step> {
         steps.push(Step { at_ms: at, what });
     }
     let report_pk = format!("evt#vapi#{call}#end-of-call-report");
-    for (status, at) in first_seen(ev.tap, &report_pk) {
-        if status != "PENDING" {
-            steps.push(Step {
-                at_ms: at,
-                what: format!("report job {status}"),
-            });
-        }
+    if let Some(report) = item(ev.items, &report_pk) {
+        steps.extend(job_steps(report, "report job"));
     }
     for e in task_upserts(ev.log, call) {
         steps.push(Step {

@@ -185,6 +185,8 @@ fn seed_cases() -> Vec<Value> {
             "Status": status,
             "Priority": priority,
             "ContactId": contact,
+            // Standard fields an org leaves empty come back as null, not absent.
+            "Description": Value::Null,
         })
     };
     vec![
