@@ -9,6 +9,14 @@ use crate::signature::sign_salesforce_v2;
 pub const LOCAL_SIGNING_SECRET: &str = "sfvapi-local-signing-secret";
 /// The local Outbound Message path token.
 pub const LOCAL_OM_TOKEN: &str = "local-outbound-token";
+/// The local Vapi server secret (HMAC credential), also the sandbox's default.
+pub const LOCAL_VAPI_SECRET: &str = "sandbox-vapi-secret";
+
+const VAPI_TOOL_CALLS: &str = include_str!("../tests/fixtures/vapi/tool-calls.json");
+const VAPI_STATUS_UPDATE: &str = include_str!("../tests/fixtures/vapi/status-update.json");
+const VAPI_END_OF_CALL: &str = include_str!("../tests/fixtures/vapi/end-of-call-report.json");
+const VAPI_FUNCTION_CALL: &str = include_str!("../tests/fixtures/vapi/function-call-legacy.json");
+const VAPI_SPEECH_UPDATE: &str = include_str!("../tests/fixtures/vapi/speech-update.json");
 
 const OUTBOUND_MESSAGE: &str = include_str!("../tests/fixtures/salesforce/outbound-message.xml");
 const PLATFORM_EVENT: &str = include_str!("../tests/fixtures/salesforce/platform-event.json");
@@ -51,6 +59,52 @@ pub fn outbound_message(token: &str) -> serde_json::Value {
         OUTBOUND_MESSAGE.as_bytes(),
         false,
     )
+}
+
+/// A `POST /vapi/webhook` event signed like Vapi's HMAC credential (default settings:
+/// `x-timestamp` in ms, `x-signature` = hex HMAC-SHA256 of `"{timestamp}.{body}"`).
+pub fn vapi_signed(body: &str, secret: &str) -> serde_json::Value {
+    let ts = crate::now_millis().to_string();
+    let mac = crate::signature::hmac_parts(
+        crate::signature::Algorithm::Sha256,
+        secret.as_bytes(),
+        &[ts.as_bytes(), b".", body.as_bytes()],
+    );
+    apigw_v2_event(
+        "POST",
+        "/vapi/webhook",
+        &[
+            ("content-type", "application/json"),
+            ("x-timestamp", &ts),
+            ("x-signature", &hex::encode(mac)),
+        ],
+        body.as_bytes(),
+        false,
+    )
+}
+
+/// A DynamoDB stream batch as the job worker receives it: the NEW_IMAGE of one PENDING job.
+pub fn stream_batch(pk: &str, kind: &str) -> serde_json::Value {
+    serde_json::json!({"Records": [{
+        "eventID": "1", "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "ApproximateCreationDateTime": 1795690000,
+            "Keys": {"pk": {"S": pk}},
+            "NewImage": {"pk": {"S": pk}, "status": {"S": "PENDING"}, "kind": {"S": kind}},
+            "SequenceNumber": "100000000000000000001", "SizeBytes": 120, "StreamViewType": "NEW_IMAGE"
+        },
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/sfvapi/stream/2026-11-26T00:00:00.000"
+    }]})
+}
+
+/// An EventBridge scheduled event (the sweep and the token refresher run on these).
+pub fn scheduled_event() -> serde_json::Value {
+    serde_json::json!({
+        "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
+        "source": "aws.events", "account": "123456789012", "time": "2026-11-26T12:00:00Z", "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/sfvapi-schedule"], "detail": {}
+    })
 }
 
 /// Every sample, by file name.
@@ -97,7 +151,28 @@ pub fn all() -> Vec<(&'static str, serde_json::Value)> {
             "salesforce-outbound-message.json",
             outbound_message(LOCAL_OM_TOKEN),
         ),
+        ("vapi-tool-calls.json", vapi_signed(VAPI_TOOL_CALLS, LOCAL_VAPI_SECRET)),
+        ("vapi-status-update.json", vapi_signed(VAPI_STATUS_UPDATE, LOCAL_VAPI_SECRET)),
+        ("vapi-end-of-call-report.json", vapi_signed(VAPI_END_OF_CALL, LOCAL_VAPI_SECRET)),
+        ("vapi-function-call-legacy.json", vapi_signed(VAPI_FUNCTION_CALL, LOCAL_VAPI_SECRET)),
+        ("vapi-speech-update.json", vapi_signed(VAPI_SPEECH_UPDATE, LOCAL_VAPI_SECRET)),
+        ("vapi-bad-signature.json", vapi_signed(VAPI_STATUS_UPDATE, "not-the-secret")),
+        ("job-worker-dial.json", stream_batch("evt#sf#case-escalated-5005e00000AbCdEAAV-1", "dial")),
+        (
+            "job-worker-report.json",
+            stream_batch("evt#vapi#c0ffee00-1111-4222-8333-444455556666#end-of-call-report", "report"),
+        ),
+        ("schedule.json", scheduled_event()),
+        ("oauth-callback.json", oauth_callback()),
     ]
+}
+
+/// The connect callback as Salesforce redirects the operator's browser to it.
+fn oauth_callback() -> serde_json::Value {
+    let mut event = apigw_v2_event("GET", "/oauth/salesforce/callback", &[], b"", false);
+    event["rawQueryString"] = "code=aPrx-sample-code&state=sample-state".into();
+    event["queryStringParameters"] = serde_json::json!({"code": "aPrx-sample-code", "state": "sample-state"});
+    event
 }
 
 pub fn write_all(dir: &str) -> Result<(), String> {
