@@ -93,6 +93,15 @@ pub struct CommonConfig {
 }
 
 impl CommonConfig {
+    /// The table and the secrets cache, from the environment's AWS settings: what every
+    /// function builds once per cold start.
+    pub async fn clients(&self) -> (crate::store::Store, crate::secrets::SecretsCache) {
+        let sdk = aws_sdk_config().await;
+        let store = crate::store::Store::new(crate::store::client(&sdk), self.table_name.clone());
+        let secrets = crate::secrets::SecretsCache::new(secrets_client(&sdk), self.secrets_ttl);
+        (store, secrets)
+    }
+
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: env.required("TABLE_NAME", "the DynamoDB table created by the stack")?,
@@ -427,11 +436,11 @@ impl TokenRefresherConfig {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+    pub(crate) fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
         let map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -81,7 +81,7 @@ impl SalesforceId {
                 "must be a 15- or 18-character Salesforce id",
             ));
         }
-        if raw.len() == 18 && suffix_of(&raw[..15]) != raw[15..] {
+        if raw.len() == 18 && case_safe_suffix(&raw[..15]) != raw[15..] {
             return Err(InvalidValue::new(
                 field,
                 "is not a valid 18-character Salesforce id (checksum)",
@@ -96,7 +96,7 @@ impl SalesforceId {
 
 /// The case-safe suffix Salesforce appends to a 15-char id: one char per 5-char chunk, each bit
 /// saying whether that position is upper case.
-fn suffix_of(id15: &str) -> String {
+pub fn case_safe_suffix(id15: &str) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
     id15.as_bytes()
         .chunks(5)

@@ -58,12 +58,7 @@ impl IngestApp {
     /// Read the configuration and build the AWS clients (no network yet).
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = IngestConfig::from_env(&Env::process())?;
-        let sdk = crate::config::aws_sdk_config().await;
-        let store = Store::new(crate::store::client(&sdk), config.common.table_name.clone());
-        let secrets = SecretsCache::new(
-            crate::config::secrets_client(&sdk),
-            config.common.secrets_ttl,
-        );
+        let (store, secrets) = config.common.clients().await;
         Ok(Self::new(config, store, secrets))
     }
 

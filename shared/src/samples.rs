@@ -151,16 +151,40 @@ pub fn all() -> Vec<(&'static str, serde_json::Value)> {
             "salesforce-outbound-message.json",
             outbound_message(LOCAL_OM_TOKEN),
         ),
-        ("vapi-tool-calls.json", vapi_signed(VAPI_TOOL_CALLS, LOCAL_VAPI_SECRET)),
-        ("vapi-status-update.json", vapi_signed(VAPI_STATUS_UPDATE, LOCAL_VAPI_SECRET)),
-        ("vapi-end-of-call-report.json", vapi_signed(VAPI_END_OF_CALL, LOCAL_VAPI_SECRET)),
-        ("vapi-function-call-legacy.json", vapi_signed(VAPI_FUNCTION_CALL, LOCAL_VAPI_SECRET)),
-        ("vapi-speech-update.json", vapi_signed(VAPI_SPEECH_UPDATE, LOCAL_VAPI_SECRET)),
-        ("vapi-bad-signature.json", vapi_signed(VAPI_STATUS_UPDATE, "not-the-secret")),
-        ("job-worker-dial.json", stream_batch("evt#sf#case-escalated-5005e00000AbCdEAAV-1", "dial")),
+        (
+            "vapi-tool-calls.json",
+            vapi_signed(VAPI_TOOL_CALLS, LOCAL_VAPI_SECRET),
+        ),
+        (
+            "vapi-status-update.json",
+            vapi_signed(VAPI_STATUS_UPDATE, LOCAL_VAPI_SECRET),
+        ),
+        (
+            "vapi-end-of-call-report.json",
+            vapi_signed(VAPI_END_OF_CALL, LOCAL_VAPI_SECRET),
+        ),
+        (
+            "vapi-function-call-legacy.json",
+            vapi_signed(VAPI_FUNCTION_CALL, LOCAL_VAPI_SECRET),
+        ),
+        (
+            "vapi-speech-update.json",
+            vapi_signed(VAPI_SPEECH_UPDATE, LOCAL_VAPI_SECRET),
+        ),
+        (
+            "vapi-bad-signature.json",
+            vapi_signed(VAPI_STATUS_UPDATE, "not-the-secret"),
+        ),
+        (
+            "job-worker-dial.json",
+            stream_batch("evt#sf#case-escalated-5005e00000AbCdEAAV-1", "dial"),
+        ),
         (
             "job-worker-report.json",
-            stream_batch("evt#vapi#c0ffee00-1111-4222-8333-444455556666#end-of-call-report", "report"),
+            stream_batch(
+                "evt#vapi#c0ffee00-1111-4222-8333-444455556666#end-of-call-report",
+                "report",
+            ),
         ),
         ("schedule.json", scheduled_event()),
         ("oauth-callback.json", oauth_callback()),
@@ -171,7 +195,8 @@ pub fn all() -> Vec<(&'static str, serde_json::Value)> {
 fn oauth_callback() -> serde_json::Value {
     let mut event = apigw_v2_event("GET", "/oauth/salesforce/callback", &[], b"", false);
     event["rawQueryString"] = "code=aPrx-sample-code&state=sample-state".into();
-    event["queryStringParameters"] = serde_json::json!({"code": "aPrx-sample-code", "state": "sample-state"});
+    event["queryStringParameters"] =
+        serde_json::json!({"code": "aPrx-sample-code", "state": "sample-state"});
     event
 }
 

@@ -21,14 +21,21 @@ fn every_committed_event_parses_as_its_functions_input() {
         let text = std::fs::read_to_string(&path).unwrap();
         if name == "assistant.json" {
             let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-            assert!(v["model"]["messages"][0]["content"].as_str().unwrap().contains("{{customerName}}"));
+            assert!(v["model"]["messages"][0]["content"]
+                .as_str()
+                .unwrap()
+                .contains("{{customerName}}"));
             assert!(v["stopSpeakingPlan"].is_object(), "barge-in is configured");
             continue;
         }
         if name.starts_with("job-worker") || name == "schedule.json" {
             let v: serde_json::Value = serde_json::from_str(&text).unwrap();
             let parsed = WorkerEvent::parse(v).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(matches!(parsed, WorkerEvent::Sweep), name == "schedule.json", "{name}");
+            assert_eq!(
+                matches!(parsed, WorkerEvent::Sweep),
+                name == "schedule.json",
+                "{name}"
+            );
         } else {
             lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
@@ -40,7 +47,11 @@ fn every_committed_event_parses_as_its_functions_input() {
         );
         seen += 1;
     }
-    assert_eq!(seen, sfvapi::samples::all().len(), "every sample is committed: run `make events`");
+    assert_eq!(
+        seen,
+        sfvapi::samples::all().len(),
+        "every sample is committed: run `make events`"
+    );
 }
 
 #[tokio::test]
@@ -51,7 +62,11 @@ async fn fresh_ingest_samples_get_their_documented_answers() {
         "outbound_message_token": sfvapi::samples::LOCAL_OM_TOKEN
     }))
     .await;
-    let app = sfvapi::ingest::IngestApp::new(ingest_config(store.table(), &arn, &[]), store.clone(), secrets_cache().await);
+    let app = sfvapi::ingest::IngestApp::new(
+        ingest_config(store.table(), &arn, &[]),
+        store.clone(),
+        secrets_cache().await,
+    );
     let expect: HashMap<&str, u16> = HashMap::from([
         ("salesforce-new-event.json", 202),
         ("salesforce-duplicate.json", 200),
@@ -62,7 +77,10 @@ async fn fresh_ingest_samples_get_their_documented_answers() {
         ("salesforce-outbound-message.json", 200),
     ]);
     // In the order a reader runs them: the duplicate after the new event.
-    for (name, event) in sfvapi::samples::all().into_iter().filter(|(n, _)| n.starts_with("salesforce")) {
+    for (name, event) in sfvapi::samples::all()
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("salesforce"))
+    {
         let req = lambda_http::request::from_str(&event.to_string()).unwrap();
         let a = answer(app.handle(req).await);
         assert_eq!(a.status, expect[name], "{name}: {}", a.body);
@@ -72,15 +90,30 @@ async fn fresh_ingest_samples_get_their_documented_answers() {
 #[tokio::test]
 async fn fresh_vapi_samples_get_their_documented_answers() {
     let (store, _) = fresh_store().await;
-    let arn = create_secret(&serde_json::json!({"server_secrets": [sfvapi::samples::LOCAL_VAPI_SECRET]})).await;
-    let vars: HashMap<&str, String> = HashMap::from([("TABLE_NAME", store.table().to_owned()), ("VAPI_SECRET_ARN", arn)]);
+    let arn =
+        create_secret(&serde_json::json!({"server_secrets": [sfvapi::samples::LOCAL_VAPI_SECRET]}))
+            .await;
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("TABLE_NAME", store.table().to_owned()),
+        ("VAPI_SECRET_ARN", arn),
+    ]);
     let config =
-        sfvapi::vapi::config::VapiWebhookConfig::from_env(&sfvapi::config::Env::new(|k| vars.get(k).cloned())).unwrap();
+        sfvapi::vapi::config::VapiWebhookConfig::from_env(&sfvapi::config::Env::new(|k| {
+            vars.get(k).cloned()
+        }))
+        .unwrap();
     let app = sfvapi::vapi::webhook::VapiWebhookApp::new(config, store, secrets_cache().await);
-    for (name, event) in sfvapi::samples::all().into_iter().filter(|(n, _)| n.starts_with("vapi")) {
+    for (name, event) in sfvapi::samples::all()
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("vapi"))
+    {
         let req = lambda_http::request::from_str(&event.to_string()).unwrap();
         let a = answer(app.handle(req).await);
-        let want = if name == "vapi-bad-signature.json" { 401 } else { 200 };
+        let want = if name == "vapi-bad-signature.json" {
+            401
+        } else {
+            200
+        };
         assert_eq!(a.status, want, "{name}: {}", a.body);
     }
 }

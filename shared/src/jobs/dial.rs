@@ -24,7 +24,9 @@ use crate::vapi::config::VapiSecret;
 
 pub(crate) type Extra = Vec<(&'static str, AttributeValue)>;
 
-fn sf_outcome(what: &str, e: &RestError) -> Outcome {
+/// A Salesforce failure as a job outcome: retryable errors come back later, the rest fail with
+/// Salesforce's message.
+pub(crate) fn sf_outcome(what: &str, e: &RestError) -> Outcome {
     if e.is_retryable() {
         Outcome::Retry {
             error: format!("{what}: {e}"),

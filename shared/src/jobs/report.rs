@@ -11,32 +11,19 @@ use serde_json::{json, Map};
 use tracing::{info, warn};
 
 use super::config::{FollowupChannel, FollowupPolicy};
-use super::dial::Extra;
+use super::dial::{sf_outcome, Extra};
 use super::queue::{ClaimedJob, Outcome};
 use super::worker::Worker;
 use crate::calls::{read_call, record_cost};
 use crate::ids::{SalesforceEventId, SalesforceId};
 use crate::salesforce::events::DialRequest;
-use crate::salesforce::rest::{Contact, RestError, TaskFields};
+use crate::salesforce::rest::{Contact, TaskFields};
 use crate::store::{attr, unavailable, PutOutcome, StoreError, EXPIRES_AT, PK};
 use crate::twilio::{
     Created, Sender, Sms, TwilioCredentials, TwilioError, TwilioSecret, VoiceCall,
 };
 use crate::vapi::jobs::{NotePayload, ReportPayload};
 use crate::vapi::messages::EndedReason;
-
-fn sf_outcome(what: &str, e: &RestError) -> Outcome {
-    if e.is_retryable() {
-        Outcome::Retry {
-            error: format!("{what}: {e}"),
-            not_before: None,
-        }
-    } else {
-        Outcome::Failed {
-            error: format!("{what}: {e}"),
-        }
-    }
-}
 
 /// Who the call was with, from the payload, else `call#`, else the dial job's payload.
 struct Correlation {

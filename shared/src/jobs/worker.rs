@@ -71,12 +71,7 @@ impl Worker {
 
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = WorkerConfig::from_env(&Env::process())?;
-        let sdk = crate::config::aws_sdk_config().await;
-        let store = Store::new(crate::store::client(&sdk), config.common.table_name.clone());
-        let secrets = SecretsCache::new(
-            crate::config::secrets_client(&sdk),
-            config.common.secrets_ttl,
-        );
+        let (store, secrets) = config.common.clients().await;
         Self::new(config, store, secrets)
     }
 

@@ -80,12 +80,7 @@ impl VapiWebhookApp {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let env = Env::process();
         let config = VapiWebhookConfig::from_env(&env)?;
-        let sdk = crate::config::aws_sdk_config().await;
-        let store = Store::new(crate::store::client(&sdk), config.common.table_name.clone());
-        let secrets = SecretsCache::new(
-            crate::config::secrets_client(&sdk),
-            config.common.secrets_ttl,
-        );
+        let (store, secrets) = config.common.clients().await;
         let app = Self::new(config, store.clone(), secrets.clone());
         if env.optional("SF_CONNECTION_SECRET_ARN").is_none() {
             return Ok(app);

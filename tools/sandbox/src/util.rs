@@ -87,23 +87,7 @@ pub fn salesforce_id(key_prefix: &str, counter: u64) -> String {
     format!("{id15}{}", case_safe_suffix(&id15))
 }
 
-/// Salesforce's 3-character suffix: one character per 5-character chunk, a bit per upper-case letter.
-pub fn case_safe_suffix(id15: &str) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
-    id15.as_bytes()
-        .chunks(5)
-        .map(|chunk| {
-            let bits = chunk.iter().enumerate().fold(0usize, |acc, (i, b)| {
-                if b.is_ascii_uppercase() {
-                    acc | (1 << i)
-                } else {
-                    acc
-                }
-            });
-            ALPHABET[bits & 31] as char
-        })
-        .collect()
-}
+pub use sfvapi::ids::case_safe_suffix;
 
 /// `application/x-www-form-urlencoded` fields; later duplicates win, as in most servers.
 pub fn parse_form(body: &[u8]) -> std::collections::HashMap<String, String> {
