@@ -176,6 +176,14 @@ impl Worker {
         if report != SweepReport::default() {
             info!(?report, "sweep moved jobs");
         }
+        // A dial that died mid-flight is as much a NEEDS_REVIEW as one that timed out: alarm on both.
+        if report.needs_review > 0 {
+            metric(
+                "jobs_needs_review",
+                f64::from(report.needs_review),
+                Unit::Count,
+            );
+        }
         Ok(report)
     }
 }

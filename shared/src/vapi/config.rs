@@ -16,7 +16,8 @@ use crate::signature::{PayloadFormat, VapiAuth, VapiHmac};
 /// private key the worker sends to `POST /call`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct VapiSecret {
-    #[serde(default)]
+    /// One string or a list (a generated secret is a single string).
+    #[serde(default, deserialize_with = "crate::secrets::one_or_many")]
     pub server_secrets: Vec<SecretString>,
     #[serde(default)]
     pub api_key: Option<SecretString>,
@@ -216,5 +217,19 @@ mod tests {
             .unwrap_err();
             assert!(e.to_string().contains(var), "{e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::VapiSecret;
+
+    #[test]
+    fn server_secrets_may_be_one_string_or_a_list() {
+        let one: VapiSecret = serde_json::from_str(r#"{"server_secrets":"s1","api_key":"k"}"#).unwrap();
+        assert_eq!(one.server_secrets.len(), 1);
+        let many: VapiSecret = serde_json::from_str(r#"{"server_secrets":["s1","s2"]}"#).unwrap();
+        assert_eq!(many.server_secrets.len(), 2);
+        assert!(serde_json::from_str::<VapiSecret>(r#"{"server_secrets":3}"#).is_err());
     }
 }
