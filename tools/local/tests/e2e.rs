@@ -155,8 +155,16 @@ fn json_of(e: &Value, field: &str) -> Value {
 }
 
 /// Start a stack with `scenario`, send the script, wait until the flow settles (at most
-/// `limit`), collect the evidence and stop the stack.
+/// `limit`), collect the evidence and stop the stack. The whole run is bounded too: the AWS
+/// SDK has no default operation timeout, so a hung DynamoDB Local would otherwise hang the test.
 async fn run(scenario: sandbox::Scenario, limit: Duration) -> Run {
+    let bound = limit + Duration::from_secs(30);
+    tokio::time::timeout(bound, run_unbounded(scenario, limit))
+        .await
+        .unwrap_or_else(|_| panic!("{scenario:?}: the run took longer than {bound:?}"))
+}
+
+async fn run_unbounded(scenario: sandbox::Scenario, limit: Duration) -> Run {
     assert!(
         std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
         "run through scripts/services.sh, which starts DynamoDB Local and moto"
