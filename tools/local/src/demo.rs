@@ -28,7 +28,8 @@ pub const FORGED_EVENT: &str = "demo-forged-1";
 pub const TERMINAL: &[&str] = &["DONE", "SKIPPED", "FAILED", "NEEDS_REVIEW"];
 
 pub struct DemoOptions {
-    pub scenario: sandbox::Scenario,
+    /// The sandbox's settings: the scenario and every other switch (`--deliver-twice`, …).
+    pub sandbox: sandbox::Config,
     /// How long to wait for the flow to settle.
     pub timeout: Duration,
 }
@@ -267,8 +268,10 @@ pub fn check_flow(ev: &Evidence<'_>, sms_policy: &str) -> Vec<String> {
 
 /// Run the demo; `Ok(())` only when the flow really completed.
 pub async fn run(opts: DemoOptions) -> Result<(), String> {
-    let mut config = StackConfig::default();
-    config.sandbox.vapi.scenario = opts.scenario;
+    let config = StackConfig {
+        sandbox: opts.sandbox.clone(),
+        ..StackConfig::default()
+    };
     let stack = Stack::start(config).await.map_err(|e| e.to_string())?;
     let result = drive(&stack, &opts).await;
     stack.shutdown().await;
