@@ -115,7 +115,7 @@ async fn main() -> ExitCode {
             // The EMF metric lines would drown the timeline on stdout.
             std::env::set_var("SFVAPI_NO_METRICS", "1");
             demo::run(DemoOptions {
-                scenario: args.sandbox.vapi.scenario,
+                sandbox: args.sandbox,
                 timeout: args.timeout,
             })
             .await

@@ -83,42 +83,6 @@ where
     })
 }
 
-/// A sink that only logs (and remembers) what it was given, and reports every record done.
-/// What the demo and the e2e test use until the job worker is wired.
-#[derive(Clone, Default)]
-pub struct LoggingSink {
-    delivered: Arc<Mutex<Vec<String>>>,
-}
-
-impl LoggingSink {
-    /// The `pk` of every record delivered so far, in order.
-    pub fn delivered(&self) -> Vec<String> {
-        lock(&self.delivered).clone()
-    }
-
-    pub fn sink(&self) -> Sink {
-        let me = self.clone();
-        sink(move |event: Event| {
-            let me = me.clone();
-            async move {
-                for r in &event.records {
-                    let pk = key_of(&r.change.keys);
-                    tracing::info!(pk = %pk, event_name = %r.event_name, "logging sink: job delivered (no worker wired)");
-                    lock(&me.delivered).push(pk);
-                }
-                DynamoDbEventResponse::default()
-            }
-        })
-    }
-}
-
-fn key_of(keys: &serde_dynamo::Item) -> String {
-    serde_json::to_value(keys)
-        .ok()
-        .and_then(|v| v["pk"]["S"].as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 /// Where reading starts on the shards open at startup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartingPosition {
@@ -728,7 +692,10 @@ mod tests {
         }
         let img: Img = serde_dynamo::from_item(rec.change.new_image.clone()).unwrap();
         assert_eq!((img.status.as_str(), img.attempts), ("PENDING", 0));
-        assert_eq!(key_of(&rec.change.keys), "evt#sf#a");
+        assert_eq!(
+            serde_json::to_value(&rec.change.keys).unwrap()["pk"]["S"],
+            "evt#sf#a"
+        );
 
         for (status, name) in [
             ("RUNNING", OperationType::Modify),

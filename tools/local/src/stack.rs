@@ -21,7 +21,7 @@ use sfvapi::store::{Store, StoreError};
 use sfvapi::vapi::config::VapiWebhookConfig;
 use sfvapi::vapi::webhook::VapiWebhookApp;
 
-use crate::pump::{self, LoggingSink, OnStart, Pump, PumpConfig, PumpError, Sink, Tick};
+use crate::pump::{self, OnStart, Pump, PumpConfig, PumpError, Sink, Tick};
 use crate::runner::{self, Apps, Runner};
 
 /// The organisation allowed to send Outbound Messages locally (the fixture's).
@@ -85,40 +85,12 @@ impl Default for StackConfig {
     }
 }
 
-/// What the pump drives.
-pub struct Seams {
-    pub sink: Sink,
-    pub tick: Option<Tick>,
-    pub on_start: Option<OnStart>,
-    /// True once `sink` is the real job worker: the demo only asserts the full flow then.
-    pub worker_wired: bool,
-    /// The logging sink, when it is the one in use (tests read what it got).
-    pub logging: Option<LoggingSink>,
-}
-
-impl Seams {
-    /// Log and acknowledge every job; nothing runs.
-    pub fn logging() -> Self {
-        let logging = LoggingSink::default();
-        Self {
-            sink: logging.sink(),
-            tick: None,
-            on_start: None,
-            worker_wired: false,
-            logging: Some(logging),
-        }
-    }
-
-    /// The real job worker.
-    pub fn worker(sink: Sink, tick: Tick) -> Self {
-        Self {
-            sink,
-            tick: Some(tick),
-            on_start: None,
-            worker_wired: true,
-            logging: None,
-        }
-    }
+/// What the pump drives: the worker's stream handler, its retry sweep, and the refresher's
+/// first run.
+struct Seams {
+    sink: Sink,
+    tick: Tick,
+    on_start: Option<OnStart>,
 }
 
 /// THE place the job worker is wired. Everything it needs is in the environment by now
@@ -129,24 +101,24 @@ async fn job_seams(
 ) -> Result<Seams, StackError> {
     let w = Arc::new(sfvapi::jobs::worker::Worker::from_env().await?);
     let (h, s) = (w.clone(), w);
-    let mut seams = Seams::worker(
-        pump::sink(move |e| {
-            let h = h.clone();
-            async move { h.handle(e).await }
-        }),
-        pump::tick(move || {
-            let s = s.clone();
-            async move { s.sweep().await }
-        }),
-    );
-    if refresh_on_start {
-        seams.on_start = Some(pump::on_start(move || async move {
+    let on_start = refresh_on_start.then(|| {
+        pump::on_start(move || async move {
             for report in refresher.run_schedule().await {
                 tracing::info!(report = %report.to_json(), "token refresher: first run");
             }
-        }));
-    }
-    Ok(seams)
+        })
+    });
+    Ok(Seams {
+        sink: pump::sink(move |e| {
+            let h = h.clone();
+            async move { h.handle(e).await }
+        }),
+        tick: pump::tick(move || {
+            let s = s.clone();
+            async move { s.sweep().await }
+        }),
+        on_start,
+    })
 }
 
 /// The running stack.
@@ -160,8 +132,6 @@ pub struct Stack {
     pub env: BTreeMap<String, String>,
     pub store: Store,
     pub pump: Pump,
-    pub worker_wired: bool,
-    pub logging: Option<LoggingSink>,
     pub scenario: sandbox::Scenario,
     runner: Runner,
     sandbox: sandbox::Handles,
@@ -311,7 +281,7 @@ impl Stack {
             &table,
             config.pump,
             seams.sink,
-            seams.tick,
+            Some(seams.tick),
         )
         .await?;
 
@@ -324,8 +294,6 @@ impl Stack {
             env,
             store,
             pump,
-            worker_wired: seams.worker_wired,
-            logging: seams.logging,
             scenario,
             runner,
             sandbox,
@@ -346,7 +314,6 @@ impl Stack {
                 "requests": format!("{}/_sandbox/requests", self.vapi_url),
             },
             "table": self.table,
-            "worker_wired": self.worker_wired,
         })
     }
 

@@ -1,17 +1,51 @@
-//! End to end on the local stack, in-process: sandbox + real handlers over HTTP + stream pump,
+//! End to end (project issue 7): the whole local stack in-process — the sandbox's fake
+//! Salesforce, Vapi and Twilio, the real handlers over HTTP, the stream pump and the job worker —
 //! on DynamoDB Local and moto (run through `scripts/services.sh cargo test -p sfvapi-local`).
 //!
-//! One test function: the stack exports its variables into the process environment (for
-//! `from_env()` constructors), so two stacks must not run side by side in one test binary.
+//! Each test sends the demo's script (Ada's case escalation, the same event again, Grace who is
+//! DoNotCall, a forged event), waits (bounded) until the flow has settled, stops the stack, and
+//! then judges the run only by what it left: the sandbox's request log (what Salesforce, Vapi and
+//! Twilio were asked) and the table. One test per sandbox scenario (normal, no-answer, outage),
+//! and one where the fake Vapi delivers every server message twice, as Vapi does after a lost
+//! answer.
+//!
+//! A stack exports its variables into the process environment (the worker's `from_env()` reads
+//! them), so the tests take [`SERIAL`] and never run two stacks at once; each test's runtime, and
+//! with it anything its stack left running, is gone before the next one starts.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sfvapi::store::attr;
-use sfvapi_local::demo::{self, ADA_EVENT, GRACE_EVENT};
+use sfvapi::store::{attr, Item};
+use sfvapi_local::demo::{
+    self, ADA, ADA_EVENT, CASE, FORGED_EVENT, GRACE_DO_NOT_CALL, GRACE_EVENT,
+};
+use sfvapi_local::pump::Observed;
 use sfvapi_local::stack::{Stack, StackConfig};
+use sfvapi_local::timeline::{self, Evidence, Sent};
+
+/// The sandbox's seeded phone numbers (Ada's and Grace's Contact `Phone`).
+const ADA_PHONE: &str = "+14155550123";
+const GRACE_PHONE: &str = "+14155550124";
+
+/// The fixtures' secrets and full phone numbers: none may appear in any log line.
+const NEVER_LOGGED: &[&str] = &[
+    "sfvapi-local-signing-secret",
+    "local-outbound-token",
+    "sandbox-vapi-secret",
+    "sandbox-vapi-key",
+    "sandbox-twilio-token",
+    "sandbox-client-secret",
+    "sandbox-refresh-token",
+    ADA_PHONE,
+    "4155550123",
+    GRACE_PHONE,
+    "4155550124",
+];
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -31,134 +65,169 @@ impl Write for Capture {
 
 impl Capture {
     fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
     }
 }
 
-/// Every log line of every task (global: handlers run on the runtime's worker threads).
-fn capture_logs() -> Capture {
-    let cap = Capture::default();
-    let writer = cap.clone();
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "debug,aws=warn,hyper=warn,h2=warn,rustls=warn,reqwest=warn",
-        ))
-        .with_writer(move || writer.clone())
-        .try_init()
-        .expect("the first and only subscriber");
-    cap
+/// Every log line of every test in this binary (the subscriber is global: handlers run on the
+/// runtime's worker threads).
+fn logs() -> &'static Capture {
+    static LOGS: OnceLock<Capture> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let cap = Capture::default();
+        let writer = cap.clone();
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "debug,aws=warn,hyper=warn,h2=warn,rustls=warn,reqwest=warn",
+            ))
+            .with_writer(move || writer.clone())
+            .try_init()
+            .expect("the only subscriber of this test binary");
+        cap
+    })
 }
 
-async fn until<F, Fut>(what: &str, limit: Duration, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !f().await {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+/// What a finished run left behind.
+struct Run {
+    sent: Vec<Sent>,
+    items: Vec<Item>,
+    log: Vec<Value>,
+    tap: Vec<Observed>,
+    /// The Salesforce access token the stack used (a secret too).
+    access_token: String,
+    /// How often the fake Vapi sends each server message (2 with `deliver_twice`).
+    deliveries: usize,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn item(&self, pk: &str) -> &Item {
+        self.items
+            .iter()
+            .find(|i| attr::opt_s(i, "pk") == Some(pk))
+            .unwrap_or_else(|| panic!("no item {pk} in the table: {}", self.statuses()))
+    }
+
+    fn s<'a>(&'a self, pk: &str, name: &str) -> Option<&'a str> {
+        attr::opt_s(self.item(pk), name)
+    }
+
+    /// `pk status` of every item, for failure messages.
+    fn statuses(&self) -> String {
+        self.items
+            .iter()
+            .map(|i| {
+                format!(
+                    "{} {}",
+                    attr::opt_s(i, "pk").unwrap_or("?"),
+                    attr::opt_s(i, "status").unwrap_or("-")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn requests(&self, service: &str, method: &str) -> Vec<&Value> {
+        self.log
+            .iter()
+            .filter(|e| e["service"] == service && e["direction"] == "in" && e["method"] == method)
+            .collect()
+    }
+
+    /// Every `POST /call` the fake Vapi received, in order.
+    fn calls(&self) -> Vec<&Value> {
+        self.requests("vapi", "POST")
+            .into_iter()
+            .filter(|e| e["path"].as_str().map(|p| p.trim_end_matches('/')) == Some("/call"))
+            .collect()
+    }
+
+    /// The server messages the fake Vapi sent to the webhook for `call_id`, of type `kind`.
+    fn messages(&self, call_id: &str, kind: &str) -> Vec<&Value> {
+        self.log
+            .iter()
+            .filter(|e| {
+                e["direction"] == "out" && e["call_id"] == call_id && e["message_type"] == kind
+            })
+            .collect()
     }
 }
 
-/// The secrets and full phone numbers of the fixtures: none may appear in any log line.
-const NEVER_LOGGED: &[&str] = &[
-    "sfvapi-local-signing-secret",
-    "local-outbound-token",
-    "sandbox-vapi-secret",
-    "sandbox-vapi-key",
-    "sandbox-twilio-token",
-    "sandbox-client-secret",
-    "sandbox-refresh-token",
-    "+14155550123",
-    "4155550123",
-    "+14155550124",
-    "4155550124",
-];
+fn json_of(e: &Value, field: &str) -> Value {
+    serde_json::from_str(e[field].as_str().unwrap_or_default()).unwrap_or(Value::Null)
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_stack_runs_the_real_handlers_and_feeds_the_job_seam() {
+/// Start a stack with `scenario`, send the script, wait until the flow settles (at most
+/// `limit`), collect the evidence and stop the stack. The whole run is bounded too: the AWS
+/// SDK has no default operation timeout, so a hung DynamoDB Local would otherwise hang the test.
+async fn run(sandbox: sandbox::Config, limit: Duration) -> Run {
+    let bound = limit + Duration::from_secs(30);
+    let scenario = sandbox.vapi.scenario;
+    tokio::time::timeout(bound, run_unbounded(sandbox, limit))
+        .await
+        .unwrap_or_else(|_| panic!("{scenario:?}: the run took longer than {bound:?}"))
+}
+
+/// The sandbox's defaults with `scenario`.
+fn sandbox_with(scenario: sandbox::Scenario) -> sandbox::Config {
+    let mut c = sandbox::Config::default();
+    c.vapi.scenario = scenario;
+    c
+}
+
+async fn run_unbounded(sandbox: sandbox::Config, limit: Duration) -> Run {
     assert!(
         std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
         "run through scripts/services.sh, which starts DynamoDB Local and moto"
     );
-    let logs = capture_logs();
+    logs();
+    // The EMF lines are stdout noise here.
     std::env::set_var("SFVAPI_NO_METRICS", "1");
-    let stack = Stack::start(StackConfig::default()).await.unwrap();
-    let logging = stack
-        .logging
-        .clone()
-        .expect("logging sink until the worker is wired");
+    let started = Instant::now();
+    let scenario = sandbox.vapi.scenario;
+    let deliveries = if sandbox.vapi.deliver_twice { 2 } else { 1 };
+    let config = StackConfig {
+        sandbox,
+        ..StackConfig::default()
+    };
+    let stack = Stack::start(config).await.expect("the local stack starts");
+    assert_eq!(
+        stack.env.get("FOLLOWUP_POLICY").map(String::as_str),
+        Some("not-reached")
+    );
+    assert_eq!(
+        stack.env.get("FOLLOWUP_HIGH_VALUE").map(String::as_str),
+        Some("true")
+    );
 
-    // Salesforce → runner → IngestApp, over real HTTP.
+    // Salesforce → runner → the ingest handler, over real HTTP: 202 / 200 duplicate / 202 / 401.
     let sent = demo::send_script(&stack.runner_url).await.unwrap();
-    let statuses: Vec<u16> = sent.iter().map(|s| s.status).collect();
-    assert_eq!(statuses, [202, 200, 202, 401], "{sent:#?}");
+    let answers: Vec<(u16, Value)> = sent
+        .iter()
+        .map(|s| {
+            (
+                s.status,
+                serde_json::from_str(&s.body).unwrap_or(Value::Null),
+            )
+        })
+        .collect();
     assert_eq!(
-        serde_json::from_str::<Value>(&sent[1].body).unwrap(),
-        json!({"status": "duplicate", "eventId": ADA_EVENT})
+        answers,
+        [
+            (202, json!({"status": "queued", "eventId": ADA_EVENT})),
+            (200, json!({"status": "duplicate", "eventId": ADA_EVENT})),
+            (202, json!({"status": "queued", "eventId": GRACE_EVENT})),
+            (401, json!({"error": "invalid_signature"})),
+        ]
     );
-    assert_eq!(
-        serde_json::from_str::<Value>(&sent[3].body).unwrap(),
-        json!({"error": "invalid_signature"})
-    );
 
-    // The stream → pump → job seam: each accepted job exactly once, the duplicate never.
-    let want = [
-        format!("evt#sf#{ADA_EVENT}"),
-        format!("evt#sf#{GRACE_EVENT}"),
-    ];
-    until("both jobs delivered", Duration::from_secs(15), || {
-        let done = {
-            let got = logging.delivered();
-            want.iter().all(|w| got.contains(w))
-        };
-        async move { done }
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut delivered = logging.delivered();
-    delivered.sort();
-    assert_eq!(delivered, want);
-
-    let items = demo::scan(&stack.store).await.unwrap();
-    let jobs: Vec<_> = items
-        .iter()
-        .filter(|i| attr::opt_s(i, "pk").is_some_and(|p| p.starts_with("evt#sf#")))
-        .collect();
-    assert_eq!(jobs.len(), 2, "the forged event must not be stored");
-    for j in &jobs {
-        assert_eq!(attr::opt_s(j, "status"), Some("PENDING"));
-        assert_eq!(attr::opt_s(j, "kind"), Some("dial"));
-    }
-
-    // Nothing was asked of Vapi, Twilio or Salesforce's REST API; the refresher's first run
-    // (the on_start seam) fetched one token and cached it in the table.
-    let log = demo::sandbox_log(&stack.vapi_url).await.unwrap();
-    let others: Vec<&Value> = log
-        .iter()
-        .filter(|e| e["path"] != "/services/oauth2/token")
-        .collect();
-    assert!(
-        others.is_empty(),
-        "unexpected upstream requests: {others:#?}"
-    );
-    let tokens: Vec<&Value> = log
-        .iter()
-        .filter(|e| e["path"] == "/services/oauth2/token")
-        .collect();
-    assert_eq!(tokens.len(), 1, "{tokens:#?}");
-    assert_eq!(tokens[0]["status"], 200);
-    assert!(stack
-        .store
-        .get("token#salesforce#default")
-        .await
-        .unwrap()
-        .is_some());
-
-    // The Vapi route: an unsigned message is refused by the real webhook handler.
-    let http = reqwest::Client::new();
+    // The other doors of the runner: an unsigned Vapi message is refused by the real webhook
+    // handler, an unknown route is the API's 404.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
     let resp = http
         .post(format!("{}/vapi/webhook", stack.runner_url))
         .json(&json!({"message": {"type": "status-update", "status": "ringing", "call": {"id": "c1"}}}))
@@ -166,7 +235,6 @@ async fn the_stack_runs_the_real_handlers_and_feeds_the_job_seam() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 401);
-    // An unknown route is the API's 404.
     let resp = http
         .post(format!("{}/nope", stack.runner_url))
         .send()
@@ -174,78 +242,329 @@ async fn the_stack_runs_the_real_handlers_and_feeds_the_job_seam() {
         .unwrap();
     assert_eq!(resp.status(), 404);
 
-    // The fake Vapi's signed server messages reach the webhook through the runner, and the
-    // end-of-call report becomes a `report` job on the stream (as the worker's POST /call would
-    // cause; placed by hand here).
-    let resp = http
-        .post(format!("{}/call", stack.vapi_url))
-        .bearer_auth("sandbox-vapi-key")
-        .json(&json!({
-            "assistantId": "sandbox-assistant",
-            "phoneNumberId": "sandbox-phone-number",
-            // Vapi caps a call's name at 40 characters.
-            "name": "sfvapi demo call",
-            "customer": {"number": "+14155550123", "name": "Ada Lovelace"},
-            "assistantOverrides": {
-                "variableValues": {"customerName": "Ada Lovelace", "caseId": "5005e00000AbCdEAAV"},
-                "metadata": {"sfvapiEventId": ADA_EVENT, "contactId": demo::ADA, "caseId": demo::CASE}
-            }
-        }))
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    let created = resp.json::<Value>().await.unwrap();
-    assert_eq!(status, 201, "{created:#}");
-    let call_id = created["id"].as_str().unwrap().to_owned();
-    let report = format!("evt#vapi#{call_id}#end-of-call-report");
-    until(
-        "the report job on the stream",
-        Duration::from_secs(20),
-        || {
-            let got = logging.delivered();
-            let report = report.clone();
-            async move { got.contains(&report) }
-        },
-    )
-    .await;
+    let waited = Instant::now();
+    let items = loop {
+        let items = demo::scan(&stack.store).await.unwrap();
+        if demo::settled(&items, &[ADA_EVENT, GRACE_EVENT]) {
+            break items;
+        }
+        if waited.elapsed() > limit {
+            let log = demo::sandbox_log(&stack.vapi_url).await.unwrap_or_default();
+            stack.shutdown().await;
+            let run = Run {
+                sent,
+                items,
+                log,
+                tap: Vec::new(),
+                access_token: String::new(),
+                deliveries,
+                elapsed: started.elapsed(),
+            };
+            panic!(
+                "{scenario:?}: the flow did not settle within {limit:?}: {}\nsandbox log: {:#?}",
+                run.statuses(),
+                run.log
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let log = demo::sandbox_log(&stack.vapi_url).await.unwrap();
-    let out: Vec<&Value> = log.iter().filter(|e| e["direction"] == "out").collect();
-    assert!(!out.is_empty());
-    for e in &out {
-        assert_eq!(e["status"], 200, "webhook answer through the runner: {e:#}");
-        // No worker, so no `call#` snapshot: the tool call gets Vapi's error form, not a guess.
-        if let Some(check) = e.get("check") {
-            let detail = check["detail"].as_str().unwrap_or_default();
-            assert!(detail.contains("no customer context"), "{e:#}");
+    let tap = stack.pump.tap.all();
+    let access_token = stack
+        .store
+        .get("token#salesforce#default")
+        .await
+        .unwrap()
+        .and_then(|t| attr::opt_s(&t, "access_token").map(str::to_owned))
+        .expect("the refresher cached a token");
+    stack.shutdown().await;
+    Run {
+        sent,
+        items,
+        log,
+        tap,
+        access_token,
+        deliveries,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// What every scenario must show. `attempts`: `POST /call` tries for Ada (the last one 201).
+/// Returns Ada's call id.
+fn assert_flow(run: &Run, attempts: usize, ended_reason: &str) -> String {
+    let ada_job = format!("evt#sf#{ADA_EVENT}");
+    let grace_job = format!("evt#sf#{GRACE_EVENT}");
+
+    // Two jobs, the forged event never stored, the duplicate never a second job.
+    let jobs: Vec<&str> = run
+        .items
+        .iter()
+        .filter_map(|i| attr::opt_s(i, "pk"))
+        .filter(|p| p.starts_with("evt#sf#"))
+        .collect();
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    assert!(!jobs.contains(&format!("evt#sf#{FORGED_EVENT}").as_str()));
+
+    // Vapi: `attempts` POST /call, all for Ada's event, only the last one created a call; none
+    // for Grace (DoNotCall), whatever their metadata says.
+    let calls = run.calls();
+    let statuses: Vec<u64> = calls.iter().filter_map(|e| e["status"].as_u64()).collect();
+    let mut want = vec![500; attempts - 1];
+    want.push(201);
+    assert_eq!(statuses, want, "POST /call answers: {calls:#?}");
+    for c in &calls {
+        let body = json_of(c, "body");
+        assert_eq!(
+            body["assistantOverrides"]["metadata"]["sfvapiEventId"],
+            ADA_EVENT
+        );
+        assert_eq!(body["customer"]["number"], ADA_PHONE, "{body:#}");
+    }
+    assert!(timeline::call_requests(&run.log, GRACE_EVENT).is_empty());
+    let placed = calls[attempts - 1];
+    let body = json_of(placed, "body");
+    assert_eq!(body["assistantId"], sfvapi_local::stack::LOCAL_ASSISTANT_ID);
+    assert_eq!(
+        body["phoneNumberId"],
+        sfvapi_local::stack::LOCAL_PHONE_NUMBER_ID
+    );
+    let vars = &body["assistantOverrides"]["variableValues"];
+    for (k, v) in [
+        ("customerName", "Ada Lovelace"),
+        ("caseId", CASE),
+        ("priority", "High"),
+        ("accountStatus", "Past Due"),
+        ("reason", "Payment failed twice"),
+    ] {
+        assert_eq!(vars[k], v, "variableValues.{k}: {vars:#}");
+    }
+    let meta = &body["assistantOverrides"]["metadata"];
+    assert_eq!(meta["contactId"], ADA, "{meta:#}");
+    assert_eq!(meta["caseId"], CASE, "{meta:#}");
+    let call_id = json_of(placed, "response_body")["id"]
+        .as_str()
+        .expect("POST /call answered a call id")
+        .to_owned();
+
+    // The jobs: Ada DONE with the call, after one claim per attempt (each delivered once by the
+    // stream filter); Grace SKIPPED with the reason, never dialed.
+    assert_eq!(
+        run.s(&ada_job, "status"),
+        Some("DONE"),
+        "{}",
+        run.statuses()
+    );
+    assert_eq!(run.s(&ada_job, "call_id"), Some(call_id.as_str()));
+    assert_eq!(
+        attr::opt_n(run.item(&ada_job), "attempts"),
+        Some(attempts as i64)
+    );
+    let deliveries = |pk: &str| run.tap.iter().filter(|o| o.pk == pk && o.delivered).count();
+    assert_eq!(
+        deliveries(&ada_job),
+        attempts,
+        "stream deliveries of {ada_job}"
+    );
+    assert_eq!(
+        deliveries(&grace_job),
+        1,
+        "stream deliveries of {grace_job}"
+    );
+    assert_eq!(
+        run.s(&grace_job, "status"),
+        Some("SKIPPED"),
+        "{}",
+        run.statuses()
+    );
+    assert_eq!(
+        run.s(&grace_job, "reason"),
+        Some("the Contact is marked Do Not Call")
+    );
+    assert_eq!(run.s(&grace_job, "call_id"), None);
+    let grace_reads = run
+        .requests("salesforce", "GET")
+        .into_iter()
+        .filter(|e| {
+            e["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with(&format!("/sobjects/Contact/{GRACE_DO_NOT_CALL}")))
+        })
+        .count();
+    assert_eq!(
+        grace_reads, 1,
+        "the worker read Grace's Contact once, then skipped"
+    );
+
+    // The call: recorded for its event with the customer snapshot (Ada is high value), its end
+    // reported, the report job DONE.
+    let call_pk = format!("call#{call_id}");
+    assert_eq!(run.s(&call_pk, "event_id"), Some(ADA_EVENT));
+    assert_eq!(run.s(&call_pk, "ended_reason"), Some(ended_reason));
+    let snapshot: Value = serde_json::from_str(run.s(&call_pk, "snapshot").unwrap_or_default())
+        .expect("call# carries the snapshot as JSON");
+    assert_eq!(snapshot["customer"]["highValue"], true, "{snapshot:#}");
+    let reports = run.messages(&call_id, "end-of-call-report");
+    assert_eq!(reports.len(), run.deliveries, "{reports:#?}");
+    assert_eq!(
+        json_of(reports[0], "body")["message"]["endedReason"],
+        ended_reason
+    );
+    let report_job = format!("evt#vapi#{call_id}#end-of-call-report");
+    assert_eq!(
+        run.s(&report_job, "status"),
+        Some("DONE"),
+        "{}",
+        run.statuses()
+    );
+
+    // Salesforce: exactly one Task, upserted by the call id, tied to Ada and her Case.
+    let patches = run.requests("salesforce", "PATCH");
+    assert_eq!(patches.len(), 1, "{patches:#?}");
+    let task = patches[0];
+    assert!(
+        task["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with(&format!("/sobjects/Task/Vapi_Call_Id__c/{call_id}"))),
+        "{task:#}"
+    );
+    assert!(
+        task["status"]
+            .as_u64()
+            .is_some_and(|s| (200..300).contains(&s)),
+        "{task:#}"
+    );
+    let fields = json_of(task, "body");
+    assert_eq!(fields["WhoId"], ADA, "{fields:#}");
+    assert_eq!(fields["WhatId"], CASE, "{fields:#}");
+
+    // Twilio: one follow-up SMS to Ada (high value, so due whatever the ended reason), guarded.
+    let sms = timeline::sms_sent(&run.log);
+    assert_eq!(sms.len(), 1, "{sms:#?}");
+    assert_eq!(run.requests("twilio", "POST").len(), 1);
+    let form = sms[0]["body"].as_str().unwrap_or_default();
+    let to = url::form_urlencoded::parse(form.as_bytes())
+        .find(|(k, _)| k == "To")
+        .map(|(_, v)| v.into_owned());
+    assert_eq!(to.as_deref(), Some(ADA_PHONE));
+    let sid = json_of(sms[0], "response_body")["sid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let guard = format!("sms#{call_id}");
+    assert_eq!(run.s(&guard, "status"), Some("SENT"));
+    assert_eq!(run.s(&guard, "twilio_sid"), Some(sid.as_str()));
+
+    // Every webhook answer through the runner was a 200; every tool call answered in Vapi's
+    // contract (from the `call#` snapshot the worker wrote before dialing).
+    for e in run.log.iter().filter(|e| e["direction"] == "out") {
+        assert_eq!(e["status"], 200, "webhook answer: {e:#}");
+        if e["message_type"] == "tool-calls" {
+            assert_eq!(e["check"]["ok"], true, "tool-call answer: {e:#}");
         }
     }
 
-    stack.shutdown().await;
+    // One OAuth token for the whole run: the refresher's first run; everyone else reused it.
+    let tokens: Vec<&Value> = run
+        .log
+        .iter()
+        .filter(|e| e["path"] == "/services/oauth2/token")
+        .collect();
+    assert_eq!(tokens.len(), 1, "{tokens:#?}");
+    assert_eq!(tokens[0]["status"], 200);
 
-    // TODO(worker): once `stack::job_seams` wires `sfvapi::jobs::worker::Worker`, replace the
-    // logging-sink assertions above with the finished flow (`demo::check_flow` does most of it):
-    // - exactly one POST /call answered 201 per distinct dialable event (Ada), whose body has
-    //   `assistantOverrides.variableValues` (customerName, caseId, priority, accountStatus) and
-    //   `metadata.sfvapiEventId` = the event id, and `customer.number` = Ada's phone;
-    // - zero POST /call for the DoNotCall contact (Grace): her job ends SKIPPED;
-    // - one `PATCH /sobjects/Task/Vapi_Call_Id__c/<callId>` (2xx) per call;
-    // - follow-up SMS per policy (`SMS_FOLLOW_UP=not-reached`: none for `customer-ended-call`,
-    //   one with the `no-answer` scenario), guarded by `sms#<callId>`;
-    // - every `evt#sf#` job terminal (Ada DONE with call_id, Grace SKIPPED), the report job DONE;
-    // - the stream filter: the worker saw each job once per PENDING write;
-    // - every tool-call answer passes the sandbox's check (`check.ok == true`): answered from
-    //   the `call#` snapshot the worker wrote before dialing.
+    // The demo's own checker agrees.
+    let ev = Evidence {
+        sent: &run.sent,
+        items: &run.items,
+        log: &run.log,
+        tap: &run.tap,
+    };
+    let problems = demo::check_flow(&ev, "not-reached");
+    assert!(problems.is_empty(), "{problems:#?}");
 
-    // No secret and no full phone number in any log line (masked numbers are fine).
-    let text = logs.text();
+    call_id
+}
+
+/// No secret and no full phone number in any log line so far (masked numbers are fine).
+fn assert_nothing_leaked(run: &Run) {
+    let text = logs().text();
     assert!(
-        !text.is_empty(),
-        "the capture must have seen the handlers' logs"
+        text.contains("runner: request"),
+        "the capture sees the handlers' logs"
     );
-    assert!(text.contains("runner: request"), "runner logs captured");
-    for secret in NEVER_LOGGED {
+    assert!(
+        text.contains("call placed"),
+        "the capture sees the worker's logs"
+    );
+    assert!(run.access_token.len() > 8);
+    for secret in NEVER_LOGGED
+        .iter()
+        .copied()
+        .chain([run.access_token.as_str()])
+    {
         let hit = text.lines().find(|l| l.contains(secret));
         assert!(hit.is_none(), "{secret:?} leaked into the logs: {hit:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn normal_call_is_placed_once_answered_recorded_and_followed_up() {
+    let _one_stack = SERIAL.lock().await;
+    let run = run(
+        sandbox_with(sandbox::Scenario::Normal),
+        Duration::from_secs(20),
+    )
+    .await;
+    let call_id = assert_flow(&run, 1, "customer-ended-call");
+    // The customer answered: the assistant looked them up once, mid-call.
+    let tools = run.messages(&call_id, "tool-calls");
+    assert_eq!(tools.len(), 1, "{tools:#?}");
+    assert_nothing_leaked(&run);
+    eprintln!("normal: {:?}", run.elapsed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswered_call_gets_a_task_and_an_sms() {
+    let _one_stack = SERIAL.lock().await;
+    let run = run(
+        sandbox_with(sandbox::Scenario::NoAnswer),
+        Duration::from_secs(20),
+    )
+    .await;
+    let call_id = assert_flow(&run, 1, "customer-did-not-answer");
+    assert!(run.messages(&call_id, "tool-calls").is_empty());
+    assert_nothing_leaked(&run);
+    eprintln!("no-answer: {:?}", run.elapsed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vapi_outage_is_retried_until_one_call_is_placed() {
+    let _one_stack = SERIAL.lock().await;
+    // Two 500s, then a call: backoff of 1 s and 2 s (RETRY_BASE_SECS=1) plus the sweep tick.
+    let run = run(
+        sandbox_with(sandbox::Scenario::Outage),
+        Duration::from_secs(30),
+    )
+    .await;
+    let call_id = assert_flow(&run, 3, "customer-ended-call");
+    assert_eq!(run.messages(&call_id, "tool-calls").len(), 1);
+    assert_nothing_leaked(&run);
+    eprintln!("outage: {:?}", run.elapsed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vapi_delivering_every_message_twice_changes_nothing() {
+    let _one_stack = SERIAL.lock().await;
+    let mut sandbox = sandbox_with(sandbox::Scenario::Normal);
+    sandbox.vapi.deliver_twice = true;
+    let run = run(sandbox, Duration::from_secs(20)).await;
+    // Still one call, one Task, one SMS (assert_flow), and a retried tool call gets the answer
+    // the first delivery got.
+    let call_id = assert_flow(&run, 1, "customer-ended-call");
+    let tools = run.messages(&call_id, "tool-calls");
+    assert_eq!(tools.len(), 2, "{tools:#?}");
+    assert_eq!(json_of(tools[0], "body"), json_of(tools[1], "body"));
+    assert_eq!(tools[0]["response_body"], tools[1]["response_body"]);
+    assert_nothing_leaked(&run);
+    eprintln!("deliver-twice: {:?}", run.elapsed);
 }
