@@ -258,6 +258,7 @@ impl VapiWebhookApp {
                         self.cache_answer(id, call, &tc.name, &outcome, now_ms)
                             .await;
                     }
+                    info!(tool = %tc.name, tool_call_id = %id, cacheable, "tool call answered");
                     outcome
                 }
             };
