@@ -10,7 +10,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help tools test lint demo bench events fmt clean-tools
+.PHONY: help tools test lint demo demo-ingest bench reliability events clean-tools
 
 help:
 	@echo "make demo    run the flow locally (DynamoDB Local + moto) and show it"
@@ -59,7 +59,13 @@ test: tools $(CHECKOV_VENV)/.installed
 
 demo: tools
 	cargo build --quiet -p sfvapi-local
-	scripts/services.sh target/debug/sfvapi-local demo
+	SFVAPI_NO_METRICS=1 scripts/services.sh target/debug/sfvapi-local demo
+
+# The ingest alone, with every sample event (new, duplicate, Platform Event, base64, forged,
+# malformed, Outbound Message), each answer and the resulting table items.
+demo-ingest: tools
+	cargo build --quiet -p sfvapi-local
+	SFVAPI_NO_METRICS=1 scripts/services.sh target/debug/sfvapi-local demo-ingest
 
 events:
 	cargo run --quiet -p sfvapi-admin -- sign-events events
