@@ -10,12 +10,13 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help tools test lint demo bench events fmt clean-tools
+.PHONY: help tools test lint demo bench reliability events fmt clean-tools
 
 help:
 	@echo "make demo    run the flow locally (DynamoDB Local + moto) and show it"
 	@echo "make test    install tools, start local services, run every test and check"
-	@echo "make bench   benchmarks (criterion)"
+	@echo "make bench   one table of every figure (target/bench/results.json), sfvapi vs a Powertools peer"
+	@echo "make reliability  the full reliability suite (storms, bad input, signatures, faults)"
 	@echo "make events  re-sign events/*.json with a fresh timestamp"
 
 tools: $(VENV)/.installed $(DDB_JAR_DIR)/.installed
@@ -49,8 +50,16 @@ demo: tools
 events:
 	cargo run --quiet -p sfvapi-admin -- sign-events events
 
+# One table, every figure measured in this run (the four functions are built --release inside it,
+# once, and timed). Detailed criterion report: cargo bench -p sfvapi --bench ingest
 bench: tools
-	cargo bench -p sfvapi --bench ingest
+	cargo build --release --quiet -p sfvapi-bench
+	scripts/services.sh target/release/sfvapi-bench
+
+# The short form of this suite runs in `make test` (tools/bench/tests/reliability.rs).
+reliability: tools
+	cargo build --quiet -p sfvapi-bench
+	scripts/services.sh target/debug/sfvapi-reliability
 
 clean-tools:
 	rm -rf $(TOOLS)

@@ -4,8 +4,19 @@
 
 use sfvapi_bench::reliability::{run, Size};
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    // EMF metric lines would bury the table; set before any thread exists.
+    std::env::set_var("SFVAPI_NO_METRICS", "1");
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(suite()),
+        Err(e) => {
+            eprintln!("error: tokio runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn suite() -> std::process::ExitCode {
     if let Err(e) = sfvapi_bench::harness::require_local_services() {
         eprintln!("error: {e}");
         return std::process::ExitCode::from(2);
