@@ -54,12 +54,12 @@ events:
 # once, and timed). Detailed criterion report: cargo bench -p sfvapi --bench ingest
 bench: tools
 	cargo build --release --quiet -p sfvapi-bench
-	scripts/services.sh target/release/sfvapi-bench
+	scripts/services.sh "$${CARGO_TARGET_DIR:-target}/release/sfvapi-bench"
 
 # The short form of this suite runs in `make test` (tools/bench/tests/reliability.rs).
 reliability: tools
 	cargo build --quiet -p sfvapi-bench
-	scripts/services.sh target/debug/sfvapi-reliability
+	scripts/services.sh "$${CARGO_TARGET_DIR:-target}/debug/sfvapi-reliability"
 
 clean-tools:
 	rm -rf $(TOOLS)
