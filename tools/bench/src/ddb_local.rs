@@ -110,7 +110,10 @@ impl DynamoDbLocal {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Err(format!("DynamoDB Local did not start on port {}", self.port))
+        Err(format!(
+            "DynamoDB Local did not start on port {}",
+            self.port
+        ))
     }
 
     /// SIGKILL, as an outage would look from the client: connections refused from now on.

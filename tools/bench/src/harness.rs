@@ -28,14 +28,16 @@ pub const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
 
 /// Fixtures of the shared crate's tests (real API shapes), compiled in so the binaries run anywhere.
 pub mod fixtures {
-    pub const CONTACT: &[u8] = include_bytes!("../../../shared/tests/fixtures/salesforce/contact.json");
+    pub const CONTACT: &[u8] =
+        include_bytes!("../../../shared/tests/fixtures/salesforce/contact.json");
     pub const SESSION_EXPIRED: &[u8] =
         include_bytes!("../../../shared/tests/fixtures/salesforce/session-expired.json");
     pub const REQUEST_LIMIT: &[u8] =
         include_bytes!("../../../shared/tests/fixtures/salesforce/request-limit-exceeded.json");
     pub const CALL_CREATED: &[u8] =
         include_bytes!("../../../shared/tests/fixtures/vapi/create-call-response.json");
-    pub const TOOL_CALLS: &[u8] = include_bytes!("../../../shared/tests/fixtures/vapi/tool-calls.json");
+    pub const TOOL_CALLS: &[u8] =
+        include_bytes!("../../../shared/tests/fixtures/vapi/tool-calls.json");
     pub const END_OF_CALL: &[u8] =
         include_bytes!("../../../shared/tests/fixtures/vapi/end-of-call-report.json");
     pub const STATUS_UPDATE: &[u8] =
@@ -410,7 +412,9 @@ impl World {
             .mount(&self.sf)
             .await;
         Mock::given(method("PATCH"))
-            .and(path_regex(r"^/services/data/v62.0/sobjects/Task/Vapi_Call_Id__c/.+$"))
+            .and(path_regex(
+                r"^/services/data/v62.0/sobjects/Task/Vapi_Call_Id__c/.+$",
+            ))
             .respond_with(ResponseTemplate::new(201).set_body_json(
                 json!({"id": "00T5e00000AbCdEAAV", "success": true, "errors": [], "created": true}),
             ))
@@ -431,7 +435,9 @@ impl World {
             Some(d) => resp.set_delay(d),
             None => resp,
         };
-        let m = Mock::given(method("POST")).and(path("/call")).respond_with(resp);
+        let m = Mock::given(method("POST"))
+            .and(path("/call"))
+            .respond_with(resp);
         match times {
             Some(n) => m.up_to_n_times(n).mount(&self.vapi).await,
             None => m.mount(&self.vapi).await,
@@ -439,7 +445,9 @@ impl World {
     }
 
     pub async fn mount_twilio(&self, resp: ResponseTemplate, times: Option<u64>) {
-        let m = Mock::given(method("POST")).and(path(SMS_PATH)).respond_with(resp);
+        let m = Mock::given(method("POST"))
+            .and(path(SMS_PATH))
+            .respond_with(resp);
         match times {
             Some(n) => m.up_to_n_times(n).mount(&self.twilio).await,
             None => m.mount(&self.twilio).await,
@@ -452,7 +460,11 @@ impl World {
     }
 
     pub async fn webhook(&self) -> VapiWebhookApp {
-        let arn = self.vars.get("VAPI_SECRET_ARN").cloned().unwrap_or_default();
+        let arn = self
+            .vars
+            .get("VAPI_SECRET_ARN")
+            .cloned()
+            .unwrap_or_default();
         vapi_app(&self.store, &arn).await
     }
 

@@ -268,7 +268,13 @@ fn broken_json_cases(
         let cut = valid.len() * i / n;
         push(format!("truncated at {cut}"), valid[..cut].to_vec(), false);
     }
-    let breakers: [&[u8]; 5] = [b"\xff", b"\xfe\xfe", b"\xc3\x28", b"\xe2\x82", b"\xed\xa0\x80"];
+    let breakers: [&[u8]; 5] = [
+        b"\xff",
+        b"\xfe\xfe",
+        b"\xc3\x28",
+        b"\xe2\x82",
+        b"\xed\xa0\x80",
+    ];
     for i in 0..(20 * scale) {
         let at = 1 + (valid.len() - 2) * i / (20 * scale);
         let mut b = valid.to_vec();
@@ -306,7 +312,9 @@ fn broken_json_cases(
         let b = format!("{{\"{num_field}\":{num},{}", rest.trim_start_matches('{'));
         push(format!("{num_field} = number {num}"), b.into_bytes(), false);
     }
-    for root in ["[]", "null", "1", "\"s\"", "true", "", " ", "{", "}", "{}{}"] {
+    for root in [
+        "[]", "null", "1", "\"s\"", "true", "", " ", "{", "}", "{}{}",
+    ] {
         push(format!("root {root:?}"), root.as_bytes().to_vec(), false);
     }
     cases
@@ -388,10 +396,22 @@ pub fn ingest_corpus(scale: usize) -> Vec<Case> {
         });
     }
     for (name, body) in [
-        ("platform event without payload", json!({"eventId": "pe-1", "data": {"event": {"replayId": 1}}})),
-        ("platform event data string", json!({"eventId": "pe-2", "data": "x"})),
-        ("platform event replayId negative", json!({"data": {"event": {"replayId": -5}, "payload": {"customerId": CONTACT}}})),
-        ("platform event no id at all", json!({"data": {"payload": {"customerId": CONTACT}}})),
+        (
+            "platform event without payload",
+            json!({"eventId": "pe-1", "data": {"event": {"replayId": 1}}}),
+        ),
+        (
+            "platform event data string",
+            json!({"eventId": "pe-2", "data": "x"}),
+        ),
+        (
+            "platform event replayId negative",
+            json!({"data": {"event": {"replayId": -5}, "payload": {"customerId": CONTACT}}}),
+        ),
+        (
+            "platform event no id at all",
+            json!({"data": {"payload": {"customerId": CONTACT}}}),
+        ),
     ] {
         cases.push(Case {
             name: format!("ingest: {name}"),
@@ -408,9 +428,15 @@ pub fn ingest_corpus(scale: usize) -> Vec<Case> {
     }
     for (ct, body) in [
         ("text/plain", b"hello".to_vec()),
-        ("application/x-www-form-urlencoded", b"eventId=a&contactId=b".to_vec()),
+        (
+            "application/x-www-form-urlencoded",
+            b"eventId=a&contactId=b".to_vec(),
+        ),
         ("text/xml", b"<a>1</a>".to_vec()),
-        ("multipart/form-data; boundary=x", b"--x\r\n\r\n--x--".to_vec()),
+        (
+            "multipart/form-data; boundary=x",
+            b"--x\r\n\r\n--x--".to_vec(),
+        ),
         ("application/octet-stream", vec![0, 1, 2, 3, 255]),
     ] {
         cases.push(Case {
@@ -449,7 +475,12 @@ pub fn ingest_corpus(scale: usize) -> Vec<Case> {
             expect: 405,
         });
     }
-    for p in ["/salesforce/event", "/", "/salesforce/events/x", "/vapi/webhook"] {
+    for p in [
+        "/salesforce/event",
+        "/",
+        "/salesforce/events/x",
+        "/vapi/webhook",
+    ] {
         cases.push(Case {
             name: format!("ingest: path {p}"),
             req: raw_signed_ingest(&valid, "application/json", false),
@@ -473,9 +504,19 @@ pub fn vapi_corpus(scale: usize) -> Vec<Case> {
         })
     };
     for v in [json!("x"), json!(1), json!([]), json!(null), json!(true)] {
-        push_json(&mut cases, format!("message = {v}"), json!({"message": v}), 400);
+        push_json(
+            &mut cases,
+            format!("message = {v}"),
+            json!({"message": v}),
+            400,
+        );
     }
-    push_json(&mut cases, "no message".into(), json!({"type": "tool-calls"}), 400);
+    push_json(
+        &mut cases,
+        "no message".into(),
+        json!({"type": "tool-calls"}),
+        400,
+    );
     push_json(&mut cases, "empty object".into(), json!({}), 400);
     for v in [json!(1), json!(null), json!([]), json!({})] {
         push_json(
@@ -598,6 +639,9 @@ pub async fn bad_input(scale: usize) -> Vec<CorpusReport> {
     vec![a, b]
 }
 
+/// A case name, its headers and its body.
+type NamedRequest = (String, Vec<(String, String)>, Vec<u8>);
+
 /// Forged, stale, future, replayed-with-changed-body and wrong-scheme requests: all 401.
 pub async fn signatures() -> CorpusReport {
     let (store, counter) = fresh_store().await;
@@ -607,7 +651,7 @@ pub async fn signatures() -> CorpusReport {
     let body = event_body("sig-1", 300);
     let other = event_body("sig-2", 300);
     let sf = |secret: &str, b: &[u8], ts: i64| sf_v2_headers(secret, b, ts);
-    let mut ingest_cases: Vec<(String, Vec<(String, String)>, Vec<u8>)> = Vec::new();
+    let mut ingest_cases: Vec<NamedRequest> = Vec::new();
     let mut add = |name: &str, h: Vec<(&str, String)>, b: &[u8]| {
         ingest_cases.push((
             name.to_owned(),
@@ -616,36 +660,124 @@ pub async fn signatures() -> CorpusReport {
         ))
     };
     let (ts, sig) = sf("not-the-secret", &body, now);
-    add("forged (wrong secret)", vec![("x-sfvapi-timestamp", ts), ("x-sfvapi-signature", sig)], &body);
+    add(
+        "forged (wrong secret)",
+        vec![("x-sfvapi-timestamp", ts), ("x-sfvapi-signature", sig)],
+        &body,
+    );
     let (ts, sig) = sf(SF_SECRET, &body, now - 301);
-    add("stale (301 s old)", vec![("x-sfvapi-timestamp", ts), ("x-sfvapi-signature", sig)], &body);
+    add(
+        "stale (301 s old)",
+        vec![("x-sfvapi-timestamp", ts), ("x-sfvapi-signature", sig)],
+        &body,
+    );
     let (ts, sig) = sf(SF_SECRET, &body, now - 86_400);
-    add("stale (1 day old)", vec![("x-sfvapi-timestamp", ts), ("x-sfvapi-signature", sig)], &body);
+    add(
+        "stale (1 day old)",
+        vec![("x-sfvapi-timestamp", ts), ("x-sfvapi-signature", sig)],
+        &body,
+    );
     let (ts, sig) = sf(SF_SECRET, &body, now + 301);
-    add("future (301 s ahead)", vec![("x-sfvapi-timestamp", ts), ("x-sfvapi-signature", sig)], &body);
+    add(
+        "future (301 s ahead)",
+        vec![("x-sfvapi-timestamp", ts), ("x-sfvapi-signature", sig)],
+        &body,
+    );
     let (ts, sig) = sf(SF_SECRET, &body, now);
-    add("replayed headers, changed body", vec![("x-sfvapi-timestamp", ts.clone()), ("x-sfvapi-signature", sig.clone())], &other);
-    add("timestamp changed", vec![("x-sfvapi-timestamp", (now - 1).to_string()), ("x-sfvapi-signature", sig.clone())], &body);
-    add("no signature", vec![("x-sfvapi-timestamp", ts.clone())], &body);
-    add("no timestamp", vec![("x-sfvapi-signature", sig.clone())], &body);
-    add("empty signature", vec![("x-sfvapi-timestamp", ts.clone()), ("x-sfvapi-signature", String::new())], &body);
-    add("wrong scheme v2=", vec![("x-sfvapi-timestamp", ts.clone()), ("x-sfvapi-signature", sig.replacen("v1=", "v2=", 1))], &body);
-    add("wrong scheme: no prefix", vec![("x-sfvapi-timestamp", ts.clone()), ("x-sfvapi-signature", sig.trim_start_matches("v1=").to_owned())], &body);
+    add(
+        "replayed headers, changed body",
+        vec![
+            ("x-sfvapi-timestamp", ts.clone()),
+            ("x-sfvapi-signature", sig.clone()),
+        ],
+        &other,
+    );
+    add(
+        "timestamp changed",
+        vec![
+            ("x-sfvapi-timestamp", (now - 1).to_string()),
+            ("x-sfvapi-signature", sig.clone()),
+        ],
+        &body,
+    );
+    add(
+        "no signature",
+        vec![("x-sfvapi-timestamp", ts.clone())],
+        &body,
+    );
+    add(
+        "no timestamp",
+        vec![("x-sfvapi-signature", sig.clone())],
+        &body,
+    );
+    add(
+        "empty signature",
+        vec![
+            ("x-sfvapi-timestamp", ts.clone()),
+            ("x-sfvapi-signature", String::new()),
+        ],
+        &body,
+    );
+    add(
+        "wrong scheme v2=",
+        vec![
+            ("x-sfvapi-timestamp", ts.clone()),
+            ("x-sfvapi-signature", sig.replacen("v1=", "v2=", 1)),
+        ],
+        &body,
+    );
+    add(
+        "wrong scheme: no prefix",
+        vec![
+            ("x-sfvapi-timestamp", ts.clone()),
+            (
+                "x-sfvapi-signature",
+                sig.trim_start_matches("v1=").to_owned(),
+            ),
+        ],
+        &body,
+    );
     {
         use base64::Engine as _;
         let raw = hex::decode(sig.trim_start_matches("v1=")).unwrap_or_default();
         let b64 = base64::engine::general_purpose::STANDARD.encode(raw);
-        add("wrong scheme: base64 MAC", vec![("x-sfvapi-timestamp", ts.clone()), ("x-sfvapi-signature", format!("v1={b64}"))], &body);
+        add(
+            "wrong scheme: base64 MAC",
+            vec![
+                ("x-sfvapi-timestamp", ts.clone()),
+                ("x-sfvapi-signature", format!("v1={b64}")),
+            ],
+            &body,
+        );
         // The legacy v1 header is not accepted when the deployment is on v2.
-        let legacy = base64::engine::general_purpose::STANDARD.encode(sfvapi::signature::hmac_parts(
-            sfvapi::signature::Algorithm::Sha256,
-            SF_SECRET.as_bytes(),
-            &[&body],
-        ));
-        add("wrong scheme: legacy v1 header", vec![("x-salesforce-signature", legacy)], &body);
+        let legacy =
+            base64::engine::general_purpose::STANDARD.encode(sfvapi::signature::hmac_parts(
+                sfvapi::signature::Algorithm::Sha256,
+                SF_SECRET.as_bytes(),
+                &[&body],
+            ));
+        add(
+            "wrong scheme: legacy v1 header",
+            vec![("x-salesforce-signature", legacy)],
+            &body,
+        );
     }
-    add("timestamp not a number", vec![("x-sfvapi-timestamp", "soon".into()), ("x-sfvapi-signature", sig.clone())], &body);
-    add("timestamp in ms", vec![("x-sfvapi-timestamp", (now * 1000).to_string()), ("x-sfvapi-signature", sig.clone())], &body);
+    add(
+        "timestamp not a number",
+        vec![
+            ("x-sfvapi-timestamp", "soon".into()),
+            ("x-sfvapi-signature", sig.clone()),
+        ],
+        &body,
+    );
+    add(
+        "timestamp in ms",
+        vec![
+            ("x-sfvapi-timestamp", (now * 1000).to_string()),
+            ("x-sfvapi-signature", sig.clone()),
+        ],
+        &body,
+    );
 
     let mut cases: Vec<Case> = ingest_cases
         .into_iter()
@@ -660,10 +792,14 @@ pub async fn signatures() -> CorpusReport {
         .collect();
     let report_ingest = {
         let app = ingest.clone();
-        run_cases("signatures → ingest", std::mem::take(&mut cases), move |r| {
-            let app = app.clone();
-            async move { app.handle(r).await }
-        })
+        run_cases(
+            "signatures → ingest",
+            std::mem::take(&mut cases),
+            move |r| {
+                let app = app.clone();
+                async move { app.handle(r).await }
+            },
+        )
         .await
     };
 
@@ -680,31 +816,83 @@ pub async fn signatures() -> CorpusReport {
         }
     };
     let (ts, sig) = vapi_hmac("not-the-secret", &vbody, now);
-    cases.push(vcase("forged", vec![("x-timestamp", ts), ("x-signature", sig)], &vbody));
+    cases.push(vcase(
+        "forged",
+        vec![("x-timestamp", ts), ("x-signature", sig)],
+        &vbody,
+    ));
     let (ts, sig) = vapi_hmac(VAPI_SECRET, &vbody, now - 301);
-    cases.push(vcase("stale (s)", vec![("x-timestamp", ts), ("x-signature", sig)], &vbody));
+    cases.push(vcase(
+        "stale (s)",
+        vec![("x-timestamp", ts), ("x-signature", sig)],
+        &vbody,
+    ));
     let (ts, sig) = vapi_hmac(VAPI_SECRET, &vbody, (now - 301) * 1000);
-    cases.push(vcase("stale (ms)", vec![("x-timestamp", ts), ("x-signature", sig)], &vbody));
+    cases.push(vcase(
+        "stale (ms)",
+        vec![("x-timestamp", ts), ("x-signature", sig)],
+        &vbody,
+    ));
     let (ts, sig) = vapi_hmac(VAPI_SECRET, &vbody, now + 301);
-    cases.push(vcase("future", vec![("x-timestamp", ts), ("x-signature", sig)], &vbody));
+    cases.push(vcase(
+        "future",
+        vec![("x-timestamp", ts), ("x-signature", sig)],
+        &vbody,
+    ));
     let (ts, sig) = vapi_hmac(VAPI_SECRET, &vbody, now);
-    cases.push(vcase("replayed headers, changed body", vec![("x-timestamp", ts.clone()), ("x-signature", sig.clone())], &vbody2));
-    cases.push(vcase("no signature", vec![("x-timestamp", ts.clone())], &vbody));
-    cases.push(vcase("no timestamp", vec![("x-signature", sig.clone())], &vbody));
-    cases.push(vcase("wrong scheme: X-Vapi-Secret when only hmac is on", vec![("x-vapi-secret", VAPI_SECRET.into())], &vbody));
-    cases.push(vcase("wrong scheme: bearer when only hmac is on", vec![("authorization", format!("Bearer {VAPI_SECRET}"))], &vbody));
-    cases.push(vcase("wrong scheme: sha256= prefix", vec![("x-timestamp", ts.clone()), ("x-signature", format!("sha256={sig}"))], &vbody));
+    cases.push(vcase(
+        "replayed headers, changed body",
+        vec![("x-timestamp", ts.clone()), ("x-signature", sig.clone())],
+        &vbody2,
+    ));
+    cases.push(vcase(
+        "no signature",
+        vec![("x-timestamp", ts.clone())],
+        &vbody,
+    ));
+    cases.push(vcase(
+        "no timestamp",
+        vec![("x-signature", sig.clone())],
+        &vbody,
+    ));
+    cases.push(vcase(
+        "wrong scheme: X-Vapi-Secret when only hmac is on",
+        vec![("x-vapi-secret", VAPI_SECRET.into())],
+        &vbody,
+    ));
+    cases.push(vcase(
+        "wrong scheme: bearer when only hmac is on",
+        vec![("authorization", format!("Bearer {VAPI_SECRET}"))],
+        &vbody,
+    ));
+    cases.push(vcase(
+        "wrong scheme: sha256= prefix",
+        vec![
+            ("x-timestamp", ts.clone()),
+            ("x-signature", format!("sha256={sig}")),
+        ],
+        &vbody,
+    ));
     {
         use base64::Engine as _;
-        let b64 = base64::engine::general_purpose::STANDARD.encode(hex::decode(&sig).unwrap_or_default());
-        cases.push(vcase("wrong scheme: base64 MAC", vec![("x-timestamp", ts.clone()), ("x-signature", b64)], &vbody));
+        let b64 =
+            base64::engine::general_purpose::STANDARD.encode(hex::decode(&sig).unwrap_or_default());
+        cases.push(vcase(
+            "wrong scheme: base64 MAC",
+            vec![("x-timestamp", ts.clone()), ("x-signature", b64)],
+            &vbody,
+        ));
     }
     let legacy = hex::encode(sfvapi::signature::hmac_parts(
         sfvapi::signature::Algorithm::Sha256,
         VAPI_SECRET.as_bytes(),
         &[&vbody],
     ));
-    cases.push(vcase("wrong scheme: legacy x-vapi-signature", vec![("x-vapi-signature", legacy)], &vbody));
+    cases.push(vcase(
+        "wrong scheme: legacy x-vapi-signature",
+        vec![("x-vapi-signature", legacy)],
+        &vbody,
+    ));
     let report_vapi = run_cases("signatures → vapi", cases, move |r| {
         let app = vapi.clone();
         async move { app.handle(r).await }
@@ -721,8 +909,10 @@ pub async fn signatures() -> CorpusReport {
     }
     // Nothing a rejected request sent may reach the table.
     if counter.count("PutItem") > 0 {
-        r.mismatches
-            .push(format!("{} writes from rejected requests", counter.count("PutItem")));
+        r.mismatches.push(format!(
+            "{} writes from rejected requests",
+            counter.count("PutItem")
+        ));
     }
     r
 }
@@ -740,7 +930,9 @@ pub async fn dynamodb_outage(events: usize) -> Row {
     };
     let sdk = sdk().await;
     let client = aws_sdk_dynamodb::Client::from_conf(
-        store::client_config(&sdk).endpoint_url(db.endpoint()).build(),
+        store::client_config(&sdk)
+            .endpoint_url(db.endpoint())
+            .build(),
     );
     let table = unique("sfvapi-outage");
     if let Err(e) = store::create_table(&client, &table).await {
@@ -858,14 +1050,17 @@ pub async fn dead_worker() -> Row {
     let w = World::new(&[("JOB_LEASE_SECS", "1")], true).await;
     w.mount_vapi(201, None, None).await;
     let id = unique("dead");
-    row.acked = (answer(w.ingest.handle(signed_ingest(&event_body(&id, 300))).await).0 == 202) as usize;
+    row.acked =
+        (answer(w.ingest.handle(signed_ingest(&event_body(&id, 300))).await).0 == 202) as usize;
     let pk = pk_of(&id);
     let worker = w.worker().await;
     let claimed = worker.queue().claim(&pk, sfvapi::now_millis()).await;
     let claimed = matches!(claimed, Ok(Some(_)));
     drop(worker); // the "dead" worker
     let worker = w.worker().await;
-    worker.handle(stream_batch(&[(pk.as_str(), "PENDING")])).await;
+    worker
+        .handle(stream_batch(&[(pk.as_str(), "PENDING")]))
+        .await;
     let held = w.status(&pk).await.0 == "RUNNING";
     tokio::time::sleep(Duration::from_millis(1100)).await;
     w.drive(&worker, std::slice::from_ref(&pk), 4).await;
@@ -883,12 +1078,15 @@ pub async fn vapi_timeout() -> Row {
     let w = World::new(&[], true).await;
     w.mount_vapi(201, None, Some(Duration::from_secs(3))).await;
     let id = unique("vto");
-    row.acked = (answer(w.ingest.handle(signed_ingest(&event_body(&id, 300))).await).0 == 202) as usize;
+    row.acked =
+        (answer(w.ingest.handle(signed_ingest(&event_body(&id, 300))).await).0 == 202) as usize;
     let pk = pk_of(&id);
     let worker = w.worker().await;
     w.drive(&worker, std::slice::from_ref(&pk), 3).await;
     // Redelivered and swept again: still no second POST.
-    worker.handle(stream_batch(&[(pk.as_str(), "PENDING")])).await;
+    worker
+        .handle(stream_batch(&[(pk.as_str(), "PENDING")]))
+        .await;
     let _ = worker.sweep().await;
     row.settle(&w, std::slice::from_ref(&pk)).await;
     row.dials = w.calls().await;
@@ -907,7 +1105,8 @@ pub async fn salesforce_fault(name: &str, status: u16, body: Value) -> Row {
     w.mount_case_and_task().await;
     w.mount_vapi(201, None, None).await;
     let id = unique("sf");
-    row.acked = (answer(w.ingest.handle(signed_ingest(&event_body(&id, 300))).await).0 == 202) as usize;
+    row.acked =
+        (answer(w.ingest.handle(signed_ingest(&event_body(&id, 300))).await).0 == 202) as usize;
     let pk = pk_of(&id);
     let worker = w.worker().await;
     w.drive(&worker, std::slice::from_ref(&pk), 5).await;
@@ -1002,7 +1201,17 @@ impl Suite {
         let mut out = String::new();
         out.push_str(&format!(
             "{:<48} {:>6} {:>5} {:>5} {:>5} {:>6} {:>6} {:>5} {:>11} {:>7}  {}\n",
-            "scenario", "acked", "jobs", "DONE", "SKIP", "REVIEW", "FAILED", "lost", "dials/exp", "sms/exp", "result"
+            "scenario",
+            "acked",
+            "jobs",
+            "DONE",
+            "SKIP",
+            "REVIEW",
+            "FAILED",
+            "lost",
+            "dials/exp",
+            "sms/exp",
+            "result"
         ));
         for r in &self.rows {
             out.push_str(&format!(
@@ -1018,7 +1227,11 @@ impl Suite {
                 format!("{}/{}", r.dials, r.expected_dials),
                 format!("{}/{}", r.sms, r.expected_sms),
                 if r.ok { "ok" } else { "FAIL" },
-                if r.note.is_empty() { String::new() } else { format!("  ({})", r.note) }
+                if r.note.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", r.note)
+                }
             ));
         }
         out.push('\n');
@@ -1027,7 +1240,11 @@ impl Suite {
             "corpus", "cases", "panics", "unexpected 5xx", "mismatch", "statuses"
         ));
         for c in &self.corpora {
-            let statuses: Vec<String> = c.by_status.iter().map(|(k, v)| format!("{k}×{v}")).collect();
+            let statuses: Vec<String> = c
+                .by_status
+                .iter()
+                .map(|(k, v)| format!("{k}×{v}"))
+                .collect();
             out.push_str(&format!(
                 "{:<56} {:>6} {:>7} {:>15} {:>10}  {}  {}\n",
                 c.name,
@@ -1043,7 +1260,11 @@ impl Suite {
             }
         }
         let lost: usize = self.rows.iter().map(|r| r.lost).sum();
-        let double_calls = self.rows.iter().filter(|r| r.dials > r.expected_dials).count();
+        let double_calls = self
+            .rows
+            .iter()
+            .filter(|r| r.dials > r.expected_dials)
+            .count();
         let double_sms = self.rows.iter().filter(|r| r.sms > r.expected_sms).count();
         out.push_str(&format!(
             "\nzero lost: {}   zero double calls: {}   zero double SMS: {}   suite: {}   ({:.1} s)\n",

@@ -149,7 +149,10 @@ async fn serve(
                         "lambda-runtime-invoked-function-arn",
                         "arn:aws:lambda:us-east-1:123456789012:function:bench",
                     ),
-                    ("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000"),
+                    (
+                        "lambda-runtime-trace-id",
+                        "Root=1-00000000-000000000000000000000000",
+                    ),
                     ("content-type", "application/json"),
                 ];
                 for (k, v) in pairs {

@@ -74,11 +74,32 @@ impl Report {
         });
     }
     fn print(&self) {
-        let w0 = self.lines.iter().map(|l| l.section.len()).max().unwrap_or(0);
-        let w1 = self.lines.iter().map(|l| l.metric.chars().count()).max().unwrap_or(0);
-        let w2 = self.lines.iter().map(|l| l.value.chars().count()).max().unwrap_or(0);
-        let w3 = self.lines.iter().map(|l| l.goal.chars().count()).max().unwrap_or(0);
-        let pad = |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(s.chars().count())));
+        let w0 = self
+            .lines
+            .iter()
+            .map(|l| l.section.len())
+            .max()
+            .unwrap_or(0);
+        let w1 = self
+            .lines
+            .iter()
+            .map(|l| l.metric.chars().count())
+            .max()
+            .unwrap_or(0);
+        let w2 = self
+            .lines
+            .iter()
+            .map(|l| l.value.chars().count())
+            .max()
+            .unwrap_or(0);
+        let w3 = self
+            .lines
+            .iter()
+            .map(|l| l.goal.chars().count())
+            .max()
+            .unwrap_or(0);
+        let pad =
+            |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(s.chars().count())));
         println!(
             "{} | {} | {} | {} | status",
             pad("section", w0),
@@ -128,7 +149,9 @@ fn in_process(r: &mut Report) {
     }
     let now = sfvapi::now_millis();
     for _ in 0..2_000 {
-        let _ = black_box(sfvapi::ingest::prepare(&config, &secret, &headers, &body, now));
+        let _ = black_box(sfvapi::ingest::prepare(
+            &config, &secret, &headers, &body, now,
+        ));
     }
     let mut s = Samples::with_capacity(runs);
     let mut ok = true;
@@ -164,14 +187,21 @@ async fn handler_levels(r: &mut Report, levels: &[usize], count: usize) -> Vec<V
     let app = ingest_app(&store, &ingest_secret().await).await;
     // Warm: secret cached, connections open.
     for i in 0..50 {
-        let _ = app.handle(signed_ingest(&event_body(&unique(&format!("warm{i}")), 2048))).await;
+        let _ = app
+            .handle(signed_ingest(&event_body(
+                &unique(&format!("warm{i}")),
+                2048,
+            )))
+            .await;
     }
     let mut out = Vec::new();
     for &c in levels {
         let reqs: Vec<lambda_http::Request> = (0..count)
             .map(|i| signed_ingest(&event_body(&unique(&format!("c{c}-{i}")), 2048)))
             .collect();
-        let reqs = Arc::new(std::sync::Mutex::new(reqs.into_iter().map(Some).collect::<Vec<_>>()));
+        let reqs = Arc::new(std::sync::Mutex::new(
+            reqs.into_iter().map(Some).collect::<Vec<_>>(),
+        ));
         let next = Arc::new(AtomicUsize::new(0));
         let started = Instant::now();
         let mut set = tokio::task::JoinSet::new();
@@ -227,7 +257,16 @@ fn run_peer(levels: &[usize], count: usize) -> Result<Value, String> {
     let levels: Vec<String> = levels.iter().map(|c| c.to_string()).collect();
     let out = Command::new(&python)
         .arg(&script)
-        .args(["--count", &count.to_string(), "--levels", &levels.join(","), "--size", "2048", "--secret", SF_SECRET])
+        .args([
+            "--count",
+            &count.to_string(),
+            "--levels",
+            &levels.join(","),
+            "--size",
+            "2048",
+            "--secret",
+            SF_SECRET,
+        ])
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| format!("{}: {e}", python.display()))?;
@@ -242,7 +281,9 @@ fn run_peer(levels: &[usize], count: usize) -> Result<Value, String> {
 async fn ingest_requests(r: &mut Report) {
     let (store, counter) = fresh_store().await;
     let app = ingest_app(&store, &ingest_secret().await).await;
-    let _ = app.handle(signed_ingest(&event_body("count-warm", 2048))).await;
+    let _ = app
+        .handle(signed_ingest(&event_body("count-warm", 2048)))
+        .await;
     let body = event_body(&unique("count"), 2048);
     counter.reset();
     let s1 = answer(app.handle(signed_ingest(&body)).await).0;
@@ -253,10 +294,17 @@ async fn ingest_requests(r: &mut Report) {
     let fmt = |m: &std::collections::HashMap<String, u64>| {
         let mut v: Vec<String> = m.iter().map(|(k, n)| format!("{n} {k}")).collect();
         v.sort();
-        if v.is_empty() { "none".into() } else { v.join(", ") }
+        if v.is_empty() {
+            "none".into()
+        } else {
+            v.join(", ")
+        }
     };
     let reads = |m: &std::collections::HashMap<String, u64>| {
-        m.iter().filter(|(k, _)| k.contains("Get") || k.contains("Query") || k.contains("Scan")).map(|(_, n)| *n).sum::<u64>()
+        m.iter()
+            .filter(|(k, _)| k.contains("Get") || k.contains("Query") || k.contains("Scan"))
+            .map(|(_, n)| *n)
+            .sum::<u64>()
     };
     let writes = |m: &std::collections::HashMap<String, u64>| m.values().sum::<u64>() - reads(m);
     r.goal(
@@ -273,7 +321,10 @@ async fn ingest_requests(r: &mut Report) {
         "1 write attempt, 0 reads",
         s2 == 200 && writes(&dup) == 1 && reads(&dup) == 0,
     );
-    r.json.insert("sfvapi_requests".into(), json!({"new": new, "duplicate": dup, "statuses": [s1, s2]}));
+    r.json.insert(
+        "sfvapi_requests".into(),
+        json!({"new": new, "duplicate": dup, "statuses": [s1, s2]}),
+    );
 }
 
 // ---------------------------------------------------------------- Vapi tool calls, token path
@@ -284,9 +335,18 @@ async fn tool_calls(r: &mut Report) {
     let app = vapi_app(&store, &vapi_secret().await).await;
     seed_call(&store).await;
     for i in 0..20 {
-        let _ = app.handle(signed_vapi(&tool_call_body(&format!("warm_{i}")))).await;
+        let _ = app
+            .handle(signed_vapi(&tool_call_body(&format!("warm_{i}"))))
+            .await;
     }
-    let reqs: Vec<_> = (0..n).map(|i| signed_vapi(&tool_call_body(&format!("call_{i}_{}", sfvapi::now_millis())))).collect();
+    let reqs: Vec<_> = (0..n)
+        .map(|i| {
+            signed_vapi(&tool_call_body(&format!(
+                "call_{i}_{}",
+                sfvapi::now_millis()
+            )))
+        })
+        .collect();
     counter.reset();
     let mut s = Samples::with_capacity(n);
     let mut ok = 0usize;
@@ -294,13 +354,21 @@ async fn tool_calls(r: &mut Report) {
         let t = Instant::now();
         let (status, body) = answer(app.handle(req).await);
         s.push(t.elapsed());
-        if status == 200 && body["results"][0]["result"].as_str().is_some_and(|r| r.contains("00001026")) {
+        if status == 200
+            && body["results"][0]["result"]
+                .as_str()
+                .is_some_and(|r| r.contains("00001026"))
+        {
             ok += 1;
         }
     }
     let (p50, p99) = (s.quantile_us(0.5), s.quantile_us(0.99));
     let per_call = counter.total() as f64 / n as f64;
-    r.add("Vapi tool call", format!("VapiWebhookApp::handle from call# snapshot ({n} calls) p50"), fmt_us(p50));
+    r.add(
+        "Vapi tool call",
+        format!("VapiWebhookApp::handle from call# snapshot ({n} calls) p50"),
+        fmt_us(p50),
+    );
     r.goal(
         "Vapi tool call",
         format!("p99 ({ok}/{n} answered from the snapshot; {per_call:.1} DynamoDB requests/call)"),
@@ -316,28 +384,40 @@ async fn token_path(r: &mut Report) {
     let sf = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(sf_token_response("live-token", &sf.uri())))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(sf_token_response("live-token", &sf.uri())),
+        )
         .mount(&sf)
         .await;
     Mock::given(method("GET"))
         .and(path(contact_path(CONTACT)))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json_of(sfvapi_bench::harness::fixtures::CONTACT)))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json_of(sfvapi_bench::harness::fixtures::CONTACT)),
+        )
         .mount(&sf)
         .await;
     let arn = create_secret(&sf_secret_json()).await;
-    let vars: BTreeMap<&str, String> = BTreeMap::from([("SF_LOGIN_URL", sf.uri()), ("SF_CONNECTION_SECRET_ARN", arn), ("TABLE_NAME", store.table().to_owned())]);
-    let config = match sfvapi::config::SalesforceConfig::from_env(&Env::new(|k| vars.get(k).cloned())) {
-        Ok(c) => c,
-        Err(e) => {
-            r.add("token path", "config", e.to_string());
-            return;
-        }
-    };
+    let vars: BTreeMap<&str, String> = BTreeMap::from([
+        ("SF_LOGIN_URL", sf.uri()),
+        ("SF_CONNECTION_SECRET_ARN", arn),
+        ("TABLE_NAME", store.table().to_owned()),
+    ]);
+    let config =
+        match sfvapi::config::SalesforceConfig::from_env(&Env::new(|k| vars.get(k).cloned())) {
+            Ok(c) => c,
+            Err(e) => {
+                r.add("token path", "config", e.to_string());
+                return;
+            }
+        };
     let Ok(conn) = Connection::new(config, store.clone(), secrets_cache().await) else {
         r.add("token path", "connection", "error");
         return;
     };
-    let Ok(id) = SalesforceId::parse("id", CONTACT) else { return };
+    let Ok(id) = SalesforceId::parse("id", CONTACT) else {
+        return;
+    };
     let cold_ok = conn.rest.get_contact(&id).await.is_ok();
     let oauth_cold = World::posts(&sf, TOKEN_PATH).await;
     counter.reset();
@@ -363,7 +443,15 @@ async fn token_path(r: &mut Report) {
 
 // ---------------------------------------------------------------- the release binaries
 
-const FUNCTIONS: [&str; 4] = ["salesforce-ingest", "vapi-webhook", "job-worker", "token-refresher"];
+/// A function's environment, the events it is fed, and what a good answer looks like.
+type FnLoad = (Vec<(String, String)>, Vec<Bytes>, fn(&Value) -> bool);
+
+const FUNCTIONS: [&str; 4] = [
+    "salesforce-ingest",
+    "vapi-webhook",
+    "job-worker",
+    "token-refresher",
+];
 
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
@@ -374,7 +462,8 @@ fn target_dir() -> PathBuf {
 fn release_build() -> Result<Duration, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(sfvapi_bench::ddb_local::repo_root()).args(["build", "--release", "--quiet"]);
+    cmd.current_dir(sfvapi_bench::ddb_local::repo_root())
+        .args(["build", "--release", "--quiet"]);
     for f in FUNCTIONS {
         cmd.args(["-p", f]);
     }
@@ -406,8 +495,19 @@ struct FnRun {
 
 /// Spawn `bin` against a fresh Runtime API: time spawn → first `/next`, then feed `events` one by
 /// one and read VmHWM.
-async fn run_function(bin: &Path, envs: &[(String, String)], events: Vec<Bytes>, ok_if: fn(&Value) -> bool) -> FnRun {
-    let mut run = FnRun { init: None, hwm_kb: None, ok: 0, invocations: events.len(), error: None };
+async fn run_function(
+    bin: &Path,
+    envs: &[(String, String)],
+    events: Vec<Bytes>,
+    ok_if: fn(&Value) -> bool,
+) -> FnRun {
+    let mut run = FnRun {
+        init: None,
+        hwm_kb: None,
+        ok: 0,
+        invocations: events.len(),
+        error: None,
+    };
     let Ok(mut api) = RuntimeApi::start().await else {
         run.error = Some("runtime API did not start".into());
         return run;
@@ -451,9 +551,22 @@ async fn run_function(bin: &Path, envs: &[(String, String)], events: Vec<Bytes>,
         for (i, e) in events.into_iter().enumerate() {
             api.invoke(format!("req-{i}"), e);
             match api.completion(Duration::from_secs(20)).await {
-                Some(c) if c.ok && serde_json::from_slice::<Value>(&c.body).map(|v| ok_if(&v)).unwrap_or(false) => run.ok += 1,
+                Some(c)
+                    if c.ok
+                        && serde_json::from_slice::<Value>(&c.body)
+                            .map(|v| ok_if(&v))
+                            .unwrap_or(false) =>
+                {
+                    run.ok += 1
+                }
                 Some(c) if run.error.is_none() => {
-                    run.error = Some(format!("first bad answer: {}", String::from_utf8_lossy(&c.body).chars().take(200).collect::<String>()))
+                    run.error = Some(format!(
+                        "first bad answer: {}",
+                        String::from_utf8_lossy(&c.body)
+                            .chars()
+                            .take(200)
+                            .collect::<String>()
+                    ))
                 }
                 Some(_) => {}
                 None => {
@@ -506,21 +619,30 @@ async fn functions(r: &mut Report) {
     let table = store.table().to_owned();
     let common = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
         let mut v = vec![("TABLE_NAME".to_owned(), table.clone())];
-        v.extend(extra.iter().map(|(k, val)| ((*k).to_owned(), (*val).to_owned())));
+        v.extend(
+            extra
+                .iter()
+                .map(|(k, val)| ((*k).to_owned(), (*val).to_owned())),
+        );
         v
     };
     let mut json_fns = serde_json::Map::new();
     for f in FUNCTIONS {
         let bin = target_dir().join("release").join(f);
         let size = std::fs::metadata(&bin).map(|m| m.len()).unwrap_or(0);
-        let (envs, events, ok_if): (Vec<(String, String)>, Vec<Bytes>, fn(&Value) -> bool) = match f {
+        let (envs, events, ok_if): FnLoad = match f {
             "salesforce-ingest" => (
                 common(&[("SF_INGEST_SECRET_ARN", &ingest_arn)]),
                 (0..n)
                     .map(|i| {
                         let body = event_body(&unique(&format!("fn{i}")), 2048);
                         let (ts, sig) = sf_v2_headers(SF_SECRET, &body, sfvapi::now_secs());
-                        apigw("POST", "/salesforce/events", &[("x-sfvapi-timestamp", &ts), ("x-sfvapi-signature", &sig)], &body)
+                        apigw(
+                            "POST",
+                            "/salesforce/events",
+                            &[("x-sfvapi-timestamp", &ts), ("x-sfvapi-signature", &sig)],
+                            &body,
+                        )
                     })
                     .collect(),
                 |v| v["statusCode"] == 202,
@@ -531,7 +653,12 @@ async fn functions(r: &mut Report) {
                     .map(|i| {
                         let body = tool_call_body(&format!("fn_{i}_{}", sfvapi::now_millis()));
                         let (ts, sig) = vapi_hmac(VAPI_SECRET, &body, sfvapi::now_secs());
-                        apigw("POST", "/vapi/webhook", &[("x-timestamp", &ts), ("x-signature", &sig)], &body)
+                        apigw(
+                            "POST",
+                            "/vapi/webhook",
+                            &[("x-timestamp", &ts), ("x-signature", &sig)],
+                            &body,
+                        )
                     })
                     .collect(),
                 |v| v["statusCode"] == 200,
@@ -551,31 +678,55 @@ async fn functions(r: &mut Report) {
                         Bytes::from(stream_batch_json(&[(pk.as_str(), "PENDING")]).to_string())
                     })
                     .collect(),
-                |v| v["batchItemFailures"].as_array().is_some_and(|a| a.is_empty()),
+                |v| {
+                    v["batchItemFailures"]
+                        .as_array()
+                        .is_some_and(|a| a.is_empty())
+                },
             ),
             _ => (
-                common(&[("SF_LOGIN_URL", &sf.uri()), ("SF_CONNECTION_SECRET_ARN", &sf_arn)]),
-                (0..n).map(|_| Bytes::from_static(br#"{"action":"refresh"}"#)).collect(),
+                common(&[
+                    ("SF_LOGIN_URL", &sf.uri()),
+                    ("SF_CONNECTION_SECRET_ARN", &sf_arn),
+                ]),
+                (0..n)
+                    .map(|_| Bytes::from_static(br#"{"action":"refresh"}"#))
+                    .collect(),
                 |v| v["connections"][0]["ok"] != false && v.get("connections").is_some(),
             ),
         };
         let run = run_function(&bin, &envs, events, ok_if).await;
-        let init = run.init.map(|d| fmt_us(d.as_secs_f64() * 1e6)).unwrap_or_else(|| "—".into());
-        let hwm = run.hwm_kb.map(|k| format!("{:.1} MB", k as f64 / 1024.0)).unwrap_or_else(|| "—".into());
-        let mut value = format!("{:.2} MB | init {init} | peak RSS {hwm} | {}/{} ok", size as f64 / 1_048_576.0, run.ok, run.invocations);
+        let init = run
+            .init
+            .map(|d| fmt_us(d.as_secs_f64() * 1e6))
+            .unwrap_or_else(|| "—".into());
+        let hwm = run
+            .hwm_kb
+            .map(|k| format!("{:.1} MB", k as f64 / 1024.0))
+            .unwrap_or_else(|| "—".into());
+        let mut value = format!(
+            "{:.2} MB | init {init} | peak RSS {hwm} | {}/{} ok",
+            size as f64 / 1_048_576.0,
+            run.ok,
+            run.invocations
+        );
         if let Some(e) = &run.error {
             value.push_str(&format!(" | {e}"));
         }
-        r.add("release binaries", format!("{f}: stripped size | cold init (no network) | VmHWM after {n} invocations"), value);
+        r.add(
+            "release binaries",
+            format!("{f}: stripped size | cold init (no network) | VmHWM after {n} invocations"),
+            value,
+        );
         json_fns.insert(
             f.into(),
             json!({"size_bytes": size, "init_us": run.init.map(|d| d.as_secs_f64() * 1e6), "vm_hwm_kb": run.hwm_kb, "invocations": run.invocations, "ok": run.ok, "error": run.error}),
         );
     }
-    r.json.insert("release_build_s".into(), json!(build.as_secs_f64()));
+    r.json
+        .insert("release_build_s".into(), json!(build.as_secs_f64()));
     r.json.insert("functions".into(), Value::Object(json_fns));
 }
-
 
 // ---------------------------------------------------------------- accepted → POST /call
 
@@ -620,21 +771,44 @@ async fn accepted_to_dial(r: &mut Report) {
     let worker = w.worker().await;
     let sdk = sdk().await;
     let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
-    let arn = match w.store.client().describe_table().table_name(w.store.table()).send().await {
-        Ok(d) => d.table().and_then(|t| t.latest_stream_arn()).map(str::to_owned),
+    let arn = match w
+        .store
+        .client()
+        .describe_table()
+        .table_name(w.store.table())
+        .send()
+        .await
+    {
+        Ok(d) => d
+            .table()
+            .and_then(|t| t.latest_stream_arn())
+            .map(str::to_owned),
         Err(_) => None,
     };
     let Some(arn) = arn else {
-        r.add("stream pump", "event accepted → POST /call", "no stream on the table");
+        r.add(
+            "stream pump",
+            "event accepted → POST /call",
+            "no stream on the table",
+        );
         return;
     };
     let shards = match streams.describe_stream().stream_arn(&arn).send().await {
         Ok(d) => d
             .stream_description()
-            .map(|s| s.shards().iter().filter_map(|sh| sh.shard_id().map(str::to_owned)).collect::<Vec<_>>())
+            .map(|s| {
+                s.shards()
+                    .iter()
+                    .filter_map(|sh| sh.shard_id().map(str::to_owned))
+                    .collect::<Vec<_>>()
+            })
             .unwrap_or_default(),
         Err(e) => {
-            r.add("stream pump", "event accepted → POST /call", format!("DescribeStream: {e}"));
+            r.add(
+                "stream pump",
+                "event accepted → POST /call",
+                format!("DescribeStream: {e}"),
+            );
             return;
         }
     };
@@ -656,11 +830,18 @@ async fn accepted_to_dial(r: &mut Report) {
         let (stop, worker) = (stop.clone(), worker.clone());
         tokio::spawn(async move {
             let deadline = Instant::now() + Duration::from_secs(300);
-            while !stop.load(Ordering::SeqCst) && Instant::now() < deadline && !iterators.is_empty() {
+            while !stop.load(Ordering::SeqCst) && Instant::now() < deadline && !iterators.is_empty()
+            {
                 let mut idle = true;
                 let mut next_iters = Vec::new();
                 for it in iterators.drain(..) {
-                    let Ok(out) = streams.get_records().shard_iterator(&it).limit(100).send().await else {
+                    let Ok(out) = streams
+                        .get_records()
+                        .shard_iterator(&it)
+                        .limit(100)
+                        .send()
+                        .await
+                    else {
                         next_iters.push(it);
                         continue;
                     };
@@ -680,7 +861,10 @@ async fn accepted_to_dial(r: &mut Report) {
                     }
                     if !batch.is_empty() {
                         idle = false;
-                        let refs: Vec<(&str, &str)> = batch.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+                        let refs: Vec<(&str, &str)> = batch
+                            .iter()
+                            .map(|(a, b)| (a.as_str(), b.as_str()))
+                            .collect();
                         worker.handle(stream_batch(&refs)).await;
                     }
                     if let Some(next) = out.next_shard_iterator() {
@@ -704,7 +888,8 @@ async fn accepted_to_dial(r: &mut Report) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let wait_until = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < wait_until && seen.lock().map(|m| m.len()).unwrap_or(0) < accepted.len() {
+    while Instant::now() < wait_until && seen.lock().map(|m| m.len()).unwrap_or(0) < accepted.len()
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     stop.store(true, Ordering::SeqCst);
@@ -732,7 +917,10 @@ async fn accepted_to_dial(r: &mut Report) {
 fn main() -> std::process::ExitCode {
     // EMF metric lines would bury the table; set before any thread exists.
     std::env::set_var("SFVAPI_NO_METRICS", "1");
-    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt.block_on(bench()),
         Err(e) => {
             eprintln!("error: tokio runtime: {e}");
@@ -762,7 +950,10 @@ async fn bench() -> std::process::ExitCode {
             let plevels = peer["levels"].as_array().unwrap_or(&empty);
             for (o, p) in ours.iter().zip(plevels) {
                 let c = o["concurrency"].as_u64().unwrap_or(0);
-                let (oe, pe) = (o["events_per_s"].as_f64().unwrap_or(0.0), p["events_per_s"].as_f64().unwrap_or(0.0));
+                let (oe, pe) = (
+                    o["events_per_s"].as_f64().unwrap_or(0.0),
+                    p["events_per_s"].as_f64().unwrap_or(0.0),
+                );
                 r.add(
                     "handler+DynamoDB Local",
                     format!("peer (Powertools idempotent_function), c={c}: events/s | p50 | p99"),
@@ -778,17 +969,33 @@ async fn bench() -> std::process::ExitCode {
                     format!(
                         "{:.1}× | {:.1}×",
                         if pe > 0.0 { oe / pe } else { 0.0 },
-                        o["p99_us"].as_f64().map(|x| p["p99_us"].as_f64().unwrap_or(0.0) / x.max(1e-9)).unwrap_or(0.0)
+                        o["p99_us"]
+                            .as_f64()
+                            .map(|x| p["p99_us"].as_f64().unwrap_or(0.0) / x.max(1e-9))
+                            .unwrap_or(0.0)
                     ),
                 );
             }
             let fmt = |v: &Value| {
                 v.as_object()
-                    .map(|m| m.iter().map(|(k, n)| format!("{n} {k}")).collect::<Vec<_>>().join(", "))
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, n)| format!("{n} {k}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
                     .unwrap_or_default()
             };
-            r.add("DynamoDB requests", "peer per new event", fmt(&peer["requests_new"]));
-            r.add("DynamoDB requests", "peer per duplicate", fmt(&peer["requests_duplicate"]));
+            r.add(
+                "DynamoDB requests",
+                "peer per new event",
+                fmt(&peer["requests_new"]),
+            );
+            r.add(
+                "DynamoDB requests",
+                "peer per duplicate",
+                fmt(&peer["requests_duplicate"]),
+            );
             r.json.insert("peer".into(), peer);
         }
         Err(e) => r.add("handler+DynamoDB Local", "peer", format!("not run: {e}")),
@@ -803,14 +1010,23 @@ async fn bench() -> std::process::ExitCode {
     eprintln!("bench: accepted → POST /call through the stream…");
     accepted_to_dial(&mut r).await;
     let elapsed = t0.elapsed();
-    r.add("run", "bench wall time", format!("{:.1} s", elapsed.as_secs_f64()));
-    r.json.insert("bench_wall_s".into(), json!(elapsed.as_secs_f64()));
+    r.add(
+        "run",
+        "bench wall time",
+        format!("{:.1} s", elapsed.as_secs_f64()),
+    );
+    r.json
+        .insert("bench_wall_s".into(), json!(elapsed.as_secs_f64()));
     r.json.insert(
         "goals".into(),
         Value::Array(
             r.lines
                 .iter()
-                .filter_map(|l| l.met.map(|m| json!({"metric": l.metric, "value": l.value, "goal": l.goal, "met": m})))
+                .filter_map(|l| {
+                    l.met.map(
+                        |m| json!({"metric": l.metric, "value": l.value, "goal": l.goal, "met": m}),
+                    )
+                })
                 .collect(),
         ),
     );

@@ -7,7 +7,10 @@ use sfvapi_bench::reliability::{run, Size};
 fn main() -> std::process::ExitCode {
     // EMF metric lines would bury the table; set before any thread exists.
     std::env::set_var("SFVAPI_NO_METRICS", "1");
-    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt.block_on(suite()),
         Err(e) => {
             eprintln!("error: tokio runtime: {e}");
