@@ -133,20 +133,33 @@ fn pk_of(id: &str) -> String {
     format!("evt#sf#{id}")
 }
 
-/// Send `bodies` to the ingest handler all at once; returns each answer's status, in order.
-async fn send_all(app: &sfvapi::ingest::IngestApp, bodies: Vec<Vec<u8>>) -> Vec<u16> {
-    let mut set = JoinSet::new();
-    for (i, body) in bodies.into_iter().enumerate() {
-        let app = app.clone();
-        set.spawn(async move { (i, answer(app.handle(signed_ingest(&body)).await).0) });
-    }
-    let mut out = vec![0u16; set.len()];
-    while let Some(r) = set.join_next().await {
-        if let Ok((i, s)) = r {
-            out[i] = s;
+/// Send `bodies` to the ingest handler all at once, then resend those answered 503 as a sender
+/// would (at most 5 more rounds). Returns each body's last status and how many 503s were seen.
+async fn send_all(app: &sfvapi::ingest::IngestApp, bodies: Vec<Vec<u8>>) -> (Vec<u16>, usize) {
+    let mut out = vec![0u16; bodies.len()];
+    let mut todo: Vec<usize> = (0..bodies.len()).collect();
+    let mut refused = 0;
+    for round in 0..6 {
+        if todo.is_empty() {
+            break;
         }
+        if round > 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let mut set = JoinSet::new();
+        for &i in &todo {
+            let (app, body) = (app.clone(), bodies[i].clone());
+            set.spawn(async move { (i, answer(app.handle(signed_ingest(&body)).await).0) });
+        }
+        while let Some(r) = set.join_next().await {
+            if let Ok((i, s)) = r {
+                out[i] = s;
+            }
+        }
+        todo.retain(|&i| out[i] == 503);
+        refused += todo.len();
     }
-    out
+    (out, refused)
 }
 
 /// 200 (or more) concurrent identical events → one job, one dial.
@@ -155,7 +168,7 @@ pub async fn duplicate_storm(n: usize) -> Row {
     let w = World::new(&[], true).await;
     w.mount_vapi(201, None, None).await;
     let id = unique("storm");
-    let statuses = send_all(&w.ingest, vec![event_body(&id, 400); n]).await;
+    let (statuses, refused) = send_all(&w.ingest, vec![event_body(&id, 400); n]).await;
     let queued = statuses.iter().filter(|s| **s == 202).count();
     let dups = statuses.iter().filter(|s| **s == 200).count();
     row.acked = queued + dups;
@@ -167,11 +180,12 @@ pub async fn duplicate_storm(n: usize) -> Row {
     a.handle(batch()).await;
     w.drive(&a, std::slice::from_ref(&pk), 3).await;
     row.settle(&w, std::slice::from_ref(&pk)).await;
-    row.lost += n - row.acked;
     row.dials = w.calls().await;
     row.expected_dials = 1;
-    row.note = format!("{queued}×202 {dups}×200");
-    row.ok = queued == 1 && dups == n - 1 && row.dials == 1 && row.done == 1 && row.lost == 0;
+    row.note = format!("{queued}×202 {dups}×200, {refused}×503 resent");
+    // A 202 whose answer was lost to a client timeout (503) makes every later copy a 200: at
+    // most one 202, and every copy answered in the end.
+    row.ok = queued <= 1 && row.acked == n && row.dials == 1 && row.done == 1 && row.lost == 0;
     row
 }
 
@@ -185,7 +199,7 @@ pub async fn distinct_storm(k: usize, copies: usize) -> Row {
     let bodies: Vec<Vec<u8>> = (0..copies)
         .flat_map(|_| ids.iter().map(|id| event_body(id, 400)))
         .collect();
-    let statuses = send_all(&w.ingest, bodies).await;
+    let (statuses, refused) = send_all(&w.ingest, bodies).await;
     let queued = statuses.iter().filter(|s| **s == 202).count();
     let dups = statuses.iter().filter(|s| **s == 200).count();
     row.acked = queued + dups;
@@ -200,11 +214,11 @@ pub async fn distinct_storm(k: usize, copies: usize) -> Row {
     worker.handle(stream_batch(&doubled)).await;
     w.drive(&worker, &pks, 5).await;
     row.settle(&w, &pks).await;
-    row.lost += k * copies - row.acked;
     row.dials = w.calls().await;
     row.expected_dials = k;
-    row.note = format!("{queued}×202 {dups}×200");
-    row.ok = queued == k && row.dials == k && row.done == k && row.lost == 0;
+    row.note = format!("{queued}×202 {dups}×200, {refused}×503 resent");
+    row.ok =
+        queued <= k && row.acked == k * copies && row.dials == k && row.done == k && row.lost == 0;
     row
 }
 

@@ -135,7 +135,8 @@ async fn serve(
             let mut s = lock(&state);
             s.first_next.get_or_insert_with(Instant::now);
         }
-        // Long-poll as the real API does; bounded by the caller killing the process.
+        // Long-poll as the real API does, for at most two minutes.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
         loop {
             let next = lock(&state).queue.pop_front();
             if let Some((id, event)) = next {
@@ -162,7 +163,12 @@ async fn serve(
                 }
                 return Ok(r);
             }
-            queued.notified().await;
+            if tokio::time::timeout_at(deadline, queued.notified())
+                .await
+                .is_err()
+            {
+                return Ok(status(503));
+            }
         }
     }
     if let Some(rest) = path.strip_prefix("/2018-06-01/runtime/invocation/") {

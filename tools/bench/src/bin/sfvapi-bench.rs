@@ -692,7 +692,12 @@ async fn functions(r: &mut Report) {
                 (0..n)
                     .map(|_| Bytes::from_static(br#"{"action":"refresh"}"#))
                     .collect(),
-                |v| v["connections"][0]["ok"] != false && v.get("connections").is_some(),
+                |v| {
+                    matches!(
+                        v["connections"][0]["status"].as_str(),
+                        Some("refreshed" | "fresh")
+                    )
+                },
             ),
         };
         let run = run_function(&bin, &envs, events, ok_if).await;
