@@ -2,8 +2,8 @@
 //! written to target/bench/results.json. Run under scripts/services.sh (DynamoDB Local + moto).
 //!
 //! Sizes (env, with defaults): BENCH_EVENTS=2000 per concurrency level, BENCH_PREPARE_RUNS=50000,
-//! BENCH_TOOL_CALLS=1000, BENCH_FN_INVOCATIONS=300, BENCH_SKIP_FUNCTIONS=1 to skip the release
-//! build and the binaries' figures.
+//! BENCH_TOOL_CALLS=1000, BENCH_FN_INVOCATIONS=300, BENCH_PUMP_EVENTS=200; BENCH_SKIP_FUNCTIONS=1
+//! skips the release build and the binaries' figures, BENCH_NO_BUILD=1 uses the binaries as built.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -591,7 +591,11 @@ async fn functions(r: &mut Report) {
         r.add("release binaries", "skipped", "BENCH_SKIP_FUNCTIONS set");
         return;
     }
-    let build = match release_build() {
+    let build = match if std::env::var_os("BENCH_NO_BUILD").is_some() {
+        Ok(Duration::ZERO)
+    } else {
+        release_build()
+    } {
         Ok(d) => d,
         Err(e) => {
             r.add("release binaries", "cargo build --release", e);
@@ -700,17 +704,35 @@ async fn functions(r: &mut Report) {
                 },
             ),
         };
+        // Cold init: five fresh processes, no invocation; then one process under load.
+        let mut inits = Samples::with_capacity(6);
+        for _ in 0..5 {
+            if let Some(d) = run_function(&bin, &envs, Vec::new(), ok_if).await.init {
+                inits.push(d);
+            }
+        }
         let run = run_function(&bin, &envs, events, ok_if).await;
-        let init = run
-            .init
-            .map(|d| fmt_us(d.as_secs_f64() * 1e6))
-            .unwrap_or_else(|| "—".into());
+        if let Some(d) = run.init {
+            inits.push(d);
+        }
+        let init_p50 = (!inits.is_empty()).then(|| inits.quantile_us(0.5));
+        let init_max = inits.quantile_us(1.0);
+        let init = init_p50
+            .map(|p| {
+                format!(
+                    "init p50 {} (max {}, {} starts)",
+                    fmt_us(p),
+                    fmt_us(init_max),
+                    inits.len()
+                )
+            })
+            .unwrap_or_else(|| "init —".into());
         let hwm = run
             .hwm_kb
             .map(|k| format!("{:.1} MB", k as f64 / 1024.0))
             .unwrap_or_else(|| "—".into());
         let mut value = format!(
-            "{:.2} MB | init {init} | peak RSS {hwm} | {}/{} ok",
+            "{:.2} MB | {init} | peak RSS {hwm} | {}/{} ok",
             size as f64 / 1_048_576.0,
             run.ok,
             run.invocations
@@ -725,7 +747,7 @@ async fn functions(r: &mut Report) {
         );
         json_fns.insert(
             f.into(),
-            json!({"size_bytes": size, "init_us": run.init.map(|d| d.as_secs_f64() * 1e6), "vm_hwm_kb": run.hwm_kb, "invocations": run.invocations, "ok": run.ok, "error": run.error}),
+            json!({"size_bytes": size, "init_p50_us": init_p50, "init_max_us": init_max, "init_starts": inits.len(), "vm_hwm_kb": run.hwm_kb, "invocations": run.invocations, "ok": run.ok, "error": run.error}),
         );
     }
     r.json
