@@ -992,6 +992,8 @@ pub async fn dynamodb_outage(events: usize) -> Row {
     };
     let mut answers: Vec<(String, u16)> = Vec::new();
     let mut phase = 0; // 0 = up, 1 = down, 2 = up again
+                       // The outage lasts until the sender has been refused this many times.
+    let min_refused = (events / 40).max(5);
     let mut refused_during = 0usize;
     let mut accepted_during = 0usize;
     let deadline = Instant::now() + Duration::from_secs(150);
@@ -1008,7 +1010,7 @@ pub async fn dynamodb_outage(events: usize) -> Row {
         if phase == 0 && acked >= events / 3 {
             db.kill().await;
             phase = 1;
-        } else if phase == 1 && refused_during >= 5 {
+        } else if phase == 1 && refused_during >= min_refused {
             if let Err(e) = db.restart().await {
                 row.note = format!("restart failed: {e}");
                 break;
@@ -1050,7 +1052,7 @@ pub async fn dynamodb_outage(events: usize) -> Row {
         other
     );
     row.ok = phase == 2
-        && refused_during >= 5
+        && refused_during >= min_refused
         && accepted_during == 0
         && other.is_empty()
         && row.lost == 0
