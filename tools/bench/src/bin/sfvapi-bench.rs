@@ -1059,7 +1059,8 @@ async fn bench() -> std::process::ExitCode {
     );
     println!();
     r.print();
-    let dir = sfvapi_bench::ddb_local::repo_root().join("target/bench");
+    let root = sfvapi_bench::ddb_local::repo_root();
+    let dir = std::fs::canonicalize(&root).unwrap_or(root).join("target/bench");
     let _ = std::fs::create_dir_all(&dir);
     let file = dir.join("results.json");
     match serde_json::to_string_pretty(&Value::Object(r.json)) {
