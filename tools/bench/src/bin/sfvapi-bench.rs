@@ -1060,7 +1060,9 @@ async fn bench() -> std::process::ExitCode {
     println!();
     r.print();
     let root = sfvapi_bench::ddb_local::repo_root();
-    let dir = std::fs::canonicalize(&root).unwrap_or(root).join("target/bench");
+    let dir = std::fs::canonicalize(&root)
+        .unwrap_or(root)
+        .join("target/bench");
     let _ = std::fs::create_dir_all(&dir);
     let file = dir.join("results.json");
     match serde_json::to_string_pretty(&Value::Object(r.json)) {
