@@ -15,7 +15,8 @@ export CARGO_TERM_COLOR ?= never
 help:
 	@echo "make demo    run the flow locally (DynamoDB Local + moto) and show it"
 	@echo "make test    install tools, start local services, run every test and check"
-	@echo "make bench   benchmarks, one table (target/bench/results.json)"
+	@echo "make bench   one table of every figure (target/bench/results.json), sfvapi vs a Powertools peer"
+	@echo "make reliability  the full reliability suite (storms, bad input, signatures, faults)"
 	@echo "make lint    format and template checks (sam validate --lint, cfn-lint + serverless rules, checkov)"
 	@echo "make events  re-sign events/*.json with a fresh timestamp"
 
@@ -70,8 +71,16 @@ demo-ingest: tools
 events:
 	cargo run --quiet -p sfvapi-admin -- sign-events events
 
+# One table, every figure measured in this run (the four functions are built --release inside it,
+# once, and timed). Detailed criterion report: cargo bench -p sfvapi --bench ingest
 bench: tools
-	cargo bench -p sfvapi --bench ingest
+	cargo build --release --quiet -p sfvapi-bench
+	scripts/services.sh "$${CARGO_TARGET_DIR:-target}/release/sfvapi-bench"
+
+# The short form of this suite runs in `make test` (tools/bench/tests/reliability.rs).
+reliability: tools
+	cargo build --quiet -p sfvapi-bench
+	scripts/services.sh "$${CARGO_TARGET_DIR:-target}/debug/sfvapi-reliability"
 
 clean-tools:
 	rm -rf $(TOOLS)

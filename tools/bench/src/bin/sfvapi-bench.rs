@@ -1,0 +1,1076 @@
+//! `make bench`: every figure measured in one run on this machine, printed as one table and
+//! written to target/bench/results.json. Run under scripts/services.sh (DynamoDB Local + moto).
+//!
+//! Sizes (env, with defaults): BENCH_EVENTS=2000 per concurrency level, BENCH_PREPARE_RUNS=50000,
+//! BENCH_TOOL_CALLS=1000, BENCH_FN_INVOCATIONS=300, BENCH_PUMP_EVENTS=200; BENCH_SKIP_FUNCTIONS=1
+//! skips the release build and the binaries' figures, BENCH_NO_BUILD=1 uses the binaries as built.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+use sfvapi::config::{Env, IngestConfig};
+use sfvapi::ids::SalesforceId;
+use sfvapi::salesforce::Connection;
+use sfvapi::secrets::{IngestSecret, SecretString};
+use sfvapi_bench::harness::*;
+use sfvapi_bench::runtime_api::RuntimeApi;
+use sfvapi_bench::stats::{fmt_us, Samples};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// One line of the table.
+struct Line {
+    section: &'static str,
+    metric: String,
+    value: String,
+    goal: String,
+    met: Option<bool>,
+}
+
+#[derive(Default)]
+struct Report {
+    lines: Vec<Line>,
+    json: serde_json::Map<String, Value>,
+}
+
+impl Report {
+    fn add(&mut self, section: &'static str, metric: impl Into<String>, value: impl Into<String>) {
+        self.lines.push(Line {
+            section,
+            metric: metric.into(),
+            value: value.into(),
+            goal: String::new(),
+            met: None,
+        });
+    }
+    fn goal(
+        &mut self,
+        section: &'static str,
+        metric: impl Into<String>,
+        value: impl Into<String>,
+        goal: impl Into<String>,
+        met: bool,
+    ) {
+        self.lines.push(Line {
+            section,
+            metric: metric.into(),
+            value: value.into(),
+            goal: goal.into(),
+            met: Some(met),
+        });
+    }
+    fn print(&self) {
+        let w0 = self
+            .lines
+            .iter()
+            .map(|l| l.section.len())
+            .max()
+            .unwrap_or(0);
+        let w1 = self
+            .lines
+            .iter()
+            .map(|l| l.metric.chars().count())
+            .max()
+            .unwrap_or(0);
+        let w2 = self
+            .lines
+            .iter()
+            .map(|l| l.value.chars().count())
+            .max()
+            .unwrap_or(0);
+        let w3 = self
+            .lines
+            .iter()
+            .map(|l| l.goal.chars().count())
+            .max()
+            .unwrap_or(0);
+        let pad =
+            |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(s.chars().count())));
+        println!(
+            "{} | {} | {} | {} | status",
+            pad("section", w0),
+            pad("metric", w1),
+            pad("value", w2),
+            pad("goal", w3)
+        );
+        println!("{}", "-".repeat(w0 + w1 + w2 + w3 + 20));
+        for l in &self.lines {
+            let status = match l.met {
+                Some(true) => "met",
+                Some(false) => "NOT met",
+                None => "",
+            };
+            println!(
+                "{} | {} | {} | {} | {status}",
+                pad(l.section, w0),
+                pad(&l.metric, w1),
+                pad(&l.value, w2),
+                pad(&l.goal, w3)
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------- in-process ingest path
+
+fn in_process(r: &mut Report) {
+    let runs = env_usize("BENCH_PREPARE_RUNS", 50_000);
+    let vars: BTreeMap<&str, &str> =
+        BTreeMap::from([("TABLE_NAME", "bench"), ("SF_INGEST_SECRET_ARN", "bench")]);
+    let Ok(config) = IngestConfig::from_env(&Env::new(|k| vars.get(k).map(|v| v.to_string())))
+    else {
+        r.add("in-process", "ingest prepare", "config error");
+        return;
+    };
+    let secret = IngestSecret {
+        signing_secrets: vec![SecretString::new(SF_SECRET)],
+        outbound_message_token: None,
+    };
+    let body = event_body("case-escalated-5005e00000AbCdEAAV-1", 2048);
+    let (ts, sig) = sf_v2_headers(SF_SECRET, &body, sfvapi::now_secs());
+    let mut headers = http::HeaderMap::new();
+    if let (Ok(t), Ok(s)) = (ts.parse(), sig.parse()) {
+        headers.insert("x-sfvapi-timestamp", t);
+        headers.insert("x-sfvapi-signature", s);
+    }
+    let now = sfvapi::now_millis();
+    for _ in 0..2_000 {
+        let _ = black_box(sfvapi::ingest::prepare(
+            &config, &secret, &headers, &body, now,
+        ));
+    }
+    let mut s = Samples::with_capacity(runs);
+    let mut ok = true;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let res = sfvapi::ingest::prepare(&config, &secret, &headers, black_box(&body), now);
+        s.push(t.elapsed());
+        ok &= black_box(res).is_ok();
+    }
+    let (p50, p99) = (s.quantile_us(0.5), s.quantile_us(0.99));
+    r.add(
+        "in-process",
+        format!("ingest verify+parse+item, 2 KB event ({runs} runs) p50"),
+        fmt_us(p50),
+    );
+    r.goal(
+        "in-process",
+        "ingest verify+parse+item, 2 KB event p99",
+        fmt_us(p99),
+        "< 50 µs",
+        ok && p99 < 50.0,
+    );
+    r.json.insert(
+        "in_process_ingest_2kb".into(),
+        json!({"runs": runs, "p50_us": p50, "p99_us": p99, "all_ok": ok}),
+    );
+}
+
+// ---------------------------------------------------------------- handler on DynamoDB Local
+
+async fn handler_levels(r: &mut Report, levels: &[usize], count: usize) -> Vec<Value> {
+    let (store, _) = fresh_store().await;
+    let app = ingest_app(&store, &ingest_secret().await).await;
+    // Warm: secret cached, connections open.
+    for i in 0..50 {
+        let _ = app
+            .handle(signed_ingest(&event_body(
+                &unique(&format!("warm{i}")),
+                2048,
+            )))
+            .await;
+    }
+    let mut out = Vec::new();
+    for &c in levels {
+        let reqs: Vec<lambda_http::Request> = (0..count)
+            .map(|i| signed_ingest(&event_body(&unique(&format!("c{c}-{i}")), 2048)))
+            .collect();
+        let reqs = Arc::new(std::sync::Mutex::new(
+            reqs.into_iter().map(Some).collect::<Vec<_>>(),
+        ));
+        let next = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..c {
+            let (app, reqs, next) = (app.clone(), reqs.clone(), next.clone());
+            set.spawn(async move {
+                let mut s = Samples::with_capacity(count / c + 1);
+                let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let req = {
+                        let mut g = reqs.lock().unwrap_or_else(|p| p.into_inner());
+                        match g.get_mut(i) {
+                            Some(slot) => slot.take(),
+                            None => break,
+                        }
+                    };
+                    let Some(req) = req else { break };
+                    let t = Instant::now();
+                    let resp = app.handle(req).await;
+                    s.push(t.elapsed());
+                    *statuses.entry(resp.status().as_u16()).or_default() += 1;
+                }
+                (s, statuses)
+            });
+        }
+        let mut all = Samples::with_capacity(count);
+        let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+        while let Some(Ok((s, st))) = set.join_next().await {
+            all.extend(s);
+            for (k, v) in st {
+                *statuses.entry(k).or_default() += v;
+            }
+        }
+        let wall = started.elapsed().as_secs_f64();
+        let eps = count as f64 / wall;
+        let (p50, p99) = (all.quantile_us(0.5), all.quantile_us(0.99));
+        r.add(
+            "handler+DynamoDB Local",
+            format!("sfvapi IngestApp::handle, c={c}, {count} events: events/s | p50 | p99"),
+            format!("{eps:.0}/s | {} | {}", fmt_us(p50), fmt_us(p99)),
+        );
+        out.push(json!({"concurrency": c, "events": count, "events_per_s": eps, "p50_us": p50, "p99_us": p99,
+            "statuses": statuses.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_,_>>()}));
+    }
+    out
+}
+
+fn run_peer(levels: &[usize], count: usize) -> Result<Value, String> {
+    let root = sfvapi_bench::ddb_local::repo_root();
+    let python = root.join(".tools/venv/bin/python");
+    let script = root.join("scripts/bench_peer.py");
+    let levels: Vec<String> = levels.iter().map(|c| c.to_string()).collect();
+    let out = Command::new(&python)
+        .arg(&script)
+        .args([
+            "--count",
+            &count.to_string(),
+            "--levels",
+            &levels.join(","),
+            "--size",
+            "2048",
+            "--secret",
+            SF_SECRET,
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("{}: {e}", python.display()))?;
+    if !out.status.success() {
+        return Err(format!("peer exited with {}", out.status));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or_default();
+    serde_json::from_str(line).map_err(|e| format!("peer output not JSON: {e}"))
+}
+
+async fn ingest_requests(r: &mut Report) {
+    let (store, counter) = fresh_store().await;
+    let app = ingest_app(&store, &ingest_secret().await).await;
+    let _ = app
+        .handle(signed_ingest(&event_body("count-warm", 2048)))
+        .await;
+    let body = event_body(&unique("count"), 2048);
+    counter.reset();
+    let s1 = answer(app.handle(signed_ingest(&body)).await).0;
+    let new = counter.snapshot();
+    counter.reset();
+    let s2 = answer(app.handle(signed_ingest(&body)).await).0;
+    let dup = counter.snapshot();
+    let fmt = |m: &std::collections::HashMap<String, u64>| {
+        let mut v: Vec<String> = m.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        v.sort();
+        if v.is_empty() {
+            "none".into()
+        } else {
+            v.join(", ")
+        }
+    };
+    let reads = |m: &std::collections::HashMap<String, u64>| {
+        m.iter()
+            .filter(|(k, _)| k.contains("Get") || k.contains("Query") || k.contains("Scan"))
+            .map(|(_, n)| *n)
+            .sum::<u64>()
+    };
+    let writes = |m: &std::collections::HashMap<String, u64>| m.values().sum::<u64>() - reads(m);
+    r.goal(
+        "DynamoDB requests",
+        format!("sfvapi per new event ({s1})"),
+        fmt(&new),
+        "1 write, 0 reads",
+        s1 == 202 && writes(&new) == 1 && reads(&new) == 0,
+    );
+    r.goal(
+        "DynamoDB requests",
+        format!("sfvapi per duplicate ({s2})"),
+        fmt(&dup),
+        "1 write attempt, 0 reads",
+        s2 == 200 && writes(&dup) == 1 && reads(&dup) == 0,
+    );
+    r.json.insert(
+        "sfvapi_requests".into(),
+        json!({"new": new, "duplicate": dup, "statuses": [s1, s2]}),
+    );
+}
+
+// ---------------------------------------------------------------- Vapi tool calls, token path
+
+async fn tool_calls(r: &mut Report) {
+    let n = env_usize("BENCH_TOOL_CALLS", 1000);
+    let (store, counter) = fresh_store().await;
+    let app = vapi_app(&store, &vapi_secret().await).await;
+    seed_call(&store).await;
+    for i in 0..20 {
+        let _ = app
+            .handle(signed_vapi(&tool_call_body(&format!("warm_{i}"))))
+            .await;
+    }
+    let reqs: Vec<_> = (0..n)
+        .map(|i| {
+            signed_vapi(&tool_call_body(&format!(
+                "call_{i}_{}",
+                sfvapi::now_millis()
+            )))
+        })
+        .collect();
+    counter.reset();
+    let mut s = Samples::with_capacity(n);
+    let mut ok = 0usize;
+    for req in reqs {
+        let t = Instant::now();
+        let (status, body) = answer(app.handle(req).await);
+        s.push(t.elapsed());
+        if status == 200
+            && body["results"][0]["result"]
+                .as_str()
+                .is_some_and(|r| r.contains("00001026"))
+        {
+            ok += 1;
+        }
+    }
+    let (p50, p99) = (s.quantile_us(0.5), s.quantile_us(0.99));
+    let per_call = counter.total() as f64 / n as f64;
+    r.add(
+        "Vapi tool call",
+        format!("VapiWebhookApp::handle from call# snapshot ({n} calls) p50"),
+        fmt_us(p50),
+    );
+    r.goal(
+        "Vapi tool call",
+        format!("p99 ({ok}/{n} answered from the snapshot; {per_call:.1} DynamoDB requests/call)"),
+        fmt_us(p99),
+        "< 20 ms",
+        ok == n && p99 < 20_000.0,
+    );
+    r.json.insert("tool_call".into(), json!({"calls": n, "p50_us": p50, "p99_us": p99, "answered": ok, "ddb_requests_per_call": per_call, "ops": counter.snapshot()}));
+}
+
+async fn token_path(r: &mut Report) {
+    let (store, counter) = fresh_store().await;
+    let sf = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(sf_token_response("live-token", &sf.uri())),
+        )
+        .mount(&sf)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(contact_path(CONTACT)))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json_of(sfvapi_bench::harness::fixtures::CONTACT)),
+        )
+        .mount(&sf)
+        .await;
+    let arn = create_secret(&sf_secret_json()).await;
+    let vars: BTreeMap<&str, String> = BTreeMap::from([
+        ("SF_LOGIN_URL", sf.uri()),
+        ("SF_CONNECTION_SECRET_ARN", arn),
+        ("TABLE_NAME", store.table().to_owned()),
+    ]);
+    let config =
+        match sfvapi::config::SalesforceConfig::from_env(&Env::new(|k| vars.get(k).cloned())) {
+            Ok(c) => c,
+            Err(e) => {
+                r.add("token path", "config", e.to_string());
+                return;
+            }
+        };
+    let Ok(conn) = Connection::new(config, store.clone(), secrets_cache().await) else {
+        r.add("token path", "connection", "error");
+        return;
+    };
+    let Ok(id) = SalesforceId::parse("id", CONTACT) else {
+        return;
+    };
+    let cold_ok = conn.rest.get_contact(&id).await.is_ok();
+    let oauth_cold = World::posts(&sf, TOKEN_PATH).await;
+    counter.reset();
+    let warm = 100;
+    let mut ok = 0;
+    let mut s = Samples::with_capacity(warm);
+    for _ in 0..warm {
+        let t = Instant::now();
+        ok += conn.rest.get_contact(&id).await.is_ok() as usize;
+        s.push(t.elapsed());
+    }
+    let oauth_warm = World::posts(&sf, TOKEN_PATH).await - oauth_cold;
+    let reads = counter.total();
+    r.goal(
+        "token path",
+        format!("{warm} warm Salesforce calls ({ok} ok; cold: {oauth_cold} OAuth, ok={cold_ok}): OAuth calls / token reads"),
+        format!("{oauth_warm} / {reads}"),
+        "0 / 0",
+        oauth_warm == 0 && reads == 0 && ok == warm,
+    );
+    r.json.insert("token_path".into(), json!({"warm_calls": warm, "ok": ok, "oauth_calls_warm": oauth_warm, "ddb_requests_warm": reads, "oauth_calls_cold": oauth_cold, "warm_p50_us": s.quantile_us(0.5)}));
+}
+
+// ---------------------------------------------------------------- the release binaries
+
+/// A function's environment, the events it is fed, and what a good answer looks like.
+type FnLoad = (Vec<(String, String)>, Vec<Bytes>, fn(&Value) -> bool);
+
+const FUNCTIONS: [&str; 4] = [
+    "salesforce-ingest",
+    "vapi-webhook",
+    "job-worker",
+    "token-refresher",
+];
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| sfvapi_bench::ddb_local::repo_root().join("target"))
+}
+
+fn release_build() -> Result<Duration, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(sfvapi_bench::ddb_local::repo_root())
+        .args(["build", "--release", "--quiet"]);
+    for f in FUNCTIONS {
+        cmd.args(["-p", f]);
+    }
+    let t = Instant::now();
+    let status = cmd.status().map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!("cargo build --release exited with {status}"));
+    }
+    Ok(t.elapsed())
+}
+
+fn vm_hwm_kb(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+struct FnRun {
+    init: Option<Duration>,
+    hwm_kb: Option<u64>,
+    ok: usize,
+    invocations: usize,
+    error: Option<String>,
+}
+
+/// Spawn `bin` against a fresh Runtime API: time spawn → first `/next`, then feed `events` one by
+/// one and read VmHWM.
+async fn run_function(
+    bin: &Path,
+    envs: &[(String, String)],
+    events: Vec<Bytes>,
+    ok_if: fn(&Value) -> bool,
+) -> FnRun {
+    let mut run = FnRun {
+        init: None,
+        hwm_kb: None,
+        ok: 0,
+        invocations: events.len(),
+        error: None,
+    };
+    let Ok(mut api) = RuntimeApi::start().await else {
+        run.error = Some("runtime API did not start".into());
+        return run;
+    };
+    let started = Instant::now();
+    let child = Command::new(bin)
+        .env("AWS_LAMBDA_RUNTIME_API", api.host_port())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench")
+        .env("RUST_LOG", "error")
+        .env("SFVAPI_NO_METRICS", "1")
+        .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            run.error = Some(format!("spawn {}: {e}", bin.display()));
+            return run;
+        }
+    };
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while api.first_next().is_none() && Instant::now() < deadline {
+        if let Some(e) = api.init_error() {
+            run.error = Some(format!("init error: {e}"));
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            run.error = Some(format!("exited during init: {status}"));
+            break;
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    run.init = api.first_next().map(|t| t.duration_since(started));
+    if run.init.is_some() {
+        for (i, e) in events.into_iter().enumerate() {
+            api.invoke(format!("req-{i}"), e);
+            match api.completion(Duration::from_secs(20)).await {
+                Some(c)
+                    if c.ok
+                        && serde_json::from_slice::<Value>(&c.body)
+                            .map(|v| ok_if(&v))
+                            .unwrap_or(false) =>
+                {
+                    run.ok += 1
+                }
+                Some(c) if run.error.is_none() => {
+                    run.error = Some(format!(
+                        "first bad answer: {}",
+                        String::from_utf8_lossy(&c.body)
+                            .chars()
+                            .take(200)
+                            .collect::<String>()
+                    ))
+                }
+                Some(_) => {}
+                None => {
+                    run.error = Some(format!("invocation {i} timed out"));
+                    break;
+                }
+            }
+        }
+        run.hwm_kb = vm_hwm_kb(pid);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    run
+}
+
+fn apigw(req_method: &str, p: &str, headers: &[(&str, &str)], body: &[u8]) -> Bytes {
+    Bytes::from(sfvapi::http::apigw_v2_event(req_method, p, headers, body, false).to_string())
+}
+
+async fn functions(r: &mut Report) {
+    if std::env::var_os("BENCH_SKIP_FUNCTIONS").is_some() {
+        r.add("release binaries", "skipped", "BENCH_SKIP_FUNCTIONS set");
+        return;
+    }
+    let build = match if std::env::var_os("BENCH_NO_BUILD").is_some() {
+        Ok(Duration::ZERO)
+    } else {
+        release_build()
+    } {
+        Ok(d) => d,
+        Err(e) => {
+            r.add("release binaries", "cargo build --release", e);
+            return;
+        }
+    };
+    r.add(
+        "release binaries",
+        "cargo build --release -p <4 functions> (one invocation; no-op when fresh)",
+        format!("{:.1} s", build.as_secs_f64()),
+    );
+    let n = env_usize("BENCH_FN_INVOCATIONS", 300);
+    // Shared fixtures for the four functions.
+    let (store, _) = fresh_store().await;
+    seed_call(&store).await;
+    let sf = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(sf_token_response("tok", &sf.uri())))
+        .mount(&sf)
+        .await;
+    let ingest_arn = ingest_secret().await;
+    let vapi_arn = vapi_secret().await;
+    let sf_arn = create_secret(&sf_secret_json()).await;
+    let table = store.table().to_owned();
+    let common = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
+        let mut v = vec![("TABLE_NAME".to_owned(), table.clone())];
+        v.extend(
+            extra
+                .iter()
+                .map(|(k, val)| ((*k).to_owned(), (*val).to_owned())),
+        );
+        v
+    };
+    let mut json_fns = serde_json::Map::new();
+    for f in FUNCTIONS {
+        let bin = target_dir().join("release").join(f);
+        let size = std::fs::metadata(&bin).map(|m| m.len()).unwrap_or(0);
+        let (envs, events, ok_if): FnLoad = match f {
+            "salesforce-ingest" => (
+                common(&[("SF_INGEST_SECRET_ARN", &ingest_arn)]),
+                (0..n)
+                    .map(|i| {
+                        let body = event_body(&unique(&format!("fn{i}")), 2048);
+                        let (ts, sig) = sf_v2_headers(SF_SECRET, &body, sfvapi::now_secs());
+                        apigw(
+                            "POST",
+                            "/salesforce/events",
+                            &[("x-sfvapi-timestamp", &ts), ("x-sfvapi-signature", &sig)],
+                            &body,
+                        )
+                    })
+                    .collect(),
+                |v| v["statusCode"] == 202,
+            ),
+            "vapi-webhook" => (
+                common(&[("VAPI_SECRET_ARN", &vapi_arn)]),
+                (0..n)
+                    .map(|i| {
+                        let body = tool_call_body(&format!("fn_{i}_{}", sfvapi::now_millis()));
+                        let (ts, sig) = vapi_hmac(VAPI_SECRET, &body, sfvapi::now_secs());
+                        apigw(
+                            "POST",
+                            "/vapi/webhook",
+                            &[("x-timestamp", &ts), ("x-signature", &sig)],
+                            &body,
+                        )
+                    })
+                    .collect(),
+                |v| v["statusCode"] == 200,
+            ),
+            "job-worker" => (
+                common(&[
+                    ("SF_LOGIN_URL", &sf.uri()),
+                    ("SF_CONNECTION_SECRET_ARN", &sf_arn),
+                    ("VAPI_SECRET_ARN", &vapi_arn),
+                    ("VAPI_ASSISTANT_ID", "asst-bench"),
+                    ("VAPI_PHONE_NUMBER_ID", "pn-bench"),
+                ]),
+                // Records of jobs that are not claimable (absent): one conditional claim each.
+                (0..n)
+                    .map(|i| {
+                        let pk = format!("evt#sf#absent-{i}");
+                        Bytes::from(stream_batch_json(&[(pk.as_str(), "PENDING")]).to_string())
+                    })
+                    .collect(),
+                |v| {
+                    v["batchItemFailures"]
+                        .as_array()
+                        .is_some_and(|a| a.is_empty())
+                },
+            ),
+            _ => (
+                common(&[
+                    ("SF_LOGIN_URL", &sf.uri()),
+                    ("SF_CONNECTION_SECRET_ARN", &sf_arn),
+                ]),
+                (0..n)
+                    .map(|_| Bytes::from_static(br#"{"action":"refresh"}"#))
+                    .collect(),
+                |v| {
+                    matches!(
+                        v["connections"][0]["status"].as_str(),
+                        Some("refreshed" | "fresh")
+                    )
+                },
+            ),
+        };
+        // Cold init: five fresh processes, no invocation; then one process under load.
+        let mut inits = Samples::with_capacity(6);
+        for _ in 0..5 {
+            if let Some(d) = run_function(&bin, &envs, Vec::new(), ok_if).await.init {
+                inits.push(d);
+            }
+        }
+        let run = run_function(&bin, &envs, events, ok_if).await;
+        if let Some(d) = run.init {
+            inits.push(d);
+        }
+        let init_p50 = (!inits.is_empty()).then(|| inits.quantile_us(0.5));
+        let init_max = inits.quantile_us(1.0);
+        let init = init_p50
+            .map(|p| {
+                format!(
+                    "init p50 {} (max {}, {} starts)",
+                    fmt_us(p),
+                    fmt_us(init_max),
+                    inits.len()
+                )
+            })
+            .unwrap_or_else(|| "init —".into());
+        let hwm = run
+            .hwm_kb
+            .map(|k| format!("{:.1} MB", k as f64 / 1024.0))
+            .unwrap_or_else(|| "—".into());
+        let mut value = format!(
+            "{:.2} MB | {init} | peak RSS {hwm} | {}/{} ok",
+            size as f64 / 1_048_576.0,
+            run.ok,
+            run.invocations
+        );
+        if let Some(e) = &run.error {
+            value.push_str(&format!(" | {e}"));
+        }
+        r.add(
+            "release binaries",
+            format!("{f}: stripped size | cold init (no network) | VmHWM after {n} invocations"),
+            value,
+        );
+        json_fns.insert(
+            f.into(),
+            json!({"size_bytes": size, "init_p50_us": init_p50, "init_max_us": init_max, "init_starts": inits.len(), "vm_hwm_kb": run.hwm_kb, "invocations": run.invocations, "ok": run.ok, "error": run.error}),
+        );
+    }
+    r.json
+        .insert("release_build_s".into(), json!(build.as_secs_f64()));
+    r.json.insert("functions".into(), Value::Object(json_fns));
+}
+
+// ---------------------------------------------------------------- accepted → POST /call
+
+/// Notes when each POST /call arrives, by the event id in its metadata.
+struct DialClock {
+    seen: Arc<std::sync::Mutex<BTreeMap<String, Instant>>>,
+    body: Value,
+}
+
+impl wiremock::Respond for DialClock {
+    fn respond(&self, req: &wiremock::Request) -> ResponseTemplate {
+        let now = Instant::now();
+        if let Ok(v) = serde_json::from_slice::<Value>(&req.body) {
+            if let Some(id) = v["assistantOverrides"]["metadata"]["sfvapiEventId"].as_str() {
+                self.seen
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(id.to_owned())
+                    .or_insert(now);
+            }
+        }
+        ResponseTemplate::new(201).set_body_json(self.body.clone())
+    }
+}
+
+/// A minimal stream pump over DynamoDB Local's real stream: poll every shard (GetRecords, 10 ms
+/// apart when idle, as a bench stand-in for Lambda's event source mapping), pass PENDING images
+/// to `Worker::handle` as Lambda would, and time each event from its 202 to its POST /call.
+async fn accepted_to_dial(r: &mut Report) {
+    use aws_sdk_dynamodbstreams::types::{AttributeValue as SAv, ShardIteratorType};
+    let n = env_usize("BENCH_PUMP_EVENTS", 200);
+    let w = World::new(&[], true).await;
+    let seen = Arc::new(std::sync::Mutex::new(BTreeMap::new()));
+    Mock::given(method("POST"))
+        .and(path("/call"))
+        .respond_with(DialClock {
+            seen: seen.clone(),
+            body: json_of(sfvapi_bench::harness::fixtures::CALL_CREATED),
+        })
+        .mount(&w.vapi)
+        .await;
+    let worker = w.worker().await;
+    let sdk = sdk().await;
+    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
+    let arn = match w
+        .store
+        .client()
+        .describe_table()
+        .table_name(w.store.table())
+        .send()
+        .await
+    {
+        Ok(d) => d
+            .table()
+            .and_then(|t| t.latest_stream_arn())
+            .map(str::to_owned),
+        Err(_) => None,
+    };
+    let Some(arn) = arn else {
+        r.add(
+            "stream pump",
+            "event accepted → POST /call",
+            "no stream on the table",
+        );
+        return;
+    };
+    let shards = match streams.describe_stream().stream_arn(&arn).send().await {
+        Ok(d) => d
+            .stream_description()
+            .map(|s| {
+                s.shards()
+                    .iter()
+                    .filter_map(|sh| sh.shard_id().map(str::to_owned))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default(),
+        Err(e) => {
+            r.add(
+                "stream pump",
+                "event accepted → POST /call",
+                format!("DescribeStream: {e}"),
+            );
+            return;
+        }
+    };
+    let mut iterators = Vec::new();
+    for sh in shards {
+        if let Ok(it) = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(sh)
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+        {
+            iterators.extend(it.shard_iterator().map(str::to_owned));
+        }
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pump = {
+        let (stop, worker) = (stop.clone(), worker.clone());
+        tokio::spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(300);
+            while !stop.load(Ordering::SeqCst) && Instant::now() < deadline && !iterators.is_empty()
+            {
+                let mut idle = true;
+                let mut next_iters = Vec::new();
+                for it in iterators.drain(..) {
+                    let Ok(out) = streams
+                        .get_records()
+                        .shard_iterator(&it)
+                        .limit(100)
+                        .send()
+                        .await
+                    else {
+                        next_iters.push(it);
+                        continue;
+                    };
+                    let mut batch: Vec<(String, String)> = Vec::new();
+                    for rec in out.records() {
+                        let img = rec.dynamodb().and_then(|d| d.new_image());
+                        let s = |k: &str| match img.and_then(|m| m.get(k)) {
+                            Some(SAv::S(v)) => Some(v.clone()),
+                            _ => None,
+                        };
+                        // The event source mapping's filter: NewImage.status = PENDING.
+                        if let (Some(pk), Some(status)) = (s("pk"), s("status")) {
+                            if status == "PENDING" {
+                                batch.push((pk, status));
+                            }
+                        }
+                    }
+                    if !batch.is_empty() {
+                        idle = false;
+                        let refs: Vec<(&str, &str)> = batch
+                            .iter()
+                            .map(|(a, b)| (a.as_str(), b.as_str()))
+                            .collect();
+                        worker.handle(stream_batch(&refs)).await;
+                    }
+                    if let Some(next) = out.next_shard_iterator() {
+                        next_iters.push(next.to_owned());
+                    }
+                }
+                iterators = next_iters;
+                if idle {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        })
+    };
+    let mut accepted: BTreeMap<String, Instant> = BTreeMap::new();
+    for i in 0..n {
+        let id = unique(&format!("pump{i}"));
+        let (status, _) = answer(w.ingest.handle(signed_ingest(&event_body(&id, 2048))).await);
+        if status == 202 {
+            accepted.insert(id, Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let wait_until = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < wait_until && seen.lock().map(|m| m.len()).unwrap_or(0) < accepted.len()
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let _ = pump.await;
+    let seen = seen.lock().map(|m| m.clone()).unwrap_or_default();
+    let mut s = Samples::with_capacity(n);
+    for (id, t) in &accepted {
+        if let Some(d) = seen.get(id) {
+            s.push(d.saturating_duration_since(*t));
+        }
+    }
+    let dialed = s.len();
+    let (p50, p95) = (s.quantile_us(0.5), s.quantile_us(0.95));
+    r.add(
+        "stream pump",
+        format!("accepted (202) → POST /call via the DynamoDB Local stream (bench pump, 10 ms poll), {dialed}/{} dialed: p50 | p95", accepted.len()),
+        format!("{} | {}", fmt_us(p50), fmt_us(p95)),
+    );
+    r.json.insert(
+        "accepted_to_dial".into(),
+        json!({"events": accepted.len(), "dialed": dialed, "p50_us": p50, "p95_us": p95, "pump": "bench pump over DynamoDB Local streams (GetRecords, 10 ms idle poll), not tools/local"}),
+    );
+}
+
+fn main() -> std::process::ExitCode {
+    // EMF metric lines would bury the table; set before any thread exists.
+    std::env::set_var("SFVAPI_NO_METRICS", "1");
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(bench()),
+        Err(e) => {
+            eprintln!("error: tokio runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn bench() -> std::process::ExitCode {
+    if let Err(e) = require_local_services() {
+        eprintln!("error: {e}");
+        return std::process::ExitCode::from(2);
+    }
+    let t0 = Instant::now();
+    let mut r = Report::default();
+    let count = env_usize("BENCH_EVENTS", 2000);
+    let levels = [1usize, 8, 32];
+
+    eprintln!("bench: in-process ingest path…");
+    in_process(&mut r);
+    eprintln!("bench: ingest handler on DynamoDB Local…");
+    let ours = handler_levels(&mut r, &levels, count).await;
+    eprintln!("bench: Powertools peer…");
+    match run_peer(&levels, count) {
+        Ok(peer) => {
+            let empty = vec![];
+            let plevels = peer["levels"].as_array().unwrap_or(&empty);
+            for (o, p) in ours.iter().zip(plevels) {
+                let c = o["concurrency"].as_u64().unwrap_or(0);
+                let (oe, pe) = (
+                    o["events_per_s"].as_f64().unwrap_or(0.0),
+                    p["events_per_s"].as_f64().unwrap_or(0.0),
+                );
+                r.add(
+                    "handler+DynamoDB Local",
+                    format!("peer (Powertools idempotent_function), c={c}: events/s | p50 | p99"),
+                    format!(
+                        "{pe:.0}/s | {} | {}",
+                        fmt_us(p["p50_us"].as_f64().unwrap_or(0.0)),
+                        fmt_us(p["p99_us"].as_f64().unwrap_or(0.0))
+                    ),
+                );
+                r.add(
+                    "handler+DynamoDB Local",
+                    format!("ratio sfvapi/peer, c={c}: events/s | p99 (peer/sfvapi)"),
+                    format!(
+                        "{:.1}× | {:.1}×",
+                        if pe > 0.0 { oe / pe } else { 0.0 },
+                        o["p99_us"]
+                            .as_f64()
+                            .map(|x| p["p99_us"].as_f64().unwrap_or(0.0) / x.max(1e-9))
+                            .unwrap_or(0.0)
+                    ),
+                );
+            }
+            let fmt = |v: &Value| {
+                v.as_object()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, n)| format!("{n} {k}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default()
+            };
+            r.add(
+                "DynamoDB requests",
+                "peer per new event",
+                fmt(&peer["requests_new"]),
+            );
+            r.add(
+                "DynamoDB requests",
+                "peer per duplicate",
+                fmt(&peer["requests_duplicate"]),
+            );
+            r.json.insert("peer".into(), peer);
+        }
+        Err(e) => r.add("handler+DynamoDB Local", "peer", format!("not run: {e}")),
+    }
+    r.json.insert("sfvapi_handler".into(), Value::Array(ours));
+    ingest_requests(&mut r).await;
+    eprintln!("bench: Vapi tool calls and the token path…");
+    tool_calls(&mut r).await;
+    token_path(&mut r).await;
+    eprintln!("bench: release binaries…");
+    functions(&mut r).await;
+    eprintln!("bench: accepted → POST /call through the stream…");
+    accepted_to_dial(&mut r).await;
+    let elapsed = t0.elapsed();
+    r.add(
+        "run",
+        "bench wall time",
+        format!("{:.1} s", elapsed.as_secs_f64()),
+    );
+    r.json
+        .insert("bench_wall_s".into(), json!(elapsed.as_secs_f64()));
+    r.json.insert(
+        "goals".into(),
+        Value::Array(
+            r.lines
+                .iter()
+                .filter_map(|l| {
+                    l.met.map(
+                        |m| json!({"metric": l.metric, "value": l.value, "goal": l.goal, "met": m}),
+                    )
+                })
+                .collect(),
+        ),
+    );
+    println!();
+    r.print();
+    let root = sfvapi_bench::ddb_local::repo_root();
+    let dir = std::fs::canonicalize(&root)
+        .unwrap_or(root)
+        .join("target/bench");
+    let _ = std::fs::create_dir_all(&dir);
+    let file = dir.join("results.json");
+    match serde_json::to_string_pretty(&Value::Object(r.json)) {
+        Ok(s) => match std::fs::write(&file, s) {
+            Ok(()) => eprintln!("wrote {}", file.display()),
+            Err(e) => eprintln!("could not write {}: {e}", file.display()),
+        },
+        Err(e) => eprintln!("could not encode results: {e}"),
+    }
+    std::process::ExitCode::SUCCESS
+}

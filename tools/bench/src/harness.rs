@@ -1,0 +1,549 @@
+//! Building blocks: fresh tables on DynamoDB Local with request counters, secrets in moto, the
+//! real handlers (`IngestApp`, `VapiWebhookApp`, `Worker`) built as a cold start builds them, signed
+//! API Gateway v2 requests, and wiremock servers answering like Salesforce, Vapi and Twilio.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_lambda_events::event::dynamodb::Event as DynamodbEvent;
+use serde_json::{json, Value};
+use sfvapi::config::{Env, IngestConfig};
+use sfvapi::ingest::IngestApp;
+use sfvapi::jobs::config::WorkerConfig;
+use sfvapi::jobs::worker::Worker;
+use sfvapi::secrets::SecretsCache;
+use sfvapi::store::{self, attr, RequestCounter, Store};
+use sfvapi::vapi::config::VapiWebhookConfig;
+use sfvapi::vapi::webhook::VapiWebhookApp;
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+pub const SF_SECRET: &str = "bench-sf-signing-secret";
+pub const VAPI_SECRET: &str = "bench-vapi-server-secret";
+pub const CONTACT: &str = "0035e00000XyZ12AAF";
+pub const CASE: &str = "5005e00000AbCdEAAV";
+pub const CALL_ID: &str = "c0ffee00-1111-4222-8333-444455556666";
+pub const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
+
+/// Fixtures of the shared crate's tests (real API shapes), compiled in so the binaries run anywhere.
+pub mod fixtures {
+    pub const CONTACT: &[u8] =
+        include_bytes!("../../../shared/tests/fixtures/salesforce/contact.json");
+    pub const SESSION_EXPIRED: &[u8] =
+        include_bytes!("../../../shared/tests/fixtures/salesforce/session-expired.json");
+    pub const REQUEST_LIMIT: &[u8] =
+        include_bytes!("../../../shared/tests/fixtures/salesforce/request-limit-exceeded.json");
+    pub const CALL_CREATED: &[u8] =
+        include_bytes!("../../../shared/tests/fixtures/vapi/create-call-response.json");
+    pub const TOOL_CALLS: &[u8] =
+        include_bytes!("../../../shared/tests/fixtures/vapi/tool-calls.json");
+    pub const END_OF_CALL: &[u8] =
+        include_bytes!("../../../shared/tests/fixtures/vapi/end-of-call-report.json");
+    pub const STATUS_UPDATE: &[u8] =
+        include_bytes!("../../../shared/tests/fixtures/vapi/status-update.json");
+    pub const SPEECH_UPDATE: &[u8] =
+        include_bytes!("../../../shared/tests/fixtures/vapi/speech-update.json");
+    pub const SMS_CREATED: &[u8] =
+        include_bytes!("../../../shared/tests/fixtures/twilio/message-created.json");
+    pub const SMS_429: &[u8] =
+        include_bytes!("../../../shared/tests/fixtures/twilio/error-rate-limited.json");
+}
+
+pub fn json_of(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).unwrap_or(Value::Null)
+}
+
+pub fn require_local_services() -> Result<(), String> {
+    for var in [
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    ] {
+        if std::env::var(var).is_err() {
+            return Err(format!(
+                "{var} is not set: run under scripts/services.sh (make bench / make reliability / make test)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub async fn sdk() -> aws_config::SdkConfig {
+    sfvapi::config::aws_sdk_config().await
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A name no other run or test uses.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        sfvapi::now_millis(),
+        SEQ.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A fresh sfvapi table and a store whose DynamoDB requests are counted.
+pub async fn fresh_store() -> (Store, RequestCounter) {
+    let sdk = sdk().await;
+    let table = unique("sfvapi-bench");
+    store::create_table(&store::client(&sdk), &table)
+        .await
+        .expect("create table on DynamoDB Local");
+    let counter = RequestCounter::default();
+    (
+        Store::new(store::client_with_counter(&sdk, counter.clone()), table),
+        counter,
+    )
+}
+
+pub async fn create_secret(value: &Value) -> String {
+    let client = aws_sdk_secretsmanager::Client::new(&sdk().await);
+    client
+        .create_secret()
+        .name(unique("sfvapi/bench"))
+        .secret_string(value.to_string())
+        .send()
+        .await
+        .expect("create secret in moto")
+        .arn()
+        .expect("arn")
+        .to_owned()
+}
+
+pub async fn secrets_cache() -> SecretsCache {
+    SecretsCache::new(
+        sfvapi::config::secrets_client(&sdk().await),
+        Duration::from_secs(300),
+    )
+}
+
+fn env_of(map: HashMap<String, String>) -> Env<impl Fn(&str) -> Option<String>> {
+    Env::new(move |k| map.get(k).cloned())
+}
+
+fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+pub async fn ingest_secret() -> String {
+    create_secret(&json!({"signing_secrets": [SF_SECRET], "outbound_message_token": "om-token"}))
+        .await
+}
+
+/// The ingest handler on `store`, as a cold start builds it.
+pub async fn ingest_app(store: &Store, secret_arn: &str) -> IngestApp {
+    let config = IngestConfig::from_env(&env_of(vars(&[
+        ("TABLE_NAME", store.table()),
+        ("SF_INGEST_SECRET_ARN", secret_arn),
+        ("SF_OUTBOUND_ORG_IDS", "00D5e000000AbCdEAK"),
+    ])))
+    .expect("ingest config");
+    IngestApp::new(config, store.clone(), secrets_cache().await)
+}
+
+pub async fn vapi_secret() -> String {
+    create_secret(&json!({"server_secrets": [VAPI_SECRET], "api_key": "vapi-private-key"})).await
+}
+
+/// The Vapi webhook handler on `store` (HMAC mode, the default).
+pub async fn vapi_app(store: &Store, secret_arn: &str) -> VapiWebhookApp {
+    let config = VapiWebhookConfig::from_env(&env_of(vars(&[
+        ("TABLE_NAME", store.table()),
+        ("VAPI_SECRET_ARN", secret_arn),
+    ])))
+    .expect("vapi config");
+    VapiWebhookApp::new(config, store.clone(), secrets_cache().await)
+}
+
+/// A flat Salesforce event padded to exactly `size` bytes with a field the parser ignores.
+pub fn event_body(id: &str, size: usize) -> Vec<u8> {
+    let mut v = json!({
+        "eventId": id,
+        "contactId": CONTACT,
+        "caseId": CASE,
+        "priority": "High",
+        "reason": "Payment failed twice; the customer asked for a call back about the refund and the fee.",
+        "context": "",
+    });
+    let base = v.to_string().len();
+    if size > base {
+        v["context"] = Value::String("x".repeat(size - base));
+    }
+    v.to_string().into_bytes()
+}
+
+pub fn request(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    base64: bool,
+) -> lambda_http::Request {
+    let event = sfvapi::http::apigw_v2_event(method, path, headers, body, base64);
+    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
+}
+
+/// Signature headers of the v2 scheme for `body` at `ts`.
+pub fn sf_v2_headers(secret: &str, body: &[u8], ts: i64) -> (String, String) {
+    sfvapi::signature::sign_salesforce_v2(secret.as_bytes(), body, ts)
+}
+
+/// A v2-signed `POST /salesforce/events`, as a Flow would send it.
+pub fn signed_ingest(body: &[u8]) -> lambda_http::Request {
+    let (ts, sig) = sf_v2_headers(SF_SECRET, body, sfvapi::now_secs());
+    request(
+        "POST",
+        "/salesforce/events",
+        &[
+            ("content-type", "application/json"),
+            ("x-sfvapi-timestamp", &ts),
+            ("x-sfvapi-signature", &sig),
+        ],
+        body,
+        false,
+    )
+}
+
+/// Vapi's default HMAC headers (`x-timestamp`, hex `x-signature` over `"{ts}.{body}"`).
+pub fn vapi_hmac(secret: &str, body: &[u8], ts: i64) -> (String, String) {
+    let ts = ts.to_string();
+    let mac = sfvapi::signature::hmac_parts(
+        sfvapi::signature::Algorithm::Sha256,
+        secret.as_bytes(),
+        &[ts.as_bytes(), b".", body],
+    );
+    (ts, hex::encode(mac))
+}
+
+pub fn signed_vapi(body: &[u8]) -> lambda_http::Request {
+    let (ts, sig) = vapi_hmac(VAPI_SECRET, body, sfvapi::now_secs());
+    request(
+        "POST",
+        "/vapi/webhook",
+        &[
+            ("content-type", "application/json"),
+            ("x-timestamp", &ts),
+            ("x-signature", &sig),
+        ],
+        body,
+        false,
+    )
+}
+
+/// Status and JSON body of a handler's answer.
+pub fn answer(resp: lambda_http::Response<lambda_http::Body>) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let json = serde_json::from_slice(sfvapi::http::body_bytes(resp.body())).unwrap_or(Value::Null);
+    (status, json)
+}
+
+/// A tool-calls message for the seeded call with its own tool call id (a retried id would be
+/// answered from the tool-answer cache instead).
+pub fn tool_call_body(tool_call_id: &str) -> Vec<u8> {
+    let mut v = json_of(fixtures::TOOL_CALLS);
+    v["message"]["toolCallList"][0]["id"] = json!(tool_call_id);
+    v["message"]["timestamp"] = json!(sfvapi::now_millis());
+    v.to_string().into_bytes()
+}
+
+/// Write the `call#` item with a customer snapshot, as the worker does after POST /call.
+pub async fn seed_call(store: &Store) {
+    use sfvapi::calls::*;
+    use sfvapi::ids::*;
+    let snapshot = CallSnapshot {
+        customer: CustomerSnapshot {
+            name: Some("Ada Lovelace".into()),
+            phone: Some("+1******0123".into()),
+            account_status: Some("Gold".into()),
+            preferred_language: Some("en-GB".into()),
+            last_interaction: Some("2026-11-20".into()),
+            high_value: Some(true),
+        },
+        case: Some(CaseSnapshot {
+            case_id: Some(CASE.into()),
+            case_number: Some("00001026".into()),
+            subject: Some("Refund not received".into()),
+            priority: Some("High".into()),
+            status: Some("Escalated".into()),
+            reason: Some("Payment failed twice".into()),
+        }),
+        captured_at: Some(sfvapi::now_millis()),
+    };
+    record_call(
+        store,
+        &NewCall {
+            call_id: VapiCallId::parse("id", CALL_ID).expect("call id"),
+            event_id: SalesforceEventId::parse("e", "bench-event-1").expect("event id"),
+            contact_id: SalesforceId::parse("c", CONTACT).expect("contact id"),
+            case_id: Some(SalesforceId::parse("c", CASE).expect("case id")),
+            snapshot,
+            created_at_ms: sfvapi::now_millis(),
+        },
+        Duration::from_secs(86_400),
+    )
+    .await
+    .expect("seed call# item");
+}
+
+pub fn sf_token_response(access_token: &str, instance_url: &str) -> Value {
+    json!({
+        "access_token": access_token,
+        "signature": "dGVzdC1zaWduYXR1cmUtbm90LXJlYWw=",
+        "scope": "refresh_token api",
+        "instance_url": instance_url,
+        "id": "https://login.salesforce.com/id/00D5e000000AbCdEAK/0055e000001AbCdAAK",
+        "token_type": "Bearer",
+        "issued_at": sfvapi::now_millis().to_string()
+    })
+}
+
+pub fn sf_secret_json() -> Value {
+    json!({
+        "client_id": "3MVG9-bench-client-id",
+        "client_secret": "bench-client-secret",
+        "refresh_token": "5Aep-bench-refresh-token",
+        "operator_key": "bench-operator-key"
+    })
+}
+
+pub const SMS_PATH: &str = "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json";
+pub const TOKEN_PATH: &str = "/services/oauth2/token";
+
+pub fn contact_path(id: &str) -> String {
+    format!("/services/data/v62.0/sobjects/Contact/{id}")
+}
+
+/// A table, an ingest app and a worker wired to wiremock Salesforce, Vapi and Twilio.
+pub struct World {
+    pub store: Store,
+    pub counter: RequestCounter,
+    pub sf: MockServer,
+    pub vapi: MockServer,
+    pub twilio: MockServer,
+    pub vars: HashMap<String, String>,
+    pub ingest: IngestApp,
+}
+
+impl World {
+    /// `normal_salesforce`: mount the token endpoint and the usual Contact/Case/Task answers.
+    pub async fn new(extra: &[(&str, &str)], normal_salesforce: bool) -> Self {
+        let (store, counter) = fresh_store().await;
+        let (sf, vapi, twilio) = tokio::join!(
+            MockServer::start(),
+            MockServer::start(),
+            MockServer::start()
+        );
+        let sf_arn = create_secret(&sf_secret_json()).await;
+        let vapi_arn = vapi_secret().await;
+        let twilio_arn =
+            create_secret(&json!({"account_sid": TWILIO_SID, "auth_token": "twilio-token"})).await;
+        let mut vars = vars(&[
+            ("TABLE_NAME", store.table()),
+            ("SF_LOGIN_URL", &sf.uri()),
+            ("SF_CONNECTION_SECRET_ARN", &sf_arn),
+            ("VAPI_SECRET_ARN", &vapi_arn),
+            ("VAPI_BASE_URL", &vapi.uri()),
+            ("VAPI_ASSISTANT_ID", "asst-bench"),
+            ("VAPI_PHONE_NUMBER_ID", "pn-bench"),
+            ("VAPI_HTTP_TIMEOUT_SECS", "1"),
+            ("TWILIO_SECRET_ARN", &twilio_arn),
+            ("TWILIO_BASE_URL", &twilio.uri()),
+            ("TWILIO_FROM", "+14155559999"),
+            ("TWILIO_HTTP_TIMEOUT_SECS", "1"),
+            ("RETRY_BASE_SECS", "0"),
+            ("FOLLOWUP_HIGH_VALUE", "false"),
+        ]);
+        for (k, v) in extra {
+            vars.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let ingest = ingest_app(&store, &ingest_secret().await).await;
+        let w = Self {
+            store,
+            counter,
+            sf,
+            vapi,
+            twilio,
+            vars,
+            ingest,
+        };
+        if normal_salesforce {
+            w.mount_token().await;
+            w.mount_contact(200, json_of(fixtures::CONTACT), None).await;
+            w.mount_case_and_task().await;
+        }
+        w
+    }
+
+    pub async fn mount_token(&self) {
+        Mock::given(method("POST"))
+            .and(path(TOKEN_PATH))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(sf_token_response("tok-1", &self.sf.uri())),
+            )
+            .mount(&self.sf)
+            .await;
+    }
+
+    /// Contact answers `status` with `body`, at most `times` times when given (wiremock tries
+    /// mocks in mount order, so a limited mock mounted first is a transient fault).
+    pub async fn mount_contact(&self, status: u16, body: Value, times: Option<u64>) {
+        let m = Mock::given(method("GET"))
+            .and(path(contact_path(CONTACT)))
+            .respond_with(ResponseTemplate::new(status).set_body_json(body));
+        match times {
+            Some(n) => m.up_to_n_times(n).mount(&self.sf).await,
+            None => m.mount(&self.sf).await,
+        }
+    }
+
+    pub async fn mount_case_and_task(&self) {
+        Mock::given(method("GET"))
+            .and(path(format!("/services/data/v62.0/sobjects/Case/{CASE}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "attributes": {"type": "Case"}, "Id": CASE, "CaseNumber": "00001026",
+                "Subject": "Refund not received", "Status": "Escalated", "Priority": "High", "ContactId": CONTACT
+            })))
+            .mount(&self.sf)
+            .await;
+        Mock::given(method("PATCH"))
+            .and(path_regex(
+                r"^/services/data/v62.0/sobjects/Task/Vapi_Call_Id__c/.+$",
+            ))
+            .respond_with(ResponseTemplate::new(201).set_body_json(
+                json!({"id": "00T5e00000AbCdEAAV", "success": true, "errors": [], "created": true}),
+            ))
+            .mount(&self.sf)
+            .await;
+    }
+
+    /// Vapi's POST /call answers 201 with the fixture's call object, or `status` with Vapi's
+    /// error body. Dials are counted as the POSTs wiremock received.
+    pub async fn mount_vapi(&self, status: u16, times: Option<u64>, delay: Option<Duration>) {
+        let resp = if status == 201 {
+            ResponseTemplate::new(201).set_body_json(json_of(fixtures::CALL_CREATED))
+        } else {
+            ResponseTemplate::new(status)
+                .set_body_json(json!({"message": "Internal server error", "statusCode": status}))
+        };
+        let resp = match delay {
+            Some(d) => resp.set_delay(d),
+            None => resp,
+        };
+        let m = Mock::given(method("POST"))
+            .and(path("/call"))
+            .respond_with(resp);
+        match times {
+            Some(n) => m.up_to_n_times(n).mount(&self.vapi).await,
+            None => m.mount(&self.vapi).await,
+        }
+    }
+
+    pub async fn mount_twilio(&self, resp: ResponseTemplate, times: Option<u64>) {
+        let m = Mock::given(method("POST"))
+            .and(path(SMS_PATH))
+            .respond_with(resp);
+        match times {
+            Some(n) => m.up_to_n_times(n).mount(&self.twilio).await,
+            None => m.mount(&self.twilio).await,
+        }
+    }
+
+    pub async fn worker(&self) -> Worker {
+        let config = WorkerConfig::from_env(&env_of(self.vars.clone())).expect("worker config");
+        Worker::new(config, self.store.clone(), secrets_cache().await).expect("worker")
+    }
+
+    pub async fn webhook(&self) -> VapiWebhookApp {
+        let arn = self
+            .vars
+            .get("VAPI_SECRET_ARN")
+            .cloned()
+            .unwrap_or_default();
+        vapi_app(&self.store, &arn).await
+    }
+
+    pub async fn status(&self, pk: &str) -> (String, String) {
+        let item = self.store.get(pk).await.ok().flatten().unwrap_or_default();
+        let reason = attr::opt_s(&item, "reason")
+            .or_else(|| attr::opt_s(&item, "last_error"))
+            .unwrap_or_default()
+            .to_owned();
+        (
+            attr::opt_s(&item, "status").unwrap_or("MISSING").to_owned(),
+            reason,
+        )
+    }
+
+    pub async fn posts(server: &MockServer, p: &str) -> usize {
+        server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.url.path() == p && r.method.as_str() == "POST")
+            .count()
+    }
+
+    pub async fn calls(&self) -> usize {
+        Self::posts(&self.vapi, "/call").await
+    }
+
+    pub async fn sms(&self) -> usize {
+        Self::posts(&self.twilio, SMS_PATH).await
+    }
+
+    pub async fn oauth_calls(&self) -> usize {
+        Self::posts(&self.sf, TOKEN_PATH).await
+    }
+
+    /// Run jobs until each is settled: deliver as the stream would, sweep as the schedule would.
+    /// Bounded: `rounds` passes at most.
+    pub async fn drive(&self, worker: &Worker, pks: &[String], rounds: usize) {
+        for _ in 0..rounds {
+            let _ = worker.sweep().await;
+            let mut pending = Vec::new();
+            for pk in pks {
+                let (s, _) = self.status(pk).await;
+                if s == "PENDING" || s == "RETRY" || s == "RUNNING" {
+                    pending.push(pk.clone());
+                }
+            }
+            if pending.is_empty() {
+                return;
+            }
+            let refs: Vec<(&str, &str)> = pending.iter().map(|p| (p.as_str(), "PENDING")).collect();
+            let _ = worker.handle(stream_batch(&refs)).await;
+        }
+    }
+}
+
+/// A DynamoDB stream batch as Lambda delivers it: the NEW_IMAGE of each job.
+pub fn stream_batch(images: &[(&str, &str)]) -> DynamodbEvent {
+    serde_json::from_value(stream_batch_json(images)).expect("stream event")
+}
+
+pub fn stream_batch_json(images: &[(&str, &str)]) -> Value {
+    let records: Vec<Value> = images
+        .iter()
+        .enumerate()
+        .map(|(i, (pk, status))| {
+            json!({
+                "eventID": format!("e{i}"), "eventName": "MODIFY", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1",
+                "dynamodb": {
+                    "ApproximateCreationDateTime": 1795690000, "Keys": {"pk": {"S": pk}},
+                    "NewImage": {"pk": {"S": pk}, "status": {"S": status}},
+                    "SequenceNumber": format!("{}", 100 + i), "SizeBytes": 50, "StreamViewType": "NEW_IMAGE"
+                },
+                "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026"
+            })
+        })
+        .collect();
+    json!({"Records": records})
+}
