@@ -783,7 +783,6 @@ impl wiremock::Respond for DialClock {
 /// apart when idle, as a bench stand-in for Lambda's event source mapping), pass PENDING images
 /// to `Worker::handle` as Lambda would, and time each event from its 202 to its POST /call.
 async fn accepted_to_dial(r: &mut Report) {
-    use aws_sdk_dynamodbstreams::types::{AttributeValue as SAv, ShardIteratorType};
     let n = env_usize("BENCH_PUMP_EVENTS", 200);
     let w = World::new(&[], true).await;
     let seen = Arc::new(std::sync::Mutex::new(BTreeMap::new()));
@@ -797,113 +796,34 @@ async fn accepted_to_dial(r: &mut Report) {
         .await;
     let worker = w.worker().await;
     let sdk = sdk().await;
-    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
-    let arn = match w
-        .store
-        .client()
-        .describe_table()
-        .table_name(w.store.table())
-        .send()
-        .await
+    // The same pump `make demo` runs (tools/local): DescribeStream/GetShardIterator/GetRecords,
+    // the template's filter, real DynamodbEvent batches; polled every 10 ms here.
+    let config = sfvapi_local::pump::PumpConfig {
+        poll_interval: Duration::from_millis(10),
+        ..Default::default()
+    };
+    let sink = {
+        let worker = worker.clone();
+        sfvapi_local::pump::sink(move |e| {
+            let worker = worker.clone();
+            async move { worker.handle(e).await }
+        })
+    };
+    let pump = match sfvapi_local::pump::Pump::start(
+        w.store.client(),
+        aws_sdk_dynamodbstreams::Client::new(&sdk),
+        w.store.table(),
+        config,
+        sink,
+        None,
+    )
+    .await
     {
-        Ok(d) => d
-            .table()
-            .and_then(|t| t.latest_stream_arn())
-            .map(str::to_owned),
-        Err(_) => None,
-    };
-    let Some(arn) = arn else {
-        r.add(
-            "stream pump",
-            "event accepted → POST /call",
-            "no stream on the table",
-        );
-        return;
-    };
-    let shards = match streams.describe_stream().stream_arn(&arn).send().await {
-        Ok(d) => d
-            .stream_description()
-            .map(|s| {
-                s.shards()
-                    .iter()
-                    .filter_map(|sh| sh.shard_id().map(str::to_owned))
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default(),
+        Ok(p) => p,
         Err(e) => {
-            r.add(
-                "stream pump",
-                "event accepted → POST /call",
-                format!("DescribeStream: {e}"),
-            );
+            r.add("stream pump", "event accepted → POST /call", e.to_string());
             return;
         }
-    };
-    let mut iterators = Vec::new();
-    for sh in shards {
-        if let Ok(it) = streams
-            .get_shard_iterator()
-            .stream_arn(&arn)
-            .shard_id(sh)
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-        {
-            iterators.extend(it.shard_iterator().map(str::to_owned));
-        }
-    }
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let pump = {
-        let (stop, worker) = (stop.clone(), worker.clone());
-        tokio::spawn(async move {
-            let deadline = Instant::now() + Duration::from_secs(300);
-            while !stop.load(Ordering::SeqCst) && Instant::now() < deadline && !iterators.is_empty()
-            {
-                let mut idle = true;
-                let mut next_iters = Vec::new();
-                for it in iterators.drain(..) {
-                    let Ok(out) = streams
-                        .get_records()
-                        .shard_iterator(&it)
-                        .limit(100)
-                        .send()
-                        .await
-                    else {
-                        next_iters.push(it);
-                        continue;
-                    };
-                    let mut batch: Vec<(String, String)> = Vec::new();
-                    for rec in out.records() {
-                        let img = rec.dynamodb().and_then(|d| d.new_image());
-                        let s = |k: &str| match img.and_then(|m| m.get(k)) {
-                            Some(SAv::S(v)) => Some(v.clone()),
-                            _ => None,
-                        };
-                        // The event source mapping's filter: NewImage.status = PENDING.
-                        if let (Some(pk), Some(status)) = (s("pk"), s("status")) {
-                            if status == "PENDING" {
-                                batch.push((pk, status));
-                            }
-                        }
-                    }
-                    if !batch.is_empty() {
-                        idle = false;
-                        let refs: Vec<(&str, &str)> = batch
-                            .iter()
-                            .map(|(a, b)| (a.as_str(), b.as_str()))
-                            .collect();
-                        worker.handle(stream_batch(&refs)).await;
-                    }
-                    if let Some(next) = out.next_shard_iterator() {
-                        next_iters.push(next.to_owned());
-                    }
-                }
-                iterators = next_iters;
-                if idle {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        })
     };
     let mut accepted: BTreeMap<String, Instant> = BTreeMap::new();
     for i in 0..n {
@@ -919,8 +839,7 @@ async fn accepted_to_dial(r: &mut Report) {
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    stop.store(true, Ordering::SeqCst);
-    let _ = pump.await;
+    pump.shutdown().await;
     let seen = seen.lock().map(|m| m.clone()).unwrap_or_default();
     let mut s = Samples::with_capacity(n);
     for (id, t) in &accepted {
@@ -932,12 +851,12 @@ async fn accepted_to_dial(r: &mut Report) {
     let (p50, p95) = (s.quantile_us(0.5), s.quantile_us(0.95));
     r.add(
         "stream pump",
-        format!("accepted (202) → POST /call via the DynamoDB Local stream (bench pump, 10 ms poll), {dialed}/{} dialed: p50 | p95", accepted.len()),
+        format!("accepted (202) → POST /call via the DynamoDB Local stream (tools/local pump, 10 ms poll), {dialed}/{} dialed: p50 | p95", accepted.len()),
         format!("{} | {}", fmt_us(p50), fmt_us(p95)),
     );
     r.json.insert(
         "accepted_to_dial".into(),
-        json!({"events": accepted.len(), "dialed": dialed, "p50_us": p50, "p95_us": p95, "pump": "bench pump over DynamoDB Local streams (GetRecords, 10 ms idle poll), not tools/local"}),
+        json!({"events": accepted.len(), "dialed": dialed, "p50_us": p50, "p95_us": p95, "pump": "tools/local stream pump over DynamoDB Local streams (GetRecords, 10 ms idle poll)"}),
     );
 }
 
