@@ -226,7 +226,8 @@ mod secret_tests {
 
     #[test]
     fn server_secrets_may_be_one_string_or_a_list() {
-        let one: VapiSecret = serde_json::from_str(r#"{"server_secrets":"s1","api_key":"k"}"#).unwrap();
+        let one: VapiSecret =
+            serde_json::from_str(r#"{"server_secrets":"s1","api_key":"k"}"#).unwrap();
         assert_eq!(one.server_secrets.len(), 1);
         let many: VapiSecret = serde_json::from_str(r#"{"server_secrets":["s1","s2"]}"#).unwrap();
         assert_eq!(many.server_secrets.len(), 2);
