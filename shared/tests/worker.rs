@@ -460,7 +460,7 @@ async fn salesforce_outage_is_retried_not_failed() {
 
 #[tokio::test]
 async fn a_dead_workers_job_completes_once_after_its_lease() {
-    let w = World::new(&[("JOB_LEASE_SECS", "1")]).await;
+    let w = World::new(&[("JOB_LEASE_SECS", "2")]).await;
     w.vapi_answers(201, None).await;
     let worker = w.worker().await;
     let pk = w.enqueue("dead-1", ADA).await;
@@ -474,7 +474,7 @@ async fn a_dead_workers_job_completes_once_after_its_lease() {
     // While the lease holds, redelivery does nothing.
     deliver(&worker, &pk).await;
     assert_eq!(w.status(&pk).await, "RUNNING");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let report = worker.sweep().await.unwrap();
     assert_eq!(report.rescued, 1);
     deliver(&worker, &pk).await;
