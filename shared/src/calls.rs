@@ -223,15 +223,23 @@ pub async fn record_status(
 }
 
 /// Record the call's cost (the report job does, once Vapi has reported it).
-pub async fn record_cost(store: &Store, id: &VapiCallId, cost: f64) -> Result<(), StoreError> {
+pub async fn record_cost(
+    store: &Store,
+    id: &VapiCallId,
+    cost: f64,
+    ttl: Duration,
+) -> Result<(), StoreError> {
+    // This may create the item (a call sfvapi did not place): give it an expiry too.
+    let expires_at = crate::now_secs() + ttl.as_secs() as i64;
     store
         .client()
         .update_item()
         .table_name(store.table())
         .key(PK, attr::s(call_pk(id)))
-        .update_expression("SET #cost = :cost")
+        .update_expression("SET #cost = :cost, expires_at = if_not_exists(expires_at, :exp)")
         .expression_attribute_names("#cost", "cost")
         .expression_attribute_values(":cost", attr::n(cost))
+        .expression_attribute_values(":exp", attr::n(expires_at))
         .send()
         .await
         .map_err(|e| unavailable("UpdateItem", &e))?;

@@ -224,6 +224,32 @@ impl E164Phone {
     }
 }
 
+/// Masks every phone-number-like run (7 or more digits, with an optional leading `+`) inside free
+/// text, such as an upstream error message ("The 'To' number +14155550123 is not valid").
+pub fn mask_phones_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        let digits = run.chars().filter(char::is_ascii_digit).count();
+        if digits >= 7 {
+            out.push_str(&mask_phone(run));
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() || (c == '+' && run.is_empty()) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
 /// Masks any phone-like string, keeping the first two and last four characters.
 pub fn mask_phone(s: &str) -> String {
     let chars: Vec<char> = s.chars().collect();
@@ -334,6 +360,19 @@ mod tests {
         assert!(E164Phone::parse("Phone", "+1415").is_err());
         assert!(E164Phone::parse("Phone", "+0123456789").is_err());
         assert!(E164Phone::parse("Phone", "+1415555012x").is_err());
+    }
+
+    #[test]
+    fn phones_inside_text_are_masked() {
+        assert_eq!(
+            mask_phones_in("The 'To' number +14155550123 is not a valid phone number."),
+            "The 'To' number +1******0123 is not a valid phone number."
+        );
+        assert_eq!(
+            mask_phones_in("code 21211, HTTP 400"),
+            "code 21211, HTTP 400"
+        );
+        assert_eq!(mask_phones_in("call 4155550123 now"), "call 41****0123 now");
     }
 
     #[test]

@@ -238,9 +238,11 @@ pub(crate) fn one_or_many<'de, D: serde::Deserializer<'de>>(
         Many(Vec<SecretString>),
     }
     // The untagged error would not name the field; this one does, and never echoes the value.
+    // An empty string would make a MAC anyone can compute: drop it.
+    let keep = |s: &SecretString| !s.expose().trim().is_empty();
     match OneOrMany::deserialize(d) {
-        Ok(OneOrMany::One(s)) => Ok(vec![s]),
-        Ok(OneOrMany::Many(v)) => Ok(v),
+        Ok(OneOrMany::One(s)) => Ok([s].into_iter().filter(keep).collect()),
+        Ok(OneOrMany::Many(v)) => Ok(v.into_iter().filter(keep).collect()),
         Err(_) => Err(serde::de::Error::custom(
             "signing_secrets / server_secrets must be a string or an array of strings",
         )),
@@ -272,5 +274,9 @@ mod tests {
         assert!(err.to_string().contains("signing_secrets"), "{err}");
         let one: IngestSecret = parse_json("arn:x", r#"{"signing_secrets":"hunter2"}"#).unwrap();
         assert_eq!(one.signing_secrets.len(), 1);
+        // An empty secret would let anyone compute a valid MAC: it is dropped.
+        let blank: IngestSecret =
+            parse_json("arn:x", r#"{"signing_secrets":["new"," ",""]}"#).unwrap();
+        assert_eq!(blank.signing_secrets.len(), 1);
     }
 }

@@ -227,9 +227,14 @@ impl TwilioClient {
         let message = err
             .get("message")
             .and_then(Value::as_str)
-            .map_or_else(|| format!("HTTP {status}"), str::to_owned);
+            // Twilio's messages quote the number ("The 'To' number +1415… is not valid").
+            .map_or_else(|| format!("HTTP {status}"), crate::ids::mask_phones_in);
         Err(match status {
             429 => TwilioError::RateLimited { code, message },
+            // A gateway's 502/504/52x means Twilio may still have queued the message.
+            502 | 504 | 520..=599 => TwilioError::Ambiguous {
+                detail: format!("HTTP {status} from a gateway: {message}"),
+            },
             500..=599 => TwilioError::ServerError { status, message },
             _ if code == Some(20429) => TwilioError::RateLimited { code, message },
             _ => TwilioError::Rejected {

@@ -343,7 +343,7 @@ async fn a_due_retry_runs_once_and_a_future_one_waits() {
 #[tokio::test]
 async fn retries_run_out_into_failed_with_the_last_error() {
     let w = World::new(&[("MAX_ATTEMPTS", "2")]).await;
-    w.vapi_answers(502, None).await;
+    w.vapi_answers(500, None).await;
     let worker = w.worker().await;
     let pk = w.enqueue("exhaust-1", ADA).await;
     deliver(&worker, &pk).await;
@@ -353,7 +353,7 @@ async fn retries_run_out_into_failed_with_the_last_error() {
     assert_eq!(attr::opt_s(&job, "status"), Some("FAILED"));
     let err = attr::opt_s(&job, "last_error").unwrap();
     assert!(
-        err.contains("gave up after 2 attempts") && err.contains("502"),
+        err.contains("gave up after 2 attempts") && err.contains("500"),
         "{err}"
     );
     assert_eq!(w.calls().await.len(), 2);
@@ -937,4 +937,86 @@ async fn a_tool_call_without_snapshot_is_answered_from_salesforce_live() {
             .len(),
         1
     );
+}
+
+#[tokio::test]
+async fn a_gateway_timeout_from_vapi_is_needs_review_not_a_retry() {
+    // 504/502 come from a proxy in front of Vapi: the call may still be created behind it.
+    let w = World::new(&[]).await;
+    w.vapi_answers(504, None).await;
+    let worker = w.worker().await;
+    let pk = w.enqueue("gateway-1", ADA).await;
+    deliver(&worker, &pk).await;
+    let job = w.item(&pk).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("NEEDS_REVIEW"));
+    assert!(attr::opt_s(&job, "reason").unwrap().contains("504"));
+    worker.sweep().await.unwrap();
+    deliver(&worker, &pk).await;
+    assert_eq!(w.calls().await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_unreadable_job_fails_at_once_instead_of_looping() {
+    let w = World::new(&[]).await;
+    let worker = w.worker().await;
+    let mut item = sfvapi::jobs::new_job_item(
+        "evt#sf#bogus-1".into(),
+        sfvapi::jobs::JobKind::Dial,
+        "{}".into(),
+        sfvapi::now_millis(),
+        Duration::from_secs(3600),
+    );
+    item.insert("kind".into(), attr::s("teleport"));
+    w.store.put_if_absent(item).await.unwrap();
+    assert!(
+        deliver(&worker, "evt#sf#bogus-1").await.is_empty(),
+        "not a batch failure"
+    );
+    let job = w.item("evt#sf#bogus-1").await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("FAILED"));
+    assert!(attr::opt_s(&job, "last_error")
+        .unwrap()
+        .contains("no known kind"));
+    assert!(!job.contains_key("retry_shard"));
+}
+
+#[tokio::test]
+async fn a_retry_after_the_sweep_gave_up_stays_in_the_sweep_index() {
+    let w = World::new(&[]).await;
+    let worker = w.worker().await;
+    let pk = w.enqueue("late-1", ADA).await;
+    let q = worker.queue();
+    let job = q.claim(&pk, sfvapi::now_millis()).await.unwrap().unwrap();
+    assert!(q
+        .mark_dialing(&job, "{}", sfvapi::now_millis())
+        .await
+        .unwrap());
+    // The sweep gave up on the dial (as if its lease had run out)...
+    w.store
+        .client()
+        .update_item()
+        .table_name(w.store.table())
+        .key("pk", attr::s(&pk))
+        .update_expression("SET #s = :r REMOVE retry_shard, next_at, lease_until")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":r", attr::s("NEEDS_REVIEW"))
+        .send()
+        .await
+        .unwrap();
+    // ...then Vapi's answer proves no call was made: the same run writes RETRY.
+    let outcome = sfvapi::jobs::queue::Outcome::Retry {
+        error: "Vapi 503".into(),
+        not_before: None,
+    };
+    let written = q
+        .finish(&job, &outcome, sfvapi::now_millis(), &[])
+        .await
+        .unwrap();
+    assert_eq!(written, Some(sfvapi::jobs::JobStatus::Retry));
+    let item = w.item(&pk).await;
+    assert!(
+        item.contains_key("retry_shard") && item.contains_key("next_at"),
+        "{item:?}"
+    );
+    assert_eq!(worker.sweep().await.unwrap().requeued, 1);
 }

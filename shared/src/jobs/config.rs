@@ -215,6 +215,17 @@ impl WorkerConfig {
             }
         }
         let ttl_days: u64 = env.parse_or("EVENT_TTL_DAYS", 7)?;
+        let vapi_timeout = env.secs_or("VAPI_HTTP_TIMEOUT_SECS", 10)?;
+        // A dial must be answered (or time out) well before the sweep gives up on it.
+        if queue.dial_lease < vapi_timeout + Duration::from_secs(30) {
+            return Err(invalid(
+                "DIAL_LEASE_SECS",
+                format!(
+                    "must exceed VAPI_HTTP_TIMEOUT_SECS ({}) by at least 30 s",
+                    vapi_timeout.as_secs()
+                ),
+            ));
+        }
         Ok(Self {
             common: CommonConfig::from_env(env)?,
             salesforce,
@@ -231,7 +242,7 @@ impl WorkerConfig {
                 "VAPI_PHONE_NUMBER_ID",
                 "the Vapi phone number calls come from",
             )?,
-            vapi_timeout: env.secs_or("VAPI_HTTP_TIMEOUT_SECS", 10)?,
+            vapi_timeout,
             twilio_secret_arn: env.optional("TWILIO_SECRET_ARN"),
             twilio_base_url: env
                 .optional("TWILIO_BASE_URL")

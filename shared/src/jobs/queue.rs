@@ -195,27 +195,56 @@ impl JobQueue {
             Err(e) if conditional_failed(&e) => return Ok(None),
             Err(e) => return Err(unavailable("UpdateItem(claim)", &e)),
         };
-        let kind = match attr::get_s(&item, pk, "kind")? {
-            "dial" => JobKind::Dial,
-            "report" => JobKind::Report,
-            "note" => JobKind::Note,
-            other => {
-                return Err(StoreError::Corrupt {
-                    pk: pk.to_owned(),
-                    detail: format!("unknown job kind {other}"),
-                })
-            }
+        let kind = match attr::opt_s(&item, "kind") {
+            Some("dial") => Some(JobKind::Dial),
+            Some("report") => Some(JobKind::Report),
+            Some("note") => Some(JobKind::Note),
+            _ => None,
+        };
+        let (Some(kind), Some(payload)) = (kind, attr::opt_s(&item, "payload")) else {
+            // A job this worker cannot read will never become readable: fail it now rather than
+            // let it bounce between the stream and the sweep forever.
+            self.fail_unreadable(pk, &token, now_ms).await?;
+            return Ok(None);
         };
         Ok(Some(ClaimedJob {
             pk: pk.to_owned(),
             kind,
-            payload: attr::get_s(&item, pk, "payload")?.to_owned(),
+            payload: payload.to_owned(),
             attempts: attr::opt_n(&item, "attempts").unwrap_or(1).max(1) as u32,
             claim_token: token,
             received_at: attr::opt_n(&item, "received_at").unwrap_or(now_ms),
             event_id: attr::opt_s(&item, "event_id").map(str::to_owned),
             call_id: attr::opt_s(&item, "call_id").map(str::to_owned),
         }))
+    }
+
+    async fn fail_unreadable(&self, pk: &str, token: &str, now_ms: i64) -> Result<(), StoreError> {
+        let res = self
+            .store
+            .client()
+            .update_item()
+            .table_name(self.store.table())
+            .key("pk", s(pk))
+            .update_expression(
+                "SET #s = :failed, last_error = :err, finished_at = :now REMOVE retry_shard, next_at, lease_until",
+            )
+            .condition_expression("claim_token = :token")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":failed", s(JobStatus::Failed.as_str()))
+            .expression_attribute_values(
+                ":err",
+                s("the job item has no known kind or no payload (edited by hand?)"),
+            )
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":token", s(token))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if conditional_failed(&e) => Ok(()),
+            Err(e) => Err(unavailable("UpdateItem(fail)", &e)),
+        }
     }
 
     /// RUNNING → DIALING, with the customer snapshot, only while this run still owns a live
@@ -280,6 +309,9 @@ impl JobQueue {
                     .max(now_ms + self.backoff(job.attempts).as_millis() as i64);
                 values.insert(":next".into(), n(next));
                 values.insert(":err".into(), s(error));
+                values.insert(":shard".into(), s(&retry_shard(&job.pk)));
+                // The sweep may have removed the index attributes (DIALING → NEEDS_REVIEW).
+                sets.push("retry_shard = :shard".into());
                 sets.push("next_at = :next".into());
                 sets.push("last_error = :err".into());
                 (JobStatus::Retry, false)
@@ -287,6 +319,8 @@ impl JobQueue {
             Outcome::Defer { until, reason } => {
                 values.insert(":next".into(), n(*until));
                 values.insert(":reason".into(), s(reason));
+                values.insert(":shard".into(), s(&retry_shard(&job.pk)));
+                sets.push("retry_shard = :shard".into());
                 values.insert(":one".into(), n(1));
                 sets.push("next_at = :next".into());
                 sets.push("reason = :reason".into());

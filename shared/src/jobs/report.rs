@@ -196,7 +196,7 @@ pub(crate) async fn run_report(
     )];
     if let Some(cost) = p.cost {
         // Best effort: the Task already carries the cost.
-        if let Err(e) = record_cost(inner.queue.store(), &p.call_id, cost).await {
+        if let Err(e) = record_cost(inner.queue.store(), &p.call_id, cost, inner.config.ttl).await {
             warn!(error = %e, "cost not recorded on call#");
         }
     }
@@ -326,6 +326,15 @@ pub(crate) async fn run_report(
                 extra,
             ));
         }
+        Guard::Released => {
+            return Ok((
+                Outcome::Retry {
+                    error: "the follow-up guard was being released; trying again".into(),
+                    not_before: None,
+                },
+                extra,
+            ));
+        }
         Guard::Unknown(status) => {
             return Ok((Outcome::NeedsReview { why: format!("a previous follow-up attempt is {status}: it may have been sent; check Twilio before redriving") }, extra));
         }
@@ -429,6 +438,7 @@ fn xml_escape(s: &str) -> String {
 
 enum Guard {
     Claimed,
+    Released,
     AlreadySent(String),
     Unknown(String),
 }
@@ -464,8 +474,8 @@ async fn claim_guard(w: &Worker, pk: &str, channel: FollowupChannel) -> Result<G
                         .to_owned(),
                 )),
                 Some(other) => Ok(Guard::Unknown(other.to_owned())),
-                // Released between our put and our read: treat as taken, a later run retries.
-                None => Ok(Guard::Unknown("changing".into())),
+                // Released between our put and our read (a retryable failure): nothing was sent.
+                None => Ok(Guard::Released),
             }
         }
     }

@@ -459,7 +459,9 @@ fn error_for(answer: Answer, object: &'static str, id: &str) -> RestError {
             RestError::Rejected {
                 status,
                 code: e.error_code,
-                message: e.message.chars().take(300).collect(),
+                message: crate::ids::mask_phones_in(
+                    &e.message.chars().take(300).collect::<String>(),
+                ),
             }
         }
     }

@@ -163,6 +163,10 @@ impl VapiClient {
                 message,
                 retry_after,
             },
+            // A gateway's 502/504/52x means the origin may still be creating the call.
+            502 | 504 | 520..=599 => VapiError::Ambiguous {
+                detail: format!("HTTP {status} from a gateway: {message}"),
+            },
             500..=599 => VapiError::ServerError { status, message },
             _ => VapiError::Rejected { status, message },
         })
@@ -208,7 +212,12 @@ fn parse_created(body: &[u8]) -> Result<CreatedCall, VapiError> {
 }
 
 /// Vapi's errors are `{"message": "…" | ["…", …], "error": "Bad Request", "statusCode": 400}`.
+/// Vapi's error text, with any phone number in it masked (it ends up in logs and on the job).
 fn error_message(body: &[u8]) -> String {
+    crate::ids::mask_phones_in(&raw_error_message(body))
+}
+
+fn raw_error_message(body: &[u8]) -> String {
     let text = || {
         let t = String::from_utf8_lossy(body);
         let t = t.trim();

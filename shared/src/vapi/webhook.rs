@@ -356,9 +356,18 @@ impl VapiWebhookApp {
             call.contact_id.as_ref(),
             call.case_id.as_ref(),
         );
-        match tokio::time::timeout(self.config.live_lookup_timeout, live.lookup(&req)).await {
-            Ok(Ok(snapshot)) => Context::Snapshot(Box::new(snapshot)),
+        // The lookup runs in its own task: the deadline stops our waiting, not the work. A token
+        // refresh cut off between Salesforce rotating the refresh token and our storing it would
+        // lose the only valid refresh token.
+        let live = live.clone();
+        let lookup = tokio::spawn(async move { live.lookup(&req).await });
+        match tokio::time::timeout(self.config.live_lookup_timeout, lookup).await {
+            Ok(Ok(Ok(snapshot))) => Context::Snapshot(Box::new(snapshot)),
             Ok(Err(e)) => {
+                warn!(error = %e, "live lookup task failed");
+                Context::Missing(ToolOutcome::Error(NO_CONTEXT.into()))
+            }
+            Ok(Ok(Err(e))) => {
                 warn!(error = %e, "live lookup failed");
                 Context::Missing(ToolOutcome::Error(NO_CONTEXT.into()))
             }
