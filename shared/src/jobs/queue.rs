@@ -137,6 +137,19 @@ fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
+/// A conditional write's result: `Some(output)` if it was applied, `None` if its condition did
+/// not hold (someone else changed the item: not an error), `Err` if DynamoDB failed.
+fn applied<T, E>(res: Result<T, SdkError<E>>, op: &'static str) -> Result<Option<T>, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match res {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if conditional_failed(&e) => Ok(None),
+        Err(e) => Err(unavailable(op, &e)),
+    }
+}
+
 fn conditional_failed<E>(e: &SdkError<E>) -> bool
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
@@ -190,11 +203,10 @@ impl JobQueue {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        let item = match res {
-            Ok(out) => out.attributes.unwrap_or_default(),
-            Err(e) if conditional_failed(&e) => return Ok(None),
-            Err(e) => return Err(unavailable("UpdateItem(claim)", &e)),
+        let Some(out) = applied(res, "UpdateItem(claim)")? else {
+            return Ok(None);
         };
+        let item = out.attributes.unwrap_or_default();
         let kind = match attr::opt_s(&item, "kind") {
             Some("dial") => Some(JobKind::Dial),
             Some("report") => Some(JobKind::Report),
@@ -240,11 +252,7 @@ impl JobQueue {
             .expression_attribute_values(":token", s(token))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if conditional_failed(&e) => Ok(()),
-            Err(e) => Err(unavailable("UpdateItem(fail)", &e)),
-        }
+        applied(res, "UpdateItem(fail)").map(|_| ())
     }
 
     /// RUNNING → DIALING, with the customer snapshot, only while this run still owns a live
@@ -276,11 +284,7 @@ impl JobQueue {
             .expression_attribute_values(":token", s(&job.claim_token))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if conditional_failed(&e) => Ok(false),
-            Err(e) => Err(unavailable("UpdateItem(dialing)", &e)),
-        }
+        applied(res, "UpdateItem(dialing)").map(|o| o.is_some())
     }
 
     /// Record how this run ended. A retryable failure with attempts left becomes RETRY at a
@@ -384,11 +388,7 @@ impl JobQueue {
             .set_expression_attribute_values(Some(values))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(Some(status)),
-            Err(e) if conditional_failed(&e) => Ok(None),
-            Err(e) => Err(unavailable("UpdateItem(finish)", &e)),
-        }
+        applied(res, "UpdateItem(finish)").map(|o| o.map(|_| status))
     }
 
     /// Exponential backoff with jitter: base·2^(attempt−1), capped, then a random point in
@@ -501,14 +501,10 @@ impl JobQueue {
             ))
             .send()
             .await;
-        match res {
-            Ok(_) => {
-                *counter += 1;
-                Ok(())
-            }
-            Err(e) if conditional_failed(&e) => Ok(()),
-            Err(e) => Err(unavailable("UpdateItem(sweep)", &e)),
+        if applied(res, "UpdateItem(sweep)")?.is_some() {
+            *counter += 1;
         }
+        Ok(())
     }
 
     /// FAILED (or, with `force`, NEEDS_REVIEW) → PENDING with a fresh set of attempts.
@@ -544,13 +540,10 @@ impl JobQueue {
             .expression_attribute_values(":now", n(now_ms))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(Redrive::Requeued),
-            Err(e) if conditional_failed(&e) => {
-                Ok(Redrive::NotRedrivable("changed meanwhile".into()))
-            }
-            Err(e) => Err(unavailable("UpdateItem(redrive)", &e)),
-        }
+        Ok(match applied(res, "UpdateItem(redrive)")? {
+            Some(_) => Redrive::Requeued,
+            None => Redrive::NotRedrivable("changed meanwhile".into()),
+        })
     }
 
     /// Jobs in one status (a Scan with a filter: an operator's command, not a hot path).
