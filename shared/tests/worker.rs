@@ -138,6 +138,23 @@ impl World {
         }
     }
 
+    /// Twilio answers every message 201, as in the fixture.
+    async fn twilio_accepts(&self) {
+        let created: Value =
+            serde_json::from_slice(&fixture("twilio/message-created.json")).unwrap();
+        self.twilio_answers(ResponseTemplate::new(201).set_body_json(created))
+            .await;
+    }
+
+    /// The SMS requests Twilio received.
+    async fn sms(&self) -> Vec<wiremock::Request> {
+        self.posts(
+            &self.twilio,
+            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json",
+        )
+        .await
+    }
+
     async fn twilio_answers(&self, resp: ResponseTemplate) {
         Mock::given(method("POST"))
             .and(path(
@@ -631,20 +648,13 @@ async fn webhook_delivers(w: &World, body: &[u8]) -> u16 {
             .unwrap();
     let app =
         sfvapi::vapi::webhook::VapiWebhookApp::new(config, w.store.clone(), secrets_cache().await);
-    let ts = sfvapi::now_millis().to_string();
-    let mac = sfvapi::signature::hmac_parts(
-        sfvapi::signature::Algorithm::Sha256,
-        b"vapi-hook-secret",
-        &[ts.as_bytes(), b".", body],
-    );
-    let req = request(
-        "POST",
-        "/vapi/webhook",
-        &[("x-timestamp", &ts), ("x-signature", &hex::encode(mac))],
-        body,
-        false,
-    );
-    answer(app.handle(req).await).status
+    answer(app.handle(vapi_signed(body)).await).status
+}
+
+/// A server message signed like Vapi's default HMAC credential, as API Gateway delivers it.
+fn vapi_signed(body: &[u8]) -> lambda_http::Request {
+    let event = sfvapi::samples::vapi_signed(&String::from_utf8_lossy(body), "vapi-hook-secret");
+    lambda_http::request::from_str(&event.to_string()).expect("API Gateway v2 event")
 }
 
 const REPORT_PK: &str = "evt#vapi#c0ffee00-1111-4222-8333-444455556666#end-of-call-report";
@@ -652,10 +662,7 @@ const REPORT_PK: &str = "evt#vapi#c0ffee00-1111-4222-8333-444455556666#end-of-ca
 #[tokio::test]
 async fn a_report_delivered_three_times_makes_one_task_and_one_sms() {
     let w = World::new(&[]).await;
-    w.twilio_answers(ResponseTemplate::new(201).set_body_json(
-        serde_json::from_slice::<Value>(&fixture("twilio/message-created.json")).unwrap(),
-    ))
-    .await;
+    w.twilio_accepts().await;
     let worker = w.worker().await;
     let body = report("customer-did-not-answer");
     for _ in 0..3 {
@@ -713,25 +720,14 @@ async fn a_report_delivered_three_times_makes_one_task_and_one_sms() {
         .await
         .unwrap();
     deliver(&worker, REPORT_PK).await;
-    assert_eq!(
-        w.posts(
-            &w.twilio,
-            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json"
-        )
-        .await
-        .len(),
-        1
-    );
+    assert_eq!(w.sms().await.len(), 1);
 }
 
 #[tokio::test]
 async fn follow_up_policy_not_reached_and_high_value() {
     // Reached, not high-value → no SMS.
     let w = World::new(&[]).await;
-    w.twilio_answers(ResponseTemplate::new(201).set_body_json(
-        serde_json::from_slice::<Value>(&fixture("twilio/message-created.json")).unwrap(),
-    ))
-    .await;
+    w.twilio_accepts().await;
     let worker = w.worker().await;
     assert_eq!(
         webhook_delivers(&w, &report("customer-ended-call")).await,
@@ -739,15 +735,7 @@ async fn follow_up_policy_not_reached_and_high_value() {
     );
     deliver(&worker, REPORT_PK).await;
     assert_eq!(w.status(REPORT_PK).await, "DONE");
-    assert_eq!(
-        w.posts(
-            &w.twilio,
-            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json"
-        )
-        .await
-        .len(),
-        0
-    );
+    assert_eq!(w.sms().await.len(), 0);
 
     // Reached, but Ada's AnnualRevenue (250,000) ≥ HIGH_VALUE_REVENUE → SMS.
     let w = World::new(&[
@@ -755,10 +743,7 @@ async fn follow_up_policy_not_reached_and_high_value() {
         ("HIGH_VALUE_REVENUE", "100000"),
     ])
     .await;
-    w.twilio_answers(ResponseTemplate::new(201).set_body_json(
-        serde_json::from_slice::<Value>(&fixture("twilio/message-created.json")).unwrap(),
-    ))
-    .await;
+    w.twilio_accepts().await;
     let worker = w.worker().await;
     assert_eq!(
         webhook_delivers(&w, &report("customer-ended-call")).await,
@@ -808,15 +793,7 @@ async fn twilio_timeout_is_needs_review_and_no_second_sms() {
         .unwrap();
     deliver(&worker, REPORT_PK).await;
     assert_eq!(w.status(REPORT_PK).await, "NEEDS_REVIEW");
-    assert_eq!(
-        w.posts(
-            &w.twilio,
-            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json"
-        )
-        .await
-        .len(),
-        1
-    );
+    assert_eq!(w.sms().await.len(), 1);
 }
 
 #[tokio::test]
@@ -865,10 +842,7 @@ async fn a_report_before_call_item_is_correlated_through_the_dial_job() {
     // The report carries only sfvapiEventId (as in the fixture); no call# yet. The dial job of
     // that event names the Contact and Case.
     let w = World::new(&[]).await;
-    w.twilio_answers(ResponseTemplate::new(201).set_body_json(
-        serde_json::from_slice::<Value>(&fixture("twilio/message-created.json")).unwrap(),
-    ))
-    .await;
+    w.twilio_accepts().await;
     w.enqueue("case-escalated-5005e00000AbCdEAAV-1", ADA).await;
     let worker = w.worker().await;
     let body = fixture("vapi/end-of-call-report.json");
@@ -910,21 +884,7 @@ async fn a_tool_call_without_snapshot_is_answered_from_salesforce_live() {
     // An inbound-style call: metadata names the case only; no call# item exists.
     let mut body: Value = serde_json::from_slice(&fixture("vapi/tool-calls.json")).unwrap();
     body["message"]["call"]["assistantOverrides"]["metadata"]["caseId"] = json!(CASE);
-    let body = body.to_string().into_bytes();
-    let ts = sfvapi::now_millis().to_string();
-    let mac = sfvapi::signature::hmac_parts(
-        sfvapi::signature::Algorithm::Sha256,
-        b"vapi-hook-secret",
-        &[ts.as_bytes(), b".", &body],
-    );
-    let req = request(
-        "POST",
-        "/vapi/webhook",
-        &[("x-timestamp", &ts), ("x-signature", &hex::encode(mac))],
-        &body,
-        false,
-    );
-    let a = answer(app.handle(req).await);
+    let a = answer(app.handle(vapi_signed(body.to_string().as_bytes())).await);
     assert_eq!(a.status, 200, "{}", a.body);
     let result = a.json["results"][0]["result"]
         .as_str()
