@@ -83,19 +83,27 @@ pub fn vapi_signed(body: &str, secret: &str) -> serde_json::Value {
     )
 }
 
-/// A DynamoDB stream batch as the job worker receives it: the NEW_IMAGE of one PENDING job.
-pub fn stream_batch(pk: &str, kind: &str) -> serde_json::Value {
-    serde_json::json!({"Records": [{
-        "eventID": "1", "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": {
-            "ApproximateCreationDateTime": 1795690000,
-            "Keys": {"pk": {"S": pk}},
-            "NewImage": {"pk": {"S": pk}, "status": {"S": "PENDING"}, "kind": {"S": kind}},
-            "SequenceNumber": "100000000000000000001", "SizeBytes": 120, "StreamViewType": "NEW_IMAGE"
-        },
-        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/sfvapi/stream/2026-11-26T00:00:00.000"
-    }]})
+/// A DynamoDB stream batch as the job worker receives it: the NEW_IMAGE of each `(pk, status)`,
+/// with sequence numbers 100, 101, … (what a test names in `batchItemFailures`).
+pub fn stream_batch(images: &[(&str, &str)]) -> serde_json::Value {
+    let records: Vec<serde_json::Value> = images
+        .iter()
+        .enumerate()
+        .map(|(i, (pk, status))| {
+            serde_json::json!({
+                "eventID": format!("e{i}"), "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1",
+                "dynamodb": {
+                    "ApproximateCreationDateTime": 1795690000,
+                    "Keys": {"pk": {"S": pk}},
+                    "NewImage": {"pk": {"S": pk}, "status": {"S": status}},
+                    "SequenceNumber": format!("{}", 100 + i), "SizeBytes": 50, "StreamViewType": "NEW_IMAGE"
+                },
+                "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/sfvapi/stream/2026-11-26T00:00:00.000"
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
 }
 
 /// An EventBridge scheduled event (the sweep and the token refresher run on these).
@@ -177,14 +185,14 @@ pub fn all() -> Vec<(&'static str, serde_json::Value)> {
         ),
         (
             "job-worker-dial.json",
-            stream_batch("evt#sf#case-escalated-5005e00000AbCdEAAV-1", "dial"),
+            stream_batch(&[("evt#sf#case-escalated-5005e00000AbCdEAAV-1", "PENDING")]),
         ),
         (
             "job-worker-report.json",
-            stream_batch(
+            stream_batch(&[(
                 "evt#vapi#c0ffee00-1111-4222-8333-444455556666#end-of-call-report",
-                "report",
-            ),
+                "PENDING",
+            )]),
         ),
         ("schedule.json", scheduled_event()),
         ("oauth-callback.json", oauth_callback()),

@@ -204,23 +204,7 @@ impl World {
 
 /// A stream batch as Lambda delivers it: the NEW_IMAGE of each job.
 fn batch(images: &[(&str, &str)]) -> DynamodbEvent {
-    let records: Vec<Value> = images
-        .iter()
-        .enumerate()
-        .map(|(i, (pk, status))| {
-            json!({
-                "eventID": format!("e{i}"), "eventName": "MODIFY", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
-                "awsRegion": "us-east-1",
-                "dynamodb": {
-                    "ApproximateCreationDateTime": 1795690000, "Keys": {"pk": {"S": pk}},
-                    "NewImage": {"pk": {"S": pk}, "status": {"S": status}},
-                    "SequenceNumber": format!("{}", 100 + i), "SizeBytes": 50, "StreamViewType": "NEW_IMAGE"
-                },
-                "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026"
-            })
-        })
-        .collect();
-    serde_json::from_value(json!({"Records": records})).expect("stream event")
+    serde_json::from_value(sfvapi::samples::stream_batch(images)).expect("stream event")
 }
 
 async fn deliver(worker: &Worker, pk: &str) -> Vec<String> {

@@ -529,21 +529,5 @@ pub fn stream_batch(images: &[(&str, &str)]) -> DynamodbEvent {
 }
 
 pub fn stream_batch_json(images: &[(&str, &str)]) -> Value {
-    let records: Vec<Value> = images
-        .iter()
-        .enumerate()
-        .map(|(i, (pk, status))| {
-            json!({
-                "eventID": format!("e{i}"), "eventName": "MODIFY", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
-                "awsRegion": "us-east-1",
-                "dynamodb": {
-                    "ApproximateCreationDateTime": 1795690000, "Keys": {"pk": {"S": pk}},
-                    "NewImage": {"pk": {"S": pk}, "status": {"S": status}},
-                    "SequenceNumber": format!("{}", 100 + i), "SizeBytes": 50, "StreamViewType": "NEW_IMAGE"
-                },
-                "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026"
-            })
-        })
-        .collect();
-    json!({"Records": records})
+    sfvapi::samples::stream_batch(images)
 }
