@@ -184,8 +184,11 @@ pub fn settled(items: &[Item], accepted: &[&str]) -> bool {
             is_call.then(|| attr::opt_s(i, "call_id")).flatten()
         });
         job_call.into_iter().chain(recorded).all(|cid| {
+            // The `ended` status as recorded on `call#` itself: the webhook writes its dedup
+            // record first, so that record alone can be seen before `call#` is updated.
             terminal(&format!("evt#vapi#{cid}#end-of-call-report"))
-                && find(&format!("evt#vapi#{cid}#status-update#ended")).is_some()
+                && find(&format!("call#{cid}")).and_then(|c| attr::opt_s(c, "status"))
+                    == Some("ended")
         })
     })
 }
