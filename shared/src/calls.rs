@@ -94,6 +94,8 @@ pub struct NewCall {
     pub case_id: Option<SalesforceId>,
     pub snapshot: CallSnapshot,
     pub created_at_ms: i64,
+    /// The pacing slot the call holds (`crate::pacing`), released when the call ends.
+    pub slot: Option<String>,
 }
 
 /// A `call#` item as read back.
@@ -133,8 +135,10 @@ impl CallRecord {
 }
 
 /// Write the call ↔ event mapping and the snapshot. Merges into an item a status update may have
-/// created already, and never touches `status`. Safe to repeat.
-pub async fn record_call(store: &Store, call: &NewCall, ttl: Duration) -> Result<(), StoreError> {
+/// created already, and never touches `status`. Safe to repeat. `Ok(true)` when that status is
+/// already `ended` (a short call's `ended` can beat this write; the caller then releases the
+/// call's slot itself, since the webhook found no slot to release).
+pub async fn record_call(store: &Store, call: &NewCall, ttl: Duration) -> Result<bool, StoreError> {
     // The snapshot holds only strings and options: serialising it cannot fail.
     let snapshot = serde_json::to_string(&call.snapshot).unwrap_or_else(|_| "{}".into());
     let expires_at = call.created_at_ms / 1000 + ttl.as_secs() as i64;
@@ -159,11 +163,21 @@ pub async fn record_call(store: &Store, call: &NewCall, ttl: Duration) -> Result
         update.push_str(", case_id = :case");
         req = req.expression_attribute_values(":case", attr::s(case_id.as_str()));
     }
-    req.update_expression(update)
+    if let Some(slot) = &call.slot {
+        update.push_str(", slot = :slot");
+        req = req.expression_attribute_values(":slot", attr::s(slot));
+    }
+    let out = req
+        .update_expression(update)
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
         .send()
         .await
         .map_err(|e| unavailable("UpdateItem", &e))?;
-    Ok(())
+    Ok(out
+        .attributes
+        .as_ref()
+        .and_then(|a| attr::opt_s(a, "status"))
+        == Some("ended"))
 }
 
 /// Read a call's item (one GetItem).

@@ -9,6 +9,7 @@ pub mod http;
 pub mod ids;
 pub mod ingest;
 pub mod jobs;
+pub mod pacing;
 pub mod salesforce;
 pub mod samples;
 pub mod secrets;

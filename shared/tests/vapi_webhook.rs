@@ -134,6 +134,7 @@ async fn seed_call(store: &Store, snap: CallSnapshot) {
             case_id: Some(SalesforceId::parse("c", CASE_ID).unwrap()),
             snapshot: snap,
             created_at_ms: sfvapi::now_millis(),
+            slot: None,
         },
         Duration::from_secs(86_400),
     )

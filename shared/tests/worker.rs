@@ -964,3 +964,275 @@ async fn a_retry_after_the_sweep_gave_up_stays_in_the_sweep_index() {
     );
     assert_eq!(worker.sweep().await.unwrap().requeued, 1);
 }
+
+// ---- dial pacing and Vapi's concurrency limit -----------------------------------------------
+
+/// Vapi's 201 for each `POST /call`, with a fresh call id each time and the `subscriptionLimits`
+/// Vapi returns (docs.vapi.ai/calls/call-concurrency, "View concurrency in call responses").
+struct FreshCalls {
+    seq: std::sync::atomic::AtomicU32,
+    blocked: bool,
+    org_limit: u32,
+}
+
+impl wiremock::Respond for FreshCalls {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        let n = self.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut body: Value =
+            serde_json::from_slice(&fixture("vapi/create-call-response.json")).unwrap();
+        body["id"] = json!(format!("c0ffee00-1111-4222-8333-{n:012}"));
+        body["subscriptionLimits"] = json!({
+            "concurrencyBlocked": self.blocked,
+            "concurrencyLimit": self.org_limit,
+            "remainingConcurrentCalls": if self.blocked { 0 } else { self.org_limit.saturating_sub(1) },
+        });
+        if self.blocked {
+            // A blocked call ends at once with this reason (Vapi OpenAPI `Call.endedReason`).
+            body["status"] = json!("ended");
+            body["endedReason"] = json!("call.start.error-subscription-concurrency-limit-reached");
+        }
+        ResponseTemplate::new(201).set_body_json(body)
+    }
+}
+
+impl World {
+    async fn vapi_creates_calls(&self, blocked: bool, times: Option<u64>) {
+        let mock = Mock::given(method("POST"))
+            .and(path("/call"))
+            .respond_with(FreshCalls {
+                seq: std::sync::atomic::AtomicU32::new(if blocked { 900 } else { 0 }),
+                blocked,
+                org_limit: 10,
+            });
+        match times {
+            Some(n) => mock.up_to_n_times(n).mount(&self.vapi).await,
+            None => mock.mount(&self.vapi).await,
+        }
+    }
+
+    fn slots(&self) -> sfvapi::pacing::CallSlots {
+        let max = self
+            .vars
+            .get("VAPI_MAX_CONCURRENT_CALLS")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10);
+        sfvapi::pacing::CallSlots::new(self.store.clone(), max, Duration::from_secs(3600))
+    }
+
+    async fn live(&self) -> u32 {
+        self.slots().live(sfvapi::now_millis()).await.unwrap()
+    }
+}
+
+fn status_update(call_id: &str, status: &str) -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(&fixture("vapi/status-update.json")).unwrap();
+    v["message"]["status"] = json!(status);
+    v["message"]["call"]["id"] = json!(call_id);
+    v["message"]["timestamp"] = json!(sfvapi::now_millis());
+    v.to_string().into_bytes()
+}
+
+#[tokio::test]
+async fn a_blocked_201_goes_back_to_retry_frees_its_slot_and_dials_again() {
+    let w = World::new(&[]).await;
+    w.vapi_creates_calls(true, Some(1)).await;
+    w.vapi_creates_calls(false, None).await;
+    let worker = w.worker().await;
+    let pk = w.enqueue("blocked-1", ADA).await;
+
+    assert!(deliver(&worker, &pk).await.is_empty());
+    let job = w.item(&pk).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("RETRY"), "{job:?}");
+    assert!(attr::opt_s(&job, "last_error")
+        .unwrap()
+        .contains("concurrencyBlocked"));
+    assert!(
+        attr::opt_s(&job, "call_id").is_none(),
+        "a blocked call is no call"
+    );
+    assert_eq!(
+        w.live().await,
+        0,
+        "nothing was dialled, so no slot stays held"
+    );
+
+    assert_eq!(worker.sweep().await.unwrap().requeued, 1);
+    deliver(&worker, &pk).await;
+    let job = w.item(&pk).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("DONE"));
+    assert_eq!(w.calls().await.len(), 2);
+    assert_eq!(
+        w.live().await,
+        1,
+        "the placed call holds its slot until it ends"
+    );
+}
+
+#[tokio::test]
+async fn a_limit_400_is_retried_and_a_validation_400_fails() {
+    let w = World::new(&[]).await;
+    // Vapi's NestJS error shape; 400 covers "client/policy failure (limits, validation, missing
+    // resources)" (Vapi OpenAPI, `POST /call` responses).
+    Mock::given(method("POST"))
+        .and(path("/call"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(
+            json!({"message": "Over Concurrency Limit.", "error": "Bad Request", "statusCode": 400}),
+        ))
+        .mount(&w.vapi)
+        .await;
+    let worker = w.worker().await;
+    let pk = w.enqueue("limit-400", ADA).await;
+    deliver(&worker, &pk).await;
+    let job = w.item(&pk).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("RETRY"), "{job:?}");
+    assert!(attr::opt_s(&job, "last_error")
+        .unwrap()
+        .contains("Over Concurrency Limit"));
+    assert_eq!(w.live().await, 0);
+
+    let w = World::new(&[]).await;
+    Mock::given(method("POST"))
+        .and(path("/call"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "message": ["assistantId must be a UUID"], "error": "Bad Request", "statusCode": 400
+        })))
+        .mount(&w.vapi)
+        .await;
+    let worker = w.worker().await;
+    let pk = w.enqueue("invalid-400", ADA).await;
+    deliver(&worker, &pk).await;
+    let job = w.item(&pk).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("FAILED"), "{job:?}");
+    assert!(attr::opt_s(&job, "last_error")
+        .unwrap()
+        .contains("assistantId must be a UUID"));
+    assert_eq!(w.live().await, 0);
+}
+
+#[tokio::test]
+async fn pacing_waits_for_a_free_slot_and_an_ended_call_frees_one() {
+    let w = World::new(&[
+        ("VAPI_MAX_CONCURRENT_CALLS", "2"),
+        ("VAPI_SLOT_WAIT_SECS", "1"),
+    ])
+    .await;
+    w.vapi_creates_calls(false, None).await;
+    let worker = w.worker().await;
+    let pks = [
+        w.enqueue("paced-1", ADA).await,
+        w.enqueue("paced-2", ADA).await,
+        w.enqueue("paced-3", ADA).await,
+    ];
+    for pk in &pks {
+        assert!(deliver(&worker, pk).await.is_empty());
+    }
+    assert_eq!(w.calls().await.len(), 2, "never more live calls than slots");
+    assert_eq!(w.live().await, 2);
+    let waiting = w.item(&pks[2]).await;
+    assert_eq!(attr::opt_s(&waiting, "status"), Some("RETRY"));
+    assert_eq!(
+        attr::opt_s(&waiting, "reason"),
+        Some("waiting for a free call slot (2 of 2 live)")
+    );
+    assert_eq!(
+        attr::opt_n(&waiting, "attempts"),
+        Some(0),
+        "waiting uses up no attempt"
+    );
+    // Not due yet: the sweep leaves it alone.
+    assert_eq!(worker.sweep().await.unwrap().requeued, 0);
+
+    // The first call ends: Vapi's `status-update` `ended` frees its slot.
+    let first = attr::opt_s(&w.item(&pks[0]).await, "call_id")
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        webhook_delivers(&w, &status_update(&first, "ended")).await,
+        200
+    );
+    assert_eq!(w.live().await, 1);
+
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    assert_eq!(worker.sweep().await.unwrap().requeued, 1);
+    deliver(&worker, &pks[2]).await;
+    assert_eq!(w.status(&pks[2]).await, "DONE");
+    assert_eq!(w.calls().await.len(), 3);
+    assert_eq!(w.live().await, 2);
+
+    // The second call's `ended` is lost; its end-of-call report frees the slot instead.
+    let second = attr::opt_s(&w.item(&pks[1]).await, "call_id")
+        .unwrap()
+        .to_owned();
+    let mut rep: Value = serde_json::from_slice(&report("customer-ended-call")).unwrap();
+    rep["message"]["call"]["id"] = json!(second);
+    assert_eq!(webhook_delivers(&w, rep.to_string().as_bytes()).await, 200);
+    assert_eq!(w.live().await, 1);
+    // Every event was called exactly once.
+    let mut ids: Vec<String> = Vec::new();
+    for c in w.calls().await {
+        let b: Value = serde_json::from_slice(&c.body).unwrap();
+        ids.push(
+            b["assistantOverrides"]["metadata"]["sfvapiEventId"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    ids.sort();
+    assert_eq!(ids, ["paced-1", "paced-2", "paced-3"]);
+}
+
+#[tokio::test]
+async fn an_ended_that_beats_the_call_record_still_frees_the_slot() {
+    let w = World::new(&[("VAPI_MAX_CONCURRENT_CALLS", "1")]).await;
+    w.vapi_creates_calls(false, None).await;
+    // Vapi's `ended` for the call about to be created arrives before the worker records call#.
+    let first_id = "c0ffee00-1111-4222-8333-000000000000";
+    assert_eq!(
+        webhook_delivers(&w, &status_update(first_id, "ended")).await,
+        200
+    );
+    let worker = w.worker().await;
+    let pk = w.enqueue("early-end", ADA).await;
+    deliver(&worker, &pk).await;
+    assert_eq!(attr::opt_s(&w.item(&pk).await, "call_id"), Some(first_id));
+    assert_eq!(
+        w.live().await,
+        0,
+        "the worker saw `ended` on call# and released the slot"
+    );
+}
+
+#[test]
+fn pacing_settings_are_checked_at_cold_start() {
+    let base = |extra: &[(&str, &str)]| {
+        let mut vars: HashMap<String, String> = [
+            ("TABLE_NAME", "t"),
+            ("SF_CONNECTION_SECRET_ARN", "arn:sf"),
+            ("VAPI_SECRET_ARN", "arn:vapi"),
+            ("VAPI_ASSISTANT_ID", "a"),
+            ("VAPI_PHONE_NUMBER_ID", "p"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (k, v) in extra {
+            vars.insert((*k).to_owned(), (*v).to_owned());
+        }
+        WorkerConfig::from_env(&Env::new(move |k| vars.get(k).cloned()))
+    };
+    let c = base(&[]).expect("defaults");
+    assert_eq!(
+        c.pacing.max_concurrent_calls, 10,
+        "Vapi's default org limit"
+    );
+    assert_eq!(c.pacing.slot_hold, Duration::from_secs(600 + 120));
+    for (var, bad) in [
+        ("VAPI_MAX_CONCURRENT_CALLS", "0"),
+        ("VAPI_MAX_CONCURRENT_CALLS", "many"),
+        ("VAPI_MAX_CALL_SECS", "5"),
+    ] {
+        let e = base(&[(var, bad)]).expect_err(bad).to_string();
+        assert!(e.contains(var), "{e}");
+    }
+}

@@ -161,6 +161,22 @@ pub struct WorkerConfig {
     pub quiet_hours: Option<QuietHours>,
     /// `EVENT_TTL_DAYS` (default 7): how long `call#` and `sms#` items are kept.
     pub ttl: Duration,
+    pub pacing: Pacing,
+}
+
+/// Dial pacing (see `crate::pacing`).
+#[derive(Debug, Clone)]
+pub struct Pacing {
+    /// `VAPI_MAX_CONCURRENT_CALLS` (default 10, Vapi's default org limit): live calls this
+    /// deployment places at most. Keep it at or under the org's limit (the worker warns when
+    /// Vapi's `subscriptionLimits.concurrencyLimit` is lower) minus what inbound calls need.
+    pub max_concurrent_calls: u32,
+    /// How long a slot is held at most: `VAPI_MAX_CALL_SECS` (default 600, the assistant's
+    /// `maxDurationSeconds` default) plus the dial lease, for a call whose end never reports.
+    pub slot_hold: Duration,
+    /// `VAPI_SLOT_WAIT_SECS` (default 10): how long a job waits for a free slot before it looks
+    /// again (jittered; no attempt is used up).
+    pub slot_wait: Duration,
 }
 
 impl WorkerConfig {
@@ -226,7 +242,33 @@ impl WorkerConfig {
                 ),
             ));
         }
+        let max_concurrent_calls: u32 = env.parse_or(
+            "VAPI_MAX_CONCURRENT_CALLS",
+            crate::pacing::DEFAULT_MAX_CONCURRENT_CALLS,
+        )?;
+        if !(1..=1000).contains(&max_concurrent_calls) {
+            return Err(invalid(
+                "VAPI_MAX_CONCURRENT_CALLS",
+                "must be between 1 and 1000".into(),
+            ));
+        }
+        let max_call = env.secs_or("VAPI_MAX_CALL_SECS", 600)?;
+        // Vapi's assistant `maxDurationSeconds` is 10..=43200 (OpenAPI CreateAssistantDTO).
+        if !(10..=43_200).contains(&max_call.as_secs()) {
+            return Err(invalid(
+                "VAPI_MAX_CALL_SECS",
+                "must be between 10 and 43200 (Vapi's maxDurationSeconds range)".into(),
+            ));
+        }
+        let pacing = Pacing {
+            max_concurrent_calls,
+            slot_hold: max_call + queue.dial_lease,
+            slot_wait: env
+                .secs_or("VAPI_SLOT_WAIT_SECS", 10)?
+                .max(Duration::from_secs(1)),
+        };
         Ok(Self {
+            pacing,
             common: CommonConfig::from_env(env)?,
             salesforce,
             queue,

@@ -8,6 +8,7 @@
 //! after sending is NEEDS_REVIEW.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use rand::Rng;
 use serde_json::{Map, Value};
 use tracing::{info, warn};
 
@@ -15,11 +16,12 @@ use super::queue::{ClaimedJob, Outcome};
 use super::worker::Worker;
 use crate::calls::{record_call, CallSnapshot, NewCall};
 use crate::ids::SalesforceEventId;
+use crate::pacing::{release_for_call, Acquired};
 use crate::salesforce::events::DialRequest;
 use crate::salesforce::rest::{Contact, RestError};
 use crate::store::StoreError;
 use crate::telemetry::{metric, Unit};
-use crate::vapi::client::{CreateCall, VapiError};
+use crate::vapi::client::{CreateCall, CreatedCall, VapiError};
 use crate::vapi::config::VapiSecret;
 
 pub(crate) type Extra = Vec<(&'static str, AttributeValue)>;
@@ -141,6 +143,36 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
         }
     };
 
+    // Pacing: a slot per live call, taken before the commit point so that a job that finds
+    // none simply waits (no attempt used up) instead of being dialled and blocked by Vapi.
+    let slot = match inner
+        .slots
+        .acquire(req.event_id.as_str(), crate::now_millis())
+        .await?
+    {
+        Acquired::Slot(s) => s,
+        Acquired::Full { live } => {
+            let wait = inner.config.pacing.slot_wait.as_millis() as i64;
+            let until = crate::now_millis() + wait + rand::rng().random_range(0..=wait / 2);
+            info!(
+                live,
+                max = inner.slots.max(),
+                "every call slot is busy: waiting"
+            );
+            metric("dial_slot_waits", 1.0, Unit::Count);
+            return Ok((
+                Outcome::Defer {
+                    until,
+                    reason: format!(
+                        "waiting for a free call slot ({live} of {} live)",
+                        inner.slots.max()
+                    ),
+                },
+                read_at,
+            ));
+        }
+    };
+
     // The commit point: after this write no other run can dial this event.
     if !inner
         .queue
@@ -149,6 +181,7 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
     {
         // Nothing was sent: if this run still owns the job, it may simply run again later.
         warn!("lease lost before dialing; not dialing");
+        inner.slots.release(&slot).await?;
         return Ok((
             Outcome::Retry {
                 error: "lease expired before dialing".into(),
@@ -177,10 +210,15 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
     info!(phone = %phone, "placing the call");
     let created = match inner.vapi.create_call(&api_key, &call).await {
         Ok(c) => c,
+        // A call may exist: its slot stays held until the call's maximum duration has passed.
         Err(e @ VapiError::Ambiguous { .. }) => {
             return Ok((Outcome::NeedsReview { why: e.to_string() }, read_at));
         }
         Err(e) if e.is_retryable() => {
+            inner.slots.release(&slot).await?;
+            if matches!(e, VapiError::LimitReached { .. }) {
+                metric("dial_limit_refused", 1.0, Unit::Count);
+            }
             let not_before = match &e {
                 VapiError::RateLimited {
                     retry_after: Some(d),
@@ -197,15 +235,38 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
             ));
         }
         Err(e) => {
+            inner.slots.release(&slot).await?;
             return Ok((
                 Outcome::Failed {
                     error: e.to_string(),
                 },
                 read_at,
-            ))
+            ));
         }
     };
+    observe_limits(&created, inner.slots.max());
+    if created.concurrency_blocked() {
+        // docs.vapi.ai/calls/call-concurrency: a blocked call "does not connect"; nothing was
+        // dialled, so dialling again later is safe.
+        inner.slots.release(&slot).await?;
+        warn!(call_id = %created.id, "Vapi blocked the call: the org's concurrency limit is reached");
+        metric("dial_concurrency_blocked", 1.0, Unit::Count);
+        return Ok((
+            Outcome::Retry {
+                error: format!(
+                    "Vapi blocked call {} (subscriptionLimits.concurrencyBlocked: the org's concurrency limit is reached); no call was placed",
+                    created.id
+                ),
+                not_before: None,
+            },
+            read_at,
+        ));
+    }
     info!(call_id = %created.id, "call placed");
+    if let Err(e) = inner.slots.attach_call(&slot, &created.id).await {
+        // The slot still frees itself at its expiry.
+        warn!(error = %e, "call slot not tied to the call");
+    }
 
     let event_id: SalesforceEventId = req.event_id.clone();
     let new_call = NewCall {
@@ -215,14 +276,21 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
         case_id: req.case_id.clone(),
         snapshot,
         created_at_ms: sent_at,
+        slot: Some(slot.pk.clone()),
     };
     // The call exists now: record it for the tool answers, retrying briefly before giving up
     // (an unrecorded call still ends DONE below; the webhook falls back to a live lookup).
     let mut recorded = false;
     for attempt in 0..3 {
         match record_call(&inner.queue.store().clone(), &new_call, inner.config.ttl).await {
-            Ok(()) => {
+            Ok(ended) => {
                 recorded = true;
+                if ended {
+                    // The call's `ended` arrived before call# named its slot: release it here.
+                    if let Err(e) = release_for_call(inner.queue.store(), &created.id).await {
+                        warn!(error = %e, "call slot not released");
+                    }
+                }
                 break;
             }
             Err(e) => {
@@ -241,6 +309,27 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
         },
         extra,
     ))
+}
+
+/// Every 201 says how many slots the org has and how many were open: record both, and warn when
+/// this deployment is allowed more live calls than the org really has.
+fn observe_limits(created: &CreatedCall, configured_max: u32) {
+    let Some(limits) = created.limits else {
+        return;
+    };
+    if let Some(limit) = limits.concurrency_limit {
+        metric("vapi_concurrency_limit", limit, Unit::Count);
+        if f64::from(configured_max) > limit {
+            warn!(
+                configured = configured_max,
+                org_limit = limit,
+                "VAPI_MAX_CONCURRENT_CALLS is above the Vapi org's concurrency limit: calls will be blocked; lower it"
+            );
+        }
+    }
+    if let Some(remaining) = limits.remaining_concurrent_calls {
+        metric("vapi_remaining_concurrent_calls", remaining, Unit::Count);
+    }
 }
 
 /// The assistant's prompt variables (`{{customerName}}` …), from the event and the snapshot.

@@ -18,12 +18,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use rand::Rng;
 
 use super::{retry_shard, JobKind, JobStatus, RETRY_SHARDS, UNCLAIMED_GRACE_MS};
-use crate::store::{attr, unavailable, Item, Store, StoreError, RETRY_INDEX};
+use crate::store::{applied, attr, unavailable, Item, Store, StoreError, RETRY_INDEX};
 
 /// Timing of the queue, from the worker's config.
 #[derive(Debug, Clone)]
@@ -135,26 +134,6 @@ fn s(v: &str) -> AttributeValue {
 }
 fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
-}
-
-/// A conditional write's result: `Some(output)` if it was applied, `None` if its condition did
-/// not hold (someone else changed the item: not an error), `Err` if DynamoDB failed.
-fn applied<T, E>(res: Result<T, SdkError<E>>, op: &'static str) -> Result<Option<T>, StoreError>
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    match res {
-        Ok(out) => Ok(Some(out)),
-        Err(e) if conditional_failed(&e) => Ok(None),
-        Err(e) => Err(unavailable(op, &e)),
-    }
-}
-
-fn conditional_failed<E>(e: &SdkError<E>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    matches!(e, SdkError::ServiceError(se) if se.err().code() == Some("ConditionalCheckFailedException"))
 }
 
 impl JobQueue {

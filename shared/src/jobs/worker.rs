@@ -13,6 +13,7 @@ use super::config::WorkerConfig;
 use super::queue::{ClaimedJob, JobQueue, Outcome, SweepReport};
 use super::{JobKind, JobStatus};
 use crate::config::{ConfigError, Env};
+use crate::pacing::CallSlots;
 use crate::salesforce::Connection;
 use crate::secrets::SecretsCache;
 use crate::store::{Store, StoreError};
@@ -27,6 +28,7 @@ pub(crate) struct Inner {
     pub salesforce: Connection,
     pub vapi: VapiClient,
     pub twilio: TwilioClient,
+    pub slots: CallSlots,
 }
 
 /// Built once per cold start; cheap to clone into per-record tasks.
@@ -56,6 +58,11 @@ impl Worker {
                     reason: e.to_string(),
                 }
             })?;
+        let slots = CallSlots::new(
+            store.clone(),
+            config.pacing.max_concurrent_calls,
+            config.pacing.slot_hold,
+        );
         let queue = JobQueue::new(store, config.queue.clone());
         Ok(Self {
             inner: Arc::new(Inner {
@@ -65,6 +72,7 @@ impl Worker {
                 salesforce,
                 vapi,
                 twilio,
+                slots,
             }),
         })
     }

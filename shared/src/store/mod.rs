@@ -105,6 +105,26 @@ impl Store {
     }
 }
 
+/// A conditional write's result: `Some(output)` if it was applied, `None` if its condition did
+/// not hold (someone else changed the item: not an error), `Err` if DynamoDB failed.
+pub fn applied<T, E>(res: Result<T, SdkError<E>>, op: &'static str) -> Result<Option<T>, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match res {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if conditional_failed(&e) => Ok(None),
+        Err(e) => Err(unavailable(op, &e)),
+    }
+}
+
+fn conditional_failed<E>(e: &SdkError<E>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    matches!(e, SdkError::ServiceError(se) if se.err().code() == Some("ConditionalCheckFailedException"))
+}
+
 pub fn unavailable<E: std::error::Error + 'static>(op: &'static str, e: &E) -> StoreError {
     StoreError::Unavailable {
         op,

@@ -34,6 +34,10 @@ pub enum VapiError {
     ServerError { status: u16, message: String },
     #[error("could not connect to Vapi: {detail}; no call was created, retry later")]
     Connect { detail: String },
+    /// A 400 about a limit (Vapi's OpenAPI: 400 is "client/policy failure (limits, validation,
+    /// missing resources)"): nothing was dialled, and the limit frees up with time.
+    #[error("Vapi refused the call for a limit (HTTP {status}): {message}; no call was created, retry later")]
+    LimitReached { status: u16, message: String },
     #[error("Vapi rejected the call (HTTP {status}): {message}")]
     Rejected { status: u16, message: String },
     #[error("outcome unknown ({detail}): a call may have been placed; do not resend, review it")]
@@ -47,7 +51,10 @@ impl VapiError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::RateLimited { .. } | Self::ServerError { .. } | Self::Connect { .. }
+            Self::RateLimited { .. }
+                | Self::ServerError { .. }
+                | Self::Connect { .. }
+                | Self::LimitReached { .. }
         )
     }
 }
@@ -102,6 +109,32 @@ impl CreateCall {
 pub struct CreatedCall {
     pub id: VapiCallId,
     pub status: CallStatus,
+    /// `Call.subscriptionLimits`, when Vapi sent it.
+    pub limits: Option<SubscriptionLimits>,
+}
+
+impl CreatedCall {
+    /// A 201 is not proof of a call: `subscriptionLimits.concurrencyBlocked = true` means the org's
+    /// concurrency limit refused it and nothing was dialled (docs.vapi.ai/calls/call-concurrency:
+    /// "New calls receive a `concurrencyBlocked: true` response and do not connect").
+    pub fn concurrency_blocked(&self) -> bool {
+        self.limits.as_ref().is_some_and(|l| l.concurrency_blocked)
+    }
+}
+
+/// Vapi OpenAPI `SubscriptionLimits`, returned with every `POST /call`
+/// (docs.vapi.ai/calls/call-concurrency, "View concurrency in call responses").
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionLimits {
+    #[serde(default)]
+    pub concurrency_blocked: bool,
+    /// Total concurrent call slots of the org (shared by inbound, outbound and web calls).
+    #[serde(default)]
+    pub concurrency_limit: Option<f64>,
+    /// Slots open when the call was created.
+    #[serde(default)]
+    pub remaining_concurrent_calls: Option<f64>,
 }
 
 #[derive(Clone, Debug)]
@@ -168,6 +201,7 @@ impl VapiClient {
                 detail: format!("HTTP {status} from a gateway: {message}"),
             },
             500..=599 => VapiError::ServerError { status, message },
+            400 if is_limit_message(&message) => VapiError::LimitReached { status, message },
             _ => VapiError::Rejected { status, message },
         })
     }
@@ -191,11 +225,22 @@ fn send_error(e: reqwest::Error) -> VapiError {
     }
 }
 
+/// Vapi documents no error code for its limit 400s, only that 400 covers "limits, validation,
+/// missing resources" (OpenAPI `POST /call` responses), so the message decides: one about a
+/// limit or concurrency is retried, every other 400 (validation, unknown assistant) fails.
+fn is_limit_message(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("concurrency") || m.contains("limit")
+}
+
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct RawCreated {
     id: String,
     #[serde(default)]
     status: Option<String>,
+    #[serde(default)]
+    subscription_limits: Option<SubscriptionLimits>,
 }
 
 fn parse_created(body: &[u8]) -> Result<CreatedCall, VapiError> {
@@ -208,6 +253,7 @@ fn parse_created(body: &[u8]) -> Result<CreatedCall, VapiError> {
     Ok(CreatedCall {
         id,
         status: CallStatus::parse(raw.status.as_deref().unwrap_or("queued")),
+        limits: raw.subscription_limits,
     })
 }
 
@@ -256,6 +302,31 @@ mod tests {
         );
         assert_eq!(error_message(br#"{"message":"nope"}"#), "nope");
         assert_eq!(error_message(b"gateway"), "gateway");
+    }
+
+    #[test]
+    fn a_201_can_be_a_blocked_call() {
+        // The example of docs.vapi.ai/calls/call-concurrency, blocked.
+        let c = parse_created(
+            br#"{"subscriptionLimits":{"concurrencyBlocked":true,"concurrencyLimit":10,"remainingConcurrentCalls":0},"id":"019a9046-121e-766d-bd1f-84f3ccc309c1","status":"ended"}"#,
+        )
+        .unwrap();
+        assert!(c.concurrency_blocked());
+        assert_eq!(c.limits.unwrap().concurrency_limit, Some(10.0));
+        let c =
+            parse_created(br#"{"id":"019a9046-121e-766d-bd1f-84f3ccc309c1","status":"queued"}"#)
+                .unwrap();
+        assert!(!c.concurrency_blocked());
+        assert!(c.limits.is_none());
+    }
+
+    #[test]
+    fn limit_400s_are_told_from_validation_400s() {
+        assert!(is_limit_message("Over Concurrency Limit."));
+        assert!(is_limit_message("Daily outbound call limit reached"));
+        assert!(!is_limit_message(
+            "customer.number must be a valid phone number in the E.164 format"
+        ));
     }
 
     #[test]

@@ -20,6 +20,7 @@ use tracing::{field, info, info_span, warn, Instrument};
 use crate::calls::{call_pk, record_status, CallRecord, CallSnapshot, StatusWrite};
 use crate::config::{ConfigError, Env};
 use crate::http::{body_bytes, json_response, ApiError};
+use crate::ids::VapiCallId;
 use crate::secrets::{parse_json, SecretsCache};
 use crate::signature::{verify_vapi, SignatureError};
 use crate::store::{attr, unavailable, Item, PutOutcome, Store, StoreError, PK};
@@ -30,8 +31,8 @@ use crate::vapi::jobs::{
     ReportPayload, MAX_NOTE_CHARS,
 };
 use crate::vapi::messages::{
-    self, Arguments, CallRef, EndOfCallReport, MessageKind, ServerMessage, StatusUpdate, ToolCall,
-    ToolCallId,
+    self, Arguments, CallRef, CallStatus, EndOfCallReport, MessageKind, ServerMessage,
+    StatusUpdate, ToolCall, ToolCallId,
 };
 use crate::vapi::tools::{
     answer_from_snapshot, answer_item, cached_outcome, live_request, tool_pk, LiveLookup, Tool,
@@ -551,6 +552,9 @@ impl VapiWebhookApp {
                     superseded = (w == StatusWrite::Superseded),
                     "status recorded"
                 );
+                if update.status == CallStatus::Ended {
+                    self.release_slot(&call.id).await;
+                }
                 Ok(ok(json!({"status": "recorded"})))
             }
             Err(e) => {
@@ -569,6 +573,18 @@ impl VapiWebhookApp {
                     warn!(error = %crate::secrets::error_chain(&del), "status dedup record not removed");
                 }
                 Err(unavailable_api(e))
+            }
+        }
+    }
+
+    /// Free the pacing slot of a call that ended. A failure is logged, not answered: the message
+    /// itself was recorded, and the slot frees itself at its expiry (`crate::pacing`).
+    async fn release_slot(&self, call_id: &VapiCallId) {
+        match crate::pacing::release_for_call(&self.store, call_id).await {
+            Ok(released) => info!(released, "call slot"),
+            Err(e) => {
+                warn!(error = %e, "call slot not released; it frees itself at its expiry");
+                metric("call_slot_release_failed", 1.0, Unit::Count);
             }
         }
     }
@@ -600,6 +616,8 @@ impl VapiWebhookApp {
             PutOutcome::Created => {
                 info!(ended_reason = %payload.ended_reason, truncated = payload.transcript_truncated, "report job queued");
                 metric("reports_queued", 1.0, Unit::Count);
+                // The call is over even if its `status-update` `ended` was lost.
+                self.release_slot(&call.id).await;
                 Ok(ok(json!({"status": "queued"})))
             }
             PutOutcome::AlreadyExists => {

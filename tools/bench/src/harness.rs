@@ -283,6 +283,7 @@ pub async fn seed_call(store: &Store) {
             case_id: Some(SalesforceId::parse("c", CASE).expect("case id")),
             snapshot,
             created_at_ms: sfvapi::now_millis(),
+            slot: None,
         },
         Duration::from_secs(86_400),
     )
