@@ -7,6 +7,7 @@
 //!   batch failures and redelivery), plus the retry-sweep tick and the refresher's first run.
 //! - [`stack`]: starts the sandbox, the table and secrets, the runner and the pump together.
 //! - [`demo`] and [`timeline`]: the scripted flow and its per-event timeline.
+//! - [`pacing`]: many events against a small Vapi concurrency limit (e2e and `make bench`).
 //!
 //! # Why a local runner and not `cargo lambda watch`
 //! `cargo lambda watch` emulates the Lambda runtime API per function: one process and one build
@@ -20,6 +21,7 @@
 //! each, exercised by `cargo lambda invoke` against `events/`.
 
 pub mod demo;
+pub mod pacing;
 pub mod pump;
 pub mod runner;
 pub mod stack;

@@ -568,3 +568,33 @@ async fn vapi_delivering_every_message_twice_changes_nothing() {
     assert_nothing_leaked(&run);
     eprintln!("deliver-twice: {:?}", run.elapsed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_events_with_five_slots_are_each_called_once_never_more_than_five_live() {
+    let _one_stack = SERIAL.lock().await;
+    logs();
+    std::env::set_var("SFVAPI_NO_METRICS", "1");
+    let limit = Duration::from_secs(90);
+    let run = tokio::time::timeout(
+        limit + Duration::from_secs(30),
+        sfvapi_local::pacing::run(30, 5, sandbox::Config::default(), limit),
+    )
+    .await
+    .expect("the pacing run is bounded")
+    .expect("the pacing run settles");
+    eprintln!("pacing: {}", run.line());
+    assert_eq!(run.accepted, 30);
+    assert!(
+        run.calls_per_event.len() == 30 && run.calls_per_event.values().all(|n| *n == 1),
+        "every event called exactly once: {:?}",
+        run.calls_per_event
+    );
+    assert_eq!(run.blocked, 0, "pacing kept every call under Vapi's limit");
+    assert!(run.peak_live <= 5, "peak {} live calls", run.peak_live);
+    assert!(
+        run.peak_live >= 2,
+        "the calls overlapped (else the limit was never tested): peak {}",
+        run.peak_live
+    );
+    assert_eq!(run.jobs.get("DONE"), Some(&30), "{:?}", run.jobs);
+}

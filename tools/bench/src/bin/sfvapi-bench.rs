@@ -860,6 +860,41 @@ async fn accepted_to_dial(r: &mut Report) {
     );
 }
 
+// ---------------------------------------------------------------- dial pacing
+
+/// 30 events against a Vapi org (the sandbox) that allows 5 live calls, with
+/// `VAPI_MAX_CONCURRENT_CALLS=5`: every event called once, never more than 5 live, 0 blocked.
+async fn dial_pacing(r: &mut Report) {
+    let events = env_usize("BENCH_PACING_EVENTS", 30);
+    let max = 5;
+    match sfvapi_local::pacing::run(events, max, Default::default(), Duration::from_secs(120)).await
+    {
+        Ok(run) => {
+            let once = run.calls_per_event.values().filter(|n| **n == 1).count();
+            r.goal(
+                "dial pacing",
+                format!(
+                    "{events} events, VAPI_MAX_CONCURRENT_CALLS={max}, sandbox org limit {max}: calls | peak live | blocked | wall time"
+                ),
+                format!(
+                    "{} ({once} events exactly once) | {} | {} | {:.1} s",
+                    run.calls_per_event.values().sum::<usize>(),
+                    run.peak_live,
+                    run.blocked,
+                    run.wall_ms as f64 / 1000.0
+                ),
+                format!("each once, ≤ {max} live, 0 blocked"),
+                once == events && run.peak_live <= u64::from(max) && run.blocked == 0,
+            );
+            r.json.insert(
+                "dial_pacing".into(),
+                serde_json::to_value(&run).unwrap_or(Value::Null),
+            );
+        }
+        Err(e) => r.add("dial pacing", format!("{events} events, 5 slots"), e),
+    }
+}
+
 fn main() -> std::process::ExitCode {
     // EMF metric lines would bury the table; set before any thread exists.
     std::env::set_var("SFVAPI_NO_METRICS", "1");
@@ -955,6 +990,8 @@ async fn bench() -> std::process::ExitCode {
     functions(&mut r).await;
     eprintln!("bench: accepted → POST /call through the stream…");
     accepted_to_dial(&mut r).await;
+    eprintln!("bench: dial pacing (30 events, 5 live calls at most)…");
+    dial_pacing(&mut r).await;
     let elapsed = t0.elapsed();
     r.add(
         "run",
