@@ -71,40 +71,14 @@ async fn correlate(w: &Worker, p: &ReportPayload) -> Result<Correlation, StoreEr
     Ok(c)
 }
 
-/// `2026-11-26T10:00:05.000Z` (or with an offset) → unix ms.
+/// `2026-11-26T10:00:05.000Z` (or with an offset) → unix ms. Parsed by `chrono`, which
+/// `aws_lambda_events` already brings into every function, and which checks every field's range
+/// (month 13, 30 February or 25:00 is no date); `aws_smithy_types::DateTime` was the other
+/// candidate but accepts no offset but `Z`.
 pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let mut rest = &s[19..];
-    let mut ms = 0;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits: String = frac.chars().take_while(char::is_ascii_digit).collect();
-        ms = format!("{:0<3}", &digits[..digits.len().min(3)])
-            .parse()
-            .ok()?;
-        rest = &frac[digits.len()..];
-    }
-    let offset_min = match rest {
-        "Z" | "z" => 0,
-        o if o.len() == 6 => {
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            sign * (o.get(1..3)?.parse::<i64>().ok()? * 60 + o.get(4..6)?.parse::<i64>().ok()?)
-        }
-        _ => return None,
-    };
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400 + h * 3600 + mi * 60 + sec - offset_min * 60) * 1000) + ms)
+    chrono::DateTime::parse_from_rfc3339(s.trim())
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 fn task_fields(p: &ReportPayload, c: &Correlation) -> TaskFields {
@@ -577,6 +551,9 @@ mod tests {
             Some(1_795_683_605_500)
         );
         assert_eq!(parse_rfc3339_ms("2026-11-26"), None);
+        assert_eq!(parse_rfc3339_ms("2026-13-26T10:00:05Z"), None, "month 13");
+        assert_eq!(parse_rfc3339_ms("2026-02-30T10:00:05Z"), None, "30 February");
+        assert_eq!(parse_rfc3339_ms("2026-11-26T25:00:05Z"), None, "25 o'clock");
         assert_eq!(parse_rfc3339_ms("garbage-that-is-long-enough"), None);
     }
 }
