@@ -14,6 +14,18 @@ use sfvapi::store::{attr, Item};
 
 use crate::pump::Observed;
 
+/// Whether a logged sandbox request is the read of Contact `id`: the one SOQL query
+/// `GET …/query?q=SELECT … FROM Contact WHERE Id = '<id>'` sfvapi sends for it.
+pub fn is_contact_read(entry: &Value, id: &str) -> bool {
+    let is_query = entry["path"].as_str().is_some_and(|p| p.ends_with("/query"));
+    is_query
+        && entry["query"].as_str().is_some_and(|q| {
+            url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| {
+                k == "q" && v.contains(" FROM Contact ") && v.ends_with(&format!("Id = '{id}'"))
+            })
+        })
+}
+
 /// One request the demo sent to the runner.
 #[derive(Debug, Clone)]
 pub struct Sent {
@@ -211,9 +223,7 @@ pub fn stories(ev: &Evidence<'_>) -> Vec<EventStory> {
         for e in ev.log.iter().filter(|e| {
             e["service"] == "salesforce"
                 && e["method"] == "GET"
-                && e["path"]
-                    .as_str()
-                    .is_some_and(|p| p.ends_with(&format!("/sobjects/Contact/{}", s.contact_id)))
+                && is_contact_read(e, &s.contact_id)
                 && e["time_ms"].as_i64().unwrap_or(0) >= t0
         }) {
             steps.push(Step {

@@ -384,11 +384,7 @@ fn assert_flow(run: &Run, attempts: usize, ended_reason: &str) -> String {
     let grace_reads = run
         .requests("salesforce", "GET")
         .into_iter()
-        .filter(|e| {
-            e["path"]
-                .as_str()
-                .is_some_and(|p| p.ends_with(&format!("/sobjects/Contact/{GRACE_DO_NOT_CALL}")))
-        })
+        .filter(|e| timeline::is_contact_read(e, GRACE_DO_NOT_CALL))
         .count();
     assert_eq!(
         grace_reads, 1,

@@ -393,7 +393,9 @@ async fn token_path(r: &mut Report) {
         .and(path(contact_path(CONTACT)))
         .respond_with(
             ResponseTemplate::new(200)
-                .set_body_json(json_of(sfvapi_bench::harness::fixtures::CONTACT)),
+                .set_body_json(sfvapi_bench::harness::query_answer(json_of(
+                    sfvapi_bench::harness::fixtures::CONTACT,
+                ))),
         )
         .mount(&sf)
         .await;
