@@ -570,7 +570,11 @@ pub(crate) mod tests {
             aud(&[("SF_JWT_AUDIENCE", "https://acme.my.site.com/customers/")]).unwrap(),
             "https://acme.my.site.com/customers"
         );
-        for bad in ["login.salesforce.com", "http://login.salesforce.com", "https://"] {
+        for bad in [
+            "login.salesforce.com",
+            "http://login.salesforce.com",
+            "https://",
+        ] {
             let e = aud(&[("SF_JWT_AUDIENCE", bad)]).unwrap_err();
             assert!(e.to_string().contains("SF_JWT_AUDIENCE"), "{bad:?}: {e}");
         }

@@ -255,7 +255,12 @@ impl IngestApp {
         }
         for bad in &message.rejected {
             let span = info_span!("notification", event_id = bad.event_id.as_str());
-            if self.store_rejected(bad, now_ms).instrument(span).await.is_err() {
+            if self
+                .store_rejected(bad, now_ms)
+                .instrument(span)
+                .await
+                .is_err()
+            {
                 return fault(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     true,

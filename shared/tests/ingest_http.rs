@@ -501,17 +501,23 @@ async fn outbound_message_with_bad_notifications_stores_all_and_acks() {
     // Salesforce batches up to 100 notifications per message and retries the whole message on
     // anything but an Ack (Outbound Messaging, "Understanding Notifications":
     // https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_om_outboundmessaging_notifications.htm).
-    let bad = |i: usize| match i {
+    let bad = |i: usize| {
+        match i {
         10 => Some(r#"<sObject xsi:type="sf:Case" xmlns:sf="urn:sobject.enterprise.soap.sforce.com"><sf:Id>5005e00000AbCdEAAV</sf:Id></sObject>"#.to_owned()),
         50 => Some(r#"<sObject xsi:type="sf:Lead" xmlns:sf="urn:sobject.enterprise.soap.sforce.com"><sf:Id>00Q5e00000AbCdEAAV</sf:Id></sObject>"#.to_owned()),
         90 => Some(r#"<sObject xsi:type="sf:Contact" xmlns:sf="urn:sobject.enterprise.soap.sforce.com"><sf:Id>0035e-bad-id</sf:Id></sObject>"#.to_owned()),
         _ => None,
+    }
     };
     let (body, ids) = notifications(100, &bad);
     for round in 0..2 {
         let a = answer(t.app.handle(outbound(OM_TOKEN, &body)).await);
         assert_eq!(a.status, 200, "round {round}: {}", a.body);
-        assert!(a.body.contains("<Ack>true</Ack>"), "round {round}: {}", a.body);
+        assert!(
+            a.body.contains("<Ack>true</Ack>"),
+            "round {round}: {}",
+            a.body
+        );
     }
     let mut pending = 0;
     for (i, id) in ids.iter().enumerate() {

@@ -115,7 +115,9 @@ async fn an_invalid_phone_becomes_none_with_a_reason() {
     body["Phone"] = "(415) 555-0123".into();
     body["MobilePhone"] = "+44 7700 900123".into();
     body["DoNotCall"] = true.into();
-    contact_query_mock(CONTACT_ID, Some(body)).mount(&server).await;
+    contact_query_mock(CONTACT_ID, Some(body))
+        .mount(&server)
+        .await;
     let c = conn.rest.get_contact(&id(CONTACT_ID)).await.unwrap();
     assert_eq!(c.phone, None);
     assert!(
@@ -135,7 +137,10 @@ async fn an_invalid_phone_becomes_none_with_a_reason() {
         "absent field is null"
     );
     let q = soql_received(&server).await;
-    assert!(q[0].contains("Account.AnnualRevenue, Tier__c FROM Contact"), "{q:?}");
+    assert!(
+        q[0].contains("Account.AnnualRevenue, Tier__c FROM Contact"),
+        "{q:?}"
+    );
 }
 
 #[tokio::test]
@@ -328,8 +333,14 @@ async fn task_is_created_then_updated_without_create_only_fields() {
     );
     for r in received_on(&server, &create_path).await {
         let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-        assert_eq!(body["TaskSubtype"], "Call", "create-only field sent on create");
-        assert_eq!(body["Vapi_Call_Id__c"], call_id, "the create carries the key");
+        assert_eq!(
+            body["TaskSubtype"], "Call",
+            "create-only field sent on create"
+        );
+        assert_eq!(
+            body["Vapi_Call_Id__c"], call_id,
+            "the create carries the key"
+        );
         assert_eq!(
             body["Description"].as_str().unwrap().chars().count(),
             32_000
@@ -359,7 +370,9 @@ async fn task_update_accepts_204_and_reports_300_as_multiple_matches() {
     let (server, conn) = setup(&[("SF_TASK_EXTERNAL_ID_FIELD", "Call_Key__c")]).await;
     Mock::given(method("POST"))
         .and(path(format!("{DATA}/sobjects/Task")))
-        .and(body_partial_json(serde_json::json!({"Call_Key__c": "old-api"})))
+        .and(body_partial_json(
+            serde_json::json!({"Call_Key__c": "old-api"}),
+        ))
         .respond_with(duplicate_value("Call_Key__c"))
         .mount(&server)
         .await;
@@ -410,10 +423,12 @@ async fn a_locked_row_is_retryable_and_other_create_errors_are_not_updates() {
         .await;
     Mock::given(method("POST"))
         .and(path(format!("{DATA}/sobjects/Task")))
-        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!([{
-            "message": "Status: bad value for restricted picklist field: Done",
-            "errorCode": "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "fields": ["Status"]
-        }])))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(serde_json::json!([{
+                "message": "Status: bad value for restricted picklist field: Done",
+                "errorCode": "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "fields": ["Status"]
+            }])),
+        )
         .mount(&server)
         .await;
     let t = TaskFields {
@@ -431,9 +446,12 @@ async fn a_locked_row_is_retryable_and_other_create_errors_are_not_updates() {
     );
     assert!(err.is_terminal());
     assert!(
-        received_on(&server, &format!("{DATA}/sobjects/Task/Vapi_Call_Id__c/c-1"))
-            .await
-            .is_empty(),
+        received_on(
+            &server,
+            &format!("{DATA}/sobjects/Task/Vapi_Call_Id__c/c-1")
+        )
+        .await
+        .is_empty(),
         "only DUPLICATE_VALUE leads to the update"
     );
 }
@@ -475,12 +493,19 @@ async fn case_comment_is_cut_at_4000_bytes_not_characters() {
     // 3,000 characters but 9,000 bytes: CommentBody holds 4,000 bytes
     // (https://help.salesforce.com/s/articleView?id=000382141&type=1).
     let note = "€".repeat(3_000);
-    conn.rest.add_case_comment(&id(CASE_ID), &note).await.unwrap();
+    conn.rest
+        .add_case_comment(&id(CASE_ID), &note)
+        .await
+        .unwrap();
     let body: serde_json::Value = serde_json::from_slice(
         &received_on(&server, &format!("{DATA}/sobjects/CaseComment")).await[0].body,
     )
     .unwrap();
     let sent = body["CommentBody"].as_str().unwrap();
-    assert_eq!(sent.len(), 3_999, "whole characters only, at most 4,000 bytes");
+    assert_eq!(
+        sent.len(),
+        3_999,
+        "whole characters only, at most 4,000 bytes"
+    );
     assert!(note.starts_with(sent));
 }

@@ -21,9 +21,10 @@ const CONTACT_ID: &str = "0035e00000XyZ12AAF";
 const CONTACT_PATH: &str = SF_QUERY_PATH;
 
 fn contact_answer() -> serde_json::Value {
-    sf_query_answer(vec![
-        serde_json::from_slice(&fixture("salesforce/contact.json")).unwrap()
-    ])
+    sf_query_answer(vec![serde_json::from_slice(&fixture(
+        "salesforce/contact.json",
+    ))
+    .unwrap()])
 }
 
 fn contact_id() -> SalesforceId {
@@ -315,10 +316,7 @@ async fn a_rotated_refresh_token_is_stored_back_in_secrets_manager() {
         .await;
     Mock::given(method("GET"))
         .and(path(CONTACT_PATH))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(contact_answer()),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_json(contact_answer()))
         .mount(&server)
         .await;
     let arn = create_secret(&sf_secret_json()).await;

@@ -103,9 +103,11 @@ impl World {
         // The Task is created first (POST, 201); only a DUPLICATE_VALUE leads to the PATCH.
         Mock::given(method("POST"))
             .and(path("/services/data/v62.0/sobjects/Task"))
-            .respond_with(ResponseTemplate::new(201).set_body_json(
-                json!({"id": "00T5e00000AbCdEAAV", "success": true, "errors": []}),
-            ))
+            .respond_with(
+                ResponseTemplate::new(201).set_body_json(
+                    json!({"id": "00T5e00000AbCdEAAV", "success": true, "errors": []}),
+                ),
+            )
             .mount(&self.sf)
             .await;
         Mock::given(method("PATCH"))
@@ -655,9 +657,7 @@ async fn a_report_delivered_three_times_makes_one_task_and_one_sms() {
     }
     let job = w.item(REPORT_PK).await;
     assert_eq!(attr::opt_s(&job, "status"), Some("DONE"), "{job:?}");
-    let creates = w
-        .posts(&w.sf, "/services/data/v62.0/sobjects/Task")
-        .await;
+    let creates = w.posts(&w.sf, "/services/data/v62.0/sobjects/Task").await;
     assert_eq!(creates.len(), 1);
     let task: Value = serde_json::from_slice(&creates[0].body).unwrap();
     assert_eq!(task["Vapi_Call_Id__c"], CALL_ID);
@@ -830,9 +830,7 @@ async fn a_report_before_call_item_is_correlated_through_the_dial_job() {
     assert_eq!(webhook_delivers(&w, &body).await, 200);
     deliver(&worker, REPORT_PK).await;
     assert_eq!(w.status(REPORT_PK).await, "DONE");
-    let creates = w
-        .posts(&w.sf, "/services/data/v62.0/sobjects/Task")
-        .await;
+    let creates = w.posts(&w.sf, "/services/data/v62.0/sobjects/Task").await;
     let task: Value = serde_json::from_slice(&creates[0].body).unwrap();
     assert_eq!(task["Vapi_Call_Id__c"], CALL_ID);
     assert_eq!(task["WhoId"], ADA);

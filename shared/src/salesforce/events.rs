@@ -340,7 +340,9 @@ pub fn parse_outbound_message(body: &[u8]) -> Result<OutboundMessage, InvalidVal
     let mut rejected = Vec::new();
     let mut unidentified = 0;
     for n in done {
-        let id = n.id.as_deref().map(|id| SalesforceEventId::parse("Notification.Id", id));
+        let id =
+            n.id.as_deref()
+                .map(|id| SalesforceEventId::parse("Notification.Id", id));
         let event_id = match id {
             Some(Ok(id)) => id,
             None | Some(Err(_)) => {
@@ -585,7 +587,10 @@ mod tests {
             .collect();
         assert_eq!(reasons.len(), 3, "{reasons:?}");
         assert!(reasons[0].1.contains("sObject.ContactId"), "{reasons:?}");
-        assert!(reasons[1].1.contains("\"Lead\" is not supported"), "{reasons:?}");
+        assert!(
+            reasons[1].1.contains("\"Lead\" is not supported"),
+            "{reasons:?}"
+        );
         assert!(reasons[2].1.contains("sObject.ContactId"), "{reasons:?}");
         assert_eq!(m.rejected[1].sobject_type.as_deref(), Some("Lead"));
     }

@@ -635,14 +635,19 @@ mod tests {
         assert_eq!(parse_limit_info("api-usage=25/15000"), Some((25, 15000)));
         // Salesforce's documented shape: `;`-separated, per-app part last.
         assert_eq!(
-            parse_limit_info("api-usage=25/5000; per-app-api-usage=17/250(appName=sample-connected-app)"),
+            parse_limit_info(
+                "api-usage=25/5000; per-app-api-usage=17/250(appName=sample-connected-app)"
+            ),
             Some((25, 5000))
         );
         assert_eq!(
             parse_limit_info("per-app-api-usage=17/250(appName=x); api-usage=7/100"),
             Some((7, 100))
         );
-        assert_eq!(parse_limit_info("per-app-api-usage=17/250(appName=x)"), None);
+        assert_eq!(
+            parse_limit_info("per-app-api-usage=17/250(appName=x)"),
+            None
+        );
         assert_eq!(parse_limit_info("nonsense"), None);
     }
 
@@ -664,7 +669,10 @@ mod tests {
     #[test]
     fn contact_soql_names_every_field_once() {
         let id = SalesforceId::parse("id", "0035e00000XyZ12AAF").unwrap();
-        let q = contact_soql(&id, &["Tier__c".into(), "Name".into(), "Account.Industry".into()]);
+        let q = contact_soql(
+            &id,
+            &["Tier__c".into(), "Name".into(), "Account.Industry".into()],
+        );
         assert_eq!(
             q,
             "SELECT Id, Name, Phone, MobilePhone, Email, DoNotCall, Account.AnnualRevenue, Tier__c, Account.Industry FROM Contact WHERE Id = '0035e00000XyZ12AAF'"

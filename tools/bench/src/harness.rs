@@ -428,9 +428,11 @@ impl World {
         // The Task is created first; the PATCH only follows a DUPLICATE_VALUE.
         Mock::given(method("POST"))
             .and(path("/services/data/v62.0/sobjects/Task"))
-            .respond_with(ResponseTemplate::new(201).set_body_json(
-                json!({"id": "00T5e00000AbCdEAAV", "success": true, "errors": []}),
-            ))
+            .respond_with(
+                ResponseTemplate::new(201).set_body_json(
+                    json!({"id": "00T5e00000AbCdEAAV", "success": true, "errors": []}),
+                ),
+            )
             .mount(&self.sf)
             .await;
         Mock::given(method("PATCH"))

@@ -17,7 +17,9 @@ use crate::pump::Observed;
 /// Whether a logged sandbox request is the read of Contact `id`: the one SOQL query
 /// `GET …/query?q=SELECT … FROM Contact WHERE Id = '<id>'` sfvapi sends for it.
 pub fn is_contact_read(entry: &Value, id: &str) -> bool {
-    let is_query = entry["path"].as_str().is_some_and(|p| p.ends_with("/query"));
+    let is_query = entry["path"]
+        .as_str()
+        .is_some_and(|p| p.ends_with("/query"));
     is_query
         && entry["query"].as_str().is_some_and(|q| {
             url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| {
