@@ -105,18 +105,30 @@ pub fn call_requests<'a>(log: &'a [Value], event_id: &str) -> Vec<&'a Value> {
         .collect()
 }
 
-/// Successful `PATCH /sobjects/Task/<field>/<callId>` upserts.
+/// Whether a logged request is a successful write of a Task: the create
+/// (`POST /sobjects/Task`, 201) or the update by external id (`PATCH /sobjects/Task/<field>/<v>`).
+fn is_task_write(e: &Value) -> bool {
+    let path = e["path"].as_str().unwrap_or_default().trim_end_matches('/');
+    e["service"] == "salesforce"
+        && ((e["method"] == "POST" && path.ends_with("/sobjects/Task"))
+            || (e["method"] == "PATCH" && path.contains("/sobjects/Task/")))
+        && e["status"]
+            .as_u64()
+            .is_some_and(|s| (200..300).contains(&s))
+}
+
+/// Successful writes of the call's Task: its create (the body carries the call id as the external
+/// id) and any update by `PATCH /sobjects/Task/<field>/<callId>`.
 pub fn task_upserts<'a>(log: &'a [Value], call_id: &str) -> Vec<&'a Value> {
     log.iter()
         .filter(|e| {
-            e["service"] == "salesforce"
-                && e["method"] == "PATCH"
-                && e["path"].as_str().is_some_and(|p| {
-                    p.contains("/sobjects/Task/") && p.ends_with(&format!("/{call_id}"))
-                })
-                && e["status"]
-                    .as_u64()
-                    .is_some_and(|s| (200..300).contains(&s))
+            is_task_write(e)
+                && (e["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with(&format!("/{call_id}")))
+                    || json_of(e["body"].as_str().unwrap_or_default())
+                        .as_object()
+                        .is_some_and(|o| o.values().any(|v| v == call_id)))
         })
         .collect()
 }
@@ -329,7 +341,11 @@ fn call_steps(ev: &Evidence<'_>, call: &str, t0: i64) -> Vec<Step> {
     for e in task_upserts(ev.log, call) {
         steps.push(Step {
             at_ms: e["time_ms"].as_i64().unwrap_or(t0),
-            what: format!("Salesforce: Task upserted by call id → {}", e["status"]),
+            what: if e["method"] == "POST" {
+                format!("Salesforce: Task created for the call → {}", e["status"])
+            } else {
+                format!("Salesforce: Task updated by call id → {}", e["status"])
+            },
         });
     }
     if let Some(sms) = item(ev.items, &format!("sms#{call}")) {
@@ -395,20 +411,7 @@ pub fn summary(ev: &Evidence<'_>) -> Summary {
         forged: ev.sent.iter().filter(|s| s.status == 401).count(),
         call_attempts: vapi_calls.len(),
         calls: vapi_calls.iter().filter(|e| e["status"] == 201).count(),
-        tasks: ev
-            .log
-            .iter()
-            .filter(|e| {
-                e["service"] == "salesforce"
-                    && e["method"] == "PATCH"
-                    && e["path"]
-                        .as_str()
-                        .is_some_and(|p| p.contains("/sobjects/Task/"))
-                    && e["status"]
-                        .as_u64()
-                        .is_some_and(|s| (200..300).contains(&s))
-            })
-            .count(),
+        tasks: ev.log.iter().filter(|e| is_task_write(e)).count(),
         sms: sms_sent(ev.log).len(),
         jobs,
     }

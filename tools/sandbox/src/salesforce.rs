@@ -7,8 +7,10 @@
 //!   timeout): <https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_refresh_token_flow.htm&type=5>;
 //!   JWT bearer flow: <https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_jwt_flow.htm&type=5>;
 //!   OAuth errors: <https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_flow_errors.htm&type=5>.
-//! - REST error bodies `[{"message","errorCode","fields"?}]` and status codes:
-//!   <https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm>.
+//! - REST error bodies `[{"message","errorCode","fields"?}]` and status codes (REST API Developer
+//!   Guide, "Status Codes and Error Responses"):
+//!   <https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm>;
+//!   `INVALID_SESSION_ID` 401 and `REQUEST_LIMIT_EXCEEDED` 403 as in DESIGN.md's checked facts.
 //! - Query: <https://developer.salesforce.com/docs/platform/api-rest/guide/resources-query.html>.
 //! - Upsert by external id (201 `created:true`, 200 `created:false` from API 46.0, 300 on several
 //!   matches): <https://developer.salesforce.com/docs/platform/api-rest/guide/dome-upsert.html>.
@@ -256,6 +258,9 @@ fn oauth_error(status: u16, error: &str, description: &str) -> Resp {
     )
 }
 
+/// Token errors and their descriptions as Salesforce's OAuth error responses list them
+/// (https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_flow_errors.htm&type=5;
+/// DESIGN.md "Token errors", checked): 400 for grant problems, 401 `invalid_client`.
 fn token_failure_description(error: &str) -> Option<(u16, &'static str)> {
     match error {
         "invalid_grant" => Some((400, "expired access/refresh token")),
@@ -296,6 +301,11 @@ fn client_credentials(
     )
 }
 
+/// `POST /services/oauth2/token` (refresh_token, client_credentials, authorization_code, JWT
+/// bearer). The answer has `access_token`, `instance_url`, `id`, `token_type`, `issued_at` (ms, as
+/// a string), `signature`, `scope` and no `expires_in`; `refresh_token` only from the code flow
+/// (https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_refresh_token_flow.htm&type=5,
+/// DESIGN.md "OAuth token endpoint", checked).
 fn token(app: &App, req: &Req) -> Resp {
     let cfg = &app.config.salesforce;
     let form = util::parse_form(&req.body);
@@ -442,6 +452,8 @@ fn check_assertion(cfg: &SalesforceConfig, assertion: Option<&str>) -> Result<()
     }
 }
 
+/// `POST /services/oauth2/introspect` (RFC 7662 shape: `active`, `exp`, …; an unknown or expired
+/// token is `{"active": false}`), as DESIGN.md's checked OAuth facts describe it.
 fn introspect(app: &App, req: &Req) -> Resp {
     let cfg = &app.config.salesforce;
     let form = util::parse_form(&req.body);
@@ -476,6 +488,8 @@ fn introspect(app: &App, req: &Req) -> Resp {
     }
 }
 
+/// `POST /services/oauth2/revoke`: 200 and the token (access or refresh) stops working
+/// (RFC 7009 semantics, as Salesforce documents its revoke endpoint).
 fn revoke(app: &App, req: &Req) -> Resp {
     let form = util::parse_form(&req.body);
     let token = form.get("token").cloned().unwrap_or_default();
@@ -506,6 +520,10 @@ fn method_not_allowed(method: &http::Method, allowed: &str) -> Resp {
     )
 }
 
+/// The failure a `fail_next` switch forces: 401 `INVALID_SESSION_ID` "Session expired or invalid"
+/// and 403 `REQUEST_LIMIT_EXCEEDED` as DESIGN.md checked them, 503 `SERVER_UNAVAILABLE`, else
+/// `UNKNOWN_EXCEPTION` (REST status codes:
+/// https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm).
 fn forced_failure(status: u16) -> Resp {
     match status {
         401 => sf_error(401, "INVALID_SESSION_ID", "Session expired or invalid"),
@@ -646,9 +664,10 @@ fn get_record(records: &[Value], object: &str, key_prefix: &str, id: &str, req: 
     match req.query_param("fields") {
         None => Resp::json(200, record),
         Some(fields) => {
-            // `fields` takes the object's own fields; relationship fields (`Account.X`) are a SOQL
-            // feature and answer INVALID_FIELD here
+            // `fields` takes the object's own fields; "If you specify fields that don't exist …, a
+            // 400 error response is returned"
             // (https://developer.salesforce.com/docs/platform/api-rest/guide/dome-get-field-values.html).
+            // Relationship fields (`Account.X`) are a SOQL feature, so they get the same 400.
             if let Some(rel) = fields.split(',').map(str::trim).find(|f| f.contains('.')) {
                 return invalid_field(object, rel);
             }
@@ -869,10 +888,13 @@ fn task_key(value: &str) -> String {
     format!("ext:{value}")
 }
 
-/// `POST /sobjects/Task`: create. The external id field is Unique (README's setup), so a second
-/// Task with the same value is refused with 400 DUPLICATE_VALUE
-/// (https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_concepts_core_data_objects.htm#statuscode:
-/// "DUPLICATE_VALUE: You can't supply a duplicate value for a field that must be unique").
+/// `POST /sobjects/Task`: create (sObject Basic Information,
+/// https://developer.salesforce.com/docs/platform/api-rest/guide/resources-sobject-retrieve.html
+/// "To create new records, use the sObject Basic Information … resources"). The external id field
+/// is Unique (README's setup), so a second Task with the same value is refused with the API's
+/// status code DUPLICATE_VALUE (400); the message mirrors Salesforce's usual
+/// "duplicate value found: <field> duplicates value on record with id: <id>" (its wording is not
+/// re-checked against a doc; sfvapi matches on `errorCode` only).
 fn create_task(cfg: &SalesforceConfig, st: &mut State, req: &Req) -> Resp {
     let mut fields = match task_body(req) {
         Ok(f) => f,
@@ -1006,6 +1028,9 @@ fn task_json(t: &Task) -> Value {
     Value::Object(m)
 }
 
+/// `POST /sobjects/CaseComment`: 201 `{"id","success","errors"}`; a missing ParentId is
+/// REQUIRED_FIELD_MISSING, an unknown one FIELD_INTEGRITY_EXCEPTION, a CommentBody over 4,000 bytes
+/// STRING_TOO_LONG (CaseComment object reference; https://help.salesforce.com/s/articleView?id=000382141&type=1).
 fn create_case_comment(st: &mut State, req: &Req) -> Resp {
     let fields = match serde_json::from_slice::<Value>(&req.body) {
         Ok(Value::Object(m)) => m,
