@@ -236,8 +236,15 @@ pub struct SalesforceConfig {
     /// `SF_AUTH_FLOW` (default `refresh_token`).
     pub flow: SalesforceFlow,
     /// `SF_LOGIN_URL` (default `https://login.salesforce.com`; `https://test.salesforce.com` for
-    /// sandboxes): token endpoint of the refresh, JWT and code flows, and the JWT audience.
+    /// sandboxes, or the org's My Domain URL): token endpoint of the refresh, JWT and code flows.
     pub login_url: url::Url,
+    /// `SF_JWT_AUDIENCE`: the JWT bearer assertion's `aud`. Salesforce wants
+    /// `https://login.salesforce.com`, `https://test.salesforce.com` or an Experience Cloud site
+    /// URL there, never a My Domain URL, so it is kept apart from the token endpoint
+    /// (<https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_jwt_flow.htm&type=5>).
+    /// Default: `https://test.salesforce.com` when `SF_LOGIN_URL` is the test host, else
+    /// `https://login.salesforce.com`. Stored without a trailing slash, as sent.
+    pub jwt_audience: String,
     /// `SF_MY_DOMAIN_URL` (e.g. `https://acme.my.salesforce.com`): required by `client_credentials`.
     pub my_domain_url: Option<url::Url>,
     /// `SF_API_VERSION` (default `v62.0`).
@@ -280,6 +287,23 @@ fn parse_base_url(var: &'static str, raw: &str) -> Result<url::Url, ConfigError>
     Ok(u)
 }
 
+/// `SF_JWT_AUDIENCE` must be an https URL (Salesforce compares it as a string, so it is kept as
+/// given, minus a trailing slash).
+fn parse_jwt_audience(raw: &str) -> Result<String, ConfigError> {
+    let raw = raw.trim().trim_end_matches('/');
+    let invalid = |reason: String| ConfigError::Invalid {
+        var: "SF_JWT_AUDIENCE",
+        reason,
+    };
+    let u = url::Url::parse(raw).map_err(|e| invalid(format!("not a URL ({e})")))?;
+    if u.scheme() != "https" || u.host_str().is_none() {
+        return Err(invalid(
+            "must be an https URL such as https://login.salesforce.com".into(),
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
 /// A field API name as it may appear in a URL: letters, digits, `_`, and `.` for relationships.
 fn is_field_name(s: &str) -> bool {
     !s.is_empty()
@@ -309,6 +333,13 @@ impl SalesforceConfig {
             &env.optional("SF_LOGIN_URL")
                 .unwrap_or_else(|| "https://login.salesforce.com".into()),
         )?;
+        let jwt_audience = match env.optional("SF_JWT_AUDIENCE") {
+            Some(v) => parse_jwt_audience(&v)?,
+            None if login_url.host_str() == Some("test.salesforce.com") => {
+                "https://test.salesforce.com".to_owned()
+            }
+            None => "https://login.salesforce.com".to_owned(),
+        };
         let my_domain_url = env
             .optional("SF_MY_DOMAIN_URL")
             .map(|v| parse_base_url("SF_MY_DOMAIN_URL", &v))
@@ -400,6 +431,7 @@ impl SalesforceConfig {
             )?,
             flow,
             login_url,
+            jwt_audience,
             my_domain_url,
             api_version,
             session_timeout: Duration::from_secs(session_secs),
@@ -515,5 +547,36 @@ pub(crate) mod tests {
             ("SF_LOGIN_URL", "http://127.0.0.1:8080"),
         ]))
         .is_ok());
+    }
+
+    #[test]
+    fn jwt_audience_is_kept_apart_from_the_token_endpoint() {
+        let aud = |vars: &[(&str, &str)]| {
+            let mut all = vec![("SF_CONNECTION_SECRET_ARN", "s")];
+            all.extend_from_slice(vars);
+            SalesforceConfig::from_env(&env(&all)).map(|c| c.jwt_audience)
+        };
+        assert_eq!(aud(&[]).unwrap(), "https://login.salesforce.com");
+        // A My Domain token endpoint still signs for login.salesforce.com.
+        assert_eq!(
+            aud(&[("SF_LOGIN_URL", "https://acme.my.salesforce.com")]).unwrap(),
+            "https://login.salesforce.com"
+        );
+        assert_eq!(
+            aud(&[("SF_LOGIN_URL", "https://test.salesforce.com")]).unwrap(),
+            "https://test.salesforce.com"
+        );
+        assert_eq!(
+            aud(&[("SF_JWT_AUDIENCE", "https://acme.my.site.com/customers/")]).unwrap(),
+            "https://acme.my.site.com/customers"
+        );
+        for bad in [
+            "login.salesforce.com",
+            "http://login.salesforce.com",
+            "https://",
+        ] {
+            let e = aud(&[("SF_JWT_AUDIENCE", bad)]).unwrap_err();
+            assert!(e.to_string().contains("SF_JWT_AUDIENCE"), "{bad:?}: {e}");
+        }
     }
 }

@@ -3,6 +3,15 @@
 //! `POST /salesforce/events` takes the JSON shapes; `POST /salesforce/outbound-message/{token}` takes
 //! SOAP Outbound Messages. The conditional PutItem is the commit point: a 202 (or a SOAP Ack) is
 //! only ever sent after the event is durably stored, and a duplicate costs one write attempt.
+//!
+//! An Outbound Message carries up to 100 notifications and Salesforce retries the whole message on
+//! anything but an Ack, for up to 24 h
+//! (<https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_om_outboundmessaging_notifications.htm>).
+//! So a notification that cannot become a call (no Contact id, unsupported sObject, bad id) is
+//! stored as a SKIPPED job with its reason (same key and dedup as the others), the good ones as
+//! PENDING, and the message is acknowledged. It is faulted only when something could not be
+//! stored (DynamoDB unavailable: 500, so Salesforce retries and the stored ones dedup) or when
+//! nothing in it can be stored at all (not an Outbound Message, no notification with an Id).
 
 use std::sync::Arc;
 
@@ -14,9 +23,10 @@ use tracing::{field, info, info_span, warn, Instrument};
 use crate::config::{ConfigError, Env, IngestConfig};
 use crate::http::{body_bytes, json_response, xml_response, ApiError};
 use crate::ids::SalesforceId;
-use crate::jobs::new_dial_job;
+use crate::jobs::{new_dial_job, skipped_event_item};
 use crate::salesforce::events::{
-    parse_json_event, parse_outbound_message, soap_fault, DialRequest, OUTBOUND_ACK,
+    parse_json_event, parse_outbound_message, soap_fault, DialRequest, EventSource,
+    RejectedNotification, OUTBOUND_ACK,
 };
 use crate::secrets::{IngestSecret, SecretsCache};
 use crate::signature::{constant_time_eq, verify_salesforce, SignatureError};
@@ -218,6 +228,19 @@ impl IngestApp {
             return fault(StatusCode::UNAUTHORIZED, false, "invalid_signature");
         }
         let now_ms = crate::now_millis();
+        if message.unidentified > 0 {
+            warn!(
+                count = message.unidentified,
+                "outbound notifications without a usable Id ignored"
+            );
+        }
+        if message.notifications.is_empty() && message.rejected.is_empty() {
+            return fault(
+                StatusCode::BAD_REQUEST,
+                false,
+                "invalid_payload: no notification has a valid Id",
+            );
+        }
         for dial in &message.notifications {
             let span = info_span!("notification", event_id = dial.event_id.as_str());
             let item = new_dial_job(dial, now_ms, self.config.event_ttl);
@@ -230,7 +253,61 @@ impl IngestApp {
                 );
             }
         }
+        for bad in &message.rejected {
+            let span = info_span!("notification", event_id = bad.event_id.as_str());
+            if self
+                .store_rejected(bad, now_ms)
+                .instrument(span)
+                .await
+                .is_err()
+            {
+                return fault(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    true,
+                    "temporarily unavailable, retry",
+                );
+            }
+        }
         xml_response(StatusCode::OK, OUTBOUND_ACK.to_owned())
+    }
+
+    /// Record a notification that will not be called as a SKIPPED job (one conditional write;
+    /// a replay is a duplicate like any other).
+    async fn store_rejected(
+        &self,
+        bad: &RejectedNotification,
+        now_ms: i64,
+    ) -> Result<(), ApiError> {
+        let payload = json!({
+            "eventId": bad.event_id.as_str(),
+            "source": EventSource::OutboundMessage,
+            "sObjectType": bad.sobject_type,
+        })
+        .to_string();
+        let reason = format!("notification not usable: {}", bad.reason);
+        let item = skipped_event_item(
+            &bad.event_id,
+            payload,
+            &reason,
+            now_ms,
+            self.config.event_ttl,
+        );
+        match self.store.put_if_absent(item).await {
+            Ok(PutOutcome::Created) => {
+                warn!(%reason, "outbound notification skipped");
+                metric("events_skipped", 1.0, Unit::Count);
+                Ok(())
+            }
+            Ok(PutOutcome::AlreadyExists) => {
+                info!("duplicate event");
+                metric("duplicates", 1.0, Unit::Count);
+                Ok(())
+            }
+            Err(e) => {
+                warn!(error = %e, "skipped notification not stored");
+                Err(ApiError::Unavailable(e.to_string()))
+            }
+        }
     }
 
     fn check_size(&self, body: &[u8]) -> Result<(), ApiError> {

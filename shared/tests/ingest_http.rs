@@ -472,3 +472,92 @@ fn missing_config_names_the_variable() {
     let e = sfvapi::config::IngestConfig::from_env(&Env::new(|_| None)).unwrap_err();
     assert!(e.to_string().contains("TABLE_NAME"));
 }
+
+/// A message of `n` notifications built from the fixture's one; `bad` maps an index to the
+/// notification body that replaces the good one.
+fn notifications(n: usize, bad: &dyn Fn(usize) -> Option<String>) -> (Vec<u8>, Vec<String>) {
+    let one = String::from_utf8(fixture("salesforce/outbound-message.xml")).unwrap();
+    let start = one.find("<Notification>").unwrap();
+    let end = one.find("</Notification>").unwrap() + "</Notification>".len();
+    let mut ids = Vec::new();
+    let mut all = String::new();
+    for i in 0..n {
+        let id = format!("04l5e00000{i:05}AAA");
+        let notification = match bad(i) {
+            Some(sobject) => format!("<Notification><Id>{id}</Id>{sobject}</Notification>"),
+            None => one[start..end].replace("04l5e00000AbCdEAAA", &id),
+        };
+        all.push_str(&notification);
+        ids.push(id);
+    }
+    let mut body = one.clone();
+    body.replace_range(start..end, &all);
+    (body.into_bytes(), ids)
+}
+
+#[tokio::test]
+async fn outbound_message_with_bad_notifications_stores_all_and_acks() {
+    let t = ingest(&[]).await;
+    // Salesforce batches up to 100 notifications per message and retries the whole message on
+    // anything but an Ack (Outbound Messaging, "Understanding Notifications":
+    // https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_om_outboundmessaging_notifications.htm).
+    let bad = |i: usize| {
+        match i {
+        10 => Some(r#"<sObject xsi:type="sf:Case" xmlns:sf="urn:sobject.enterprise.soap.sforce.com"><sf:Id>5005e00000AbCdEAAV</sf:Id></sObject>"#.to_owned()),
+        50 => Some(r#"<sObject xsi:type="sf:Lead" xmlns:sf="urn:sobject.enterprise.soap.sforce.com"><sf:Id>00Q5e00000AbCdEAAV</sf:Id></sObject>"#.to_owned()),
+        90 => Some(r#"<sObject xsi:type="sf:Contact" xmlns:sf="urn:sobject.enterprise.soap.sforce.com"><sf:Id>0035e-bad-id</sf:Id></sObject>"#.to_owned()),
+        _ => None,
+    }
+    };
+    let (body, ids) = notifications(100, &bad);
+    for round in 0..2 {
+        let a = answer(t.app.handle(outbound(OM_TOKEN, &body)).await);
+        assert_eq!(a.status, 200, "round {round}: {}", a.body);
+        assert!(
+            a.body.contains("<Ack>true</Ack>"),
+            "round {round}: {}",
+            a.body
+        );
+    }
+    let mut pending = 0;
+    for (i, id) in ids.iter().enumerate() {
+        let item = t
+            .store
+            .get(&format!("evt#sf#{id}"))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("notification {i} stored"));
+        let status = attr::opt_s(&item, "status").unwrap();
+        match i {
+            10 | 50 | 90 => {
+                assert_eq!(status, "SKIPPED", "notification {i}");
+                let reason = attr::opt_s(&item, "reason").unwrap();
+                let expected = match i {
+                    10 => "sObject.ContactId",
+                    50 => "\"Lead\" is not supported",
+                    _ => "sObject.ContactId",
+                };
+                assert!(reason.contains(expected), "{i}: {reason}");
+                // Outside the retry index, so the sweep never re-kicks it.
+                assert!(!item.contains_key("next_at"), "{i}: {item:?}");
+                assert_eq!(attr::opt_s(&item, "kind"), Some("dial"));
+                assert_eq!(attr::opt_s(&item, "event_id"), Some(id.as_str()));
+            }
+            _ => {
+                assert_eq!(status, "PENDING", "notification {i}");
+                pending += 1;
+            }
+        }
+    }
+    assert_eq!(pending, 97);
+    // The replay added nothing: every write found its item.
+    let scan = t
+        .store
+        .client()
+        .scan()
+        .table_name(t.store.table())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scan.count(), 100);
+}

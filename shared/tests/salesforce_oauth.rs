@@ -111,13 +111,15 @@ async fn jwt_bearer_assertion_has_the_claims_salesforce_checks() {
     let public = fixture("salesforce/jwt-test-only-public-key.pem");
     let key = jsonwebtoken::DecodingKey::from_rsa_pem(&public).unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    validation.set_audience(&[server.uri()]);
+    // The token request goes to SF_LOGIN_URL (this server), but `aud` is Salesforce's audience,
+    // never the token endpoint (https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_jwt_flow.htm&type=5).
+    validation.set_audience(&["https://login.salesforce.com"]);
     validation.set_issuer(&[SF_CLIENT_ID]);
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
     let data = jsonwebtoken::decode::<JwtClaims>(assertion, &key, &validation).unwrap();
     assert_eq!(data.header.alg, jsonwebtoken::Algorithm::RS256);
     assert_eq!(data.claims.sub, "integration@example.com");
-    assert_eq!(data.claims.aud, server.uri());
+    assert_eq!(data.claims.aud, "https://login.salesforce.com");
     assert!(data.claims.exp > before, "exp in the future");
     assert!(
         data.claims.exp <= sfvapi::now_secs() + 180,

@@ -17,7 +17,15 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const TOKEN_PATH: &str = "/services/oauth2/token";
 const CONTACT_ID: &str = "0035e00000XyZ12AAF";
-const CONTACT_PATH: &str = "/services/data/v62.0/sobjects/Contact/0035e00000XyZ12AAF";
+/// The Contact is read with one SOQL query (see `salesforce_rest.rs`).
+const CONTACT_PATH: &str = SF_QUERY_PATH;
+
+fn contact_answer() -> serde_json::Value {
+    sf_query_answer(vec![serde_json::from_slice(&fixture(
+        "salesforce/contact.json",
+    ))
+    .unwrap()])
+}
 
 fn contact_id() -> SalesforceId {
     SalesforceId::parse("id", CONTACT_ID).unwrap()
@@ -41,7 +49,7 @@ async fn salesforce(old: &str, new: &str) -> MockServer {
         .and(header("authorization", format!("Bearer {new}").as_str()))
         .respond_with(
             ResponseTemplate::new(200)
-                .set_body_raw(fixture("salesforce/contact.json"), "application/json")
+                .set_body_json(contact_answer())
                 .insert_header("Sforce-Limit-Info", "api-usage=42/15000"),
         )
         .mount(&server)
@@ -308,10 +316,7 @@ async fn a_rotated_refresh_token_is_stored_back_in_secrets_manager() {
         .await;
     Mock::given(method("GET"))
         .and(path(CONTACT_PATH))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(fixture("salesforce/contact.json"), "application/json"),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_json(contact_answer()))
         .mount(&server)
         .await;
     let arn = create_secret(&sf_secret_json()).await;

@@ -100,6 +100,16 @@ impl World {
             })))
             .mount(&self.sf)
             .await;
+        // The Task is created first (POST, 201); only a DUPLICATE_VALUE leads to the PATCH.
+        Mock::given(method("POST"))
+            .and(path("/services/data/v62.0/sobjects/Task"))
+            .respond_with(
+                ResponseTemplate::new(201).set_body_json(
+                    json!({"id": "00T5e00000AbCdEAAV", "success": true, "errors": []}),
+                ),
+            )
+            .mount(&self.sf)
+            .await;
         Mock::given(method("PATCH"))
             .and(path_regex(
                 r"^/services/data/v62.0/sobjects/Task/Vapi_Call_Id__c/.+$",
@@ -111,12 +121,9 @@ impl World {
             .await;
     }
 
+    /// The Contact query for `id` answers `body` as its one record.
     async fn contact(&self, id: &str, body: Value) {
-        Mock::given(method("GET"))
-            .and(path(format!("/services/data/v62.0/sobjects/Contact/{id}")))
-            .respond_with(ResponseTemplate::new(200).set_body_json(body))
-            .mount(&self.sf)
-            .await;
+        contact_query_mock(id, Some(body)).mount(&self.sf).await;
     }
 
     async fn vapi_answers(&self, status: u16, times: Option<u64>) {
@@ -394,13 +401,8 @@ async fn guard_rails_skip_or_fail_without_dialing() {
     bad["Id"] = json!("0035e00000BadPhAAJ");
     bad["Phone"] = json!("555-0199");
     w.contact("0035e00000BadPhAAJ", bad).await;
-    Mock::given(method("GET"))
-        .and(path(
-            "/services/data/v62.0/sobjects/Contact/0035e00000NoOneAAF",
-        ))
-        .respond_with(ResponseTemplate::new(404).set_body_json(
-            json!([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]),
-        ))
+    // No such Contact: the query answers no record.
+    contact_query_mock("0035e00000NoOneAAF", None)
         .mount(&w.sf)
         .await;
     let worker = w.worker().await;
@@ -439,9 +441,7 @@ async fn salesforce_outage_is_retried_not_failed() {
     let w = World::new(&[]).await;
     w.vapi_answers(201, None).await;
     Mock::given(method("GET"))
-        .and(path(
-            "/services/data/v62.0/sobjects/Contact/0035e00000LimITAAZ",
-        ))
+        .and(ContactQuery("0035e00000LimITAAZ".into()))
         .respond_with(
             ResponseTemplate::new(403).set_body_json(
                 serde_json::from_slice::<Value>(&fixture("salesforce/request-limit-exceeded.json"))
@@ -657,14 +657,11 @@ async fn a_report_delivered_three_times_makes_one_task_and_one_sms() {
     }
     let job = w.item(REPORT_PK).await;
     assert_eq!(attr::opt_s(&job, "status"), Some("DONE"), "{job:?}");
-    let patches = w
-        .posts(
-            &w.sf,
-            &format!("/services/data/v62.0/sobjects/Task/Vapi_Call_Id__c/{CALL_ID}"),
-        )
-        .await;
-    assert_eq!(patches.len(), 1);
-    let task: Value = serde_json::from_slice(&patches[0].body).unwrap();
+    let creates = w.posts(&w.sf, "/services/data/v62.0/sobjects/Task").await;
+    assert_eq!(creates.len(), 1);
+    let task: Value = serde_json::from_slice(&creates[0].body).unwrap();
+    assert_eq!(task["Vapi_Call_Id__c"], CALL_ID);
+    assert_eq!(task["TaskSubtype"], "Call");
     assert_eq!(task["WhoId"], ADA);
     assert_eq!(task["WhatId"], CASE);
     assert_eq!(task["Status"], "Completed");
@@ -833,13 +830,9 @@ async fn a_report_before_call_item_is_correlated_through_the_dial_job() {
     assert_eq!(webhook_delivers(&w, &body).await, 200);
     deliver(&worker, REPORT_PK).await;
     assert_eq!(w.status(REPORT_PK).await, "DONE");
-    let patches = w
-        .posts(
-            &w.sf,
-            &format!("/services/data/v62.0/sobjects/Task/Vapi_Call_Id__c/{CALL_ID}"),
-        )
-        .await;
-    let task: Value = serde_json::from_slice(&patches[0].body).unwrap();
+    let creates = w.posts(&w.sf, "/services/data/v62.0/sobjects/Task").await;
+    let task: Value = serde_json::from_slice(&creates[0].body).unwrap();
+    assert_eq!(task["Vapi_Call_Id__c"], CALL_ID);
     assert_eq!(task["WhoId"], ADA);
     assert_eq!(task["WhatId"], CASE);
 }

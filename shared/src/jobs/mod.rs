@@ -129,3 +129,30 @@ pub fn new_dial_job(req: &DialRequest, received_at_ms: i64, ttl: Duration) -> It
     item.insert("event_id".to_owned(), attr::s(req.event_id.as_str()));
     item
 }
+
+/// The item that records an event sfvapi will not act on (e.g. an Outbound Message notification
+/// without a Contact id), with why. Same key, dedup and attributes as [`new_dial_job`], but
+/// already SKIPPED and outside the `retry_due` index, so the worker never picks it up and
+/// `sfvapi-admin show` explains it. `payload` is what is known about the event (no field values).
+pub fn skipped_event_item(
+    id: &SalesforceEventId,
+    payload: String,
+    reason: &str,
+    received_at_ms: i64,
+    ttl: Duration,
+) -> Item {
+    let mut item = new_job_item(
+        salesforce_event_pk(id),
+        JobKind::Dial,
+        payload,
+        received_at_ms,
+        ttl,
+    );
+    item.remove("retry_shard");
+    item.remove("next_at");
+    item.insert("status".to_owned(), attr::s(JobStatus::Skipped.as_str()));
+    item.insert("reason".to_owned(), attr::s(reason));
+    item.insert("finished_at".to_owned(), attr::n(received_at_ms));
+    item.insert("event_id".to_owned(), attr::s(id.as_str()));
+    item
+}

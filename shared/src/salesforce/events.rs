@@ -196,11 +196,29 @@ fn clean_reason(s: &str) -> String {
         .to_owned()
 }
 
-/// A parsed Outbound Message: the sending org and one dial request per notification.
+/// A parsed Outbound Message: the sending org, one dial request per usable notification, and the
+/// notifications that cannot become a call, with why.
+///
+/// Salesforce retries the *whole* message (up to 100 notifications) on anything but an Ack
+/// (<https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_om_outboundmessaging_notifications.htm>),
+/// so one bad notification must not fault the others: it is kept here and recorded as SKIPPED.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundMessage {
     pub organization_id: SalesforceId,
     pub notifications: Vec<DialRequest>,
+    pub rejected: Vec<RejectedNotification>,
+    /// Notifications without a usable `Id`: nothing to dedup them by, so they are only counted.
+    pub unidentified: usize,
+}
+
+/// A notification that names itself (its `Id`) but cannot become a dial request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedNotification {
+    pub event_id: SalesforceEventId,
+    /// The sObject type it carried (`Case`, `Contact`, …), when any.
+    pub sobject_type: Option<String>,
+    /// What is wrong, naming the field (safe to store and log: no field values).
+    pub reason: String,
 }
 
 /// Most notifications one message may carry (Salesforce batches up to 100).
@@ -318,13 +336,35 @@ pub fn parse_outbound_message(body: &[u8]) -> Result<OutboundMessage, InvalidVal
             "none found (not an Outbound Message?)",
         ));
     }
-    let notifications = done
-        .into_iter()
-        .map(notification_to_request)
-        .collect::<Result<_, _>>()?;
+    let mut notifications = Vec::new();
+    let mut rejected = Vec::new();
+    let mut unidentified = 0;
+    for n in done {
+        let id =
+            n.id.as_deref()
+                .map(|id| SalesforceEventId::parse("Notification.Id", id));
+        let event_id = match id {
+            Some(Ok(id)) => id,
+            None | Some(Err(_)) => {
+                unidentified += 1;
+                continue;
+            }
+        };
+        let sobject_type = n.sobject_type.clone().filter(|t| !t.is_empty());
+        match notification_to_request(n) {
+            Ok(r) => notifications.push(r),
+            Err(e) => rejected.push(RejectedNotification {
+                event_id,
+                sobject_type,
+                reason: e.to_string(),
+            }),
+        }
+    }
     Ok(OutboundMessage {
         organization_id,
         notifications,
+        rejected,
+        unidentified,
     })
 }
 
@@ -346,6 +386,21 @@ fn notification_to_request(n: NotificationBuilder) -> Result<DialRequest, Invali
     let kind = n.sobject_type.as_deref().unwrap_or("");
     let (contact, case) = match kind {
         "Contact" => (field("Id"), None),
+        "" => {
+            return Err(InvalidValue::new(
+                "sObject",
+                "has no xsi:type (expected Case, Contact or an object with ContactId)",
+            ))
+        }
+        _ if field("ContactId").is_none() && kind != "Case" => {
+            return Err(InvalidValue::new(
+                "sObject",
+                format!(
+                    "type {:?} is not supported: send Case or Contact, or add ContactId to the message's fields",
+                    kind.chars().take(40).collect::<String>()
+                ),
+            ))
+        }
         _ => (
             field("ContactId"),
             if kind == "Case" {
@@ -513,12 +568,30 @@ mod tests {
                 .field,
             "OrganizationId"
         );
-        let no_contact = r#"<notifications><OrganizationId>00D5e000000AbCdEAK</OrganizationId><Notification><Id>04l5e00000AbCdEAAA</Id><sObject type="sf:Case"><Id>5005e00000AbCdEAAV</Id></sObject></Notification></notifications>"#;
-        assert_eq!(
-            parse_outbound_message(no_contact.as_bytes())
-                .unwrap_err()
-                .field,
-            "sObject.ContactId"
+        // A bad notification is kept aside with its reason; it does not fail the message.
+        let mixed = r#"<notifications><OrganizationId>00D5e000000AbCdEAK</OrganizationId>
+          <Notification><Id>04l5e00000AbCdEAAA</Id><sObject type="sf:Case"><Id>5005e00000AbCdEAAV</Id></sObject></Notification>
+          <Notification><Id>04l5e00000AbCdEAAB</Id><sObject type="sf:Lead"><Id>00Q5e00000AbCdEAAV</Id></sObject></Notification>
+          <Notification><Id>04l5e00000AbCdEAAC</Id><sObject type="sf:Contact"><Id>not-an-id</Id></sObject></Notification>
+          <Notification><sObject type="sf:Contact"><Id>0035e00000XyZ12AAF</Id></sObject></Notification>
+          <Notification><Id>04l5e00000AbCdEAAD</Id><sObject type="sf:Contact"><Id>0035e00000XyZ12AAF</Id></sObject></Notification>
+          </notifications>"#;
+        let m = parse_outbound_message(mixed.as_bytes()).unwrap();
+        assert_eq!(m.notifications.len(), 1);
+        assert_eq!(m.notifications[0].event_id.as_str(), "04l5e00000AbCdEAAD");
+        assert_eq!(m.unidentified, 1);
+        let reasons: Vec<(&str, &str)> = m
+            .rejected
+            .iter()
+            .map(|r| (r.event_id.as_str(), r.reason.as_str()))
+            .collect();
+        assert_eq!(reasons.len(), 3, "{reasons:?}");
+        assert!(reasons[0].1.contains("sObject.ContactId"), "{reasons:?}");
+        assert!(
+            reasons[1].1.contains("\"Lead\" is not supported"),
+            "{reasons:?}"
         );
+        assert!(reasons[2].1.contains("sObject.ContactId"), "{reasons:?}");
+        assert_eq!(m.rejected[1].sobject_type.as_deref(), Some("Lead"));
     }
 }

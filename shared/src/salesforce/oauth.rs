@@ -395,7 +395,8 @@ impl OAuthClient {
         }
     }
 
-    /// An RS256 assertion: iss = client id, sub = username, aud = login URL, exp ≤ 3 min.
+    /// An RS256 assertion: iss = client id, sub = username, aud = `SF_JWT_AUDIENCE` (not the token
+    /// endpoint: Salesforce wants login/test.salesforce.com or a site URL there), exp ≤ 3 min.
     pub fn jwt_assertion(
         &self,
         secret: &ConnectionSecret,
@@ -419,12 +420,7 @@ impl OAuthClient {
         let claims = JwtClaims {
             iss: secret.client_id.clone(),
             sub,
-            aud: self
-                .config
-                .login_url
-                .as_str()
-                .trim_end_matches('/')
-                .to_owned(),
+            aud: self.config.jwt_audience.clone(),
             exp: now_secs + JWT_LIFETIME_SECS,
         };
         let key =

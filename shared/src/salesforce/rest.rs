@@ -1,11 +1,31 @@
-//! Salesforce REST client: read a Contact and a Case, upsert a Task by external id, add a
-//! CaseComment. Every answer becomes a typed value or a typed [`RestError`] that says whether
-//! retrying can help.
+//! Salesforce REST client: read a Contact (with its Account) and a Case, write a Task keyed by an
+//! external id, add a CaseComment. Every answer becomes a typed value or a typed [`RestError`]
+//! that says whether retrying can help.
 //!
 //! A 401 `INVALID_SESSION_ID` (matched on `errorCode`; the message varies) gets exactly one
 //! coordinated refresh (see `token.rs`) and one retry; a second 401 is a configuration problem
 //! (IP restrictions, wrong instance, revoked app) and is surfaced, never looped on.
-//! Upsert semantics: https://developer.salesforce.com/docs/platform/api-rest/guide/dome-upsert.html
+//!
+//! **Contact + Account in one call.** Relationship fields (`Account.AnnualRevenue`) are a SOQL
+//! feature; the `fields` parameter of `GET /sobjects/Contact/{id}` takes the object's own fields.
+//! So the Contact is read with one query (`GET /query?q=SELECT … FROM Contact WHERE Id = '…'`,
+//! <https://developer.salesforce.com/docs/platform/api-rest/guide/resources-query.html>): still one
+//! API call, and the answer nests `Account` (null when the Contact has none).
+//!
+//! **Task write: create, then update without create-only fields.** `TaskSubtype` can be set on
+//! create but is not updateable (Task object reference: its properties list Create but not Update,
+//! <https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_task.htm>).
+//! An upsert by external id (`PATCH /sobjects/Task/{Field}/{value}`,
+//! <https://developer.salesforce.com/docs/platform/api-rest/guide/dome-upsert.html>) cannot know in
+//! advance whether it creates or updates, so one body cannot be right for both. Instead:
+//! 1. `POST /sobjects/Task` with every field, the external id field included. The external id
+//!    field must be **Unique** (README, Salesforce setup), so a Task for this call that already
+//!    exists makes Salesforce answer 400 `DUPLICATE_VALUE` instead of creating a second one.
+//! 2. On `DUPLICATE_VALUE`, `PATCH /sobjects/Task/{Field}/{value}` without the create-only fields
+//!    ([`TASK_CREATE_ONLY_FIELDS`]): it updates the existing Task (200 `created:false`, or 204 on
+//!    old API versions). Should the Task vanish in between, the PATCH creates it (201).
+//!
+//! A first delivery costs one call, a repeated one two; a repeated report never duplicates.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,9 +42,25 @@ use crate::telemetry::{metric, Unit};
 
 /// Task.Description holds at most 32,000 characters.
 pub const TASK_DESCRIPTION_MAX_CHARS: usize = 32_000;
-/// CaseComment.CommentBody holds at most 4,000 characters (assumption from the object
-/// reference; a longer note would be rejected with STRING_TOO_LONG).
-pub const CASE_COMMENT_MAX_CHARS: usize = 4_000;
+/// CaseComment.CommentBody holds at most 4,000 **bytes** ("Fields like CaseComment.Body have a
+/// limit of 4,000 bytes", <https://help.salesforce.com/s/articleView?id=000382141&type=1>; the
+/// object reference says the same); a longer note is rejected with STRING_TOO_LONG.
+pub const CASE_COMMENT_MAX_BYTES: usize = 4_000;
+
+/// Task fields that can be set on create but not on update (Task object reference:
+/// `TaskSubtype` has the Create property, not Update). Sent on the create, never on the update.
+pub const TASK_CREATE_ONLY_FIELDS: &[&str] = &["TaskSubtype"];
+
+/// The standard Contact fields read for every call; the configured custom fields follow them.
+pub const CONTACT_FIELDS: &[&str] = &[
+    "Id",
+    "Name",
+    "Phone",
+    "MobilePhone",
+    "Email",
+    "DoNotCall",
+    "Account.AnnualRevenue",
+];
 
 /// One entry of Salesforce's REST error array `[{"message","errorCode","fields"?}]`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -46,6 +82,10 @@ pub enum RestError {
     /// 403 REQUEST_LIMIT_EXCEEDED: the org's 24 h API allowance is used up. Retry later.
     #[error("Salesforce API request limit exceeded; retry later")]
     RequestLimit,
+    /// 400 UNABLE_TO_LOCK_ROW: another transaction held the record's lock past the lock timeout.
+    /// The same request succeeds once that transaction is done. Retry later.
+    #[error("Salesforce could not lock the {object} record (UNABLE_TO_LOCK_ROW); retry later")]
+    RowLocked { object: &'static str },
     /// 404: the record does not exist (or the user cannot see it). Terminal.
     #[error("{object} {id} not found in Salesforce")]
     NotFound { object: &'static str, id: String },
@@ -79,9 +119,11 @@ impl RestError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Token(e) => e.is_retryable(),
-            Self::RequestLimit | Self::Upstream { .. } | Self::Timeout | Self::Network { .. } => {
-                true
-            }
+            Self::RequestLimit
+            | Self::RowLocked { .. }
+            | Self::Upstream { .. }
+            | Self::Timeout
+            | Self::Network { .. } => true,
             Self::Unauthorized { .. }
             | Self::NotFound { .. }
             | Self::MultipleMatches { .. }
@@ -176,7 +218,7 @@ pub struct TaskFields {
     pub extra: serde_json::Map<String, Value>,
 }
 
-/// Cut at a character (not byte) boundary, as Salesforce counts characters.
+/// Cut at a character boundary after at most `max` characters (fields limited in characters).
 pub fn truncate_chars(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
         Some((i, _)) => &s[..i],
@@ -184,12 +226,56 @@ pub fn truncate_chars(s: &str, max: usize) -> &str {
     }
 }
 
+/// Cut to at most `max` UTF-8 bytes, on a character boundary (fields limited in bytes).
+pub fn truncate_bytes(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// `(used, limit)` from `Sforce-Limit-Info`. Its parts are separated by `;`
+/// (`api-usage=25/5000; per-app-api-usage=17/250(appName=x)`,
+/// <https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_api_usage.htm>);
+/// only the org-wide `api-usage` is recorded, other parts are ignored.
 pub fn parse_limit_info(header: &str) -> Option<(u64, u64)> {
     let usage = header
-        .split(',')
+        .split([';', ','])
         .find_map(|p| p.trim().strip_prefix("api-usage="))?;
     let (used, max) = usage.split_once('/')?;
     Some((used.trim().parse().ok()?, max.trim().parse().ok()?))
+}
+
+/// The SOQL that reads one Contact with its Account's revenue and the configured custom fields.
+/// `id` is a parsed [`SalesforceId`] (15 or 18 alphanumerics) and the custom field names are
+/// checked API names (config), so nothing here can close the quote or inject SOQL.
+pub fn contact_soql(id: &SalesforceId, custom: &[String]) -> String {
+    let mut fields: Vec<&str> = CONTACT_FIELDS.to_vec();
+    for f in custom {
+        if !fields.iter().any(|k| k.eq_ignore_ascii_case(f)) {
+            fields.push(f);
+        }
+    }
+    format!(
+        "SELECT {} FROM Contact WHERE Id = '{}'",
+        fields.join(", "),
+        id.as_str()
+    )
+}
+
+/// The answer of `GET /query`: `totalSize`, `done`, `records[]`
+/// (<https://developer.salesforce.com/docs/platform/api-rest/guide/dome-query.html>).
+#[derive(Debug, Deserialize)]
+struct QueryAnswer {
+    #[serde(rename = "totalSize")]
+    total_size: u64,
+    #[serde(default)]
+    done: bool,
+    records: Vec<Value>,
 }
 
 /// REST client of one connection. Build once per cold start; clone-cheap.
@@ -292,25 +378,33 @@ impl SalesforceClient {
         Ok(Answer { status, body })
     }
 
-    /// `GET …/sobjects/Contact/{id}?fields=…` with the standard and configured custom fields.
+    /// One SOQL query (`GET …/query?q=SELECT … FROM Contact WHERE Id = '…'`) for the standard
+    /// fields, `Account.AnnualRevenue` and the configured custom fields. No record → `NotFound`.
     pub async fn get_contact(&self, id: &SalesforceId) -> Result<Contact, RestError> {
         let custom = &self.tokens.oauth().config().contact_custom_fields;
-        let mut fields: Vec<&str> = vec![
-            "Id",
-            "Name",
-            "Phone",
-            "MobilePhone",
-            "Email",
-            "DoNotCall",
-            "Account.AnnualRevenue",
-        ];
-        fields.extend(custom.iter().map(String::as_str));
-        let path = format!("/sobjects/Contact/{}", id.as_str());
         let answer = self
-            .send(Method::GET, &path, &[("fields", fields.join(","))], None)
+            .send(
+                Method::GET,
+                "/query",
+                &[("q", contact_soql(id, custom))],
+                None,
+            )
             .await?;
         let v = expect_json(answer, "Contact", id.as_str())?;
-        Ok(parse_contact(id, &v, custom))
+        let q: QueryAnswer = serde_json::from_value(v).map_err(|e| RestError::Malformed {
+            detail: format!("Contact query answer: {e}"),
+        })?;
+        // `WHERE Id = …` matches at most one record; `done` is true for a one-record answer.
+        if !q.done {
+            warn!(total = q.total_size, "contact query answer not done");
+        }
+        match q.records.into_iter().next() {
+            Some(record) => Ok(parse_contact(id, &record, custom)),
+            None => Err(RestError::NotFound {
+                object: "Contact",
+                id: id.as_str().to_owned(),
+            }),
+        }
     }
 
     /// `GET …/sobjects/Case/{id}?fields=Subject,Status,Priority,ContactId,CaseNumber,Description`.
@@ -340,8 +434,10 @@ impl SalesforceClient {
         })
     }
 
-    /// `PATCH …/sobjects/Task/{ExternalIdField}/{value}`: the same value always targets the same
-    /// Task, so a repeated report updates it instead of creating a second one.
+    /// Write the call's Task keyed by `external_id`: create it (`POST …/sobjects/Task`, with the
+    /// create-only fields), or, when Salesforce answers `DUPLICATE_VALUE` because it exists,
+    /// update it (`PATCH …/sobjects/Task/{ExternalIdField}/{value}`, without them). See the module
+    /// doc for why.
     pub async fn upsert_task(
         &self,
         external_id: &str,
@@ -371,18 +467,42 @@ impl SalesforceClient {
         if let Some(w) = &task.what_id {
             body.insert("WhatId".into(), json!(w.as_str()));
         }
-        // The external id field must not be in the body of an upsert by that field.
+        // The create carries the key as a field; the update carries it in the URL only.
         body.remove(&field);
-        let value: String = url::form_urlencoded::byte_serialize(external_id.as_bytes()).collect();
-        let path = format!("/sobjects/Task/{field}/{value}");
-        let answer = self
-            .send(Method::PATCH, &path, &[], Some(&Value::Object(body)))
-            .await?;
+        let mut create = body.clone();
+        create.insert(field.clone(), json!(external_id));
         let id_of = |b: &[u8]| {
             serde_json::from_slice::<Value>(b)
                 .ok()
                 .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_owned))
         };
+        let created = self
+            .send(
+                Method::POST,
+                "/sobjects/Task",
+                &[],
+                Some(&Value::Object(create)),
+            )
+            .await?;
+        if created.status == StatusCode::CREATED {
+            return Ok(UpsertOutcome::Created {
+                id: id_of(&created.body).unwrap_or_default(),
+            });
+        }
+        let duplicate = created.status == StatusCode::BAD_REQUEST
+            && first_error(&created.body).is_some_and(|e| e.error_code == "DUPLICATE_VALUE");
+        if !duplicate {
+            return Err(error_for(created, "Task", external_id));
+        }
+        info!("task exists for this call; updating it");
+        for f in TASK_CREATE_ONLY_FIELDS {
+            body.remove(*f);
+        }
+        let value: String = url::form_urlencoded::byte_serialize(external_id.as_bytes()).collect();
+        let path = format!("/sobjects/Task/{field}/{value}");
+        let answer = self
+            .send(Method::PATCH, &path, &[], Some(&Value::Object(body)))
+            .await?;
         match answer.status.as_u16() {
             201 => Ok(UpsertOutcome::Created {
                 id: id_of(&answer.body).unwrap_or_default(),
@@ -408,7 +528,7 @@ impl SalesforceClient {
     ) -> Result<String, RestError> {
         let payload = json!({
             "ParentId": case_id.as_str(),
-            "CommentBody": truncate_chars(body, CASE_COMMENT_MAX_CHARS),
+            "CommentBody": truncate_bytes(body, CASE_COMMENT_MAX_BYTES),
         });
         let answer = self
             .send(Method::POST, "/sobjects/CaseComment", &[], Some(&payload))
@@ -445,6 +565,7 @@ fn error_for(answer: Answer, object: &'static str, id: &str) -> RestError {
     let code = entry.as_ref().map(|e| e.error_code.as_str()).unwrap_or("");
     match (status, code) {
         (403, "REQUEST_LIMIT_EXCEEDED") => RestError::RequestLimit,
+        (400, "UNABLE_TO_LOCK_ROW") => RestError::RowLocked { object },
         (404, _) => RestError::NotFound {
             object,
             id: id.to_owned(),
@@ -512,23 +633,56 @@ mod tests {
     #[test]
     fn limit_info_header() {
         assert_eq!(parse_limit_info("api-usage=25/15000"), Some((25, 15000)));
+        // Salesforce's documented shape: `;`-separated, per-app part last.
         assert_eq!(
-            parse_limit_info("per-app-api-usage=1/10(appName=x), api-usage=7/100"),
+            parse_limit_info(
+                "api-usage=25/5000; per-app-api-usage=17/250(appName=sample-connected-app)"
+            ),
+            Some((25, 5000))
+        );
+        assert_eq!(
+            parse_limit_info("per-app-api-usage=17/250(appName=x); api-usage=7/100"),
             Some((7, 100))
+        );
+        assert_eq!(
+            parse_limit_info("per-app-api-usage=17/250(appName=x)"),
+            None
         );
         assert_eq!(parse_limit_info("nonsense"), None);
     }
 
     #[test]
-    fn truncation_counts_characters() {
+    fn truncation_counts_characters_or_bytes() {
         let s = "é".repeat(10);
         assert_eq!(truncate_chars(&s, 3).chars().count(), 3);
         assert_eq!(truncate_chars("abc", 10), "abc");
+        // "é" is 2 bytes: 5 bytes hold 2 of them, never half a character.
+        assert_eq!(truncate_bytes(&s, 5), "éé");
+        assert_eq!(truncate_bytes("abc", 10), "abc");
+        // "€" is 3 bytes: 4,000 bytes end inside the 1,334th one, so 1,333 are kept.
+        let note = "€".repeat(2_000);
+        let cut = truncate_bytes(&note, CASE_COMMENT_MAX_BYTES);
+        assert_eq!(cut.len(), 3_999);
+        assert_eq!(cut.chars().count(), 1_333);
+    }
+
+    #[test]
+    fn contact_soql_names_every_field_once() {
+        let id = SalesforceId::parse("id", "0035e00000XyZ12AAF").unwrap();
+        let q = contact_soql(
+            &id,
+            &["Tier__c".into(), "Name".into(), "Account.Industry".into()],
+        );
+        assert_eq!(
+            q,
+            "SELECT Id, Name, Phone, MobilePhone, Email, DoNotCall, Account.AnnualRevenue, Tier__c, Account.Industry FROM Contact WHERE Id = '0035e00000XyZ12AAF'"
+        );
     }
 
     #[test]
     fn errors_say_retryable_or_terminal() {
         assert!(RestError::RequestLimit.is_retryable());
+        assert!(RestError::RowLocked { object: "Task" }.is_retryable());
         assert!(RestError::Upstream { status: 503 }.is_retryable());
         assert!(RestError::NotFound {
             object: "Contact",

@@ -298,3 +298,50 @@ pub fn form_of(req: &wiremock::Request) -> HashMap<String, String> {
         .into_owned()
         .collect()
 }
+
+/// Path of Salesforce's SOQL query resource (API v62.0, the tests' default).
+pub const SF_QUERY_PATH: &str = "/services/data/v62.0/query";
+
+/// A `GET /query` answer holding `records` (Query resource,
+/// https://developer.salesforce.com/docs/platform/api-rest/guide/dome-query.html).
+pub fn sf_query_answer(records: Vec<serde_json::Value>) -> serde_json::Value {
+    serde_json::json!({"totalSize": records.len(), "done": true, "records": records})
+}
+
+/// Matches the one SOQL query that reads Contact `id` (path + `q` naming `FROM Contact` and the id).
+pub struct ContactQuery(pub String);
+
+impl wiremock::Match for ContactQuery {
+    fn matches(&self, req: &wiremock::Request) -> bool {
+        req.url.path() == SF_QUERY_PATH
+            && req.url.query_pairs().any(|(k, v)| {
+                k == "q"
+                    && v.contains(" FROM Contact WHERE Id = '")
+                    && v.ends_with(&format!("'{}'", self.0))
+            })
+    }
+}
+
+/// A mock answering the Contact query for `id` with `record` (or no record when `None`).
+pub fn contact_query_mock(id: &str, record: Option<serde_json::Value>) -> wiremock::Mock {
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .and(ContactQuery(id.to_owned()))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(sf_query_answer(record.into_iter().collect())),
+        )
+}
+
+/// The `q` of every SOQL query a wiremock server received.
+pub async fn soql_received(server: &wiremock::MockServer) -> Vec<String> {
+    received_on(server, SF_QUERY_PATH)
+        .await
+        .iter()
+        .filter_map(|r| {
+            r.url
+                .query_pairs()
+                .find(|(k, _)| k == "q")
+                .map(|(_, v)| v.into_owned())
+        })
+        .collect()
+}

@@ -315,8 +315,16 @@ pub fn sf_secret_json() -> Value {
 pub const SMS_PATH: &str = "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json";
 pub const TOKEN_PATH: &str = "/services/oauth2/token";
 
-pub fn contact_path(id: &str) -> String {
-    format!("/services/data/v62.0/sobjects/Contact/{id}")
+/// The Contact is read with one SOQL query (`GET /query?q=SELECT … FROM Contact WHERE Id = '…'`);
+/// it is the only query sfvapi sends, so the path alone identifies it here.
+pub fn contact_path(_id: &str) -> String {
+    "/services/data/v62.0/query".to_owned()
+}
+
+/// A `GET /query` answer holding one record (Query resource,
+/// https://developer.salesforce.com/docs/platform/api-rest/guide/dome-query.html).
+pub fn query_answer(record: Value) -> Value {
+    json!({"totalSize": 1, "done": true, "records": [record]})
 }
 
 /// A table, an ingest app and a worker wired to wiremock Salesforce, Vapi and Twilio.
@@ -394,6 +402,12 @@ impl World {
     /// Contact answers `status` with `body`, at most `times` times when given (wiremock tries
     /// mocks in mount order, so a limited mock mounted first is a transient fault).
     pub async fn mount_contact(&self, status: u16, body: Value, times: Option<u64>) {
+        // A 200 carries the record inside the query answer; an error is Salesforce's error array.
+        let body = if status == 200 {
+            query_answer(body)
+        } else {
+            body
+        };
         let m = Mock::given(method("GET"))
             .and(path(contact_path(CONTACT)))
             .respond_with(ResponseTemplate::new(status).set_body_json(body));
@@ -410,6 +424,16 @@ impl World {
                 "attributes": {"type": "Case"}, "Id": CASE, "CaseNumber": "00001026",
                 "Subject": "Refund not received", "Status": "Escalated", "Priority": "High", "ContactId": CONTACT
             })))
+            .mount(&self.sf)
+            .await;
+        // The Task is created first; the PATCH only follows a DUPLICATE_VALUE.
+        Mock::given(method("POST"))
+            .and(path("/services/data/v62.0/sobjects/Task"))
+            .respond_with(
+                ResponseTemplate::new(201).set_body_json(
+                    json!({"id": "00T5e00000AbCdEAAV", "success": true, "errors": []}),
+                ),
+            )
             .mount(&self.sf)
             .await;
         Mock::given(method("PATCH"))

@@ -14,6 +14,20 @@ use sfvapi::store::{attr, Item};
 
 use crate::pump::Observed;
 
+/// Whether a logged sandbox request is the read of Contact `id`: the one SOQL query
+/// `GET …/query?q=SELECT … FROM Contact WHERE Id = '<id>'` sfvapi sends for it.
+pub fn is_contact_read(entry: &Value, id: &str) -> bool {
+    let is_query = entry["path"]
+        .as_str()
+        .is_some_and(|p| p.ends_with("/query"));
+    is_query
+        && entry["query"].as_str().is_some_and(|q| {
+            url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| {
+                k == "q" && v.contains(" FROM Contact ") && v.ends_with(&format!("Id = '{id}'"))
+            })
+        })
+}
+
 /// One request the demo sent to the runner.
 #[derive(Debug, Clone)]
 pub struct Sent {
@@ -91,18 +105,30 @@ pub fn call_requests<'a>(log: &'a [Value], event_id: &str) -> Vec<&'a Value> {
         .collect()
 }
 
-/// Successful `PATCH /sobjects/Task/<field>/<callId>` upserts.
+/// Whether a logged request is a successful write of a Task: the create
+/// (`POST /sobjects/Task`, 201) or the update by external id (`PATCH /sobjects/Task/<field>/<v>`).
+fn is_task_write(e: &Value) -> bool {
+    let path = e["path"].as_str().unwrap_or_default().trim_end_matches('/');
+    e["service"] == "salesforce"
+        && ((e["method"] == "POST" && path.ends_with("/sobjects/Task"))
+            || (e["method"] == "PATCH" && path.contains("/sobjects/Task/")))
+        && e["status"]
+            .as_u64()
+            .is_some_and(|s| (200..300).contains(&s))
+}
+
+/// Successful writes of the call's Task: its create (the body carries the call id as the external
+/// id) and any update by `PATCH /sobjects/Task/<field>/<callId>`.
 pub fn task_upserts<'a>(log: &'a [Value], call_id: &str) -> Vec<&'a Value> {
     log.iter()
         .filter(|e| {
-            e["service"] == "salesforce"
-                && e["method"] == "PATCH"
-                && e["path"].as_str().is_some_and(|p| {
-                    p.contains("/sobjects/Task/") && p.ends_with(&format!("/{call_id}"))
-                })
-                && e["status"]
-                    .as_u64()
-                    .is_some_and(|s| (200..300).contains(&s))
+            is_task_write(e)
+                && (e["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with(&format!("/{call_id}")))
+                    || json_of(e["body"].as_str().unwrap_or_default())
+                        .as_object()
+                        .is_some_and(|o| o.values().any(|v| v == call_id)))
         })
         .collect()
 }
@@ -211,9 +237,7 @@ pub fn stories(ev: &Evidence<'_>) -> Vec<EventStory> {
         for e in ev.log.iter().filter(|e| {
             e["service"] == "salesforce"
                 && e["method"] == "GET"
-                && e["path"]
-                    .as_str()
-                    .is_some_and(|p| p.ends_with(&format!("/sobjects/Contact/{}", s.contact_id)))
+                && is_contact_read(e, &s.contact_id)
                 && e["time_ms"].as_i64().unwrap_or(0) >= t0
         }) {
             steps.push(Step {
@@ -317,7 +341,11 @@ fn call_steps(ev: &Evidence<'_>, call: &str, t0: i64) -> Vec<Step> {
     for e in task_upserts(ev.log, call) {
         steps.push(Step {
             at_ms: e["time_ms"].as_i64().unwrap_or(t0),
-            what: format!("Salesforce: Task upserted by call id → {}", e["status"]),
+            what: if e["method"] == "POST" {
+                format!("Salesforce: Task created for the call → {}", e["status"])
+            } else {
+                format!("Salesforce: Task updated by call id → {}", e["status"])
+            },
         });
     }
     if let Some(sms) = item(ev.items, &format!("sms#{call}")) {
@@ -383,20 +411,7 @@ pub fn summary(ev: &Evidence<'_>) -> Summary {
         forged: ev.sent.iter().filter(|s| s.status == 401).count(),
         call_attempts: vapi_calls.len(),
         calls: vapi_calls.iter().filter(|e| e["status"] == 201).count(),
-        tasks: ev
-            .log
-            .iter()
-            .filter(|e| {
-                e["service"] == "salesforce"
-                    && e["method"] == "PATCH"
-                    && e["path"]
-                        .as_str()
-                        .is_some_and(|p| p.contains("/sobjects/Task/"))
-                    && e["status"]
-                        .as_u64()
-                        .is_some_and(|s| (200..300).contains(&s))
-            })
-            .count(),
+        tasks: ev.log.iter().filter(|e| is_task_write(e)).count(),
         sms: sms_sent(ev.log).len(),
         jobs,
     }

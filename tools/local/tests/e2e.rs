@@ -384,11 +384,7 @@ fn assert_flow(run: &Run, attempts: usize, ended_reason: &str) -> String {
     let grace_reads = run
         .requests("salesforce", "GET")
         .into_iter()
-        .filter(|e| {
-            e["path"]
-                .as_str()
-                .is_some_and(|p| p.ends_with(&format!("/sobjects/Contact/{GRACE_DO_NOT_CALL}")))
-        })
+        .filter(|e| timeline::is_contact_read(e, GRACE_DO_NOT_CALL))
         .count();
     assert_eq!(
         grace_reads, 1,
@@ -417,16 +413,15 @@ fn assert_flow(run: &Run, attempts: usize, ended_reason: &str) -> String {
         run.statuses()
     );
 
-    // Salesforce: exactly one Task, upserted by the call id, tied to Ada and her Case.
-    let patches = run.requests("salesforce", "PATCH");
-    assert_eq!(patches.len(), 1, "{patches:#?}");
-    let task = patches[0];
-    assert!(
-        task["path"]
-            .as_str()
-            .is_some_and(|p| p.ends_with(&format!("/sobjects/Task/Vapi_Call_Id__c/{call_id}"))),
-        "{task:#}"
-    );
+    // Salesforce: exactly one Task, created with the call id as its (Unique) external id, tied to
+    // Ada and her Case; no update was needed.
+    let writes = timeline::task_upserts(&run.log, &call_id);
+    assert_eq!(writes.len(), 1, "{writes:#?}");
+    assert!(run.requests("salesforce", "PATCH").is_empty());
+    let task = writes[0];
+    assert_eq!(task["method"], "POST", "{task:#}");
+    assert_eq!(task["status"], 201, "{task:#}");
+    assert_eq!(json_of(task, "body")["Vapi_Call_Id__c"], call_id.as_str());
     assert!(
         task["status"]
             .as_u64()

@@ -44,6 +44,9 @@ pub struct SalesforceConfig {
     pub task_external_id_field: String,
     /// The `M` of `Sforce-Limit-Info: api-usage=N/M`; calls beyond it answer 403.
     pub api_limit: u64,
+    /// The `aud` a JWT bearer assertion must carry (Salesforce: `https://login.salesforce.com`,
+    /// `https://test.salesforce.com` or an Experience Cloud site URL).
+    pub jwt_audience: String,
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +109,7 @@ impl Default for Config {
                 session_timeout_secs: 7200,
                 task_external_id_field: "Vapi_Call_Id__c".into(),
                 api_limit: 15_000,
+                jwt_audience: "https://login.salesforce.com".into(),
             },
             vapi: VapiConfig {
                 api_key: "sandbox-vapi-key".into(),
@@ -194,6 +198,12 @@ const FLAGS: &[(&str, &str, bool, &str)] = &[
         "SANDBOX_SF_USERNAME",
         true,
         "integration user (default integration@sandbox.example.com)",
+    ),
+    (
+        "--sf-jwt-audience",
+        "SANDBOX_SF_JWT_AUDIENCE",
+        true,
+        "the JWT bearer `aud` accepted (default https://login.salesforce.com)",
     ),
     (
         "--sf-session-timeout-secs",
@@ -354,6 +364,7 @@ impl Config {
         set_string(&mut sf.client_id, lookup("--sf-client-id"))?;
         set_string(&mut sf.client_secret, lookup("--sf-client-secret"))?;
         set_string(&mut sf.username, lookup("--sf-username"))?;
+        set_string(&mut sf.jwt_audience, lookup("--sf-jwt-audience"))?;
         if let Some(v) = lookup("--sf-session-timeout-secs") {
             sf.session_timeout_secs = parse(&v, "whole seconds")?;
         }

@@ -1,10 +1,22 @@
 //! The fake Salesforce: OAuth token/introspect/revoke and the REST calls sfvapi makes
-//! (Contact and Case reads, Task upsert by external id, CaseComment create).
+//! (SOQL query of a Contact or Case, sObject reads, Task create / upsert by external id,
+//! CaseComment create).
 //!
-//! Response shapes follow `shared/tests/fixtures/salesforce/` and Salesforce's REST docs
-//! (<https://developer.salesforce.com/docs/platform/api-rest/guide/dome-upsert.html>: upsert answers
-//! 201 with `created: true`, an update 200 with `created: false` from API 46.0 on). The token
-//! response has no `expires_in`: the lifetime is the org's session timeout.
+//! Every behaviour names the Salesforce document it follows, next to the code. The main ones:
+//! - OAuth token endpoint and its answer (no `expires_in`: the lifetime is the org's session
+//!   timeout): <https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_refresh_token_flow.htm&type=5>;
+//!   JWT bearer flow: <https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_jwt_flow.htm&type=5>;
+//!   OAuth errors: <https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_flow_errors.htm&type=5>.
+//! - REST error bodies `[{"message","errorCode","fields"?}]` and status codes (REST API Developer
+//!   Guide, "Status Codes and Error Responses"):
+//!   <https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm>;
+//!   `INVALID_SESSION_ID` 401 and `REQUEST_LIMIT_EXCEEDED` 403 as in DESIGN.md's checked facts.
+//! - Query: <https://developer.salesforce.com/docs/platform/api-rest/guide/resources-query.html>.
+//! - Upsert by external id (201 `created:true`, 200 `created:false` from API 46.0, 300 on several
+//!   matches): <https://developer.salesforce.com/docs/platform/api-rest/guide/dome-upsert.html>.
+//! - Field properties (Task.TaskSubtype is Create but not Update; CaseComment.CommentBody is 4,000
+//!   bytes): the Object Reference,
+//!   <https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_task.htm>.
 
 use std::collections::{HashMap, HashSet};
 
@@ -246,6 +258,9 @@ fn oauth_error(status: u16, error: &str, description: &str) -> Resp {
     )
 }
 
+/// Token errors and their descriptions as Salesforce's OAuth error responses list them
+/// (https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_flow_errors.htm&type=5;
+/// DESIGN.md "Token errors", checked): 400 for grant problems, 401 `invalid_client`.
 fn token_failure_description(error: &str) -> Option<(u16, &'static str)> {
     match error {
         "invalid_grant" => Some((400, "expired access/refresh token")),
@@ -286,6 +301,11 @@ fn client_credentials(
     )
 }
 
+/// `POST /services/oauth2/token` (refresh_token, client_credentials, authorization_code, JWT
+/// bearer). The answer has `access_token`, `instance_url`, `id`, `token_type`, `issued_at` (ms, as
+/// a string), `signature`, `scope` and no `expires_in`; `refresh_token` only from the code flow
+/// (https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_refresh_token_flow.htm&type=5,
+/// DESIGN.md "OAuth token endpoint", checked).
 fn token(app: &App, req: &Req) -> Resp {
     let cfg = &app.config.salesforce;
     let form = util::parse_form(&req.body);
@@ -412,12 +432,18 @@ fn check_assertion(cfg: &SalesforceConfig, assertion: Option<&str>) -> Result<()
         .get("sub")
         .and_then(Value::as_str)
         .is_none_or(str::is_empty)
-        || claims
-            .get("aud")
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
     {
         return invalid("invalid assertion");
+    }
+    // `aud` is https://login.salesforce.com, https://test.salesforce.com or an Experience Cloud
+    // site URL, never the token endpoint's My Domain; a wrong one answers
+    // 400 {"error":"invalid_grant","error_description":"audience is invalid"}
+    // (https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_jwt_flow.htm&type=5,
+    // https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_flow_errors.htm&type=5).
+    if claims.get("aud").and_then(Value::as_str) != Some(cfg.jwt_audience.trim_end_matches('/'))
+        && claims.get("aud").and_then(Value::as_str) != Some(cfg.jwt_audience.as_str())
+    {
+        return invalid("audience is invalid");
     }
     let now = sfvapi::now_secs();
     match claims.get("exp").and_then(Value::as_i64) {
@@ -426,6 +452,8 @@ fn check_assertion(cfg: &SalesforceConfig, assertion: Option<&str>) -> Result<()
     }
 }
 
+/// `POST /services/oauth2/introspect` (RFC 7662 shape: `active`, `exp`, …; an unknown or expired
+/// token is `{"active": false}`), as DESIGN.md's checked OAuth facts describe it.
 fn introspect(app: &App, req: &Req) -> Resp {
     let cfg = &app.config.salesforce;
     let form = util::parse_form(&req.body);
@@ -460,6 +488,8 @@ fn introspect(app: &App, req: &Req) -> Resp {
     }
 }
 
+/// `POST /services/oauth2/revoke`: 200 and the token (access or refresh) stops working
+/// (RFC 7009 semantics, as Salesforce documents its revoke endpoint).
 fn revoke(app: &App, req: &Req) -> Resp {
     let form = util::parse_form(&req.body);
     let token = form.get("token").cloned().unwrap_or_default();
@@ -490,6 +520,10 @@ fn method_not_allowed(method: &http::Method, allowed: &str) -> Resp {
     )
 }
 
+/// The failure a `fail_next` switch forces: 401 `INVALID_SESSION_ID` "Session expired or invalid"
+/// and 403 `REQUEST_LIMIT_EXCEEDED` as DESIGN.md checked them, 503 `SERVER_UNAVAILABLE`, else
+/// `UNKNOWN_EXCEPTION` (REST status codes:
+/// https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm).
 fn forced_failure(status: u16) -> Resp {
     match status {
         401 => sf_error(401, "INVALID_SESSION_ID", "Session expired or invalid"),
@@ -507,7 +541,12 @@ fn rest(app: &App, req: &Req) -> Resp {
     let cfg = &app.config.salesforce;
     let mut st = lock(&app.sf);
     st.api_usage += 1;
-    let usage = format!("api-usage={}/{}", st.api_usage, cfg.api_limit);
+    // Sforce-Limit-Info: `;`-separated parts, the per-app quota after the org's usage
+    // (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_api_usage.htm).
+    let usage = format!(
+        "api-usage={}/{}; per-app-api-usage={}/{}(appName=sfvapi)",
+        st.api_usage, cfg.api_limit, st.api_usage, cfg.api_limit
+    );
     let resp = rest_inner(app, &mut st, req);
     resp.with_header("sforce-limit-info", usage)
 }
@@ -545,6 +584,10 @@ fn rest_inner(app: &App, st: &mut State, req: &Req) -> Resp {
     }
     let method = &req.method;
     match segs {
+        ["query"] => match *method {
+            http::Method::GET => query(st, req),
+            _ => method_not_allowed(method, "GET,HEAD"),
+        },
         ["sobjects", "Contact", id] => match *method {
             http::Method::GET => get_record(&st.contacts, "Contact", "003", id, req),
             _ => method_not_allowed(method, "GET,HEAD,PATCH,DELETE"),
@@ -557,6 +600,10 @@ fn rest_inner(app: &App, st: &mut State, req: &Req) -> Resp {
             http::Method::PATCH => upsert_task(cfg, st, field, value, req),
             http::Method::GET => get_task_by_external_id(cfg, st, field, value),
             _ => method_not_allowed(method, "GET,HEAD,PATCH,DELETE,POST"),
+        },
+        ["sobjects", "Task"] => match *method {
+            http::Method::POST => create_task(cfg, st, req),
+            _ => method_not_allowed(method, "GET,HEAD,POST"),
         },
         ["sobjects", "Task", id] => match *method {
             http::Method::GET => {
@@ -616,11 +663,126 @@ fn get_record(records: &[Value], object: &str, key_prefix: &str, id: &str, req: 
     };
     match req.query_param("fields") {
         None => Resp::json(200, record),
-        Some(fields) => match project(record, object, &fields) {
-            Ok(v) => Resp::json(200, &v),
-            Err(resp) => resp,
-        },
+        Some(fields) => {
+            // `fields` takes the object's own fields; "If you specify fields that don't exist …, a
+            // 400 error response is returned"
+            // (https://developer.salesforce.com/docs/platform/api-rest/guide/dome-get-field-values.html).
+            // Relationship fields (`Account.X`) are a SOQL feature, so they get the same 400.
+            if let Some(rel) = fields.split(',').map(str::trim).find(|f| f.contains('.')) {
+                return invalid_field(object, rel);
+            }
+            match project(record, object, &fields) {
+                Ok(v) => Resp::json(200, &v),
+                Err(resp) => resp,
+            }
+        }
     }
+}
+
+/// Salesforce's INVALID_FIELD answer for a field the object does not have.
+fn invalid_field(object: &str, f: &str) -> Resp {
+    sf_error(
+        400,
+        "INVALID_FIELD",
+        &format!(
+            "\nNo such column '{f}' on entity '{object}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names."
+        ),
+    )
+}
+
+fn malformed_query(detail: &str) -> Resp {
+    sf_error(400, "MALFORMED_QUERY", detail)
+}
+
+/// `GET /query?q=SELECT <fields> FROM Contact|Case WHERE Id = '<id>'`: the one SOQL shape sfvapi
+/// sends. Anything else is MALFORMED_QUERY, an unknown field INVALID_FIELD (both 400). The answer
+/// is `{"totalSize","done","records":[…]}`, with an empty `records` when nothing matches
+/// (https://developer.salesforce.com/docs/platform/api-rest/guide/resources-query.html,
+/// https://developer.salesforce.com/docs/platform/api-rest/guide/dome-query.html).
+fn query(st: &State, req: &Req) -> Resp {
+    let Some(q) = req.query_param("q").filter(|q| !q.trim().is_empty()) else {
+        return malformed_query("A query string has to be specified");
+    };
+    let Some(parsed) = parse_soql(&q) else {
+        return malformed_query(&format!(
+            "\n{q}\n^\nERROR at Row:1:Column:1\nunexpected token: the sandbox understands only SELECT <fields> FROM Contact|Case WHERE Id = '<id>'"
+        ));
+    };
+    let records = match parsed.object {
+        "Contact" => &st.contacts,
+        _ => &st.cases,
+    };
+    let found = records.iter().find(|r| {
+        r.get("Id")
+            .and_then(Value::as_str)
+            .is_some_and(|rid| same_id(rid, &parsed.id))
+    });
+    // Field names are checked even when no record matches, as Salesforce compiles the query first.
+    let probe = found
+        .cloned()
+        .unwrap_or_else(|| records.first().cloned().unwrap_or(Value::Null));
+    let projected = match project(&probe, parsed.object, &parsed.fields.join(",")) {
+        Ok(v) => v,
+        Err(resp) => return resp,
+    };
+    let out: Vec<Value> = found.map(|_| projected).into_iter().collect();
+    Resp::json(
+        200,
+        &json!({"totalSize": out.len(), "done": true, "records": out}),
+    )
+}
+
+struct Soql {
+    fields: Vec<String>,
+    object: &'static str,
+    id: String,
+}
+
+/// Parse exactly `SELECT f1, f2 FROM Contact|Case WHERE Id = '<15/18-char id>'` (keywords in any
+/// case, as in SOQL).
+fn parse_soql(q: &str) -> Option<Soql> {
+    let q = q.trim();
+    let upper = q.to_ascii_uppercase();
+    let rest = upper.strip_prefix("SELECT ")?;
+    let from = rest.find(" FROM ")?;
+    let fields_raw = &q[7..7 + from];
+    let after = q[7 + from + 6..].trim_start();
+    let (object_raw, cond) = after.split_once(char::is_whitespace)?;
+    let object = match object_raw {
+        o if o.eq_ignore_ascii_case("Contact") => "Contact",
+        o if o.eq_ignore_ascii_case("Case") => "Case",
+        _ => return None,
+    };
+    let cond = cond.trim();
+    let cond_rest = cond
+        .get(..5)
+        .filter(|w| w.eq_ignore_ascii_case("WHERE"))
+        .map(|_| cond[5..].trim_start())?;
+    let cond_rest = cond_rest
+        .get(..2)
+        .filter(|w| w.eq_ignore_ascii_case("Id"))
+        .map(|_| cond_rest[2..].trim_start())?;
+    let literal = cond_rest.strip_prefix('=')?.trim();
+    let id = literal.strip_prefix('\'')?.strip_suffix('\'')?;
+    let id_shaped =
+        (id.len() == 15 || id.len() == 18) && id.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !id_shaped {
+        return None;
+    }
+    let fields: Vec<String> = fields_raw.split(',').map(|f| f.trim().to_owned()).collect();
+    if fields.iter().any(|f| {
+        f.is_empty()
+            || !f
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+    }) {
+        return None;
+    }
+    Some(Soql {
+        fields,
+        object,
+        id: id.to_owned(),
+    })
 }
 
 /// Keep `attributes`, `Id` and the requested fields (`Account.AnnualRevenue` keeps the nested
@@ -634,15 +796,7 @@ fn project(record: &Value, object: &str, fields: &str) -> Result<Value, Resp> {
             .find(|(k, _)| k.eq_ignore_ascii_case(name) && k.as_str() != "attributes")
             .map(|(k, v)| (k.clone(), v.clone()))
     };
-    let invalid = |f: &str| {
-        sf_error(
-            400,
-            "INVALID_FIELD",
-            &format!(
-                "\nNo such column '{f}' on entity '{object}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names."
-            ),
-        )
-    };
+    let invalid = |f: &str| invalid_field(object, f);
     let mut out = Map::new();
     if let Some(a) = src.get("attributes") {
         out.insert("attributes".into(), a.clone());
@@ -679,13 +833,116 @@ fn project(record: &Value, object: &str, fields: &str) -> Result<Value, Resp> {
     Ok(Value::Object(out))
 }
 
-/// Field lengths Salesforce enforces on the Task fields sfvapi writes.
+/// Field lengths Salesforce enforces on the Task fields sfvapi writes (Task object reference:
+/// Description 32,000 characters, Subject and CallObject 255).
 const TASK_LIMITS: &[(&str, usize)] = &[
     ("Description", 32_000),
     ("Subject", 255),
     ("CallObject", 255),
 ];
 
+/// Task fields that have the Create property but not Update in the Task object reference
+/// (https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_task.htm).
+const TASK_CREATE_ONLY: &[&str] = &["TaskSubtype"];
+
+/// A Task body: a JSON object whose string fields fit their lengths, or Salesforce's 400.
+fn task_body(req: &Req) -> Result<Map<String, Value>, Resp> {
+    let fields = match serde_json::from_slice::<Value>(&req.body) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => {
+            return Err(sf_error(
+                400,
+                "JSON_PARSER_ERROR",
+                "Cannot deserialize instance of Task from a non-object value",
+            ))
+        }
+        Err(e) => {
+            return Err(sf_error(
+                400,
+                "JSON_PARSER_ERROR",
+                &format!("Unexpected character: {e}"),
+            ))
+        }
+    };
+    for (name, limit) in TASK_LIMITS {
+        let len = fields
+            .get(*name)
+            .and_then(Value::as_str)
+            .map(|s| s.chars().count());
+        if let Some(len) = len.filter(|l| l > limit) {
+            return Err(Resp::json(
+                400,
+                &json!([{
+                    "message": format!("{name}: data value too large: {len} characters (max length={limit})"),
+                    "errorCode": "STRING_TOO_LONG",
+                    "fields": [name],
+                }]),
+            ));
+        }
+    }
+    Ok(fields)
+}
+
+/// The stored Task whose external id field holds `value`.
+fn task_key(value: &str) -> String {
+    format!("ext:{value}")
+}
+
+/// `POST /sobjects/Task`: create (sObject Basic Information,
+/// https://developer.salesforce.com/docs/platform/api-rest/guide/resources-sobject-retrieve.html
+/// "To create new records, use the sObject Basic Information … resources"). The external id field
+/// is Unique (README's setup), so a second Task with the same value is refused with the API's
+/// status code DUPLICATE_VALUE (400); the message mirrors Salesforce's usual
+/// "duplicate value found: <field> duplicates value on record with id: <id>" (its wording is not
+/// re-checked against a doc; sfvapi matches on `errorCode` only).
+fn create_task(cfg: &SalesforceConfig, st: &mut State, req: &Req) -> Resp {
+    let mut fields = match task_body(req) {
+        Ok(f) => f,
+        Err(resp) => return resp,
+    };
+    let ext_name = fields
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case(&cfg.task_external_id_field))
+        .cloned();
+    let ext_value = ext_name
+        .as_ref()
+        .and_then(|k| fields.remove(k))
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .filter(|v| !v.is_empty());
+    if let Some(v) = &ext_value {
+        if let Some(existing) = st.tasks.get(&task_key(v)) {
+            let field = &cfg.task_external_id_field;
+            return Resp::json(
+                400,
+                &json!([{
+                    "message": format!("duplicate value found: {field} duplicates value on record with id: {}", existing.id),
+                    "errorCode": "DUPLICATE_VALUE",
+                    "fields": [field],
+                }]),
+            );
+        }
+    }
+    let id = st.next_id("00T");
+    let key = match &ext_value {
+        Some(v) => {
+            fields.insert(cfg.task_external_id_field.clone(), Value::String(v.clone()));
+            task_key(v)
+        }
+        None => format!("id:{id}"),
+    };
+    st.tasks.insert(
+        key,
+        Task {
+            id: id.clone(),
+            fields,
+        },
+    );
+    Resp::json(201, &json!({"id": id, "success": true, "errors": []}))
+}
+
+/// `PATCH /sobjects/Task/{field}/{value}`: upsert by external id. Creating accepts create-only
+/// fields; updating an existing Task with one answers 400 INVALID_FIELD_FOR_INSERT_UPDATE, as
+/// Salesforce does for a field that is not updateable.
 fn upsert_task(
     cfg: &SalesforceConfig,
     st: &mut State,
@@ -700,40 +957,26 @@ fn upsert_task(
             &format!("Provided external ID field does not exist or is not accessible: {field}"),
         );
     }
-    let fields = match serde_json::from_slice::<Value>(&req.body) {
-        Ok(Value::Object(m)) => m,
-        Ok(_) => {
-            return sf_error(
-                400,
-                "JSON_PARSER_ERROR",
-                "Cannot deserialize instance of Task from a non-object value",
-            )
-        }
-        Err(e) => {
-            return sf_error(
-                400,
-                "JSON_PARSER_ERROR",
-                &format!("Unexpected character: {e}"),
-            )
-        }
+    let fields = match task_body(req) {
+        Ok(f) => f,
+        Err(resp) => return resp,
     };
-    for (name, limit) in TASK_LIMITS {
-        let len = fields
-            .get(*name)
-            .and_then(Value::as_str)
-            .map(|s| s.chars().count());
-        if let Some(len) = len.filter(|l| l > limit) {
+    if let Some(task) = st.tasks.get_mut(&task_key(value)) {
+        let refused: Vec<&str> = TASK_CREATE_ONLY
+            .iter()
+            .copied()
+            .filter(|f| fields.keys().any(|k| k.eq_ignore_ascii_case(f)))
+            .collect();
+        if !refused.is_empty() {
             return Resp::json(
                 400,
                 &json!([{
-                    "message": format!("{name}: data value too large: {len} characters (max length={limit})"),
-                    "errorCode": "STRING_TOO_LONG",
-                    "fields": [name],
+                    "message": format!("Unable to create/update fields: {}. Please check the security settings of this field and verify that it is read/write for your profile or permission set.", refused.join(", ")),
+                    "errorCode": "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    "fields": refused,
                 }]),
             );
         }
-    }
-    if let Some(task) = st.tasks.get_mut(value) {
         for (k, v) in fields {
             task.fields.insert(k, v);
         }
@@ -749,7 +992,7 @@ fn upsert_task(
         Value::String(value.to_owned()),
     );
     st.tasks.insert(
-        value.to_owned(),
+        task_key(value),
         Task {
             id: id.clone(),
             fields: all,
@@ -769,7 +1012,7 @@ fn get_task_by_external_id(cfg: &SalesforceConfig, st: &State, field: &str, valu
             &format!("Provided external ID field does not exist or is not accessible: {field}"),
         );
     }
-    match st.tasks.get(value) {
+    match st.tasks.get(&task_key(value)) {
         Some(t) => Resp::json(200, &task_json(t)),
         None => not_found(),
     }
@@ -785,6 +1028,9 @@ fn task_json(t: &Task) -> Value {
     Value::Object(m)
 }
 
+/// `POST /sobjects/CaseComment`: 201 `{"id","success","errors"}`; a missing ParentId is
+/// REQUIRED_FIELD_MISSING, an unknown one FIELD_INTEGRITY_EXCEPTION, a CommentBody over 4,000 bytes
+/// STRING_TOO_LONG (CaseComment object reference; https://help.salesforce.com/s/articleView?id=000382141&type=1).
 fn create_case_comment(st: &mut State, req: &Req) -> Resp {
     let fields = match serde_json::from_slice::<Value>(&req.body) {
         Ok(Value::Object(m)) => m,
@@ -801,6 +1047,18 @@ fn create_case_comment(st: &mut State, req: &Req) -> Resp {
         return Resp::json(
             400,
             &json!([{"message": "Required fields are missing: [ParentId]", "errorCode": "REQUIRED_FIELD_MISSING", "fields": ["ParentId"]}]),
+        );
+    }
+    // CommentBody holds 4,000 bytes, not characters (CaseComment object reference;
+    // https://help.salesforce.com/s/articleView?id=000382141&type=1).
+    let bytes = fields
+        .get("CommentBody")
+        .and_then(Value::as_str)
+        .map_or(0, str::len);
+    if bytes > 4_000 {
+        return Resp::json(
+            400,
+            &json!([{"message": format!("Body: data value too large: {bytes} bytes (max length=4000)"), "errorCode": "STRING_TOO_LONG", "fields": ["CommentBody"]}]),
         );
     }
     let known = st.cases.iter().any(|c| {

@@ -155,26 +155,141 @@ async fn token_errors_bad_client_and_invalid_grant_switch() {
     assert_eq!(resp.status(), 200);
 }
 
+/// `GET /query?q=…` (Query resource,
+/// https://developer.salesforce.com/docs/platform/api-rest/guide/resources-query.html).
+async fn query(sf: &str, tok: &str, q: &str) -> (u16, Option<String>, Value) {
+    let mut url = reqwest::Url::parse(&format!("{sf}/services/data/v62.0/query")).unwrap();
+    url.query_pairs_mut().append_pair("q", q);
+    get(url.to_string(), tok).await
+}
+
+const CONTACT_SOQL_FIELDS: &str = "Id, Name, Phone, MobilePhone, Email, DoNotCall, Account.AnnualRevenue, Account_Status__c, Last_Contact_Date__c, Preferred_Language__c";
+
 #[tokio::test]
-async fn contact_reads_200_with_nested_account_and_404_for_unknown() {
+async fn contact_query_answers_the_record_with_nested_account_or_no_record() {
     let h = common::start_default().await;
     let sf = &h.salesforce_url;
     let t = token(sf).await;
     let tok = t["access_token"].as_str().unwrap();
-    let fields = "Name,Phone,MobilePhone,Email,DoNotCall,Account.AnnualRevenue,Account_Status__c,Last_Contact_Date__c,Preferred_Language__c";
-    let (status, limit, body) = get(
-        format!("{sf}/services/data/v62.0/sobjects/Contact/{ADA}?fields={fields}"),
+    let (status, limit, body) = query(
+        sf,
         tok,
+        &format!("SELECT {CONTACT_SOQL_FIELDS} FROM Contact WHERE Id = '{ADA}'"),
     )
     .await;
-    assert_eq!(status, 200);
-    assert!(limit.unwrap().starts_with("api-usage=1/15000"));
+    assert_eq!(status, 200, "{body}");
+    // Sforce-Limit-Info: `;`-separated parts
+    // (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_api_usage.htm).
+    let limit = limit.unwrap();
+    assert!(
+        limit.starts_with("api-usage=1/15000; per-app-api-usage="),
+        "{limit}"
+    );
+    assert_eq!(
+        sfvapi::salesforce::rest::parse_limit_info(&limit),
+        Some((1, 15000))
+    );
+    assert_eq!(body["totalSize"], 1);
+    assert_eq!(body["done"], true);
     let fixture: Value = serde_json::from_str(include_str!(
         "../../../shared/tests/fixtures/salesforce/contact.json"
     ))
     .unwrap();
-    assert_eq!(body, fixture, "Ada matches the fixture field for field");
+    assert_eq!(
+        body["records"][0], fixture,
+        "Ada matches the fixture field for field"
+    );
 
+    // Keywords in any case; the 15-character id form matches too.
+    let (status, _, dnc) = query(
+        sf,
+        tok,
+        &format!(
+            "select Id, DoNotCall from contact where Id = '{}'",
+            &DNC[..15]
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(dnc["records"][0]["DoNotCall"], true);
+
+    let (status, _, none) = query(
+        sf,
+        tok,
+        &format!("SELECT {CONTACT_SOQL_FIELDS} FROM Contact WHERE Id = '0035e00000ZzZ99AAB'"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(none, json!({"totalSize": 0, "done": true, "records": []}));
+
+    let (status, _, case) = query(
+        sf,
+        tok,
+        &format!("SELECT Id, Priority, ContactId FROM Case WHERE Id = '{CASE}'"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(case["records"][0]["Priority"], "High");
+    assert_eq!(case["records"][0]["ContactId"], ADA);
+}
+
+#[tokio::test]
+async fn bad_queries_and_relationship_fields_in_sobject_reads_are_400() {
+    let h = common::start_default().await;
+    let sf = &h.salesforce_url;
+    let t = token(sf).await;
+    let tok = t["access_token"].as_str().unwrap();
+    for q in [
+        format!("SELECT Id FROM Contact WHERE Id = {ADA}"),
+        format!("SELECT Id FROM Contact WHERE Id = '{ADA}' OR Id != ''"),
+        format!("SELECT Id FROM Lead WHERE Id = '{ADA}'"),
+        "DELETE FROM Contact".to_owned(),
+        format!("SELECT FROM Contact WHERE Id = '{ADA}'"),
+    ] {
+        let (status, _, body) = query(sf, tok, &q).await;
+        assert_eq!(status, 400, "{q}: {body}");
+        assert_eq!(body[0]["errorCode"], "MALFORMED_QUERY", "{q}");
+    }
+    let (status, _, body) = query(
+        sf,
+        tok,
+        &format!("SELECT Id, Nope__c FROM Contact WHERE Id = '{ADA}'"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body[0]["errorCode"], "INVALID_FIELD");
+    assert!(body[0]["message"].as_str().unwrap().contains("Nope__c"));
+
+    // The sObject read's `fields` takes the object's own fields only.
+    let (status, _, body) = get(
+        format!(
+            "{sf}/services/data/v62.0/sobjects/Contact/{ADA}?fields=Name,Account.AnnualRevenue"
+        ),
+        tok,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body[0]["errorCode"], "INVALID_FIELD");
+    assert!(body[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Account.AnnualRevenue"));
+
+    let (status, _, body) = get(
+        format!("{sf}/services/data/v62.0/sobjects/Contact/{ADA}?fields=Nope__c"),
+        tok,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body[0]["errorCode"], "INVALID_FIELD");
+}
+
+#[tokio::test]
+async fn contact_reads_200_and_404_for_unknown() {
+    let h = common::start_default().await;
+    let sf = &h.salesforce_url;
+    let t = token(sf).await;
+    let tok = t["access_token"].as_str().unwrap();
     let (_, _, dnc) = get(
         format!("{sf}/services/data/v62.0/sobjects/Contact/{DNC}"),
         tok,
@@ -204,19 +319,106 @@ async fn contact_reads_200_with_nested_account_and_404_for_unknown() {
         json!([{"errorCode":"NOT_FOUND","message":"The requested resource does not exist"}])
     );
 
-    let (status, _, body) = get(
-        format!("{sf}/services/data/v62.0/sobjects/Contact/{ADA}?fields=Nope__c"),
-        tok,
-    )
-    .await;
-    assert_eq!(status, 400);
-    assert_eq!(body[0]["errorCode"], "INVALID_FIELD");
-
     let (status, _, case) = get(format!("{sf}/services/data/v62.0/sobjects/Case/{CASE}?fields=Subject,Status,Priority,ContactId,CaseNumber"), tok).await;
     assert_eq!(status, 200);
     assert_eq!(case["Priority"], "High");
     assert_eq!(case["ContactId"], ADA);
     assert!(case["CaseNumber"].is_string() && case["Subject"].is_string());
+}
+
+#[tokio::test]
+async fn task_create_is_unique_by_external_id_and_update_refuses_create_only_fields() {
+    let h = common::start_default().await;
+    let sf = &h.salesforce_url;
+    let t = token(sf).await;
+    let tok = t["access_token"].as_str().unwrap();
+    let call = "d00dfeed-1111-4222-8333-444455556666";
+    let create = |body: Value| {
+        common::client()
+            .post(format!("{sf}/services/data/v62.0/sobjects/Task"))
+            .bearer_auth(tok)
+            .json(&body)
+            .send()
+    };
+    let upsert_url = format!("{sf}/services/data/v62.0/sobjects/Task/Vapi_Call_Id__c/{call}");
+    let patch = |body: Value| {
+        common::client()
+            .patch(&upsert_url)
+            .bearer_auth(tok)
+            .json(&body)
+            .send()
+    };
+    // The sequence sfvapi's REST client sends for a report delivered twice.
+    let task = json!({"Subject": "Vapi call", "TaskSubtype": "Call", "Vapi_Call_Id__c": call, "Description": "t1"});
+    let first = create(task.clone()).await.unwrap();
+    assert_eq!(first.status(), 201);
+    let id = first.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let again = create(task).await.unwrap();
+    assert_eq!(again.status(), 400);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again[0]["errorCode"], "DUPLICATE_VALUE");
+    assert!(
+        again[0]["message"].as_str().unwrap().contains(&id),
+        "{again}"
+    );
+
+    // TaskSubtype is Create-only: an update that sends it is refused.
+    let refused = patch(json!({"TaskSubtype": "Call", "Description": "t2"}))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let refused: Value = refused.json().await.unwrap();
+    assert_eq!(refused[0]["errorCode"], "INVALID_FIELD_FOR_INSERT_UPDATE");
+    assert_eq!(refused[0]["fields"], json!(["TaskSubtype"]));
+
+    let updated = patch(json!({"Description": "t2"})).await.unwrap();
+    assert_eq!(updated.status(), 200);
+    assert_eq!(
+        updated.json::<Value>().await.unwrap(),
+        json!({"id": id, "success": true, "errors": [], "created": false})
+    );
+    let (_, _, stored) = get(format!("{sf}/services/data/v62.0/sobjects/Task/{id}"), tok).await;
+    assert_eq!(stored["Description"], "t2");
+    assert_eq!(stored["TaskSubtype"], "Call", "kept from the create");
+    let (_, _, by_key) = get(upsert_url.clone(), tok).await;
+    assert_eq!(by_key["Id"], id.as_str());
+    let switches = common::log(sf, Some("salesforce")).await;
+    let creates = switches
+        .iter()
+        .filter(|e| e["method"] == "POST" && e["status"] == 201)
+        .count();
+    assert_eq!(creates, 1, "one Task");
+}
+
+#[tokio::test]
+async fn case_comment_body_is_limited_in_bytes() {
+    let h = common::start_default().await;
+    let sf = &h.salesforce_url;
+    let t = token(sf).await;
+    let tok = t["access_token"].as_str().unwrap();
+    let post = |body: String| {
+        common::client()
+            .post(format!("{sf}/services/data/v62.0/sobjects/CaseComment"))
+            .bearer_auth(tok)
+            .json(&json!({"ParentId": CASE, "CommentBody": body}))
+            .send()
+    };
+    // 1,500 characters, 4,500 bytes: over CommentBody's 4,000 bytes.
+    let over = post("€".repeat(1_500)).await.unwrap();
+    assert_eq!(over.status(), 400);
+    assert_eq!(
+        over.json::<Value>().await.unwrap()[0]["errorCode"],
+        "STRING_TOO_LONG"
+    );
+    let cut = sfvapi::salesforce::rest::truncate_bytes(
+        &"€".repeat(1_500),
+        sfvapi::salesforce::rest::CASE_COMMENT_MAX_BYTES,
+    )
+    .to_owned();
+    assert_eq!(post(cut).await.unwrap().status(), 201);
 }
 
 #[tokio::test]
@@ -273,7 +475,13 @@ async fn rest_requires_the_issued_bearer_and_honours_failure_switches() {
     let fresh = token(sf).await;
     let (status, limit, _) = get(url.clone(), fresh["access_token"].as_str().unwrap()).await;
     assert_eq!(status, 200);
-    assert_eq!(limit.as_deref(), Some("api-usage=11/15000"));
+    assert!(
+        limit
+            .as_deref()
+            .unwrap()
+            .starts_with("api-usage=11/15000; "),
+        "{limit:?}"
+    );
 
     // A bad switch is refused and changes nothing.
     let c = common::control(sf, json!({"salesforce":{"fail_next":{"status":418}}})).await;
@@ -356,5 +564,46 @@ async fn task_upsert_creates_once_then_updates_and_case_comment_is_created() {
     assert!(
         !serde_json::to_string(&log).unwrap().contains(tok),
         "the token never reaches the log"
+    );
+}
+
+#[tokio::test]
+async fn jwt_bearer_checks_the_audience() {
+    use base64::Engine as _;
+    let h = common::start_default().await;
+    let sf = &h.salesforce_url;
+    let assertion = |aud: &str| {
+        let b64 = |v: Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string().as_bytes())
+        };
+        let claims = json!({"iss": "sandbox-client-id", "sub": "integration@sandbox.example.com", "aud": aud, "exp": sfvapi::now_secs() + 120});
+        format!("{}.{}.c2ln", b64(json!({"alg": "RS256"})), b64(claims))
+    };
+    let grant = |a: String| {
+        common::client()
+            .post(format!("{sf}/services/oauth2/token"))
+            .form(&[
+                (
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned(),
+                ),
+                ("assertion", a),
+            ])
+            .send()
+    };
+    assert_eq!(
+        grant(assertion("https://login.salesforce.com"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // The token endpoint (here the sandbox itself, standing in for a My Domain URL) is not an
+    // audience Salesforce accepts.
+    let wrong = grant(assertion(sf)).await.unwrap();
+    assert_eq!(wrong.status(), 400);
+    assert_eq!(
+        wrong.json::<Value>().await.unwrap(),
+        json!({"error": "invalid_grant", "error_description": "audience is invalid"})
     );
 }

@@ -391,10 +391,9 @@ async fn token_path(r: &mut Report) {
         .await;
     Mock::given(method("GET"))
         .and(path(contact_path(CONTACT)))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json_of(sfvapi_bench::harness::fixtures::CONTACT)),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            sfvapi_bench::harness::query_answer(json_of(sfvapi_bench::harness::fixtures::CONTACT)),
+        ))
         .mount(&sf)
         .await;
     let arn = create_secret(&sf_secret_json()).await;
