@@ -190,9 +190,10 @@ pub async fn read_call(store: &Store, id: &VapiCallId) -> Result<Option<CallReco
 }
 
 /// Whether a status write changed the item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum StatusWrite {
-    Recorded,
+    /// The `call#` item as it is now.
+    Recorded(Item),
     /// The item already holds a status with a later timestamp (messages arrive out of order).
     Superseded,
 }
@@ -227,8 +228,13 @@ pub async fn record_status(
         update.push_str(", ended_reason = :reason");
         req = req.expression_attribute_values(":reason", attr::s(reason));
     }
-    match req.update_expression(update).send().await {
-        Ok(_) => Ok(StatusWrite::Recorded),
+    match req
+        .update_expression(update)
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(StatusWrite::Recorded(out.attributes.unwrap_or_default())),
         Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
             Ok(StatusWrite::Superseded)
         }

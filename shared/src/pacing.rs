@@ -224,11 +224,22 @@ fn holds(item: &Item, now_ms: i64) -> bool {
 /// slot already taken by another job is left alone). Safe to repeat; `Ok(false)` when there was
 /// nothing to release.
 pub async fn release_for_call(store: &Store, call_id: &VapiCallId) -> Result<bool, StoreError> {
-    let Some(item) = store.get(&call_pk(call_id)).await? else {
-        return Ok(false);
-    };
-    let (Some(slot), Some(holder)) = (attr::opt_s(&item, "slot"), attr::opt_s(&item, "event_id"))
-    else {
+    match store.get(&call_pk(call_id)).await? {
+        Some(item) => release_recorded(store, call_id, &item).await,
+        None => Ok(false),
+    }
+}
+
+/// The same, from a `call#` item already in hand (the webhook's status write returns it).
+pub async fn release_recorded(
+    store: &Store,
+    call_id: &VapiCallId,
+    call_item: &Item,
+) -> Result<bool, StoreError> {
+    let (Some(slot), Some(holder)) = (
+        attr::opt_s(call_item, "slot"),
+        attr::opt_s(call_item, "event_id"),
+    ) else {
         return Ok(false);
     };
     release(store, slot, holder, Some(call_id)).await

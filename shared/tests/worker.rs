@@ -1152,13 +1152,16 @@ async fn pacing_waits_for_a_free_slot_and_an_ended_call_frees_one() {
     assert_eq!(w.calls().await.len(), 3);
     assert_eq!(w.live().await, 2);
 
-    // The second call's `ended` is lost; its end-of-call report frees the slot instead.
+    // The second call's `ended` is lost; its end-of-call report's job frees the slot instead.
     let second = attr::opt_s(&w.item(&pks[1]).await, "call_id")
         .unwrap()
         .to_owned();
     let mut rep: Value = serde_json::from_slice(&report("customer-ended-call")).unwrap();
     rep["message"]["call"]["id"] = json!(second);
     assert_eq!(webhook_delivers(&w, rep.to_string().as_bytes()).await, 200);
+    let report_job = format!("evt#vapi#{second}#end-of-call-report");
+    assert!(deliver(&worker, &report_job).await.is_empty());
+    assert_eq!(w.status(&report_job).await, "DONE");
     assert_eq!(w.live().await, 1);
     // Every event was called exactly once.
     let mut ids: Vec<String> = Vec::new();

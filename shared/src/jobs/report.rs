@@ -152,6 +152,12 @@ pub(crate) async fn run_report(
             ))
         }
     };
+    // The call is over even if its `status-update` `ended` was lost: free its pacing slot (a
+    // no-op when `ended` already did). Best effort; the slot also frees itself at its expiry.
+    match crate::pacing::release_for_call(inner.queue.store(), &p.call_id).await {
+        Ok(released) => info!(released, "call slot"),
+        Err(e) => warn!(error = %e, "call slot not released; it frees itself at its expiry"),
+    }
     let c = correlate(w, &p).await?;
     let task = task_fields(&p, &c);
     let upserted = match inner
@@ -552,7 +558,11 @@ mod tests {
         );
         assert_eq!(parse_rfc3339_ms("2026-11-26"), None);
         assert_eq!(parse_rfc3339_ms("2026-13-26T10:00:05Z"), None, "month 13");
-        assert_eq!(parse_rfc3339_ms("2026-02-30T10:00:05Z"), None, "30 February");
+        assert_eq!(
+            parse_rfc3339_ms("2026-02-30T10:00:05Z"),
+            None,
+            "30 February"
+        );
         assert_eq!(parse_rfc3339_ms("2026-11-26T25:00:05Z"), None, "25 o'clock");
         assert_eq!(parse_rfc3339_ms("garbage-that-is-long-enough"), None);
     }

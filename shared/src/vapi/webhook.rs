@@ -20,7 +20,6 @@ use tracing::{field, info, info_span, warn, Instrument};
 use crate::calls::{call_pk, record_status, CallRecord, CallSnapshot, StatusWrite};
 use crate::config::{ConfigError, Env};
 use crate::http::{body_bytes, json_response, ApiError};
-use crate::ids::VapiCallId;
 use crate::secrets::{parse_json, SecretsCache};
 use crate::signature::{verify_vapi, SignatureError};
 use crate::store::{attr, unavailable, Item, PutOutcome, Store, StoreError, PK};
@@ -549,11 +548,20 @@ impl VapiWebhookApp {
             Ok(w) => {
                 info!(
                     status,
-                    superseded = (w == StatusWrite::Superseded),
+                    superseded = matches!(w, StatusWrite::Superseded),
                     "status recorded"
                 );
                 if update.status == CallStatus::Ended {
-                    self.release_slot(&call.id).await;
+                    // The status write returned call#, so freeing its slot costs one write.
+                    let released = match &w {
+                        StatusWrite::Recorded(item) => {
+                            crate::pacing::release_recorded(&self.store, &call.id, item).await
+                        }
+                        StatusWrite::Superseded => {
+                            crate::pacing::release_for_call(&self.store, &call.id).await
+                        }
+                    };
+                    slot_released(released);
                 }
                 Ok(ok(json!({"status": "recorded"})))
             }
@@ -573,18 +581,6 @@ impl VapiWebhookApp {
                     warn!(error = %crate::secrets::error_chain(&del), "status dedup record not removed");
                 }
                 Err(unavailable_api(e))
-            }
-        }
-    }
-
-    /// Free the pacing slot of a call that ended. A failure is logged, not answered: the message
-    /// itself was recorded, and the slot frees itself at its expiry (`crate::pacing`).
-    async fn release_slot(&self, call_id: &VapiCallId) {
-        match crate::pacing::release_for_call(&self.store, call_id).await {
-            Ok(released) => info!(released, "call slot"),
-            Err(e) => {
-                warn!(error = %e, "call slot not released; it frees itself at its expiry");
-                metric("call_slot_release_failed", 1.0, Unit::Count);
             }
         }
     }
@@ -616,8 +612,6 @@ impl VapiWebhookApp {
             PutOutcome::Created => {
                 info!(ended_reason = %payload.ended_reason, truncated = payload.transcript_truncated, "report job queued");
                 metric("reports_queued", 1.0, Unit::Count);
-                // The call is over even if its `status-update` `ended` was lost.
-                self.release_slot(&call.id).await;
                 Ok(ok(json!({"status": "queued"})))
             }
             PutOutcome::AlreadyExists => {
@@ -625,6 +619,18 @@ impl VapiWebhookApp {
                 metric("duplicates", 1.0, Unit::Count);
                 Ok(ok(json!({"status": "duplicate"})))
             }
+        }
+    }
+}
+
+/// A failed slot release is logged, not answered: the message itself was recorded, and the slot
+/// frees itself at its expiry (`crate::pacing`).
+fn slot_released(res: Result<bool, StoreError>) {
+    match res {
+        Ok(released) => info!(released, "call slot"),
+        Err(e) => {
+            warn!(error = %e, "call slot not released; it frees itself at its expiry");
+            metric("call_slot_release_failed", 1.0, Unit::Count);
         }
     }
 }
