@@ -21,7 +21,11 @@ use crate::salesforce::events::{
 use crate::secrets::{IngestSecret, SecretsCache};
 use crate::signature::{constant_time_eq, verify_salesforce, SignatureError};
 use crate::store::{Item, PutOutcome, Store};
-use crate::telemetry::{metric, Unit};
+use crate::telemetry::{metric_by, Unit};
+
+/// The `route` of the ingest's spans and metric dimensions (the dashboard splits by it).
+pub const ROUTE_EVENTS: &str = "events";
+pub const ROUTE_OUTBOUND: &str = "outbound-message";
 
 /// Built once per cold start; every request borrows it.
 #[derive(Clone)]
@@ -75,14 +79,14 @@ impl IngestApp {
                 ApiError::MethodNotAllowed { allow: "POST" }.to_response()
             }
             Some(Route::Events) => {
-                let span = info_span!("ingest", route = "events", event_id = field::Empty);
+                let span = info_span!("ingest", route = ROUTE_EVENTS, event_id = field::Empty);
                 match self.events(&req).instrument(span).await {
                     Ok(resp) => resp,
                     Err(e) => e.to_response(),
                 }
             }
             Some(Route::Outbound(token)) => {
-                let span = info_span!("ingest", route = "outbound-message", org_id = field::Empty);
+                let span = info_span!("ingest", route = ROUTE_OUTBOUND, org_id = field::Empty);
                 self.outbound(&token, &req).instrument(span).await
             }
         }
@@ -95,7 +99,7 @@ impl IngestApp {
         let dial = self.verify_and_parse(req.headers(), body, now_ms).await?;
         tracing::Span::current().record("event_id", dial.event_id.as_str());
         let item = new_dial_job(&dial, now_ms, self.config.event_ttl);
-        self.store_event(&dial, item).await
+        self.store_event(&dial, item, ROUTE_EVENTS).await
     }
 
     /// Verify with the cached secrets; on a mismatch, re-read the secret once (rate-limited) in
@@ -128,7 +132,13 @@ impl IngestApp {
         }
         if let Err(reason) = result {
             warn!(%reason, "signature rejected");
-            metric("signature_failures", 1.0, Unit::Count);
+            metric_by(
+                "signature_failures",
+                1.0,
+                Unit::Count,
+                "route",
+                ROUTE_EVENTS,
+            );
             return Err(ApiError::InvalidSignature);
         }
         parse_json_event(body).map_err(|e| ApiError::InvalidPayload(e.to_string()))
@@ -138,12 +148,13 @@ impl IngestApp {
         &self,
         dial: &DialRequest,
         item: Item,
+        route: &str,
     ) -> Result<Response<Body>, ApiError> {
         let event_id = dial.event_id.as_str();
         match self.store.put_if_absent(item).await {
             Ok(PutOutcome::Created) => {
                 info!(source = ?dial.source, "event queued");
-                metric("events_accepted", 1.0, Unit::Count);
+                metric_by("events_accepted", 1.0, Unit::Count, "route", route);
                 Ok(json_response(
                     StatusCode::ACCEPTED,
                     &json!({"status": "queued", "eventId": event_id}),
@@ -151,7 +162,7 @@ impl IngestApp {
             }
             Ok(PutOutcome::AlreadyExists) => {
                 info!("duplicate event");
-                metric("duplicates", 1.0, Unit::Count);
+                metric_by("duplicates", 1.0, Unit::Count, "route", route);
                 Ok(json_response(
                     StatusCode::OK,
                     &json!({"status": "duplicate", "eventId": event_id}),
@@ -195,7 +206,13 @@ impl IngestApp {
         }
         if !authorised {
             warn!(reason = "path token", "outbound message rejected");
-            metric("signature_failures", 1.0, Unit::Count);
+            metric_by(
+                "signature_failures",
+                1.0,
+                Unit::Count,
+                "route",
+                ROUTE_OUTBOUND,
+            );
             return fault(StatusCode::UNAUTHORIZED, false, "invalid_signature");
         }
         let message = match parse_outbound_message(body) {
@@ -214,7 +231,13 @@ impl IngestApp {
                 reason = "organization not allowed",
                 "outbound message rejected"
             );
-            metric("signature_failures", 1.0, Unit::Count);
+            metric_by(
+                "signature_failures",
+                1.0,
+                Unit::Count,
+                "route",
+                ROUTE_OUTBOUND,
+            );
             return fault(StatusCode::UNAUTHORIZED, false, "invalid_signature");
         }
         let now_ms = crate::now_millis();
@@ -222,7 +245,12 @@ impl IngestApp {
             let span = info_span!("notification", event_id = dial.event_id.as_str());
             let item = new_dial_job(dial, now_ms, self.config.event_ttl);
             // Any failure: no Ack, so Salesforce resends the whole message; stored ones dedup.
-            if self.store_event(dial, item).instrument(span).await.is_err() {
+            if self
+                .store_event(dial, item, ROUTE_OUTBOUND)
+                .instrument(span)
+                .await
+                .is_err()
+            {
                 return fault(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     true,

@@ -46,7 +46,10 @@ pub fn log_filter(rust_log: Option<&str>, lambda_level: Option<&str>) -> String 
     if let Some(directives) = rust_log.map(str::trim).filter(|s| !s.is_empty()) {
         return directives.to_owned();
     }
-    let level = match lambda_level.map(|l| l.trim().to_ascii_uppercase()).as_deref() {
+    let level = match lambda_level
+        .map(|l| l.trim().to_ascii_uppercase())
+        .as_deref()
+    {
         Some("TRACE") => "trace",
         Some("DEBUG") => "debug",
         Some("WARN") => "warn",
@@ -344,7 +347,8 @@ pub const SLOWEST_DIALS: SavedQuery = SavedQuery {
 };
 
 /// Every saved query, in the order README "Operations" lists them.
-pub const SAVED_QUERIES: &[SavedQuery] = &[FOLLOW_EVENT, FAILED_JOBS, SIGNATURE_FAILURES, SLOWEST_DIALS];
+pub const SAVED_QUERIES: &[SavedQuery] =
+    &[FOLLOW_EVENT, FAILED_JOBS, SIGNATURE_FAILURES, SLOWEST_DIALS];
 
 /// [`FOLLOW_EVENT`] for one event id, ready to paste into Logs Insights. Quotes and backslashes
 /// in the id are escaped so the query stays one string literal.
