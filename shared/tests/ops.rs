@@ -211,8 +211,14 @@ fn every_dashboard_metric_is_emitted_with_the_dimensions_it_reads() {
                 "AWS/Lambda" => {
                     aws += 1;
                     assert!(
-                        ["Invocations", "Errors", "Throttles", "Duration", "IteratorAge"]
-                            .contains(&name),
+                        [
+                            "Invocations",
+                            "Errors",
+                            "Throttles",
+                            "Duration",
+                            "IteratorAge"
+                        ]
+                        .contains(&name),
                         "{name}"
                     );
                     assert_eq!(dims.len(), 1);
@@ -231,7 +237,10 @@ fn every_dashboard_metric_is_emitted_with_the_dimensions_it_reads() {
             }
         }
     }
-    assert!(aws >= 17, "invocations/errors/throttles/duration of 4 functions + iterator age");
+    assert!(
+        aws >= 17,
+        "invocations/errors/throttles/duration of 4 functions + iterator age"
+    );
     // What the issue asks the dashboard to show.
     for must in [
         "events_accepted",
@@ -251,9 +260,8 @@ fn every_dashboard_metric_is_emitted_with_the_dimensions_it_reads() {
         assert!(seen.contains(must), "the dashboard lacks {must}");
     }
     // The pacing limit is drawn from the parameter the worker paces by.
-    let text = sub_text(
-        &of_type(&t, "AWS::CloudWatch::Dashboard")[0].1["Properties"]["DashboardBody"],
-    );
+    let text =
+        sub_text(&of_type(&t, "AWS::CloudWatch::Dashboard")[0].1["Properties"]["DashboardBody"]);
     assert!(text.contains("\"value\": ${VapiMaxConcurrentCalls}"));
 }
 
@@ -266,13 +274,21 @@ fn every_alarm_is_on_the_dashboard_and_reads_an_emitted_metric() {
         .unwrap()
         .iter()
         .filter(|w| w["type"] == "alarm")
-        .flat_map(|w| w["properties"]["alarms"].as_array().cloned().unwrap_or_default())
+        .flat_map(|w| {
+            w["properties"]["alarms"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
         .filter_map(|a| a.as_str().map(|s| s.trim_end_matches(".Arn").to_owned()))
         .collect();
     let alarms = of_type(&t, "AWS::CloudWatch::Alarm");
     assert!(alarms.len() >= 13);
     for (name, alarm) in &alarms {
-        assert!(on_dashboard.contains(name), "{name} is not on the dashboard");
+        assert!(
+            on_dashboard.contains(name),
+            "{name} is not on the dashboard"
+        );
         let p = &alarm["Properties"];
         let mut reads = vec![(p["Namespace"].as_str(), p["MetricName"].as_str())];
         for m in p["Metrics"].as_sequence().into_iter().flatten() {
@@ -282,13 +298,19 @@ fn every_alarm_is_on_the_dashboard_and_reads_an_emitted_metric() {
         for (ns, metric) in reads {
             if ns == Some("sfvapi") {
                 let metric = metric.unwrap_or_default();
-                assert!(METRICS.contains(&metric), "{name} reads {metric}: nothing emits it");
+                assert!(
+                    METRICS.contains(&metric),
+                    "{name} reads {metric}: nothing emits it"
+                );
             }
         }
     }
     for (name, want) in [
         ("JobStreamIteratorAgeAlarm", "IteratorAge"),
-        ("TokenRefreshRetryableErrorAlarm", "token_refresh_retryable_error"),
+        (
+            "TokenRefreshRetryableErrorAlarm",
+            "token_refresh_retryable_error",
+        ),
     ] {
         let a = alarms.iter().find(|(n, _)| n == name).expect(name).1;
         assert_eq!(a["Properties"]["MetricName"].as_str(), Some(want));
