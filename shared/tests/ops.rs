@@ -181,7 +181,10 @@ fn every_dashboard_metric_is_emitted_with_the_dimensions_it_reads() {
             };
             let name = m[1].as_str().expect("metric name");
             let dims: Vec<&str> = m[2..].iter().filter_map(Json::as_str).collect();
-            assert!(dims.len() % 2 == 0, "dimension pairs in {m:?}");
+            assert!(
+                dims.chunks(2).all(|p| p.len() == 2),
+                "dimension pairs in {m:?}"
+            );
             let dims: Vec<(&str, &str)> = dims.chunks(2).map(|p| (p[0], p[1])).collect();
             match namespace {
                 "sfvapi" => {
