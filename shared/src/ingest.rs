@@ -31,7 +31,11 @@ use crate::salesforce::events::{
 use crate::secrets::{IngestSecret, SecretsCache};
 use crate::signature::{constant_time_eq, verify_salesforce, SignatureError};
 use crate::store::{Item, PutOutcome, Store};
-use crate::telemetry::{metric, Unit};
+use crate::telemetry::{metric_by, Unit};
+
+/// The `route` of the ingest's spans and metric dimensions (the dashboard splits by it).
+pub const ROUTE_EVENTS: &str = "events";
+pub const ROUTE_OUTBOUND: &str = "outbound-message";
 
 /// Built once per cold start; every request borrows it.
 #[derive(Clone)]
@@ -85,14 +89,14 @@ impl IngestApp {
                 ApiError::MethodNotAllowed { allow: "POST" }.to_response()
             }
             Some(Route::Events) => {
-                let span = info_span!("ingest", route = "events", event_id = field::Empty);
+                let span = info_span!("ingest", route = ROUTE_EVENTS, event_id = field::Empty);
                 match self.events(&req).instrument(span).await {
                     Ok(resp) => resp,
                     Err(e) => e.to_response(),
                 }
             }
             Some(Route::Outbound(token)) => {
-                let span = info_span!("ingest", route = "outbound-message", org_id = field::Empty);
+                let span = info_span!("ingest", route = ROUTE_OUTBOUND, org_id = field::Empty);
                 self.outbound(&token, &req).instrument(span).await
             }
         }
@@ -105,7 +109,7 @@ impl IngestApp {
         let dial = self.verify_and_parse(req.headers(), body, now_ms).await?;
         tracing::Span::current().record("event_id", dial.event_id.as_str());
         let item = new_dial_job(&dial, now_ms, self.config.event_ttl);
-        self.store_event(&dial, item).await
+        self.store_event(&dial, item, ROUTE_EVENTS).await
     }
 
     /// Verify with the cached secrets; on a mismatch, re-read the secret once (rate-limited) in
@@ -138,7 +142,13 @@ impl IngestApp {
         }
         if let Err(reason) = result {
             warn!(%reason, "signature rejected");
-            metric("signature_failures", 1.0, Unit::Count);
+            metric_by(
+                "signature_failures",
+                1.0,
+                Unit::Count,
+                "route",
+                ROUTE_EVENTS,
+            );
             return Err(ApiError::InvalidSignature);
         }
         parse_json_event(body).map_err(|e| ApiError::InvalidPayload(e.to_string()))
@@ -148,12 +158,13 @@ impl IngestApp {
         &self,
         dial: &DialRequest,
         item: Item,
+        route: &str,
     ) -> Result<Response<Body>, ApiError> {
         let event_id = dial.event_id.as_str();
         match self.store.put_if_absent(item).await {
             Ok(PutOutcome::Created) => {
                 info!(source = ?dial.source, "event queued");
-                metric("events_accepted", 1.0, Unit::Count);
+                metric_by("events_accepted", 1.0, Unit::Count, "route", route);
                 Ok(json_response(
                     StatusCode::ACCEPTED,
                     &json!({"status": "queued", "eventId": event_id}),
@@ -161,7 +172,7 @@ impl IngestApp {
             }
             Ok(PutOutcome::AlreadyExists) => {
                 info!("duplicate event");
-                metric("duplicates", 1.0, Unit::Count);
+                metric_by("duplicates", 1.0, Unit::Count, "route", route);
                 Ok(json_response(
                     StatusCode::OK,
                     &json!({"status": "duplicate", "eventId": event_id}),
@@ -205,7 +216,13 @@ impl IngestApp {
         }
         if !authorised {
             warn!(reason = "path token", "outbound message rejected");
-            metric("signature_failures", 1.0, Unit::Count);
+            metric_by(
+                "signature_failures",
+                1.0,
+                Unit::Count,
+                "route",
+                ROUTE_OUTBOUND,
+            );
             return fault(StatusCode::UNAUTHORIZED, false, "invalid_signature");
         }
         let message = match parse_outbound_message(body) {
@@ -224,7 +241,13 @@ impl IngestApp {
                 reason = "organization not allowed",
                 "outbound message rejected"
             );
-            metric("signature_failures", 1.0, Unit::Count);
+            metric_by(
+                "signature_failures",
+                1.0,
+                Unit::Count,
+                "route",
+                ROUTE_OUTBOUND,
+            );
             return fault(StatusCode::UNAUTHORIZED, false, "invalid_signature");
         }
         let now_ms = crate::now_millis();
@@ -245,7 +268,12 @@ impl IngestApp {
             let span = info_span!("notification", event_id = dial.event_id.as_str());
             let item = new_dial_job(dial, now_ms, self.config.event_ttl);
             // Any failure: no Ack, so Salesforce resends the whole message; stored ones dedup.
-            if self.store_event(dial, item).instrument(span).await.is_err() {
+            if self
+                .store_event(dial, item, ROUTE_OUTBOUND)
+                .instrument(span)
+                .await
+                .is_err()
+            {
                 return fault(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     true,

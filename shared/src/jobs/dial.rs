@@ -207,7 +207,7 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
         (sent_at - job.received_at) as f64,
         Unit::Milliseconds,
     );
-    info!(phone = %phone, "placing the call");
+    info!(phone = %phone, latency_ms = sent_at - job.received_at, "placing the call");
     let created = match inner.vapi.create_call(&api_key, &call).await {
         Ok(c) => c,
         // A call may exist: its slot stays held until the call's maximum duration has passed.

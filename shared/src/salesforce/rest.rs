@@ -373,6 +373,7 @@ impl SalesforceClient {
                 "salesforce api usage"
             );
             metric("sf_api_usage", used as f64, Unit::Count);
+            metric("sf_api_limit", max as f64, Unit::Count);
         }
         let body = resp.bytes().await?.to_vec();
         Ok(Answer { status, body })

@@ -181,7 +181,13 @@ impl VapiWebhookApp {
         }
         result.map_err(|reason| {
             warn!(%reason, "signature rejected");
-            metric("signature_failures", 1.0, Unit::Count);
+            crate::telemetry::metric_by(
+                "signature_failures",
+                1.0,
+                Unit::Count,
+                "route",
+                "vapi-webhook",
+            );
             ApiError::InvalidSignature
         })
     }

@@ -338,6 +338,11 @@ async fn drive(stack: &Stack, opts: &DemoOptions) -> Result<(), String> {
     }
     println!("\nSummary:");
     print!("{}", timeline::summary(&ev).render());
+    println!(
+        "\nThe same story in CloudWatch: saved query <stack>/{} (Logs Insights), for {ADA_EVENT}:\n",
+        sfvapi::telemetry::FOLLOW_EVENT.name
+    );
+    println!("{}", sfvapi::telemetry::follow_event_query(ADA_EVENT));
 
     if !settled_ok {
         return Err(format!(
