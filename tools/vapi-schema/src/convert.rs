@@ -155,12 +155,10 @@ fn enum_beside_type(obj: &mut Map<String, Value>) {
                 items.entry("enum").or_insert(Value::Array(values));
             }
         }
-        Some(t) => {
-            if !values.iter().all(|v| v.is_null() || is_type(v, t)) {
-                obj.remove("type");
-            }
+        Some(t) if !values.iter().all(|v| v.is_null() || is_type(v, t)) => {
+            obj.remove("type");
         }
-        None => {}
+        _ => {}
     }
 }
 
