@@ -81,6 +81,7 @@ fn node(schema: &Value, schemas: &Map<String, Value>) -> Value {
     }
 
     enum_beside_type(&mut out);
+    js_pattern(&mut out);
 
     if let Some(Value::Array(variants)) = out.remove("oneOf") {
         let originals = obj.get("oneOf").and_then(Value::as_array);
@@ -162,6 +163,29 @@ fn enum_beside_type(obj: &mut Map<String, Value>) {
     }
 }
 
+/// `pattern` is written as a JavaScript regex literal in Vapi's document (`/^[a-zA-Z0-9_-]{1,64}$/`,
+/// `/^\p{L}…$/u`: class-validator's `@Matches`); JSON Schema wants the bare expression. A pattern
+/// that is an unexpanded constant name (`ORG_ROLE_OR_CUSTOM_ROLE_PATTERN`) says nothing and is dropped.
+fn js_pattern(obj: &mut Map<String, Value>) {
+    let Some(Value::String(pattern)) = obj.get("pattern") else {
+        return;
+    };
+    if let Some(rest) = pattern.strip_prefix('/') {
+        if let Some(end) = rest.rfind('/') {
+            let flags = &rest[end + 1..];
+            if flags.chars().all(|c| c.is_ascii_alphabetic()) {
+                let bare = rest[..end].replace("\\/", "/");
+                obj.insert("pattern".into(), Value::String(bare));
+            }
+        }
+    } else if pattern
+        .chars()
+        .all(|c| c.is_ascii_uppercase() || c == '_')
+    {
+        obj.remove("pattern");
+    }
+}
+
 fn is_type(value: &Value, t: &str) -> bool {
     match t {
         "string" => value.is_string(),
@@ -182,8 +206,8 @@ fn is_type(value: &Value, t: &str) -> bool {
 /// fail "valid under more than one schema", and a bad value gets only "valid under none".
 /// So: when every variant carries the tag with disjoint values (from `discriminator.mapping`
 /// where the document gives one, else inferred from the variants' single-valued enums), a value
-/// with a known tag is validated against exactly its variant (`if`/`then`: errors name the real
-/// problem); anything else must match at least one variant (`anyOf`). Without a usable tag the
+/// with the tag must carry a known one and is validated against exactly that variant (`if`/`then`:
+/// errors name the real problem); a value without it must match at least one variant (`anyOf`). Without a usable tag the
 /// union is an `anyOf`.
 fn union(
     out: &mut Map<String, Value>,
@@ -210,15 +234,16 @@ fn union(
         })
         .collect();
     // A sibling `allOf` (e.g. `observabilityPlan: {allOf:[X], oneOf:[X]}`) stays as it is.
+    // A value that has the tag must carry a known one ("type … is not one of [the variants]")
+    // and is then checked as that variant only.
     out.insert(
         "if".into(),
-        json!({
-            "type": "object",
-            "required": [&property],
-            "properties": { &property: { "enum": all } },
-        }),
+        json!({ "type": "object", "required": [&property] }),
     );
-    out.insert("then".into(), json!({ "allOf": dispatch }));
+    out.insert(
+        "then".into(),
+        json!({ "properties": { &property: { "enum": all } }, "allOf": dispatch }),
+    );
     out.insert("else".into(), json!({ "anyOf": any_of }));
 }
 
@@ -404,7 +429,8 @@ mod tests {
         })));
         let u = &out["U"];
         assert!(u.get("oneOf").is_none());
-        assert_eq!(u["if"]["properties"]["type"]["enum"], json!(["x", "y"]));
+        assert_eq!(u["if"], json!({"type": "object", "required": ["type"]}));
+        assert_eq!(u["then"]["properties"]["type"]["enum"], json!(["x", "y"]));
         assert_eq!(
             u["then"]["allOf"][1]["then"],
             json!({"$ref": "#/components/schemas/Y"})
@@ -424,7 +450,7 @@ mod tests {
             "Y": {"type": "object", "properties": {"kind": {"type": "string"}}}
         })));
         assert_eq!(
-            out["U"]["if"]["properties"]["kind"]["enum"],
+            out["U"]["then"]["properties"]["kind"]["enum"],
             json!(["ex", "why"])
         );
         assert!(out["U"].get("discriminator").is_none());
@@ -450,6 +476,20 @@ mod tests {
         })));
         assert!(out["U"].get("anyOf").is_some());
         assert!(out["U"].get("if").is_none());
+    }
+
+    #[test]
+    fn javascript_regex_literals_become_bare_patterns() {
+        let out = convert(&schemas(json!({
+            "A": {"type": "string", "pattern": "/^[a-z]{1,64}$/"},
+            "B": {"type": "string", "pattern": "/^a(?:\\/b)*$/u"},
+            "C": {"type": "string", "pattern": "ORG_ROLE_OR_CUSTOM_ROLE_PATTERN"},
+            "D": {"type": "string", "pattern": "^org-[a-z0-9-]+$"}
+        })));
+        assert_eq!(out["A"]["pattern"], json!("^[a-z]{1,64}$"));
+        assert_eq!(out["B"]["pattern"], json!("^a(?:/b)*$"));
+        assert!(out["C"].get("pattern").is_none());
+        assert_eq!(out["D"]["pattern"], json!("^org-[a-z0-9-]+$"));
     }
 
     #[test]
