@@ -178,10 +178,7 @@ fn js_pattern(obj: &mut Map<String, Value>) {
                 obj.insert("pattern".into(), Value::String(bare));
             }
         }
-    } else if pattern
-        .chars()
-        .all(|c| c.is_ascii_uppercase() || c == '_')
-    {
+    } else if pattern.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
         obj.remove("pattern");
     }
 }

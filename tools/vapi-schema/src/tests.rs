@@ -91,10 +91,14 @@ fn a_union_is_validated_as_the_variant_its_tag_names() {
 
 #[test]
 fn an_unknown_union_tag_is_named() {
-    let message = json!({ "message": { "type": "function-call", "functionCall": { "name": "x" } } });
+    let message =
+        json!({ "message": { "type": "function-call", "functionCall": { "name": "x" } } });
     let errors = errors("ServerMessage", &message);
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].starts_with("/message/type: \"function-call\" is not one of"), "{errors:?}");
+    assert!(
+        errors[0].starts_with("/message/type: \"function-call\" is not one of"),
+        "{errors:?}"
+    );
 }
 
 #[test]
