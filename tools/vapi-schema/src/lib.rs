@@ -82,9 +82,19 @@ impl Contract {
     /// Checks `value` against the component schema `schema_name`. The errors read
     /// `<JSON pointer>: <problem>`, e.g. `/assistant: property endCallFunctionEnabled should not exist`.
     pub fn validate(&self, schema_name: &str, value: &Value) -> Result<(), Vec<String>> {
-        let validator = self
-            .validator(schema_name)
-            .map_err(|e| vec![e.to_string()])?;
+        self.problems(schema_name, value)
+            .map_err(|problems| problems.iter().map(Problem::to_string).collect())
+    }
+
+    /// [`Contract::validate`] with each problem's place and wording apart (the sandbox words
+    /// them as Vapi's API does). An unknown schema is one problem at `/`.
+    pub fn problems(&self, schema_name: &str, value: &Value) -> Result<(), Vec<Problem>> {
+        let validator = self.validator(schema_name).map_err(|e| {
+            vec![Problem {
+                path: String::new(),
+                problem: e.to_string(),
+            }]
+        })?;
         let mut problems = Vec::new();
         for error in validator.iter_errors(value) {
             describe(&error, &mut problems);
@@ -130,22 +140,58 @@ impl Contract {
     }
 }
 
+/// One way a value breaks a schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// JSON pointer to the offending value (`""` for the root, `/customer/number`, …).
+    pub path: String,
+    /// What is wrong with it, e.g. `property nickname should not exist`.
+    pub problem: String,
+}
+
+impl Problem {
+    /// The pointer's segments, dot-separated (`customer.number`), as Vapi's messages name fields.
+    pub fn dotted_path(&self) -> String {
+        self.path
+            .trim_start_matches('/')
+            .split('/')
+            .map(|s| s.replace("~1", "/").replace("~0", "~"))
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let at = if self.path.is_empty() { "/" } else { &self.path };
+        write!(f, "{at}: {}", self.problem)
+    }
+}
+
 /// [`Contract::validate`] against Vapi's contract.
 pub fn validate(schema_name: &str, value: &Value) -> Result<(), Vec<String>> {
     Contract::vapi().validate(schema_name, value)
 }
 
+/// [`Contract::problems`] against Vapi's contract.
+pub fn problems(schema_name: &str, value: &Value) -> Result<(), Vec<Problem>> {
+    Contract::vapi().problems(schema_name, value)
+}
+
 /// One readable line per problem. Unknown properties are worded as Vapi's API words them; a
 /// failed union reports the errors of the alternative that came closest (fewest errors, and the
 /// value's own shape matched), not just "not valid under any of the given schemas".
-fn describe(error: &ValidationError<'_>, out: &mut Vec<String>) {
+fn describe(error: &ValidationError<'_>, out: &mut Vec<Problem>) {
     let path = error.instance_path().to_string();
-    let at = if path.is_empty() { "/" } else { path.as_str() };
+    let problem = |problem: String| Problem {
+        path: path.clone(),
+        problem,
+    };
     match error.kind() {
         ValidationErrorKind::AdditionalProperties { unexpected }
         | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
             for property in unexpected {
-                out.push(format!("{at}: property {property} should not exist"));
+                out.push(problem(format!("property {property} should not exist")));
             }
         }
         ValidationErrorKind::AnyOf { context } => {
@@ -162,10 +208,10 @@ fn describe(error: &ValidationError<'_>, out: &mut Vec<String>) {
                         describe(e, out);
                     }
                 }
-                _ => out.push(format!("{at}: {error}")),
+                _ => out.push(problem(error.to_string())),
             }
         }
-        _ => out.push(format!("{at}: {error}")),
+        _ => out.push(problem(error.to_string())),
     }
 }
 

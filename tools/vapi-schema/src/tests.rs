@@ -37,6 +37,17 @@ fn an_unknown_property_fails_naming_it() {
 }
 
 #[test]
+fn problems_keep_the_place_apart() {
+    let mut body = minimal_call();
+    body["customer"]["nickname"] = json!("Ada");
+    let problems = super::problems("CreateCallDTO", &body).unwrap_err();
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].path, "/customer");
+    assert_eq!(problems[0].dotted_path(), "customer");
+    assert_eq!(problems[0].problem, "property nickname should not exist");
+}
+
+#[test]
 fn a_name_of_41_characters_fails() {
     let mut body = minimal_call();
     body["name"] = json!("x".repeat(40));
