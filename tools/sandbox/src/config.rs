@@ -46,6 +46,10 @@ pub struct SalesforceConfig {
     pub api_limit: u64,
 }
 
+/// The `excludedStatusCodes` of the example assistant's `server.backoffPlan`
+/// (`events/assistant.json`): answers a retry would only repeat.
+pub const RETRY_EXCLUDED_STATUS: &[u16] = &[400, 401, 403, 404, 413];
+
 #[derive(Debug, Clone)]
 pub struct VapiConfig {
     /// The private key `POST /call` requires as `Authorization: Bearer …`.
@@ -63,8 +67,15 @@ pub struct VapiConfig {
     pub deliver_twice: bool,
     /// Pause before each server message.
     pub message_delay: Duration,
-    /// Attempts per server message when the answer is 5xx or the connection fails.
+    /// Attempts per server message. 1 by default: Vapi does not retry a failed server request
+    /// unless the assistant's `server.backoffPlan` says so (Vapi OpenAPI `BackoffPlan.maxRetries`,
+    /// default 0). More than 1 acts like a backoff plan: any non-2xx answer not in
+    /// [`RETRY_EXCLUDED_STATUS`] (and a failed connection) is tried again.
     pub delivery_attempts: u32,
+    /// The org's concurrency limit: calls live at once (Vapi's default is 10,
+    /// https://docs.vapi.ai/calls/call-concurrency). A `POST /call` beyond it is a 201 with
+    /// `subscriptionLimits.concurrencyBlocked: true` and no call.
+    pub concurrency_limit: u32,
     /// Vapi's `server.timeoutSeconds` (default 20 s).
     pub delivery_timeout: Duration,
     pub org_id: String,
@@ -116,7 +127,8 @@ impl Default for Config {
                 outage_count: 2,
                 deliver_twice: false,
                 message_delay: Duration::from_millis(100),
-                delivery_attempts: 3,
+                delivery_attempts: 1,
+                concurrency_limit: 10,
                 delivery_timeout: Duration::from_secs(20),
                 org_id: "org-sandbox".into(),
             },
@@ -265,7 +277,13 @@ const FLAGS: &[(&str, &str, bool, &str)] = &[
         "--delivery-attempts",
         "SANDBOX_DELIVERY_ATTEMPTS",
         true,
-        "tries per server message on 5xx/connection error (default 3)",
+        "tries per server message (default 1: Vapi retries only with a server.backoffPlan; N > 1 retries like one)",
+    ),
+    (
+        "--vapi-concurrency-limit",
+        "SANDBOX_VAPI_CONCURRENCY_LIMIT",
+        true,
+        "calls live at once before POST /call answers concurrencyBlocked (default 10, Vapi's default)",
     ),
     (
         "--twilio-account-sid",
@@ -396,6 +414,9 @@ impl Config {
                 return Err(invalid(&v, "must be at least 1"));
             }
             vapi.delivery_attempts = n;
+        }
+        if let Some(v) = lookup("--vapi-concurrency-limit") {
+            vapi.concurrency_limit = parse(&v, "a whole number")?;
         }
         set_string(&mut c.twilio.account_sid, lookup("--twilio-account-sid"))?;
         set_string(&mut c.twilio.auth_token, lookup("--twilio-auth-token"))?;
