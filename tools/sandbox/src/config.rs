@@ -499,6 +499,20 @@ mod tests {
     }
 
     #[test]
+    fn vapi_defaults_follow_vapi_and_are_switchable() {
+        // Vapi's defaults: no retry without a backoffPlan, 10 concurrent calls.
+        let c = Config::from_args(args(&[]), |_| None).unwrap();
+        assert_eq!(c.vapi.delivery_attempts, 1);
+        assert_eq!(c.vapi.concurrency_limit, 10);
+        let env = |k: &str| (k == "SANDBOX_VAPI_CONCURRENCY_LIMIT").then(|| "3".to_string());
+        let c = Config::from_args(args(&["--delivery-attempts", "4"]), env).unwrap();
+        assert_eq!(c.vapi.delivery_attempts, 4);
+        assert_eq!(c.vapi.concurrency_limit, 3);
+        let e = Config::from_args(args(&["--vapi-concurrency-limit", "-1"]), |_| None);
+        assert!(e.is_err_and(|e| e.to_string().contains("--vapi-concurrency-limit")));
+    }
+
+    #[test]
     fn bad_values_name_the_flag() {
         let e = Config::from_args(args(&["--scenario", "chaos"]), |_| None).unwrap_err();
         assert!(e.to_string().contains("--scenario"), "{e}");
