@@ -206,7 +206,8 @@ impl Default for VapiHmac {
 /// One way Vapi may authenticate a server message. A deployment enables one or more.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VapiAuth {
-    /// `X-Vapi-Secret: <secret>` (the assistant's `server.secret`).
+    /// `X-Vapi-Secret: <secret>`: a bearer credential with header `X-Vapi-Secret` and no prefix
+    /// (successor of the removed `server.secret`).
     Secret,
     /// `<header>: Bearer <token>`; header defaults to `authorization`.
     Bearer {

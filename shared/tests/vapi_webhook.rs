@@ -421,7 +421,7 @@ async fn one_tool_call_answered_from_the_snapshot_in_two_requests() {
     let case = serde_json::to_string(&snapshot().case.unwrap()).unwrap();
     assert_eq!(
         a.json,
-        json!({"results": [{"toolCallId": "call_lookup_1", "result": case}]})
+        json!({"results": [{"name": "lookupCase", "toolCallId": "call_lookup_1", "result": case}]})
     );
     // The result is a string holding JSON, as Vapi wants.
     let inner: Value =
@@ -447,9 +447,9 @@ async fn three_tool_calls_answered_in_order_and_the_note_is_a_job() {
     assert_eq!(
         a.json,
         json!({"results": [
-            {"toolCallId": "call_customer_1", "result": serde_json::to_string(&snap.customer).unwrap()},
-            {"toolCallId": "call_case_1", "result": serde_json::to_string(&snap.case.unwrap()).unwrap()},
-            {"toolCallId": "call_note_1", "result": "The note will be added to the case."}
+            {"name": "lookupCustomer", "toolCallId": "call_customer_1", "result": serde_json::to_string(&snap.customer).unwrap()},
+            {"name": "lookupCase", "toolCallId": "call_case_1", "result": serde_json::to_string(&snap.case.unwrap()).unwrap()},
+            {"name": "logNote", "toolCallId": "call_note_1", "result": "The note will be added to the case."}
         ]})
     );
     let job = v
@@ -474,7 +474,7 @@ async fn string_arguments_in_tool_with_tool_call_list() {
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(
         a.json,
-        json!({"results": [{"toolCallId": "call_customer_2",
+        json!({"results": [{"name": "lookupCustomer", "toolCallId": "call_customer_2",
             "result": serde_json::to_string(&snapshot().customer).unwrap()}]})
     );
     // String arguments in toolCallList are parsed too; a non-object is an error entry, not a 400.
@@ -506,7 +506,7 @@ async fn unknown_tool_is_an_error_entry_naming_it() {
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(
         a.json,
-        json!({"results": [{"toolCallId": "u1", "error": "unknown tool \"transferMoney\""}]})
+        json!({"results": [{"name": "transferMoney", "toolCallId": "u1", "error": "unknown tool \"transferMoney\""}]})
     );
 }
 
@@ -579,11 +579,11 @@ async fn without_a_snapshot_the_live_lookup_answers_or_the_call_gets_an_error() 
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(
         a.json["results"][0],
-        json!({"toolCallId": "call_customer_1", "error": "no customer context for this call"})
+        json!({"name": "lookupCustomer", "toolCallId": "call_customer_1", "error": "no customer context for this call"})
     );
     assert_eq!(
         a.json["results"][1],
-        json!({"toolCallId": "call_case_1", "error": "no customer context for this call"})
+        json!({"name": "lookupCase", "toolCallId": "call_case_1", "error": "no customer context for this call"})
     );
     assert_eq!(
         a.json["results"][2]["result"],

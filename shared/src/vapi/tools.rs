@@ -5,9 +5,10 @@
 //!   dialing (one read), or, when there is none, from a [`LiveLookup`] with a deadline.
 //! - `logNote {note}`: enqueues a durable `note` job for the call's Case.
 //!
-//! Vapi expects `{"results":[{"toolCallId","result": "<string>"}|{"toolCallId","error": "…"}]}`,
-//! one entry per tool call, `result` a string (objects JSON-encoded) — Vapi API reference,
-//! `ServerMessageResponseToolCalls` / `ToolCallResult`, and https://docs.vapi.ai/tools-calling.
+//! Vapi expects `{"results":[{"name","toolCallId","result": "<string>"}|{"name","toolCallId",
+//! "error": "…"}]}`, one entry per tool call, `result` a string (objects JSON-encoded) — Vapi
+//! OpenAPI `ServerMessageResponseToolCalls` / `ToolCallResult` (`name` and `toolCallId` required),
+//! and https://docs.vapi.ai/tools-calling.
 //! Answers are cached under `tool#<toolCallId>` so a retried tool call replays the same answer.
 
 use std::future::Future;
@@ -70,11 +71,13 @@ impl ToolOutcome {
         }
     }
 
-    /// `{"toolCallId": …, "result"|"error": …}`.
-    pub fn entry(&self, tool_call_id: &ToolCallId) -> Value {
+    /// `{"name": …, "toolCallId": …, "result"|"error": …}` (Vapi OpenAPI `ToolCallResult`:
+    /// `name` and `toolCallId` are required).
+    pub fn entry(&self, tool_call_id: &ToolCallId, tool_name: &str) -> Value {
+        let id = tool_call_id.as_str();
         match self {
-            Self::Result(r) => json!({"toolCallId": tool_call_id.as_str(), "result": r}),
-            Self::Error(e) => json!({"toolCallId": tool_call_id.as_str(), "error": e}),
+            Self::Result(r) => json!({"name": tool_name, "toolCallId": id, "result": r}),
+            Self::Error(e) => json!({"name": tool_name, "toolCallId": id, "error": e}),
         }
     }
 
@@ -219,12 +222,12 @@ mod tests {
     fn outcomes_serialise_as_vapi_expects() {
         let id = ToolCallId::parse("id", "t1").unwrap();
         assert_eq!(
-            ToolOutcome::Result("ok".into()).entry(&id),
-            json!({"toolCallId":"t1","result":"ok"})
+            ToolOutcome::Result("ok".into()).entry(&id, "lookupCase"),
+            json!({"name":"lookupCase","toolCallId":"t1","result":"ok"})
         );
         assert_eq!(
-            ToolOutcome::Error("no".into()).entry(&id),
-            json!({"toolCallId":"t1","error":"no"})
+            ToolOutcome::Error("no".into()).entry(&id, "logNote"),
+            json!({"name":"logNote","toolCallId":"t1","error":"no"})
         );
         let o: ToolOutcome =
             serde_json::from_str(&serde_json::to_string(&ToolOutcome::Error("x".into())).unwrap())

@@ -248,7 +248,7 @@ impl VapiWebhookApp {
             // Parsing guarantees tool-calls entries carry an id.
             let Some(id) = tc.id.as_ref() else { continue };
             if let Some(o) = answered.get(id) {
-                results.push(o.entry(id));
+                results.push(o.entry(id, &tc.name));
                 continue;
             }
             let outcome = match items.get(&tool_pk(id)).and_then(cached_outcome) {
@@ -268,7 +268,7 @@ impl VapiWebhookApp {
                     outcome
                 }
             };
-            results.push(outcome.entry(id));
+            results.push(outcome.entry(id, &tc.name));
             answered.insert(id, outcome);
         }
         metric("tool_calls", calls.len() as f64, Unit::Count);

@@ -246,7 +246,9 @@ pub fn answer(resp: lambda_http::Response<lambda_http::Body>) -> (u16, Value) {
 /// answered from the tool-answer cache instead).
 pub fn tool_call_body(tool_call_id: &str) -> Vec<u8> {
     let mut v = json_of(fixtures::TOOL_CALLS);
+    // Both lists carry the call (Vapi OpenAPI `ServerMessageToolCalls` requires both).
     v["message"]["toolCallList"][0]["id"] = json!(tool_call_id);
+    v["message"]["toolWithToolCallList"][0]["toolCall"]["id"] = json!(tool_call_id);
     v["message"]["timestamp"] = json!(sfvapi::now_millis());
     v.to_string().into_bytes()
 }

@@ -161,8 +161,9 @@ pub async fn sandbox_log(sandbox_url: &str) -> Result<Vec<Value>, String> {
 }
 
 /// Whether the flow is over: every accepted job terminal, and for every placed call the report
-/// job terminal and the last server message (`status-update` ended) recorded, so nothing is
-/// still on its way to the runner when the stack stops.
+/// job terminal (the `end-of-call-report` is Vapi's last message, after `status-update` ended)
+/// and the `ended` status recorded, so nothing is still on its way to the runner when the stack
+/// stops.
 pub fn settled(items: &[Item], accepted: &[&str]) -> bool {
     let find = |pk: &str| items.iter().find(|i| attr::opt_s(i, "pk") == Some(pk));
     let terminal = |pk: &str| {

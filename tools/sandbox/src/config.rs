@@ -49,6 +49,10 @@ pub struct SalesforceConfig {
     pub jwt_audience: String,
 }
 
+/// The `excludedStatusCodes` of the example assistant's `server.backoffPlan`
+/// (`events/assistant.json`): answers a retry would only repeat.
+pub const RETRY_EXCLUDED_STATUS: &[u16] = &[400, 401, 403, 404, 413];
+
 #[derive(Debug, Clone)]
 pub struct VapiConfig {
     /// The private key `POST /call` requires as `Authorization: Bearer …`.
@@ -66,8 +70,15 @@ pub struct VapiConfig {
     pub deliver_twice: bool,
     /// Pause before each server message.
     pub message_delay: Duration,
-    /// Attempts per server message when the answer is 5xx or the connection fails.
+    /// Attempts per server message. 1 by default: Vapi does not retry a failed server request
+    /// unless the assistant's `server.backoffPlan` says so (Vapi OpenAPI `BackoffPlan.maxRetries`,
+    /// default 0). More than 1 acts like a backoff plan: any non-2xx answer not in
+    /// [`RETRY_EXCLUDED_STATUS`] (and a failed connection) is tried again.
     pub delivery_attempts: u32,
+    /// The org's concurrency limit: calls live at once (Vapi's default is 10,
+    /// https://docs.vapi.ai/calls/call-concurrency). A `POST /call` beyond it is a 201 with
+    /// `subscriptionLimits.concurrencyBlocked: true` and no call.
+    pub concurrency_limit: u32,
     /// Vapi's `server.timeoutSeconds` (default 20 s).
     pub delivery_timeout: Duration,
     pub org_id: String,
@@ -120,7 +131,8 @@ impl Default for Config {
                 outage_count: 2,
                 deliver_twice: false,
                 message_delay: Duration::from_millis(100),
-                delivery_attempts: 3,
+                delivery_attempts: 1,
+                concurrency_limit: 10,
                 delivery_timeout: Duration::from_secs(20),
                 org_id: "org-sandbox".into(),
             },
@@ -275,7 +287,13 @@ const FLAGS: &[(&str, &str, bool, &str)] = &[
         "--delivery-attempts",
         "SANDBOX_DELIVERY_ATTEMPTS",
         true,
-        "tries per server message on 5xx/connection error (default 3)",
+        "tries per server message (default 1: Vapi retries only with a server.backoffPlan; N > 1 retries like one)",
+    ),
+    (
+        "--vapi-concurrency-limit",
+        "SANDBOX_VAPI_CONCURRENCY_LIMIT",
+        true,
+        "calls live at once before POST /call answers concurrencyBlocked (default 10, Vapi's default)",
     ),
     (
         "--twilio-account-sid",
@@ -408,6 +426,9 @@ impl Config {
             }
             vapi.delivery_attempts = n;
         }
+        if let Some(v) = lookup("--vapi-concurrency-limit") {
+            vapi.concurrency_limit = parse(&v, "a whole number")?;
+        }
         set_string(&mut c.twilio.account_sid, lookup("--twilio-account-sid"))?;
         set_string(&mut c.twilio.auth_token, lookup("--twilio-auth-token"))?;
         Ok(c)
@@ -486,6 +507,20 @@ mod tests {
         assert_eq!(c.vapi.scenario, Scenario::Outage);
         assert!(c.vapi.deliver_twice);
         assert_eq!(c.salesforce_port, 0);
+    }
+
+    #[test]
+    fn vapi_defaults_follow_vapi_and_are_switchable() {
+        // Vapi's defaults: no retry without a backoffPlan, 10 concurrent calls.
+        let c = Config::from_args(args(&[]), |_| None).unwrap();
+        assert_eq!(c.vapi.delivery_attempts, 1);
+        assert_eq!(c.vapi.concurrency_limit, 10);
+        let env = |k: &str| (k == "SANDBOX_VAPI_CONCURRENCY_LIMIT").then(|| "3".to_string());
+        let c = Config::from_args(args(&["--delivery-attempts", "4"]), env).unwrap();
+        assert_eq!(c.vapi.delivery_attempts, 4);
+        assert_eq!(c.vapi.concurrency_limit, 3);
+        let e = Config::from_args(args(&["--vapi-concurrency-limit", "-1"]), |_| None);
+        assert!(e.is_err_and(|e| e.to_string().contains("--vapi-concurrency-limit")));
     }
 
     #[test]

@@ -56,6 +56,7 @@ struct VapiControl {
     deliver_twice: Option<bool>,
     delay_ms: Option<u64>,
     fail_next: Option<FailNextControl>,
+    concurrency_limit: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,7 +181,7 @@ fn apply(app: &App, c: Control) -> Result<(), String> {
                 status: f.status,
                 count: f.count,
             },
-            &[429, 500, 503],
+            &[400, 429, 500, 503],
             "vapi",
         )?);
     }
@@ -232,6 +233,9 @@ fn apply(app: &App, c: Control) -> Result<(), String> {
         }
         if let Some(f) = vapi_fail {
             st.fail_next = f;
+        }
+        if let Some(n) = v.concurrency_limit {
+            st.concurrency_limit = n;
         }
     }
     if twilio_fail.is_some() {

@@ -3,6 +3,10 @@
 //! Three HTTP/1 listeners (one per service) answer like the real APIs as `DESIGN.md` and
 //! `shared/tests/fixtures/` describe them, status codes and error bodies included. The fake Vapi
 //! also calls back: after `POST /call` it sends signed server messages to `--vapi-server-url`.
+//! The fake Vapi checks `POST /call` and `POST /assistant` against Vapi's published OpenAPI
+//! contract (`tools/vapi-schema`), answers in its shapes, enforces the org's concurrency limit
+//! (`--vapi-concurrency-limit`, default 10) and, like Vapi without a `server.backoffPlan`, sends
+//! each message once (`--delivery-attempts N` retries like a backoff plan).
 //! Built on plain hyper 1 (already in the dependency tree) rather than axum: there are a dozen
 //! routes, matched on path segments, and no extractors or middleware are needed.
 //!
@@ -37,7 +41,8 @@
 //!       "outage_count": 2,
 //!       "deliver_twice": false,
 //!       "delay_ms": 100,
-//!       "fail_next": {"status": 429, "count": 1}
+//!       "fail_next": {"status": 429, "count": 1},
+//!       "concurrency_limit": 10
 //!     },
 //!     "twilio": {"fail_next": {"status": 429, "count": 1}}
 //!   }
@@ -49,8 +54,14 @@
 //!   `invalid_client` (401) for the next `count` token requests; `revoke_tokens` invalidates
 //!   every issued access token (a dead session: REST answers 401 until a new token is fetched);
 //!   `api_usage` sets N of `Sforce-Limit-Info: api-usage=N/M` (beyond M, REST answers 403).
-//!   Vapi `scenario: "outage"` re-arms `outage_count` failures; `fail_next.status` ∈ 429, 500, 503
-//!   for the next `POST /call`s. Twilio `fail_next.status` ∈ 429 (code 20429), 500, 503.
+//!   Vapi `scenario: "outage"` re-arms `outage_count` failures; `fail_next.status` ∈ 400 (a limit:
+//!   `{"message":["Over Concurrency Limit."],"error":"Bad Request","statusCode":400}`), 429, 500,
+//!   503 for the next `POST /call`s; `concurrency_limit` sets how many calls may be live at once
+//!   (beyond it `POST /call` is a 201 with `subscriptionLimits.concurrencyBlocked: true`, status
+//!   `ended`, no messages). `state.vapi` also reports `live` (calls between their 201 and their
+//!   end; freed before the `ended` status-update is sent), `peak_live`, `created` (calls placed)
+//!   and `blocked` (201s refused by the limit); `reset` zeroes `created` and `blocked` and sets
+//!   `peak_live` to `live`. Twilio `fail_next.status` ∈ 429 (code 20429), 500, 503.
 //!   `count: 0` clears a switch. The answer is `{"ok":true,"state":{…}}`.
 
 pub mod config;

@@ -1,11 +1,24 @@
-//! The fake Vapi: `POST /call` (and `GET /call/{id}`), then the call's life as server messages
-//! sent to the configured server URL, signed like Vapi's HMAC credential:
-//! `x-timestamp: <unix ms>`, `x-signature: hex(HMAC-SHA256(secret, "{timestamp}.{body}"))`.
+//! The fake Vapi: `POST /call`, `GET /call/{id}`, `POST /assistant`, `GET /assistant/{id}`, then
+//! each call's life as server messages sent to the configured server URL, signed like Vapi's
+//! HMAC credential (Vapi OpenAPI `HMACAuthenticationPlan`, defaults): `x-timestamp: <unix ms>`,
+//! `x-signature: hex(HMAC-SHA256(secret, "{timestamp}.{body}"))`.
+//!
+//! Requests are checked against Vapi's published contract (`vapi-schema`: `CreateCallDTO`,
+//! `CreateAssistantDTO`, unknown properties rejected as Vapi's API does), plus the rules the
+//! schema cannot say (an assistant, a phone number and a customer are needed; E.164 numbers).
+//! Errors use Vapi's NestJS shape `{"message":[…],"error":"Bad Request","statusCode":400}`.
 //!
 //! Message order (scenario `normal`): `status-update` ringing, `status-update` in-progress,
-//! `tool-calls` (lookupCustomer), `end-of-call-report`, `status-update` ended. `no-answer` skips
-//! the middle two and ends with `customer-did-not-answer`. Errors use Vapi's NestJS shape
-//! `{"message","error","statusCode"}`.
+//! `tool-calls` (lookupCustomer), `status-update` ended, then `end-of-call-report` (it comes
+//! after post-processing, DESIGN.md "Vapi facts"). `no-answer` skips the middle two and ends with
+//! `customer-did-not-answer`. Every message is built in Vapi's `ServerMessage*` shape and the
+//! sandbox tests validate each one against it.
+//!
+//! Concurrency: a call is live from its 201 until the sandbox ends it; its slot is freed before
+//! the `ended` status-update is sent (the call is over before Vapi reports it). Beyond
+//! `concurrency_limit` live calls a `POST /call` is a 201 that placed nothing
+//! (https://docs.vapi.ai/calls/call-concurrency: "New calls receive a `concurrencyBlocked: true`
+//! response and do not connect").
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,10 +26,13 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::config::{Scenario, VapiConfig};
+use crate::config::{Scenario, VapiConfig, RETRY_EXCLUDED_STATUS};
 use crate::log::{Check, Direction, Entry, Service};
 use crate::salesforce::FailNext;
 use crate::{lock, util, App, Req, Resp};
+
+/// `Call.endedReason` of a call refused by the org's concurrency limit (Vapi OpenAPI `Call`).
+const CONCURRENCY_BLOCKED: &str = "call.start.error-subscription-concurrency-limit-reached";
 
 pub(crate) struct State {
     pub scenario: Scenario,
@@ -25,7 +41,16 @@ pub(crate) struct State {
     pub deliver_twice: bool,
     pub delay: Duration,
     pub fail_next: Option<FailNext>,
+    pub concurrency_limit: u32,
+    /// Calls between their 201 and their end.
+    live: u32,
+    peak_live: u32,
+    /// Calls placed (201, not blocked) since start or the last reset.
+    created: u64,
+    /// `POST /call`s answered 201 with `concurrencyBlocked: true` since start or the last reset.
+    blocked: u64,
     calls: HashMap<String, Value>,
+    assistants: HashMap<String, Value>,
 }
 
 impl State {
@@ -41,14 +66,27 @@ impl State {
             deliver_twice: cfg.deliver_twice,
             delay: cfg.message_delay,
             fail_next: None,
+            concurrency_limit: cfg.concurrency_limit,
+            live: 0,
+            peak_live: 0,
+            created: 0,
+            blocked: 0,
             calls: HashMap::new(),
+            assistants: HashMap::new(),
         }
     }
 
+    /// Switches back to the startup configuration; calls stay (live ones keep their slot), the
+    /// counters start again.
     pub fn reset_switches(&mut self, cfg: &VapiConfig) {
         let calls = std::mem::take(&mut self.calls);
+        let assistants = std::mem::take(&mut self.assistants);
+        let live = self.live;
         *self = Self::new(cfg);
         self.calls = calls;
+        self.assistants = assistants;
+        self.live = live;
+        self.peak_live = live;
     }
 
     pub fn set_scenario(&mut self, scenario: Scenario) {
@@ -68,11 +106,19 @@ impl State {
             "deliver_twice": self.deliver_twice,
             "delay_ms": self.delay.as_millis() as u64,
             "fail_next": self.fail_next,
+            "concurrency_limit": self.concurrency_limit,
+            "live": self.live,
+            "peak_live": self.peak_live,
+            "created": self.created,
+            "blocked": self.blocked,
             "calls": self.calls.len(),
+            "assistants": self.assistants.len(),
         })
     }
 }
 
+/// Vapi's error body (NestJS): `{"message": "…" | ["…", …], "error": "<reason>", "statusCode": N}`
+/// (the shape of `shared/tests/fixtures/vapi/create-call-error-400.json`).
 fn error(status: u16, message: Value, error: &str) -> Resp {
     Resp::json(
         status,
@@ -84,8 +130,10 @@ pub(crate) fn handle(app: &Arc<App>, req: &Req) -> Resp {
     let path = req.path.trim_end_matches('/');
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let route = match (&req.method, segs.as_slice()) {
-        (&http::Method::POST, ["call"]) => Route::Create,
-        (&http::Method::GET, ["call", id]) => Route::Get(id),
+        (&http::Method::POST, ["call"]) => Route::CreateCall,
+        (&http::Method::GET, ["call", id]) => Route::GetCall(id),
+        (&http::Method::POST, ["assistant"]) => Route::CreateAssistant,
+        (&http::Method::GET, ["assistant", id]) => Route::GetAssistant(id),
         _ => {
             return error(
                 404,
@@ -102,49 +150,65 @@ pub(crate) fn handle(app: &Arc<App>, req: &Req) -> Resp {
         );
     }
     match route {
-        Route::Get(id) => match lock(&app.vapi).calls.get(id) {
+        // Vapi OpenAPI `GET /call/{id}` → 200 `Call`.
+        Route::GetCall(id) => match lock(&app.vapi).calls.get(id) {
             Some(call) => Resp::json(200, call),
             None => error(404, json!("Call not found"), "Not Found"),
         },
-        Route::Create => create_call(app, req),
+        // Vapi OpenAPI `GET /assistant/{id}` → 200 `Assistant`.
+        Route::GetAssistant(id) => match lock(&app.vapi).assistants.get(id) {
+            Some(a) => Resp::json(200, a),
+            None => error(404, json!("Assistant not found"), "Not Found"),
+        },
+        Route::CreateCall => create_call(app, req),
+        Route::CreateAssistant => create_assistant(app, req),
     }
 }
 
 enum Route<'a> {
-    Create,
-    Get(&'a str),
+    CreateCall,
+    GetCall(&'a str),
+    CreateAssistant,
+    GetAssistant(&'a str),
 }
 
-/// Top-level properties `POST /call` accepts; Vapi rejects others ("property X should not exist").
-const KNOWN_PROPERTIES: &[&str] = &[
-    "assistantId",
-    "assistant",
-    "assistantOverrides",
-    "squadId",
-    "squad",
-    "workflowId",
-    "workflow",
-    "workflowOverrides",
-    "phoneNumberId",
-    "phoneNumber",
-    "customerId",
-    "customer",
-    "customers",
-    "name",
-    "schedulePlan",
-    "transport",
-];
+/// The body as JSON, or Vapi's 400 for a body that is not.
+fn json_body(req: &Req) -> Result<Value, Resp> {
+    serde_json::from_slice(&req.body).map_err(|e| {
+        error(
+            400,
+            json!(format!("Unexpected token in JSON: {e}")),
+            "Bad Request",
+        )
+    })
+}
 
-fn validate(body: &Value) -> Result<(), Vec<String>> {
+/// Schema problems in Vapi's words: class-validator prefixes nested fields with their path
+/// (`customer.property nickname should not exist`, `customer.number must be …`).
+fn schema_problems(schema: &str, body: &Value) -> Vec<String> {
+    match vapi_schema::problems(schema, body) {
+        Ok(()) => Vec::new(),
+        Err(problems) => problems
+            .iter()
+            .map(|p| {
+                let at = p.dotted_path();
+                match (at.is_empty(), p.problem.starts_with("property ")) {
+                    (true, _) => p.problem.clone(),
+                    (false, true) => format!("{at}.{}", p.problem),
+                    (false, false) => format!("{at}: {}", p.problem),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// `POST /call` checks: Vapi OpenAPI `CreateCallDTO` (types, `name` ≤ 40, no unknown property),
+/// then what the schema leaves to Vapi's service (its messages as Vapi words them).
+fn validate_call(body: &Value) -> Result<(), Vec<String>> {
     let Some(obj) = body.as_object() else {
         return Err(vec!["request body must be a JSON object".into()]);
     };
-    let mut problems = Vec::new();
-    for k in obj.keys() {
-        if !KNOWN_PROPERTIES.contains(&k.as_str()) {
-            problems.push(format!("property {k} should not exist"));
-        }
-    }
+    let mut problems = schema_problems("CreateCallDTO", body);
     let has = |k: &str| obj.get(k).is_some_and(|v| !v.is_null());
     if !(has("assistantId") || has("assistant") || has("squadId") || has("squad")) {
         problems.push(
@@ -152,16 +216,10 @@ fn validate(body: &Value) -> Result<(), Vec<String>> {
                 .into(),
         );
     }
-    if obj.get("assistantId").is_some_and(|v| !v.is_string()) {
-        problems.push("assistantId must be a string".into());
-    }
     if !(has("phoneNumberId") || has("phoneNumber")) {
         problems.push(
             "Couldn't Get Phone Number. Need Either `phoneNumberId` Or `phoneNumber`.".into(),
         );
-    }
-    if obj.get("phoneNumberId").is_some_and(|v| !v.is_string()) {
-        problems.push("phoneNumberId must be a string".into());
     }
     match obj.get("customer") {
         None if has("customerId") || has("customers") => {}
@@ -170,7 +228,8 @@ fn validate(body: &Value) -> Result<(), Vec<String>> {
         }
         Some(Value::Object(c)) => {
             let number = c.get("number").and_then(Value::as_str);
-            // Vapi wants E.164 exactly: no spaces or punctuation.
+            // Vapi wants E.164 exactly (`CreateCustomerDTO.numberE164CheckEnabled` defaults on):
+            // no spaces or punctuation.
             let e164 = number.is_some_and(|n| {
                 sfvapi::ids::E164Phone::parse("customer.number", n).is_ok_and(|p| p.expose() == n)
             });
@@ -178,13 +237,7 @@ fn validate(body: &Value) -> Result<(), Vec<String>> {
                 problems.push("customer.number must be a valid phone number in the E.164 format. Hot tip, you may be missing the country code (Eg. US: +1).".into());
             }
         }
-        Some(_) => problems.push("customer must be an object".into()),
-    }
-    if obj
-        .get("name")
-        .is_some_and(|n| n.as_str().is_none_or(|s| s.chars().count() > 40))
-    {
-        problems.push("name must be shorter than or equal to 40 characters".into());
+        Some(_) => {} // the schema already said "customer: … is not of type object"
     }
     if problems.is_empty() {
         Ok(())
@@ -193,6 +246,41 @@ fn validate(body: &Value) -> Result<(), Vec<String>> {
     }
 }
 
+/// `POST /assistant` (Vapi OpenAPI `CreateAssistantDTO` → 201 `Assistant`: the body plus `id`,
+/// `orgId`, `createdAt`, `updatedAt`).
+fn create_assistant(app: &Arc<App>, req: &Req) -> Resp {
+    let body = match json_body(req) {
+        Ok(v) => v,
+        Err(resp) => return resp,
+    };
+    let Some(fields) = body.as_object() else {
+        return error(
+            400,
+            json!(["request body must be a JSON object"]),
+            "Bad Request",
+        );
+    };
+    let problems = schema_problems("CreateAssistantDTO", &body);
+    if !problems.is_empty() {
+        return error(400, json!(problems), "Bad Request");
+    }
+    let id = util::uuid_v4();
+    let now = util::iso8601(sfvapi::now_millis());
+    let mut assistant = fields.clone();
+    assistant.insert("id".into(), json!(id));
+    assistant.insert("orgId".into(), json!(app.config.vapi.org_id));
+    assistant.insert("createdAt".into(), json!(now));
+    assistant.insert("updatedAt".into(), json!(now));
+    let assistant = Value::Object(assistant);
+    lock(&app.vapi).assistants.insert(id, assistant.clone());
+    Resp::json(201, &assistant)
+}
+
+/// `POST /call` → 201 `Call` (Vapi OpenAPI `CallController_create`), with the
+/// `subscriptionLimits` object Vapi adds to every such answer
+/// (https://docs.vapi.ai/calls/call-concurrency, "View concurrency in call responses"; the
+/// OpenAPI document declares it only on `CallBatchResponse`). 400 for "client/policy failure
+/// (limits, validation, missing resources)", 500 for a system failure.
 fn create_call(app: &Arc<App>, req: &Req) -> Resp {
     let mut st = lock(&app.vapi);
     if let Some(f) = st.fail_next.as_mut() {
@@ -203,6 +291,8 @@ fn create_call(app: &Arc<App>, req: &Req) -> Resp {
                 st.fail_next = None;
             }
             return match status {
+                // A limit refused as a 400 (the wording Vapi's users report; the shape is Vapi's).
+                400 => error(400, json!(["Over Concurrency Limit."]), "Bad Request"),
                 429 => error(429, json!("Too Many Requests"), "Too Many Requests"),
                 503 => error(503, json!("Service Unavailable"), "Service Unavailable"),
                 s => Resp::json(
@@ -219,28 +309,33 @@ fn create_call(app: &Arc<App>, req: &Req) -> Resp {
             &json!({"message": "Internal server error", "statusCode": 500}),
         );
     }
-    let body: Value = match serde_json::from_slice(&req.body) {
+    let body = match json_body(req) {
         Ok(v) => v,
-        Err(e) => {
-            return error(
-                400,
-                json!(format!("Unexpected token in JSON: {e}")),
-                "Bad Request",
-            )
-        }
+        Err(resp) => return resp,
     };
-    if let Err(problems) = validate(&body) {
+    if let Err(problems) = validate_call(&body) {
         return error(400, json!(problems), "Bad Request");
     }
     let id = util::uuid_v4();
     let now = sfvapi::now_millis();
+    let limit = st.concurrency_limit;
+    let blocked = st.live >= limit;
+    // `SubscriptionLimits.remainingConcurrentCalls`: the slots still open once this call took
+    // one (Vapi's example: limit 10, first call → 9); 0 when this call was refused.
+    let remaining = if blocked { 0 } else { limit - st.live - 1 };
     let mut call = json!({
+        "subscriptionLimits": {
+            "concurrencyBlocked": blocked,
+            "concurrencyLimit": limit,
+            "remainingConcurrentCalls": remaining,
+        },
         "id": id,
         "orgId": app.config.vapi.org_id,
         "type": "outboundPhoneCall",
-        "status": "queued",
+        "status": if blocked { "ended" } else { "queued" },
         "createdAt": util::iso8601(now),
         "updatedAt": util::iso8601(now),
+        "cost": 0,
         "phoneCallProvider": "twilio",
         "phoneCallTransport": "pstn",
         "monitor": {
@@ -262,8 +357,27 @@ fn create_call(app: &Arc<App>, req: &Req) -> Resp {
                 out.insert(k.into(), v.clone());
             }
         }
+        if blocked {
+            out.insert("endedReason".into(), json!(CONCURRENCY_BLOCKED));
+            out.insert("endedAt".into(), json!(util::iso8601(now)));
+        }
     }
-    st.calls.insert(id.clone(), call.clone());
+    // `subscriptionLimits` belongs to the answer, not to the stored call (`GET /call/{id}`).
+    let mut stored = call.clone();
+    if let Some(o) = stored.as_object_mut() {
+        o.remove("subscriptionLimits");
+    }
+    st.calls.insert(id.clone(), stored.clone());
+    if blocked {
+        // Nothing was dialled, so nothing is reported: no server messages for this call.
+        st.blocked += 1;
+        drop(st);
+        tracing::info!(call_id = %id, limit, "POST /call refused: concurrency limit reached");
+        return Resp::json(201, &call);
+    }
+    st.live += 1;
+    st.peak_live = st.peak_live.max(st.live);
+    st.created += 1;
     let plan = Plan {
         scenario: if st.scenario == Scenario::Outage {
             Scenario::Normal
@@ -274,14 +388,11 @@ fn create_call(app: &Arc<App>, req: &Req) -> Resp {
         delay: st.delay,
     };
     drop(st);
-    match app.config.vapi.server_url.clone() {
-        Some(url) => {
-            tokio::spawn(run_call(app.clone(), url, call.clone(), plan));
-        }
-        None => {
-            tracing::warn!(call_id = %id, "no --vapi-server-url: this call sends no server messages")
-        }
+    let url = app.config.vapi.server_url.clone();
+    if url.is_none() {
+        tracing::warn!(call_id = %id, "no --vapi-server-url: this call sends no server messages");
     }
+    tokio::spawn(run_call(app.clone(), url, stored, plan));
     Resp::json(201, &call)
 }
 
@@ -292,8 +403,9 @@ struct Plan {
     delay: Duration,
 }
 
-/// The call's timeline, as Vapi would report it.
-async fn run_call(app: Arc<App>, url: String, mut call: Value, plan: Plan) {
+/// The call's timeline, as Vapi would report it. Without a server URL the call still runs (its
+/// state and its concurrency slot change as usual), it just reports to no one.
+async fn run_call(app: Arc<App>, url: Option<String>, mut call: Value, plan: Plan) {
     let id = call
         .get("id")
         .and_then(Value::as_str)
@@ -309,8 +421,13 @@ async fn run_call(app: Arc<App>, url: String, mut call: Value, plan: Plan) {
             "customer-ended-call"
         }
     };
-    steps.push(("end-of-call-report", None));
+    // DESIGN.md "Vapi facts": `end-of-call-report` comes after `status-update` ended, once
+    // post-processing is done.
     steps.push(("status-update", Some("ended")));
+    steps.push(("end-of-call-report", None));
+    let server_url = url
+        .as_deref()
+        .unwrap_or("https://sandbox.invalid/no-server-url");
 
     for (kind, status) in steps {
         tokio::time::sleep(plan.delay).await;
@@ -319,8 +436,15 @@ async fn run_call(app: Arc<App>, url: String, mut call: Value, plan: Plan) {
                 c.insert("status".into(), json!(s));
                 if s == "ended" {
                     c.insert("endedReason".into(), json!(ended_reason));
+                    c.insert("endedAt".into(), json!(util::iso8601(sfvapi::now_millis())));
                 }
             });
+            if s == "ended" {
+                // The call is over before Vapi reports it: free its slot first, so a dialer that
+                // paces on this message can dial again at once without being refused.
+                let mut st = lock(&app.vapi);
+                st.live = st.live.saturating_sub(1);
+            }
         }
         let (message, tool_call_id) = match kind {
             "status-update" => (
@@ -329,13 +453,20 @@ async fn run_call(app: Arc<App>, url: String, mut call: Value, plan: Plan) {
             ),
             "tool-calls" => {
                 let tcid = format!("call_{}", util::alnum(24));
-                (tool_calls(&call, &tcid, &url), Some(tcid))
+                (tool_calls(&call, &tcid, server_url), Some(tcid))
             }
             _ => {
                 let ended = sfvapi::now_millis();
                 let report = end_of_call_report(&call, plan.scenario, ended_reason, started, ended);
                 set_call(&app, &id, &mut call, |c| {
-                    for k in ["cost", "startedAt", "endedAt", "endedReason"] {
+                    for k in [
+                        "cost",
+                        "startedAt",
+                        "endedAt",
+                        "endedReason",
+                        "artifact",
+                        "analysis",
+                    ] {
                         if let Some(v) = report["message"].get(k) {
                             c.insert(k.into(), v.clone());
                         }
@@ -344,11 +475,12 @@ async fn run_call(app: Arc<App>, url: String, mut call: Value, plan: Plan) {
                 (report, None)
             }
         };
+        let Some(url) = url.as_deref() else { continue };
         let deliveries = if plan.deliver_twice { 2 } else { 1 };
         for delivery in 1..=deliveries {
             deliver(
                 &app,
-                &url,
+                url,
                 &id,
                 kind,
                 &message,
@@ -376,6 +508,9 @@ fn set_call(
     lock(&app.vapi).calls.insert(id.to_owned(), call.clone());
 }
 
+/// What every server message carries (Vapi OpenAPI `ServerMessage*`: `type`, `timestamp` in ms,
+/// `call` a `Call`, `customer` a `CreateCustomerDTO`). `phoneNumber` is left out: it is optional
+/// and the sandbox has no phone-number object, only the id on the call.
 fn base_message(kind: &str, call: &Value) -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
     m.insert("type".into(), json!(kind));
@@ -384,12 +519,10 @@ fn base_message(kind: &str, call: &Value) -> serde_json::Map<String, Value> {
     if let Some(c) = call.get("customer") {
         m.insert("customer".into(), c.clone());
     }
-    if let Some(p) = call.get("phoneNumberId") {
-        m.insert("phoneNumber".into(), json!({"id": p}));
-    }
     m
 }
 
+/// Vapi OpenAPI `ServerMessageStatusUpdate`: `status`, and `endedReason` once ended.
 fn status_update(call: &Value, status: &str, ended_reason: &str) -> Value {
     let mut m = base_message("status-update", call);
     m.insert("status".into(), json!(status));
@@ -399,6 +532,9 @@ fn status_update(call: &Value, status: &str, ended_reason: &str) -> Value {
     json!({"message": m})
 }
 
+/// Vapi OpenAPI `ServerMessageToolCalls`: both `toolCallList` (`ToolCall`: `id`, `type`,
+/// `function{name, arguments}` with the arguments as JSON text) and `toolWithToolCallList`
+/// (`FunctionToolWithToolCall`: the tool's definition plus its `toolCall`) are required.
 fn tool_calls(call: &Value, tool_call_id: &str, server_url: &str) -> Value {
     let meta = call.pointer("/assistantOverrides/metadata");
     let customer_id = meta
@@ -410,18 +546,15 @@ fn tool_calls(call: &Value, tool_call_id: &str, server_url: &str) -> Value {
         json!({})
     } else {
         json!({"customerId": customer_id})
-    };
+    }
+    .to_string();
+    let tool_call = json!({
+        "id": tool_call_id,
+        "type": "function",
+        "function": {"name": "lookupCustomer", "arguments": arguments},
+    });
     let mut m = base_message("tool-calls", call);
-    m.insert(
-        "toolCallList".into(),
-        json!([{
-            "id": tool_call_id,
-            "type": "function",
-            "name": "lookupCustomer",
-            "arguments": arguments,
-            "function": {"name": "lookupCustomer", "arguments": arguments},
-        }]),
-    );
+    m.insert("toolCallList".into(), json!([tool_call]));
     m.insert(
         "toolWithToolCallList".into(),
         json!([{
@@ -431,16 +564,16 @@ fn tool_calls(call: &Value, tool_call_id: &str, server_url: &str) -> Value {
                 "parameters": {"type": "object", "properties": {"customerId": {"type": "string"}}},
             },
             "server": {"url": server_url},
-            "toolCall": {
-                "id": tool_call_id,
-                "type": "function",
-                "function": {"name": "lookupCustomer", "arguments": arguments},
-            },
+            "messages": [],
+            "toolCall": tool_call,
         }]),
     );
     json!({"message": m})
 }
 
+/// Vapi OpenAPI `ServerMessageEndOfCallReport`: `endedReason`, `artifact` (`Artifact`:
+/// `transcript`, `messages` as `BotMessage`/`UserMessage`, `recordingUrl`) and `analysis`
+/// (`Analysis`: `summary`, `successEvaluation`) are required; `cost`, `startedAt`, `endedAt`.
 fn end_of_call_report(
     call: &Value,
     scenario: Scenario,
@@ -475,7 +608,9 @@ fn end_of_call_report(
             .iter()
             .enumerate()
             .map(|(i, (role, text))| {
-                json!({"role": role, "message": text, "time": started + 1000 * i as i64, "secondsFromStart": i})
+                let time = started + 1000 * i as i64;
+                json!({"role": role, "message": text, "time": time, "endTime": time + 900,
+                       "secondsFromStart": i, "duration": 900})
             })
             .collect();
         (
@@ -491,20 +626,14 @@ fn end_of_call_report(
     m.insert("cost".into(), json!(cost));
     m.insert("startedAt".into(), json!(util::iso8601(started)));
     m.insert("endedAt".into(), json!(util::iso8601(ended)));
-    m.insert(
-        "durationSeconds".into(),
-        json!(((ended - started) as f64) / 1000.0),
-    );
     let mut artifact = json!({"transcript": transcript, "messages": messages});
     if answered {
         let id = call.get("id").and_then(Value::as_str).unwrap_or_default();
-        let recording = format!("https://storage.sandbox.invalid/recordings/{id}.wav");
-        artifact["recordingUrl"] = json!(recording);
-        m.insert("recordingUrl".into(), json!(recording));
+        artifact["recordingUrl"] = json!(format!(
+            "https://storage.sandbox.invalid/recordings/{id}.wav"
+        ));
     }
     m.insert("artifact".into(), artifact);
-    m.insert("transcript".into(), json!(transcript));
-    m.insert("summary".into(), json!(summary));
     m.insert(
         "analysis".into(),
         json!({"summary": summary, "successEvaluation": if answered { "true" } else { "false" }}),
@@ -512,7 +641,10 @@ fn end_of_call_report(
     json!({"message": m})
 }
 
-/// One delivery of a server message, retried on 5xx and connection errors with a short backoff.
+/// One delivery of a server message. Tried `delivery_attempts` times (1 by default: Vapi
+/// does not retry without a `server.backoffPlan`, Vapi OpenAPI `BackoffPlan.maxRetries` default
+/// 0); with more, like a backoff plan, a failed connection or a non-2xx answer not in
+/// `RETRY_EXCLUDED_STATUS` is tried again after a short pause.
 async fn deliver(
     app: &App,
     url: &str,
@@ -595,7 +727,7 @@ async fn deliver(
                     entry.check = Some(check);
                 }
                 entry.response_body = text;
-                status >= 500
+                !(200..300).contains(&status) && !RETRY_EXCLUDED_STATUS.contains(&status)
             }
         };
         entry.duration_ms = started.elapsed().as_millis() as u64;
@@ -613,13 +745,15 @@ async fn deliver(
                 kind,
                 status = ?failed_status,
                 error = ?failed_error,
-                "server message not accepted after {attempt} attempts; giving up"
+                "server message not accepted after {attempt} attempt(s); giving up"
             );
         }
     }
 }
 
-/// Vapi's contract for a tool-call answer: 200, `results[].toolCallId` matching, `result` a string.
+/// Vapi's contract for a tool-call answer: 200 and a body that is a
+/// `ServerMessageResponseToolCalls` (Vapi OpenAPI: `results[]` of `ToolCallResult`, each with
+/// `name` and `toolCallId`, `result` a string), answering this tool call.
 fn check_tool_answer(status: u16, text: &str, tool_call_id: &str) -> Check {
     let fail = |detail: String| Check { ok: false, detail };
     if status != 200 {
@@ -628,6 +762,12 @@ fn check_tool_answer(status: u16, text: &str, tool_call_id: &str) -> Check {
     let Ok(v) = serde_json::from_str::<Value>(text) else {
         return fail("answer is not JSON".into());
     };
+    if let Err(problems) = vapi_schema::validate("ServerMessageResponseToolCalls", &v) {
+        return fail(format!(
+            "answer is not a ServerMessageResponseToolCalls: {}",
+            problems.join("; ")
+        ));
+    }
     let Some(first) = v
         .get("results")
         .and_then(Value::as_array)
@@ -647,7 +787,6 @@ fn check_tool_answer(status: u16, text: &str, tool_call_id: &str) -> Check {
             ),
         },
         (_, Some(Value::String(e))) => fail(format!("answered an error for {tool_call_id}: {e}")),
-        (Some(_), _) => fail("results[0].result is not a string (JSON-encode objects)".into()),
         _ => fail("results[0] has neither result nor error".into()),
     }
 }

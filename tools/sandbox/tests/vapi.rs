@@ -1,5 +1,6 @@
 //! The fake Vapi: POST /call answers like Vapi, then signed server messages reach the webhook
 //! in Vapi's order, twice with --deliver-twice, and the outage scenario fails then recovers.
+//! Every request, answer and message is checked against Vapi's OpenAPI contract (`vapi-schema`).
 
 mod common;
 
@@ -14,17 +15,18 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 const KEY: &str = "sandbox-vapi-key";
 const SECRET: &str = "sandbox-vapi-secret";
 
-/// A webhook that answers tool calls the way sfvapi must: 200, one result per toolCallId.
+/// A webhook that answers tool calls the way sfvapi must: 200, one result per toolCallId, with the
+/// tool's name (Vapi OpenAPI `ToolCallResult`).
 struct Webhook;
 
 impl Respond for Webhook {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let v: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
         if v["message"]["type"] == "tool-calls" {
-            let id = v["message"]["toolCallList"][0]["id"].clone();
-            ResponseTemplate::new(200).set_body_json(
-                json!({"results":[{"toolCallId": id, "result": "{\"name\":\"Ada Lovelace\"}"}]}),
-            )
+            let call = &v["message"]["toolCallList"][0];
+            ResponseTemplate::new(200).set_body_json(json!({"results":[{
+                "name": call["function"]["name"], "toolCallId": call["id"],
+                "result": "{\"name\":\"Ada Lovelace\"}"}]}))
         } else {
             ResponseTemplate::new(200).set_body_json(json!({}))
         }
@@ -153,8 +155,8 @@ async fn post_call_then_signed_messages_in_vapi_order() {
             "status-update:ringing",
             "status-update:in-progress",
             "tool-calls",
-            "end-of-call-report",
-            "status-update:ended"
+            "status-update:ended",
+            "end-of-call-report"
         ]
     );
     assert_signed(&reqs);
@@ -171,15 +173,18 @@ async fn post_call_then_signed_messages_in_vapi_order() {
         m["call"]["assistantOverrides"]["metadata"],
         call_body()["assistantOverrides"]["metadata"]
     );
-    assert_eq!(m["toolCallList"][0]["name"], "lookupCustomer");
-    assert_eq!(
-        m["toolCallList"][0]["arguments"]["customerId"],
-        "0035e00000XyZ12AAF"
-    );
+    assert_eq!(m["toolCallList"][0]["function"]["name"], "lookupCustomer");
+    let args: Value = serde_json::from_str(
+        m["toolCallList"][0]["function"]["arguments"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(args["customerId"], "0035e00000XyZ12AAF");
     assert!(m["toolCallList"][0]["id"].is_string());
     assert!(m["timestamp"].is_i64());
 
-    let report: Value = serde_json::from_slice(&reqs[3].body).unwrap();
+    let report: Value = serde_json::from_slice(&reqs[4].body).unwrap();
     let r = &report["message"];
     assert_eq!(r["endedReason"], "customer-ended-call");
     assert_eq!(r["call"]["id"], id.as_str());
@@ -197,7 +202,7 @@ async fn post_call_then_signed_messages_in_vapi_order() {
         .is_some_and(|s| !s.is_empty()));
     assert!(r["cost"].as_f64().unwrap() > 0.0);
     assert!(r["startedAt"].is_string() && r["endedAt"].is_string());
-    let ended: Value = serde_json::from_slice(&reqs[4].body).unwrap();
+    let ended: Value = serde_json::from_slice(&reqs[3].body).unwrap();
     assert_eq!(ended["message"]["endedReason"], "customer-ended-call");
 
     // The log has the POST and every message sent, with the tool answer checked.
@@ -286,10 +291,10 @@ async fn deliver_twice_sends_each_message_twice_and_secret_header_on_request() {
             "status-update:in-progress",
             "tool-calls",
             "tool-calls",
-            "end-of-call-report",
-            "end-of-call-report",
             "status-update:ended",
             "status-update:ended",
+            "end-of-call-report",
+            "end-of-call-report",
         ]
     );
     assert_signed(&reqs);
@@ -324,11 +329,11 @@ async fn no_answer_scenario_reports_customer_did_not_answer_without_tool_call() 
         kinds(&reqs),
         [
             "status-update:ringing",
-            "end-of-call-report",
-            "status-update:ended"
+            "status-update:ended",
+            "end-of-call-report"
         ]
     );
-    let report: Value = serde_json::from_slice(&reqs[1].body).unwrap();
+    let report: Value = serde_json::from_slice(&reqs[2].body).unwrap();
     assert_eq!(report["message"]["endedReason"], "customer-did-not-answer");
 }
 
@@ -369,7 +374,7 @@ async fn outage_gives_500_twice_then_201_and_is_switchable() {
 }
 
 #[tokio::test]
-async fn a_5xx_answer_is_retried() {
+async fn a_5xx_answer_is_retried_when_attempts_are_configured() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(503))
@@ -381,7 +386,9 @@ async fn a_5xx_answer_is_retried() {
         .respond_with(Webhook)
         .mount(&server)
         .await;
-    let h = common::start(config(&server)).await;
+    let mut c = config(&server);
+    c.vapi.delivery_attempts = 3;
+    let h = common::start(c).await;
     assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
     let reqs = received(&server, 6).await;
     assert_eq!(
@@ -401,4 +408,328 @@ async fn a_5xx_answer_is_retried() {
         })
         .collect();
     assert_eq!(first, [(503, 1), (200, 2)]);
+}
+
+/// Every message the sandbox sent (from its request log), each as Vapi's `ServerMessage`.
+async fn assert_messages_match_vapis_contract(base: &str, at_least: usize) {
+    let log = common::log(base, Some("vapi")).await;
+    let out: Vec<_> = log.iter().filter(|e| e["direction"] == "out").collect();
+    assert!(out.len() >= at_least, "{} messages", out.len());
+    for e in out {
+        let body: Value = serde_json::from_str(e["body"].as_str().unwrap()).unwrap();
+        if let Err(problems) = vapi_schema::validate("ServerMessage", &body) {
+            panic!(
+                "{} is not a Vapi ServerMessage: {problems:?}",
+                e["message_type"]
+            );
+        }
+    }
+}
+
+/// A 201 from `POST /call`: a `Call` plus the `subscriptionLimits` Vapi adds to the answer.
+fn assert_call_answer(call: &Value) -> Value {
+    let limits = call["subscriptionLimits"].clone();
+    assert!(limits.is_object(), "{call}");
+    assert_eq!(vapi_schema::validate("SubscriptionLimits", &limits), Ok(()));
+    let mut bare = call.clone();
+    bare.as_object_mut().unwrap().remove("subscriptionLimits");
+    assert_eq!(vapi_schema::validate("Call", &bare), Ok(()), "{call}");
+    limits
+}
+
+#[tokio::test]
+async fn every_message_and_answer_matches_vapis_contract() {
+    let server = webhook().await;
+    let h = common::start(config(&server)).await;
+    let (status, call) = create_call(&h.vapi_url, KEY, &call_body()).await;
+    assert_eq!(status, 201);
+    let limits = assert_call_answer(&call);
+    assert_eq!(
+        limits,
+        json!({"concurrencyBlocked": false, "concurrencyLimit": 10, "remainingConcurrentCalls": 9})
+    );
+    received(&server, 5).await;
+    assert_messages_match_vapis_contract(&h.vapi_url, 5).await;
+    // The ended call as GET /call/{id} shows it is a `Call` too.
+    let got: Value = common::client()
+        .get(format!(
+            "{}/call/{}",
+            h.vapi_url,
+            call["id"].as_str().unwrap()
+        ))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(vapi_schema::validate("Call", &got), Ok(()), "{got}");
+    assert!(got.get("subscriptionLimits").is_none());
+
+    let no_answer = webhook().await;
+    let mut c = config(&no_answer);
+    c.vapi.scenario = sandbox::Scenario::NoAnswer;
+    let h = common::start(c).await;
+    assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
+    received(&no_answer, 3).await;
+    assert_messages_match_vapis_contract(&h.vapi_url, 3).await;
+}
+
+#[tokio::test]
+async fn an_unknown_property_is_a_400_in_vapis_words() {
+    let server = webhook().await;
+    let h = common::start(config(&server)).await;
+    let mut bad = call_body();
+    bad["callbackUrl"] = json!("https://example.com");
+    bad["customer"]["nickname"] = json!("Ada");
+    bad["name"] = json!("x".repeat(41));
+    let (status, body) = create_call(&h.vapi_url, KEY, &bad).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "Bad Request");
+    assert_eq!(body["statusCode"], 400);
+    let msgs: Vec<&str> = body["message"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert!(
+        msgs.contains(&"property callbackUrl should not exist"),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.contains(&"customer.property nickname should not exist"),
+        "{msgs:?}"
+    );
+    assert!(msgs.iter().any(|m| m.starts_with("name: ")), "{msgs:?}");
+    let state = common::control(&h.vapi_url, json!({})).await;
+    let state: Value = state.json().await.unwrap();
+    assert_eq!(state["state"]["vapi"]["created"], 0);
+}
+
+#[tokio::test]
+async fn post_assistant_validates_against_create_assistant_dto() {
+    let server = webhook().await;
+    let h = common::start(config(&server)).await;
+    let assistant: Value = serde_json::from_str(include_str!("../../../events/assistant.json"))
+        .expect("events/assistant.json");
+    let post = |body: Value| {
+        let url = format!("{}/assistant", h.vapi_url);
+        async move {
+            let resp = common::client()
+                .post(url)
+                .bearer_auth(KEY)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, created) = post(assistant.clone()).await;
+    assert_eq!(status, 201, "{created}");
+    assert!(created["id"].is_string());
+    assert_eq!(created["name"], assistant["name"]);
+    assert_eq!(vapi_schema::validate("Assistant", &created), Ok(()));
+
+    let mut old = assistant.clone();
+    old["endCallFunctionEnabled"] = json!(true);
+    old["server"]["secret"] = json!("s3cret");
+    let (status, body) = post(old).await;
+    assert_eq!(status, 400);
+    let mut msgs: Vec<&str> = body["message"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    msgs.sort_unstable();
+    assert_eq!(
+        msgs,
+        [
+            "property endCallFunctionEnabled should not exist",
+            "server.property secret should not exist"
+        ]
+    );
+    assert_eq!(body["statusCode"], 400);
+}
+
+#[tokio::test]
+async fn a_400_limit_is_switchable_in_vapis_error_shape() {
+    let server = webhook().await;
+    let h = common::start(config(&server)).await;
+    let resp = common::control(&h.vapi_url, json!({"vapi": {"fail_next": {"status": 400}}})).await;
+    assert_eq!(resp.status(), 200);
+    let (status, body) = create_call(&h.vapi_url, KEY, &call_body()).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body,
+        json!({"message": ["Over Concurrency Limit."], "error": "Bad Request", "statusCode": 400})
+    );
+    assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
+}
+
+#[tokio::test]
+async fn without_a_backoff_plan_a_failed_message_is_not_retried() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(Webhook)
+        .mount(&server)
+        .await;
+    let h = common::start(config(&server)).await;
+    assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
+    let reqs = received(&server, 5).await;
+    // The ringing update got its 503 and was lost, as with Vapi without server.backoffPlan.
+    assert_eq!(reqs.len(), 5, "{:?}", kinds(&reqs));
+    assert_eq!(
+        kinds(&reqs)[..2],
+        ["status-update:ringing", "status-update:in-progress"]
+    );
+}
+
+#[tokio::test]
+async fn a_retry_plan_does_not_retry_excluded_statuses() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(Webhook)
+        .mount(&server)
+        .await;
+    let mut c = config(&server);
+    c.vapi.delivery_attempts = 3;
+    let h = common::start(c).await;
+    assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
+    let reqs = received(&server, 5).await;
+    assert_eq!(
+        reqs.len(),
+        5,
+        "401 is in excludedStatusCodes: {:?}",
+        kinds(&reqs)
+    );
+}
+
+/// `GET /_sandbox/control` over a plain blocking socket (usable inside a wiremock responder).
+fn control_state_blocking(base: &str) -> Value {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("sandbox reachable");
+    write!(
+        s,
+        "GET /_sandbox/control HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    serde_json::from_str(body).unwrap_or(Value::Null)
+}
+
+/// Records `state.vapi.live` as the sandbox reports it at the moment each `ended` arrives.
+struct LiveAtEnded {
+    base: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+impl Respond for LiveAtEnded {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let v: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        if v["message"]["type"] == "status-update" && v["message"]["status"] == "ended" {
+            let live = control_state_blocking(&self.base)["state"]["vapi"]["live"].clone();
+            self.seen.lock().unwrap().push(live);
+        }
+        Webhook.respond(req)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_concurrency_limit_blocks_with_a_201_and_frees_the_slot_before_ended() {
+    let server = MockServer::start().await;
+    let mut c = config(&server);
+    c.vapi.concurrency_limit = 1;
+    c.vapi.message_delay = Duration::from_millis(150);
+    let h = common::start(c).await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    Mock::given(method("POST"))
+        .respond_with(LiveAtEnded {
+            base: h.vapi_url.clone(),
+            seen: seen.clone(),
+        })
+        .mount(&server)
+        .await;
+
+    let (status, first) = create_call(&h.vapi_url, KEY, &call_body()).await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        assert_call_answer(&first),
+        json!({"concurrencyBlocked": false, "concurrencyLimit": 1, "remainingConcurrentCalls": 0})
+    );
+    // While the first call is live, the next one is refused: a 201 that placed nothing.
+    let (status, second) = create_call(&h.vapi_url, KEY, &call_body()).await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        assert_call_answer(&second),
+        json!({"concurrencyBlocked": true, "concurrencyLimit": 1, "remainingConcurrentCalls": 0})
+    );
+    assert_eq!(second["status"], "ended");
+    assert_eq!(
+        second["endedReason"],
+        "call.start.error-subscription-concurrency-limit-reached"
+    );
+    let state: Value = common::control(&h.vapi_url, json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let v = &state["state"]["vapi"];
+    assert_eq!(
+        (
+            v["live"].clone(),
+            v["peak_live"].clone(),
+            v["created"].clone(),
+            v["blocked"].clone()
+        ),
+        (json!(1), json!(1), json!(1), json!(1))
+    );
+
+    let reqs = received(&server, 5).await;
+    let second_id = second["id"].as_str().unwrap();
+    assert!(
+        reqs.iter().all(|r| {
+            let v: Value = serde_json::from_slice(&r.body).unwrap();
+            v["message"]["call"]["id"] != second_id
+        }),
+        "a blocked call sends no messages"
+    );
+    // The slot was already free when `ended` reached the webhook.
+    assert_eq!(*seen.lock().unwrap(), vec![json!(0)]);
+    let (_, third) = create_call(&h.vapi_url, KEY, &call_body()).await;
+    assert_eq!(third["subscriptionLimits"]["concurrencyBlocked"], false);
+
+    // The limit is a switch too; a reset zeroes the counters.
+    let state: Value = common::control(
+        &h.vapi_url,
+        json!({"reset": true, "vapi": {"concurrency_limit": 5}}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let v = &state["state"]["vapi"];
+    assert_eq!(v["concurrency_limit"], 5);
+    assert_eq!(
+        (v["created"].clone(), v["blocked"].clone()),
+        (json!(0), json!(0))
+    );
 }

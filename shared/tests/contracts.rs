@@ -1,0 +1,517 @@
+//! Contract tests against Vapi's published OpenAPI document (`tools/vapi-schema`, vendored):
+//! every `POST /call` body the worker builds, the example assistant, every server message the
+//! fixtures and `events/` hold, and every answer the webhook gives a tool call validate against
+//! Vapi's own schemas, with unknown properties treated as errors (Vapi's API rejects them).
+//! Each check has a negative twin: a mutated copy must be rejected, naming what is wrong.
+//!
+//! The webhook part drives the real handler on DynamoDB Local and moto
+//! (`scripts/services.sh cargo test -p sfvapi --test contracts`).
+
+mod support;
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+use sfvapi::calls::{record_call, CallSnapshot, CaseSnapshot, CustomerSnapshot, NewCall};
+use sfvapi::config::Env;
+use sfvapi::ids::{E164Phone, SalesforceEventId, SalesforceId, VapiCallId};
+use sfvapi::secrets::SecretsCache;
+use sfvapi::signature::{hmac_parts, Algorithm};
+use sfvapi::store::Store;
+use sfvapi::vapi::client::CreateCall;
+use sfvapi::vapi::config::VapiWebhookConfig;
+use sfvapi::vapi::webhook::VapiWebhookApp;
+use support::{answer, fixture, request};
+
+const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+fn read_json(path: &str) -> Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{path} is not JSON: {e}"))
+}
+
+fn assert_valid(schema: &str, value: &Value, what: &str) {
+    if let Err(errors) = vapi_schema::validate(schema, value) {
+        panic!(
+            "{what} does not match Vapi's `{schema}`:\n  {}",
+            errors.join("\n  ")
+        );
+    }
+}
+
+/// The validator rejects `value`, and one of its errors names `needle`.
+fn assert_rejected(schema: &str, value: &Value, needle: &str) {
+    match vapi_schema::validate(schema, value) {
+        Ok(()) => panic!("`{schema}` accepted a value it must reject ({needle}): {value}"),
+        Err(errors) => assert!(
+            errors.iter().any(|e| e.contains(needle)),
+            "`{schema}` rejected it, but no error names {needle:?}: {errors:?}"
+        ),
+    }
+}
+
+// ------------------------------------------------------------------ POST /call
+
+/// Every key the dial job puts into `assistantOverrides.variableValues`
+/// (`shared/src/jobs/dial.rs`, `variable_values`), with realistic values.
+fn every_variable_value() -> Map<String, Value> {
+    [
+        ("customerName", "Ada Lovelace"),
+        ("caseId", "5005e00000AbCdEAAV"),
+        ("priority", "High"),
+        ("reason", "Payment failed twice"),
+        ("accountStatus", "Gold"),
+        ("lastInteraction", "2026-11-20"),
+        ("preferredLanguage", "en-GB"),
+        ("caseNumber", "00001026"),
+        ("caseSubject", "Refund not received"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), json!(v)))
+    .collect()
+}
+
+fn full_call() -> CreateCall {
+    CreateCall {
+        assistant_id: "3f4b2b1e-6a0c-4f7e-9d55-2a3b4c5d6e7f".into(),
+        phone_number_id: "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d".into(),
+        customer_number: E164Phone::parse("phone", "+14155550123").expect("valid test phone"),
+        customer_name: Some("Ada Lovelace".into()),
+        event_id: SalesforceEventId::parse("e", "case-escalated-5005e00000AbCdEAAV-1")
+            .expect("valid test event id"),
+        contact_id: SalesforceId::parse("c", "0035e00000XyZ12AAF").expect("valid contact id"),
+        case_id: Some(SalesforceId::parse("c", "5005e00000AbCdEAAV").expect("valid case id")),
+        variable_values: every_variable_value(),
+    }
+}
+
+#[test]
+fn every_post_call_body_the_worker_builds_matches_create_call_dto() {
+    let full = full_call();
+    let minimal = CreateCall {
+        customer_name: None,
+        case_id: None,
+        variable_values: Map::new(),
+        ..full_call()
+    };
+    let long_names = CreateCall {
+        customer_name: Some("Ada Augusta King, Countess of Lovelace, née Byron".into()),
+        event_id: SalesforceEventId::parse("e", &format!("case-escalated-{}", "x".repeat(80)))
+            .expect("valid long event id"),
+        ..full_call()
+    };
+    let body = long_names.body();
+    assert_eq!(body["name"].as_str().map(|n| n.chars().count()), Some(40));
+    assert_eq!(
+        body["customer"]["name"].as_str().map(|n| n.chars().count()),
+        Some(40)
+    );
+    for (what, call) in [
+        ("full context", &full),
+        ("minimal context", &minimal),
+        ("names over 40 characters", &long_names),
+    ] {
+        assert_valid("CreateCallDTO", &call.body(), what);
+    }
+}
+
+#[test]
+fn the_variables_tested_are_the_ones_the_assistant_uses() {
+    // Every placeholder of the example assistant's prompt must be set by the dial job (else Vapi
+    // speaks "{{x}}" or nothing), so the bodies above carry every one of them.
+    let assistant = read_json(&format!("{REPO}/events/assistant.json")).to_string();
+    let used: BTreeSet<String> = assistant
+        .split("{{")
+        .skip(1)
+        .filter_map(|s| s.split_once("}}").map(|(name, _)| name.to_owned()))
+        .collect();
+    let tested: BTreeSet<String> = every_variable_value().keys().cloned().collect();
+    assert!(used.len() >= 8, "{used:?}");
+    assert!(
+        used.is_subset(&tested),
+        "not set: {:?}",
+        used.difference(&tested).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_post_call_body_with_an_unknown_property_is_rejected_naming_it() {
+    let mut body = full_call().body();
+    body["callbackUrl"] = json!("https://example.com");
+    assert_rejected(
+        "CreateCallDTO",
+        &body,
+        "property callbackUrl should not exist",
+    );
+    let mut body = full_call().body();
+    body["customer"]["nickname"] = json!("Ada");
+    assert_rejected(
+        "CreateCallDTO",
+        &body,
+        "/customer: property nickname should not exist",
+    );
+    let mut body = full_call().body();
+    body["name"] = json!("x".repeat(41));
+    assert_rejected("CreateCallDTO", &body, "/name");
+}
+
+// ------------------------------------------------------------------ the assistant
+
+fn assistant() -> Value {
+    read_json(&format!("{REPO}/events/assistant.json"))
+}
+
+#[test]
+fn the_example_assistant_matches_create_assistant_dto() {
+    assert_valid("CreateAssistantDTO", &assistant(), "events/assistant.json");
+}
+
+#[test]
+fn the_example_assistant_is_wired_for_production() {
+    let a = assistant();
+    let tools = a["model"]["tools"].as_array().cloned().unwrap_or_default();
+    assert!(
+        tools.iter().any(|t| t == &json!({"type": "endCall"})),
+        "the end-call tool is model.tools[] {{\"type\":\"endCall\"}}: {tools:?}"
+    );
+    // Answering machines are only reported as `voicemail` when detection is on.
+    assert!(
+        a["voicemailDetection"].is_object(),
+        "voicemailDetection off"
+    );
+    let server = &a["server"];
+    assert!(server["credentialId"].is_string(), "server.credentialId");
+    // Without a backoffPlan Vapi does not retry a failed server request (maxRetries defaults to 0).
+    let plan = &server["backoffPlan"];
+    assert!(plan["maxRetries"].as_u64().unwrap_or(0) > 0, "{plan}");
+    let excluded: Vec<u64> = plan["excludedStatusCodes"]
+        .as_array()
+        .map(|c| c.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default();
+    for code in [400, 401, 403, 404, 413] {
+        assert!(excluded.contains(&code), "{code} is retried: {plan}");
+    }
+    // A tool with a server of its own would be sent there, unsigned and never retried unless that
+    // server repeats the credential and the plan; the example tools use the assistant's.
+    for tool in &tools {
+        if let Some(s) = tool.get("server") {
+            assert!(
+                s["credentialId"].is_string() && s["backoffPlan"].is_object(),
+                "{tool}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_assistant_that_regains_an_unknown_property_is_rejected_naming_it() {
+    let mut a = assistant();
+    a["endCallFunctionEnabled"] = json!(true);
+    assert_rejected(
+        "CreateAssistantDTO",
+        &a,
+        "/: property endCallFunctionEnabled should not exist",
+    );
+    let mut a = assistant();
+    a["server"]["secret"] = json!("s3cret");
+    assert_rejected(
+        "CreateAssistantDTO",
+        &a,
+        "/server: property secret should not exist",
+    );
+    let mut a = assistant();
+    a["model"]["tools"][2]["function"]["parameters"]["properties"]["note"]["maxLength"] =
+        json!(4000);
+    assert_rejected(
+        "CreateAssistantDTO",
+        &a,
+        "property maxLength should not exist",
+    );
+}
+
+// ------------------------------------------------------------------ server messages
+
+/// Every Vapi server message the project ships: the fixtures, and the `body` of every
+/// `events/vapi-*.json` API Gateway event. The legacy `function-call` is left out: it is no longer
+/// in Vapi's contract (see the test below), the webhook only still accepts it.
+fn server_messages() -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    let dir = format!("{REPO}/shared/tests/fixtures/vapi");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    for name in names {
+        // create-call-*: Vapi's answers to POST /call, checked below.
+        if name.starts_with("create-call-") || name == "function-call-legacy.json" {
+            continue;
+        }
+        out.push((
+            format!("fixtures/vapi/{name}"),
+            read_json(&format!("{dir}/{name}")),
+        ));
+    }
+    let dir = format!("{REPO}/events");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.starts_with("vapi-") && n != "vapi-function-call-legacy.json")
+        .collect();
+    names.sort();
+    for name in names {
+        let event = read_json(&format!("{dir}/{name}"));
+        let body = event["body"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no body"));
+        let message: Value =
+            serde_json::from_str(body).unwrap_or_else(|e| panic!("{name}: body not JSON: {e}"));
+        out.push((format!("events/{name}"), message));
+    }
+    out
+}
+
+#[test]
+fn every_server_message_shipped_matches_server_message() {
+    let messages = server_messages();
+    assert!(messages.len() >= 11, "{} messages", messages.len());
+    for (what, message) in &messages {
+        assert_valid("ServerMessage", message, what);
+    }
+}
+
+#[test]
+fn the_legacy_function_call_is_not_in_vapis_contract_any_more() {
+    // Kept in the webhook for old assistants only; if Vapi ever documents it again, this fails
+    // and the fixture joins the checked messages.
+    let legacy = read_json(&format!(
+        "{REPO}/shared/tests/fixtures/vapi/function-call-legacy.json"
+    ));
+    assert_rejected(
+        "ServerMessage",
+        &legacy,
+        "/message/type: \"function-call\" is not one of",
+    );
+}
+
+#[test]
+fn a_drifted_server_message_is_rejected_naming_the_drift() {
+    let tool_calls = read_json(&format!(
+        "{REPO}/shared/tests/fixtures/vapi/tool-calls.json"
+    ));
+    let mut m = tool_calls.clone();
+    m["message"]["toolCallList"][0]["name"] = json!("lookupCase");
+    assert_rejected(
+        "ServerMessage",
+        &m,
+        "/message/toolCallList/0: property name should not exist",
+    );
+    let mut m = tool_calls.clone();
+    if let Some(msg) = m["message"].as_object_mut() {
+        msg.remove("toolWithToolCallList");
+    }
+    assert_rejected(
+        "ServerMessage",
+        &m,
+        "\"toolWithToolCallList\" is a required",
+    );
+    let mut m = read_json(&format!(
+        "{REPO}/shared/tests/fixtures/vapi/end-of-call-report.json"
+    ));
+    if let Some(call) = m["message"]["call"].as_object_mut() {
+        call.remove("orgId");
+    }
+    assert_rejected(
+        "ServerMessage",
+        &m,
+        "/message/call: \"orgId\" is a required",
+    );
+    let mut m = read_json(&format!(
+        "{REPO}/shared/tests/fixtures/vapi/status-update.json"
+    ));
+    m["message"]["status"] = json!("finished");
+    assert_rejected("ServerMessage", &m, "/message/status");
+}
+
+#[test]
+fn vapis_answer_to_post_call_matches_call() {
+    let created = read_json(&format!(
+        "{REPO}/shared/tests/fixtures/vapi/create-call-response.json"
+    ));
+    assert_valid("Call", &created, "fixtures/vapi/create-call-response.json");
+}
+
+// ------------------------------------------------------------------ the webhook's answers
+
+const SECRET: &str = "vapi-test-secret-do-not-use";
+const CALL_ID: &str = "c0ffee00-1111-4222-8333-444455556666";
+const CASE_ID: &str = "5005e00000AbCdEAAV";
+
+async fn webhook() -> (VapiWebhookApp, Store) {
+    let (store, _counter) = support::fresh_store().await;
+    let arn = support::create_secret(&json!({
+        "server_secrets": [SECRET], "api_key": "vapi-private-key"
+    }))
+    .await;
+    let env: HashMap<String, String> = HashMap::from([
+        ("TABLE_NAME".into(), store.table().to_owned()),
+        ("VAPI_SECRET_ARN".into(), arn),
+    ]);
+    let config =
+        VapiWebhookConfig::from_env(&Env::new(move |k| env.get(k).cloned())).expect("test config");
+    let secrets = SecretsCache::new(
+        sfvapi::config::secrets_client(&support::sdk().await),
+        Duration::from_secs(300),
+    );
+    record_call(
+        &store,
+        &NewCall {
+            call_id: VapiCallId::parse("id", CALL_ID).expect("call id"),
+            event_id: SalesforceEventId::parse("e", "case-escalated-5005e00000AbCdEAAV-1")
+                .expect("event id"),
+            contact_id: SalesforceId::parse("c", "0035e00000XyZ12AAF").expect("contact id"),
+            case_id: Some(SalesforceId::parse("c", CASE_ID).expect("case id")),
+            snapshot: CallSnapshot {
+                customer: CustomerSnapshot {
+                    name: Some("Ada Lovelace".into()),
+                    account_status: Some("Gold".into()),
+                    ..Default::default()
+                },
+                case: Some(CaseSnapshot {
+                    case_id: Some(CASE_ID.into()),
+                    subject: Some("Refund not received".into()),
+                    ..Default::default()
+                }),
+                captured_at: Some(sfvapi::now_millis()),
+            },
+            created_at_ms: sfvapi::now_millis(),
+        },
+        Duration::from_secs(3600),
+    )
+    .await
+    .expect("seed call#");
+    (VapiWebhookApp::new(config, store.clone(), secrets), store)
+}
+
+/// Sends `body` signed like Vapi's default HMAC credential; the answer must be 200.
+async fn tool_answer(app: &VapiWebhookApp, body: &Value) -> Value {
+    let body = body.to_string();
+    let ts = sfvapi::now_secs().to_string();
+    let mac = hmac_parts(
+        Algorithm::Sha256,
+        SECRET.as_bytes(),
+        &[ts.as_bytes(), b".", body.as_bytes()],
+    );
+    let sig = hex::encode(mac);
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-timestamp", ts.as_str()),
+        ("x-signature", sig.as_str()),
+    ];
+    let a = answer(
+        app.handle(request(
+            "POST",
+            "/vapi/webhook",
+            &headers,
+            body.as_bytes(),
+            false,
+        ))
+        .await,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.json
+}
+
+fn fixture_json(path: &str) -> Value {
+    serde_json::from_slice(&fixture(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[tokio::test]
+async fn every_tool_call_answer_matches_server_message_response_tool_calls() {
+    let (app, _store) = webhook().await;
+    let one = fixture_json("vapi/tool-calls.json");
+    let three = fixture_json("vapi/tool-calls-three.json");
+    // An unknown tool, in the schema's own shape.
+    let mut unknown = one.clone();
+    for pointer in [
+        "/message/toolCallList/0/function/name",
+        "/message/toolWithToolCallList/0/function/name",
+        "/message/toolWithToolCallList/0/toolCall/function/name",
+    ] {
+        if let Some(name) = unknown.pointer_mut(pointer) {
+            *name = json!("transferMoney");
+        }
+    }
+    for pointer in [
+        "/message/toolCallList/0/id",
+        "/message/toolWithToolCallList/0/toolCall/id",
+    ] {
+        if let Some(id) = unknown.pointer_mut(pointer) {
+            *id = json!("call_unknown_1");
+        }
+    }
+    assert_valid("ServerMessage", &unknown, "the unknown-tool message");
+
+    let first = tool_answer(&app, &one).await;
+    let cases = [
+        ("one tool call", one.clone(), first.clone(), 1),
+        (
+            "three tool calls",
+            three.clone(),
+            tool_answer(&app, &three).await,
+            3,
+        ),
+        (
+            "an unknown tool",
+            unknown.clone(),
+            tool_answer(&app, &unknown).await,
+            1,
+        ),
+        // A retried tool call is replayed from the cache: the same answer, still valid.
+        (
+            "a retried tool call",
+            one.clone(),
+            tool_answer(&app, &one).await,
+            1,
+        ),
+    ];
+    for (what, message, answer, n) in cases {
+        assert_valid("ServerMessageResponseToolCalls", &answer, what);
+        let results = answer["results"].as_array().cloned().unwrap_or_default();
+        assert_eq!(results.len(), n, "{what}: {answer}");
+        for (i, r) in results.iter().enumerate() {
+            let call = &message["message"]["toolCallList"][i];
+            assert_eq!(r["toolCallId"], call["id"], "{what}: {r}");
+            assert_eq!(r["name"], call["function"]["name"], "{what}: {r}");
+            assert!(
+                r["result"].is_string() != r["error"].is_string(),
+                "{what}: {r}"
+            );
+        }
+    }
+    let retried = tool_answer(&app, &one).await;
+    assert_eq!(retried, first);
+    let unknown_answer = tool_answer(&app, &unknown).await;
+    assert_eq!(
+        unknown_answer["results"][0]["error"],
+        "unknown tool \"transferMoney\""
+    );
+}
+
+#[test]
+fn a_tool_call_answer_without_name_is_rejected_naming_it() {
+    let answer = json!({"results": [{"toolCallId": "call_lookup_1", "result": "{}"}]});
+    assert_rejected(
+        "ServerMessageResponseToolCalls",
+        &answer,
+        "/results/0: \"name\" is a required property",
+    );
+    let answer =
+        json!({"results": [{"name": "lookupCase", "toolCallId": "t", "result": {"a": 1}}]});
+    assert_rejected(
+        "ServerMessageResponseToolCalls",
+        &answer,
+        "/results/0/result",
+    );
+}
