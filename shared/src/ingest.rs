@@ -31,7 +31,7 @@ use crate::salesforce::events::{
 use crate::secrets::{IngestSecret, SecretsCache};
 use crate::signature::{constant_time_eq, verify_salesforce, SignatureError};
 use crate::store::{Item, PutOutcome, Store};
-use crate::telemetry::{metric_by, Unit};
+use crate::telemetry::{metric, metric_by, Unit};
 
 /// The `route` of the ingest's spans and metric dimensions (the dashboard splits by it).
 pub const ROUTE_EVENTS: &str = "events";

@@ -190,6 +190,8 @@ pub const METRICS: &[&str] = &[
     "events_accepted",
     "duplicates",
     "signature_failures",
+    // salesforce-ingest: an Outbound Message notification stored as SKIPPED
+    "events_skipped",
     // vapi-webhook
     "tool_calls",
     "reports_queued",
@@ -206,6 +208,11 @@ pub const METRICS: &[&str] = &[
     "dial_limit_refused",
     "vapi_concurrency_limit",
     "vapi_remaining_concurrent_calls",
+    // job-worker: settling doubts by asking Vapi (jobs/reconcile.rs)
+    "dial_outcome_unknown",
+    "dial_verified_absent",
+    "dial_verified_placed",
+    "reports_recovered",
     // every function that calls Salesforce's REST API (`Sforce-Limit-Info`)
     "sf_api_usage",
     "sf_api_limit",

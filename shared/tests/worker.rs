@@ -255,10 +255,10 @@ async fn happy_path_places_exactly_one_well_informed_call() {
     assert_eq!(attr::opt_s(&job, "status"), Some("DONE"));
     assert_eq!(attr::opt_s(&job, "call_id"), Some(CALL_ID));
     assert_eq!(attr::opt_n(&job, "attempts"), Some(1));
-    assert!(
-        !job.contains_key("retry_shard"),
-        "a finished job leaves the sweep index"
-    );
+    // A placed call stays in the sweep index until its report is overdue (the report watch).
+    let check_at = attr::opt_n(&job, "next_at").expect("watched for its report");
+    let dialed_at = attr::opt_n(&job, "dialed_at").unwrap();
+    assert_eq!(check_at - dialed_at, (600 + 120 + 300) * 1000);
     let call = w.item(&format!("call#{CALL_ID}")).await;
     assert_eq!(attr::opt_s(&call, "event_id"), Some("happy-1"));
     let snapshot: Value = serde_json::from_str(attr::opt_s(&call, "snapshot").unwrap()).unwrap();
@@ -368,7 +368,7 @@ async fn retries_run_out_into_failed_with_the_last_error() {
 }
 
 #[tokio::test]
-async fn vapi_timeout_is_needs_review_and_never_redialed() {
+async fn a_vapi_timeout_is_settled_by_asking_vapi_not_by_redialing() {
     let w = World::new(&[]).await;
     Mock::given(method("POST"))
         .and(path("/call"))
@@ -379,14 +379,152 @@ async fn vapi_timeout_is_needs_review_and_never_redialed() {
     let pk = w.enqueue("timeout-1", ADA).await;
     deliver(&worker, &pk).await;
     let job = w.item(&pk).await;
-    assert_eq!(attr::opt_s(&job, "status"), Some("NEEDS_REVIEW"));
+    assert_eq!(attr::opt_s(&job, "status"), Some("RETRY"), "{job:?}");
     assert!(attr::opt_s(&job, "reason")
         .unwrap()
         .contains("do not resend"));
+    assert!(attr::opt_n(&job, "verify_from").is_some());
+    assert_eq!(
+        attr::opt_n(&job, "attempts"),
+        Some(0),
+        "asking uses up no attempt"
+    );
+    // Not before the grace period: a stale record or an early sweep dials nothing.
     deliver(&worker, &pk).await;
+    assert_eq!(worker.sweep().await.unwrap().requeued, 0);
+
+    // Vapi did create the call behind the timeout: its list shows it with our metadata.
+    w.vapi_lists(json!([vapi_call(CALL_ID, "timeout-1", None)]))
+        .await;
+    w.age(&pk).await;
+    assert_eq!(worker.sweep().await.unwrap().requeued, 1);
+    deliver(&worker, &pk).await;
+    let job = w.item(&pk).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("DONE"), "{job:?}");
+    assert_eq!(attr::opt_s(&job, "call_id"), Some(CALL_ID));
+    assert!(attr::opt_s(&job, "detail")
+        .unwrap()
+        .contains("Vapi shows call"));
+    assert_eq!(w.calls().await.len(), 1, "no second POST /call");
+    let list = w.vapi_reads("/call").await;
+    assert_eq!(list.len(), 1);
+    let q = list[0].url.query().unwrap_or_default().to_owned();
+    assert!(
+        q.contains("assistantId=asst-test") && q.contains("createdAtGe="),
+        "{q}"
+    );
+    // call# is written as after a normal dial, so tool calls find the snapshot.
+    let call = w.item(&format!("call#{CALL_ID}")).await;
+    assert_eq!(attr::opt_s(&call, "event_id"), Some("timeout-1"));
+    assert!(attr::opt_s(&call, "snapshot")
+        .unwrap()
+        .contains("Ada Lovelace"));
+}
+
+#[tokio::test]
+async fn a_gateway_error_whose_call_vapi_never_shows_is_dialled_again_after_the_grace() {
+    // 504 comes from a proxy in front of Vapi: the call may still be created behind it.
+    let w = World::new(&[("VAPI_VERIFY_GRACE_SECS", "1")]).await;
+    w.vapi_answers(504, Some(1)).await;
+    w.vapi_answers(201, None).await;
+    // Another event's call is in the list: it is not ours.
+    w.vapi_lists(json!([vapi_call(
+        "0badca11-1111-4222-8333-444455556666",
+        "someone-else",
+        None
+    )]))
+    .await;
+    let worker = w.worker().await;
+    let pk = w.enqueue("gateway-1", ADA).await;
+    deliver(&worker, &pk).await;
+    let job = w.item(&pk).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("RETRY"));
+    assert!(attr::opt_s(&job, "reason").unwrap().contains("504"));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(worker.sweep().await.unwrap().requeued, 1);
+    deliver(&worker, &pk).await;
+    let job = w.item(&pk).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("DONE"), "{job:?}");
+    assert_eq!(
+        w.calls().await.len(),
+        2,
+        "dialled again once Vapi showed no call"
+    );
+    assert!(attr::opt_n(&job, "verify_from").is_none());
+}
+
+#[tokio::test]
+async fn vapi_unreachable_while_asking_needs_a_person_only_after_its_tries() {
+    let w = World::new(&[("VAPI_VERIFY_MAX_TRIES", "3")]).await;
+    w.vapi_answers(504, None).await;
+    Mock::given(method("GET"))
+        .and(path("/call"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .set_body_json(json!({"message": "Service Unavailable", "statusCode": 503})),
+        )
+        .mount(&w.vapi)
+        .await;
+    let worker = w.worker().await;
+    let pk = w.enqueue("review-1", ADA).await;
+    deliver(&worker, &pk).await;
+    // Try 2: Vapi unreachable → ask again later (backoff), still no person.
+    w.age(&pk).await;
     worker.sweep().await.unwrap();
     deliver(&worker, &pk).await;
-    assert_eq!(w.calls().await.len(), 1, "no second POST /call");
+    let job = w.item(&pk).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("RETRY"), "{job:?}");
+    assert!(attr::opt_s(&job, "reason").unwrap().contains("503"));
+    // Try 3: the last one.
+    w.age(&pk).await;
+    worker.sweep().await.unwrap();
+    deliver(&worker, &pk).await;
+    let job = w.item(&pk).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("NEEDS_REVIEW"), "{job:?}");
+    assert!(attr::opt_s(&job, "reason")
+        .unwrap()
+        .contains("could not be asked 3 times"));
+    assert_eq!(w.calls().await.len(), 1, "never dialled twice blindly");
+    assert_eq!(w.vapi_reads("/call").await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_worker_that_died_while_dialing_is_settled_by_asking_vapi() {
+    let w = World::new(&[]).await;
+    w.vapi_lists(json!([vapi_call(CALL_ID, "died-1", None)]))
+        .await;
+    let worker = w.worker().await;
+    let pk = w.enqueue("died-1", ADA).await;
+    let q = worker.queue();
+    let job = q.claim(&pk, sfvapi::now_millis()).await.unwrap().unwrap();
+    assert!(q
+        .mark_dialing(&job, "{}", sfvapi::now_millis())
+        .await
+        .unwrap());
+    // ...and the worker died before Vapi's answer; its dial lease runs out.
+    w.store
+        .client()
+        .update_item()
+        .table_name(w.store.table())
+        .key("pk", attr::s(&pk))
+        .update_expression("SET lease_until = :past, next_at = :past")
+        .expression_attribute_values(":past", attr::n(sfvapi::now_millis() - 1))
+        .send()
+        .await
+        .unwrap();
+    let report = worker.sweep().await.unwrap();
+    assert_eq!(report.verify, 1, "{report:?}");
+    assert_eq!(w.status(&pk).await, "RETRY");
+    w.age(&pk).await;
+    worker.sweep().await.unwrap();
+    deliver(&worker, &pk).await;
+    let job = w.item(&pk).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("DONE"), "{job:?}");
+    assert_eq!(attr::opt_s(&job, "call_id"), Some(CALL_ID));
+    assert!(
+        w.calls().await.is_empty(),
+        "the call existed: no POST /call at all"
+    );
 }
 
 #[tokio::test]
@@ -580,14 +718,19 @@ async fn redrive_requeues_a_failed_job_and_it_runs_once_more() {
 
 #[tokio::test]
 async fn needs_review_redrive_requires_force() {
-    let w = World::new(&[]).await;
-    Mock::given(method("POST"))
-        .and(path("/call"))
-        .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_secs(3)))
-        .mount(&w.vapi)
-        .await;
+    // A dial Vapi could not be asked about (1 try allowed): the one case left for a person.
+    let w = World::new(&[("VAPI_VERIFY_MAX_TRIES", "1")]).await;
+    w.vapi_answers(504, None).await;
     let worker = w.worker().await;
     let pk = w.enqueue("review-1", ADA).await;
+    deliver(&worker, &pk).await;
+    Mock::given(method("GET"))
+        .and(path("/call"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&w.vapi)
+        .await;
+    w.age(&pk).await;
+    worker.sweep().await.unwrap();
     deliver(&worker, &pk).await;
     assert_eq!(w.status(&pk).await, "NEEDS_REVIEW");
     assert_eq!(
@@ -877,22 +1020,6 @@ async fn a_tool_call_without_snapshot_is_answered_from_salesforce_live() {
 }
 
 #[tokio::test]
-async fn a_gateway_timeout_from_vapi_is_needs_review_not_a_retry() {
-    // 504/502 come from a proxy in front of Vapi: the call may still be created behind it.
-    let w = World::new(&[]).await;
-    w.vapi_answers(504, None).await;
-    let worker = w.worker().await;
-    let pk = w.enqueue("gateway-1", ADA).await;
-    deliver(&worker, &pk).await;
-    let job = w.item(&pk).await;
-    assert_eq!(attr::opt_s(&job, "status"), Some("NEEDS_REVIEW"));
-    assert!(attr::opt_s(&job, "reason").unwrap().contains("504"));
-    worker.sweep().await.unwrap();
-    deliver(&worker, &pk).await;
-    assert_eq!(w.calls().await.len(), 1);
-}
-
-#[tokio::test]
 async fn an_unreadable_job_fails_at_once_instead_of_looping() {
     let w = World::new(&[]).await;
     let worker = w.worker().await;
@@ -1015,6 +1142,128 @@ impl World {
     async fn live(&self) -> u32 {
         self.slots().live(sfvapi::now_millis()).await.unwrap()
     }
+}
+
+/// A call as Vapi's `GET /call` / `GET /call/{id}` return it (Vapi OpenAPI `Call`), placed for
+/// `event_id`; `ended` gives it an `endedReason` and the report's parts.
+fn vapi_call(id: &str, event_id: &str, ended: Option<&str>) -> Value {
+    let mut c = json!({
+        "id": id, "orgId": "org-test", "type": "outboundPhoneCall",
+        "createdAt": "2026-11-26T10:00:00.000Z", "updatedAt": "2026-11-26T10:03:20.000Z",
+        "assistantId": "asst-test", "phoneNumberId": "pn-test",
+        "name": format!("sfvapi {event_id}").chars().take(40).collect::<String>(),
+        "assistantOverrides": {"metadata": {"sfvapiEventId": event_id, "contactId": ADA, "caseId": CASE}},
+        "status": "in-progress",
+    });
+    if let Some(reason) = ended {
+        c["status"] = json!("ended");
+        c["endedReason"] = json!(reason);
+        c["startedAt"] = json!("2026-11-26T10:00:05.000Z");
+        c["endedAt"] = json!("2026-11-26T10:00:35.000Z");
+        c["cost"] = json!(0.04);
+        c["artifact"] = json!({"transcript": "AI: Hello, is this Ada?", "recordingUrl": "https://storage.example.com/r.wav"});
+        c["analysis"] = json!({"summary": "Nobody answered."});
+    }
+    c
+}
+
+impl World {
+    /// Vapi's `GET /call` answers this list.
+    async fn vapi_lists(&self, calls: Value) {
+        Mock::given(method("GET"))
+            .and(path("/call"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(calls))
+            .mount(&self.vapi)
+            .await;
+    }
+
+    /// The GET requests Vapi received on `p`.
+    async fn vapi_reads(&self, p: &str) -> Vec<wiremock::Request> {
+        received_on(&self.vapi, p)
+            .await
+            .into_iter()
+            .filter(|r| r.method.as_str() == "GET")
+            .collect()
+    }
+
+    /// Make a waiting job (or a report watch) due now.
+    async fn age(&self, pk: &str) {
+        self.store
+            .client()
+            .update_item()
+            .table_name(self.store.table())
+            .key("pk", attr::s(pk))
+            .update_expression("SET next_at = :past")
+            .expression_attribute_values(":past", attr::n(sfvapi::now_millis() - 1))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_report_that_never_comes_is_fetched_from_vapi_and_recorded_once() {
+    let w = World::new(&[]).await;
+    w.vapi_answers(201, None).await;
+    w.twilio_accepts().await;
+    let worker = w.worker().await;
+    let pk = w.enqueue("lost-report-1", ADA).await;
+    deliver(&worker, &pk).await;
+    assert_eq!(w.status(&pk).await, "DONE");
+    // Not overdue yet: the sweep leaves the call alone.
+    assert!(worker.sweep().await.unwrap().report_checks.is_empty());
+
+    // Overdue, and the call is still going on: look again later, nothing recorded.
+    Mock::given(method("GET"))
+        .and(path(format!("/call/{CALL_ID}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(vapi_call(
+            CALL_ID,
+            "lost-report-1",
+            None,
+        )))
+        .up_to_n_times(1)
+        .mount(&w.vapi)
+        .await;
+    w.age(&pk).await;
+    assert_eq!(worker.sweep().await.unwrap().report_checks, [pk.clone()]);
+    assert!(w.store.get(REPORT_PK).await.unwrap().is_none());
+    assert!(attr::opt_n(&w.item(&pk).await, "next_at").unwrap() > sfvapi::now_millis());
+
+    // Overdue and ended: the report is recovered from Vapi, through the webhook's own write.
+    Mock::given(method("GET"))
+        .and(path(format!("/call/{CALL_ID}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(vapi_call(
+            CALL_ID,
+            "lost-report-1",
+            Some("customer-did-not-answer"),
+        )))
+        .mount(&w.vapi)
+        .await;
+    w.age(&pk).await;
+    worker.sweep().await.unwrap();
+    let job = w.item(REPORT_PK).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("PENDING"));
+    assert!(
+        !w.item(&pk).await.contains_key("retry_shard"),
+        "the watch is over"
+    );
+    assert!(worker.sweep().await.unwrap().report_checks.is_empty());
+    // The late report from Vapi is a duplicate of the recovered one.
+    let mut late: Value = serde_json::from_slice(&report("customer-did-not-answer")).unwrap();
+    late["message"]["call"]["id"] = json!(CALL_ID);
+    assert_eq!(webhook_delivers(&w, late.to_string().as_bytes()).await, 200);
+    assert!(deliver(&worker, REPORT_PK).await.is_empty());
+    assert_eq!(w.status(REPORT_PK).await, "DONE");
+    // One Task (created once), one not-reached SMS.
+    let task_writes: Vec<_> = w.posts(&w.sf, "/services/data/v62.0/sobjects/Task").await;
+    assert_eq!(task_writes.len(), 1);
+    let task: Value = serde_json::from_slice(&task_writes[0].body).unwrap();
+    assert_eq!(task["Vapi_Call_Id__c"], CALL_ID);
+    assert!(task["Description"]
+        .as_str()
+        .unwrap()
+        .contains("Hello, is this Ada?"));
+    assert_eq!(w.sms().await.len(), 1);
 }
 
 fn status_update(call_id: &str, status: &str) -> Vec<u8> {

@@ -162,6 +162,22 @@ pub struct WorkerConfig {
     /// `EVENT_TTL_DAYS` (default 7): how long `call#` and `sms#` items are kept.
     pub ttl: Duration,
     pub pacing: Pacing,
+    pub reconcile: Reconcile,
+}
+
+/// Settling doubts by asking Vapi (see `crate::jobs::reconcile`).
+#[derive(Debug, Clone)]
+pub struct Reconcile {
+    /// `VAPI_VERIFY_GRACE_SECS` (default 60): after a dial whose outcome is unknown, how long
+    /// Vapi's call list must show no call for the event before dialling again is safe.
+    pub verify_grace: Duration,
+    /// `VAPI_VERIFY_MAX_TRIES` (default 12, about 1.5 h with backoff): how often Vapi may be
+    /// unreachable while we ask before the job needs a person.
+    pub verify_max_tries: u32,
+    /// When a placed call's end-of-call report is overdue and Vapi is asked for the call: its
+    /// maximum duration (`VAPI_MAX_CALL_SECS`) + the dial lease + `VAPI_REPORT_GRACE_SECS`
+    /// (default 300).
+    pub report_after: Duration,
 }
 
 /// Dial pacing (see `crate::pacing`).
@@ -260,6 +276,19 @@ impl WorkerConfig {
                 "must be between 10 and 43200 (Vapi's maxDurationSeconds range)".into(),
             ));
         }
+        let reconcile = Reconcile {
+            verify_grace: env.secs_or("VAPI_VERIFY_GRACE_SECS", 60)?,
+            verify_max_tries: env.parse_or("VAPI_VERIFY_MAX_TRIES", 12)?,
+            report_after: max_call
+                + queue.dial_lease
+                + env.secs_or("VAPI_REPORT_GRACE_SECS", 300)?,
+        };
+        if reconcile.verify_max_tries == 0 {
+            return Err(invalid(
+                "VAPI_VERIFY_MAX_TRIES",
+                "must be at least 1".into(),
+            ));
+        }
         let pacing = Pacing {
             max_concurrent_calls,
             slot_hold: max_call + queue.dial_lease,
@@ -269,6 +298,7 @@ impl WorkerConfig {
         };
         Ok(Self {
             pacing,
+            reconcile,
             common: CommonConfig::from_env(env)?,
             salesforce,
             queue,

@@ -55,6 +55,14 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
         }
     };
 
+    // An earlier dial of this event has an unknown outcome: ask Vapi before anything else.
+    if let Some(since) = job.verify_from {
+        match super::reconcile::verify_dial(w, job, &req, since).await? {
+            super::reconcile::Verdict::Settled(outcome, extra) => return Ok((outcome, extra)),
+            super::reconcile::Verdict::Absent => {}
+        }
+    }
+
     if let Some(q) = inner.config.quiet_hours {
         if let Some(until) = q.window_end(crate::now_millis()) {
             info!(until, "quiet hours: deferring the call");
@@ -210,9 +218,19 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
     info!(phone = %phone, latency_ms = sent_at - job.received_at, "placing the call");
     let created = match inner.vapi.create_call(&api_key, &call).await {
         Ok(c) => c,
-        // A call may exist: its slot stays held until the call's maximum duration has passed.
+        // A call may exist: its slot stays held, and the next run asks Vapi whether it does
+        // (crate::jobs::reconcile) instead of dialling again or handing it to a person.
         Err(e @ VapiError::Ambiguous { .. }) => {
-            return Ok((Outcome::NeedsReview { why: e.to_string() }, read_at));
+            metric("dial_outcome_unknown", 1.0, Unit::Count);
+            let grace = inner.config.reconcile.verify_grace.as_millis() as i64;
+            return Ok((
+                Outcome::Verify {
+                    why: e.to_string(),
+                    since: sent_at,
+                    next: crate::now_millis() + grace,
+                },
+                read_at,
+            ));
         }
         Err(e) if e.is_retryable() => {
             inner.slots.release(&slot).await?;
@@ -303,9 +321,11 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
     extra.push(("dialed_at", AttributeValue::N(sent_at.to_string())));
     extra.push(("phone_masked", AttributeValue::S(phone.masked())));
     Ok((
-        Outcome::Done {
-            call_id: Some(created.id.as_str().to_owned()),
+        Outcome::Placed {
+            call_id: created.id.as_str().to_owned(),
             detail: (!recorded).then(|| "call placed; call# could not be written".to_owned()),
+            // Past this, a missing end-of-call report is fetched from Vapi.
+            check_report_at: sent_at + inner.config.reconcile.report_after.as_millis() as i64,
         },
         extra,
     ))

@@ -14,6 +14,7 @@ use crate::store::{attr, Item, EXPIRES_AT, PK};
 pub mod config;
 pub mod dial;
 pub mod queue;
+pub mod reconcile;
 pub mod report;
 pub mod worker;
 

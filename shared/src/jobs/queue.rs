@@ -61,6 +61,12 @@ pub struct ClaimedJob {
     pub received_at: i64,
     pub event_id: Option<String>,
     pub call_id: Option<String>,
+    /// Set when an earlier dial's outcome is unknown: this run asks Vapi first (ms the dial began).
+    pub verify_from: Option<i64>,
+    /// How many times Vapi has been asked about that dial so far.
+    pub verify_tries: u32,
+    /// The customer snapshot written when the job went DIALING.
+    pub snapshot: Option<String>,
 }
 
 /// How a run ended.
@@ -89,14 +95,29 @@ pub enum Outcome {
     NeedsReview {
         why: String,
     },
+    /// A dial whose outcome is unknown (a timeout, a gateway error, a worker that died while
+    /// dialling): RETRY at `next` to ask Vapi whether the call exists before anything else,
+    /// without using up an attempt (`crate::jobs::reconcile`).
+    Verify {
+        why: String,
+        since: i64,
+        next: i64,
+    },
+    /// DONE with a placed call, kept in the sweep index until `check_report_at`: if no
+    /// end-of-call report has come by then, the sweep asks Vapi for the call.
+    Placed {
+        call_id: String,
+        detail: Option<String>,
+        check_report_at: i64,
+    },
 }
 
 impl Outcome {
     pub fn status(&self) -> JobStatus {
         match self {
-            Self::Done { .. } => JobStatus::Done,
+            Self::Done { .. } | Self::Placed { .. } => JobStatus::Done,
             Self::Skipped { .. } => JobStatus::Skipped,
-            Self::Retry { .. } | Self::Defer { .. } => JobStatus::Retry,
+            Self::Retry { .. } | Self::Defer { .. } | Self::Verify { .. } => JobStatus::Retry,
             Self::Failed { .. } => JobStatus::Failed,
             Self::NeedsReview { .. } => JobStatus::NeedsReview,
         }
@@ -108,8 +129,11 @@ impl Outcome {
 pub struct SweepReport {
     pub requeued: u32,
     pub rescued: u32,
-    pub needs_review: u32,
     pub kicked: u32,
+    /// DIALING jobs whose worker died: sent to ask Vapi whether the call exists.
+    pub verify: u32,
+    /// Placed calls whose end-of-call report is overdue (job pks), for the worker to check.
+    pub report_checks: Vec<String>,
 }
 
 /// What a redrive did.
@@ -207,6 +231,9 @@ impl JobQueue {
             received_at: attr::opt_n(&item, "received_at").unwrap_or(now_ms),
             event_id: attr::opt_s(&item, "event_id").map(str::to_owned),
             call_id: attr::opt_s(&item, "call_id").map(str::to_owned),
+            verify_from: attr::opt_n(&item, "verify_from"),
+            verify_tries: attr::opt_n(&item, "verify_tries").unwrap_or(0).max(0) as u32,
+            snapshot: attr::opt_s(&item, "snapshot").map(str::to_owned),
         }))
     }
 
@@ -250,7 +277,8 @@ impl JobQueue {
             .table_name(self.store.table())
             .key("pk", s(&job.pk))
             .update_expression(
-                "SET #s = :dialing, #snap = :snap, dialing_at = :now, lease_until = :until, next_at = :until",
+                "SET #s = :dialing, #snap = :snap, dialing_at = :now, lease_until = :until, next_at = :until \
+                 REMOVE verify_from, verify_tries",
             )
             .condition_expression("#s = :running AND claim_token = :token AND lease_until > :now")
             .expression_attribute_names("#s", "status")
@@ -309,6 +337,38 @@ impl JobQueue {
                 sets.push("reason = :reason".into());
                 sets.push("attempts = attempts - :one".into());
                 (JobStatus::Retry, false)
+            }
+            Outcome::Verify { why, since, next } => {
+                values.insert(":next".into(), n(*next));
+                values.insert(":since".into(), n(*since));
+                values.insert(":reason".into(), s(why));
+                values.insert(":shard".into(), s(&retry_shard(&job.pk)));
+                values.insert(":one".into(), n(1));
+                sets.push("retry_shard = :shard".into());
+                sets.push("next_at = :next".into());
+                sets.push("verify_from = :since".into());
+                sets.push("reason = :reason".into());
+                sets.push("verify_tries = if_not_exists(verify_tries, :zero) + :one".into());
+                values.insert(":zero".into(), n(0));
+                sets.push("attempts = attempts - :one".into());
+                (JobStatus::Retry, false)
+            }
+            Outcome::Placed {
+                call_id,
+                detail,
+                check_report_at,
+            } => {
+                values.insert(":call".into(), s(call_id));
+                values.insert(":check".into(), n(*check_report_at));
+                values.insert(":shard".into(), s(&retry_shard(&job.pk)));
+                sets.push("call_id = :call".into());
+                sets.push("retry_shard = :shard".into());
+                sets.push("next_at = :check".into());
+                if let Some(d) = detail {
+                    values.insert(":detail".into(), s(d));
+                    sets.push("detail = :detail".into());
+                }
+                (JobStatus::Done, false)
             }
             Outcome::Retry { error, .. } => {
                 let msg = format!("gave up after {} attempts: {error}", job.attempts);
@@ -440,12 +500,20 @@ impl JobQueue {
                     JobStatus::Pending,
                     &mut report.rescued,
                 ),
+                // The worker died while dialling: ask Vapi whether the call exists before
+                // anything else (crate::jobs::reconcile), instead of handing it to a person.
                 "DIALING" => (
-                    "SET #s = :new, reason = :why REMOVE retry_shard, next_at, lease_until",
+                    "SET #s = :new, reason = :why, next_at = :now, verify_from = if_not_exists(dialing_at, :now) \
+                     REMOVE lease_until",
                     "#s = :old AND lease_until < :now",
-                    JobStatus::NeedsReview,
-                    &mut report.needs_review,
+                    JobStatus::Retry,
+                    &mut report.verify,
                 ),
+                // A placed call whose report watch is due: the worker asks Vapi (no write here).
+                "DONE" => {
+                    report.report_checks.push(pk.to_owned());
+                    return Ok(());
+                }
                 // Nobody claimed it in time: its stream record was lost. Touching it makes a new one.
                 "PENDING" => (
                     "SET #s = :new, next_at = :grace, last_kick = :now ADD kicks :one",
@@ -474,7 +542,7 @@ impl JobQueue {
                 .chain(update.contains(":grace").then(|| (":grace".to_owned(), n(grace))))
                 .chain(update.contains(":one").then(|| (":one".to_owned(), n(1))))
                 .chain(update.contains(":why").then(|| {
-                    (":why".to_owned(), s("the dial's outcome is unknown (worker stopped while dialing); check Vapi before redriving"))
+                    (":why".to_owned(), s("the dial's outcome is unknown (the worker stopped while dialing): asking Vapi"))
                 }))
                 .collect(),
             ))

@@ -184,13 +184,16 @@ impl Worker {
         if report != SweepReport::default() {
             info!(?report, "sweep moved jobs");
         }
-        // A dial that died mid-flight is as much a NEEDS_REVIEW as one that timed out: alarm on both.
-        if report.needs_review > 0 {
-            metric(
-                "jobs_needs_review",
-                f64::from(report.needs_review),
-                Unit::Count,
-            );
+        // Placed calls whose end-of-call report is overdue: ask Vapi for each (one failing check
+        // does not stop the others; the next sweep tries it again).
+        for pk in &report.report_checks {
+            let span = info_span!("report_check", job_id = %pk);
+            if let Err(e) = super::reconcile::check_report(self, pk)
+                .instrument(span)
+                .await
+            {
+                warn!(job_id = %pk, error = %e, "report check not done; the next sweep retries it");
+            }
         }
         Ok(report)
     }

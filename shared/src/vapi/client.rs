@@ -40,7 +40,7 @@ pub enum VapiError {
     LimitReached { status: u16, message: String },
     #[error("Vapi rejected the call (HTTP {status}): {message}")]
     Rejected { status: u16, message: String },
-    #[error("outcome unknown ({detail}): a call may have been placed; do not resend, review it")]
+    #[error("outcome unknown ({detail}): a call may have been placed; do not resend before Vapi's call list shows none")]
     Ambiguous { detail: String },
     #[error("the Vapi client is misconfigured: {0}")]
     Config(String),
@@ -205,6 +205,121 @@ impl VapiClient {
             _ => VapiError::Rejected { status, message },
         })
     }
+}
+
+/// How a read of Vapi (`GET /call`, `GET /call/{id}`) failed. Reads have no side effect, so
+/// every failure is just "try again later" or "this is wrong".
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum VapiReadError {
+    #[error("Vapi could not be asked ({detail}); try again later")]
+    Unavailable { detail: String },
+    #[error("Vapi refused the read (HTTP {status}): {message}")]
+    Rejected { status: u16, message: String },
+}
+
+/// `GET /call` with the filters sfvapi uses (Vapi OpenAPI `CallController_findAll`: `assistantId`,
+/// `createdAtGe`, `limit` ≤ 1000): the assistant's calls created since a moment.
+#[derive(Debug, Clone)]
+pub struct CallQuery<'a> {
+    pub assistant_id: &'a str,
+    pub created_at_ge_ms: i64,
+    pub limit: u32,
+}
+
+impl VapiClient {
+    /// The calls matching `q`, as Vapi's `Call` objects.
+    pub async fn list_calls(
+        &self,
+        api_key: &SecretString,
+        q: &CallQuery<'_>,
+    ) -> Result<Vec<Value>, VapiReadError> {
+        let since = chrono::DateTime::from_timestamp_millis(q.created_at_ge_ms)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let limit = q.limit.min(1000).to_string();
+        let req = self
+            .http
+            .get(format!("{}/call", self.base_url))
+            .bearer_auth(api_key.expose())
+            .query(&[
+                ("assistantId", q.assistant_id),
+                ("createdAtGe", since.as_str()),
+                ("limit", limit.as_str()),
+            ]);
+        match self.read(req).await? {
+            Some(Value::Array(calls)) => Ok(calls),
+            Some(other) => Err(VapiReadError::Unavailable {
+                detail: format!(
+                    "GET /call answered {} instead of a list",
+                    if other.is_object() {
+                        "an object"
+                    } else {
+                        "a scalar"
+                    }
+                ),
+            }),
+            // The list route always exists: a 404 is a wrong base URL, never "no calls".
+            None => Err(VapiReadError::Rejected {
+                status: 404,
+                message: "GET /call not found (check VAPI_BASE_URL)".into(),
+            }),
+        }
+    }
+
+    /// One call (`GET /call/{id}`); `None` when Vapi does not know it (404).
+    pub async fn get_call(
+        &self,
+        api_key: &SecretString,
+        id: &VapiCallId,
+    ) -> Result<Option<Value>, VapiReadError> {
+        let req = self
+            .http
+            .get(format!("{}/call/{}", self.base_url, id.as_str()))
+            .bearer_auth(api_key.expose());
+        self.read(req).await
+    }
+
+    async fn read(&self, req: reqwest::RequestBuilder) -> Result<Option<Value>, VapiReadError> {
+        let resp = req.send().await.map_err(|e| VapiReadError::Unavailable {
+            detail: crate::secrets::error_chain(&e),
+        })?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.map_err(|e| VapiReadError::Unavailable {
+            detail: format!("HTTP {status}, body lost: {e}"),
+        })?;
+        match status {
+            200..=299 => {
+                serde_json::from_slice(&body)
+                    .map(Some)
+                    .map_err(|e| VapiReadError::Unavailable {
+                        detail: format!("HTTP {status} with an unreadable body: {e}"),
+                    })
+            }
+            404 => Ok(None),
+            429 | 500..=599 => Err(VapiReadError::Unavailable {
+                detail: format!("HTTP {status}: {}", error_message(&body)),
+            }),
+            _ => Err(VapiReadError::Rejected {
+                status,
+                message: error_message(&body),
+            }),
+        }
+    }
+}
+
+/// Whether a `Call` object is the one sfvapi placed for `event_id`: the metadata of our
+/// `POST /call` names the event; the call's `name` does too when the full name fits Vapi's 40
+/// characters (a cut name could belong to another event).
+pub fn call_is_for_event(call: &Value, event_id: &SalesforceEventId) -> bool {
+    let meta = call
+        .pointer("/assistantOverrides/metadata/sfvapiEventId")
+        .and_then(Value::as_str);
+    if let Some(m) = meta {
+        return m == event_id.as_str();
+    }
+    let full = format!("sfvapi {event_id}");
+    full.chars().count() <= MAX_NAME_CHARS
+        && call.get("name").and_then(Value::as_str) == Some(full.as_str())
 }
 
 fn send_error(e: reqwest::Error) -> VapiError {

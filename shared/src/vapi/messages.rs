@@ -430,6 +430,22 @@ struct RawAnalysis {
     success_evaluation: Option<Value>,
 }
 
+/// An ended call as `GET /call/{id}` returns it (Vapi OpenAPI `Call`: `endedReason`, `cost`,
+/// `startedAt`, `endedAt`, `artifact`, `analysis`, `assistantOverrides`) read as the end-of-call
+/// report it would have sent: the fields share their names and shapes, so one parser serves
+/// both. `None` when the call has not ended (no `endedReason` yet).
+pub fn report_from_call(call: &Value) -> Result<Option<(CallRef, EndOfCallReport)>, InvalidValue> {
+    if call.get("endedReason").and_then(Value::as_str).is_none() {
+        return Ok(None);
+    }
+    let Some(cref) = parse_call(Some(call))? else {
+        return Err(InvalidValue::new("call.id", "is required"));
+    };
+    let mut msg = call.as_object().cloned().unwrap_or_default();
+    let report = parse_report(&mut msg, Some(&cref))?;
+    Ok(Some((cref, report)))
+}
+
 fn parse_report(
     msg: &mut Map<String, Value>,
     call: Option<&CallRef>,

@@ -177,8 +177,12 @@ pub async fn sweep(args: &[String]) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     println!(
-        "requeued {} · rescued {} · needs review {} · kicked {}",
-        r.requeued, r.rescued, r.needs_review, r.kicked
+        "requeued {} · rescued {} · sent to ask Vapi {} · kicked {} · reports overdue {}",
+        r.requeued,
+        r.rescued,
+        r.verify,
+        r.kicked,
+        r.report_checks.len()
     );
     Ok(())
 }
