@@ -386,6 +386,7 @@ async fn webhook() -> (VapiWebhookApp, Store) {
                 captured_at: Some(sfvapi::now_millis()),
             },
             created_at_ms: sfvapi::now_millis(),
+            slot: None,
         },
         Duration::from_secs(3600),
     )

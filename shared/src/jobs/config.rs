@@ -175,8 +175,8 @@ pub struct Reconcile {
     /// unreachable while we ask before the job needs a person.
     pub verify_max_tries: u32,
     /// When a placed call's end-of-call report is overdue and Vapi is asked for the call: its
-    /// maximum duration (`VAPI_MAX_CALL_SECS`) + the dial lease + `VAPI_REPORT_GRACE_SECS`
-    /// (default 300).
+    /// maximum duration (`VAPI_MAX_CALL_SECS`) + `VAPI_REPORT_GRACE_SECS` (default 300: Vapi
+    /// sends the report after its post-call analysis).
     pub report_after: Duration,
 }
 
@@ -279,9 +279,7 @@ impl WorkerConfig {
         let reconcile = Reconcile {
             verify_grace: env.secs_or("VAPI_VERIFY_GRACE_SECS", 60)?,
             verify_max_tries: env.parse_or("VAPI_VERIFY_MAX_TRIES", 12)?,
-            report_after: max_call
-                + queue.dial_lease
-                + env.secs_or("VAPI_REPORT_GRACE_SECS", 300)?,
+            report_after: max_call + env.secs_or("VAPI_REPORT_GRACE_SECS", 300)?,
         };
         if reconcile.verify_max_tries == 0 {
             return Err(invalid(

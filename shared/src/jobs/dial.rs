@@ -222,12 +222,15 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
         // (crate::jobs::reconcile) instead of dialling again or handing it to a person.
         Err(e @ VapiError::Ambiguous { .. }) => {
             metric("dial_outcome_unknown", 1.0, Unit::Count);
-            let grace = inner.config.reconcile.verify_grace.as_millis() as i64;
+            // Ask soon (the call is found as soon as Vapi lists it); absence is only trusted
+            // after the grace period (reconcile::verify_dial).
+            let grace = inner.config.reconcile.verify_grace;
+            let first_look = inner.queue.backoff(1).min(grace);
             return Ok((
                 Outcome::Verify {
                     why: e.to_string(),
                     since: sent_at,
-                    next: crate::now_millis() + grace,
+                    next: crate::now_millis() + first_look.as_millis() as i64,
                 },
                 read_at,
             ));

@@ -233,9 +233,7 @@ impl VapiClient {
         api_key: &SecretString,
         q: &CallQuery<'_>,
     ) -> Result<Vec<Value>, VapiReadError> {
-        let since = chrono::DateTime::from_timestamp_millis(q.created_at_ge_ms)
-            .unwrap_or_default()
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let since = iso_millis(q.created_at_ge_ms);
         let limit = q.limit.min(1000).to_string();
         let req = self
             .http
@@ -305,6 +303,13 @@ impl VapiClient {
             }),
         }
     }
+}
+
+/// Unix ms as Vapi writes dates (`2026-11-26T10:00:05.000Z`, OpenAPI `format: date-time`).
+pub fn iso_millis(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Whether a `Call` object is the one sfvapi placed for `event_id`: the metadata of our

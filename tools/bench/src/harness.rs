@@ -368,6 +368,9 @@ impl World {
             ("TWILIO_HTTP_TIMEOUT_SECS", "1"),
             ("RETRY_BASE_SECS", "0"),
             ("FOLLOWUP_HIGH_VALUE", "false"),
+            // The storms dial up to 200 events whose calls (wiremock) never end: pacing is
+            // measured on its own (tools/local pacing), not here.
+            ("VAPI_MAX_CONCURRENT_CALLS", "200"),
         ]);
         for (k, v) in extra {
             vars.insert((*k).to_owned(), (*v).to_owned());
@@ -529,6 +532,37 @@ impl World {
         Self::posts(&self.sf, TOKEN_PATH).await
     }
 
+    /// A Vapi that remembers every call it creates, even when its answer comes too late for the
+    /// client (`create_delay`), and lists / returns them as Vapi does (Vapi OpenAPI
+    /// `CallController_create` / `findAll` with `assistantId`, `createdAtGe` / `findOne`).
+    pub async fn mount_vapi_calls(&self, create_delay: Option<Duration>) -> VapiCalls {
+        let calls = VapiCalls::default();
+        Mock::given(method("POST"))
+            .and(path("/call"))
+            .respond_with(CreateCall {
+                calls: calls.clone(),
+                delay: create_delay,
+            })
+            .mount(&self.vapi)
+            .await;
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/call/?$"))
+            .respond_with(ListCalls(calls.clone()))
+            .mount(&self.vapi)
+            .await;
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/call/[^/]+$"))
+            .respond_with(GetCall(calls.clone()))
+            .mount(&self.vapi)
+            .await;
+        calls
+    }
+
+    /// Tasks written (created) in Salesforce.
+    pub async fn tasks(&self) -> usize {
+        Self::posts(&self.sf, "/services/data/v62.0/sobjects/Task").await
+    }
+
     /// Run jobs until each is settled: deliver as the stream would, sweep as the schedule would.
     /// Bounded: `rounds` passes at most.
     pub async fn drive(&self, worker: &Worker, pks: &[String], rounds: usize) {
@@ -551,6 +585,109 @@ impl World {
 }
 
 /// A DynamoDB stream batch as Lambda delivers it: the NEW_IMAGE of each job.
+/// The calls a [`World::mount_vapi_calls`] Vapi created.
+#[derive(Clone, Default)]
+pub struct VapiCalls(std::sync::Arc<std::sync::Mutex<Vec<Value>>>);
+
+impl VapiCalls {
+    fn all(&self) -> Vec<Value> {
+        self.0.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Every call ends with `reason` and the parts an end-of-call report carries.
+    pub fn end_all(&self, reason: &str) {
+        if let Ok(mut calls) = self.0.lock() {
+            for c in calls.iter_mut() {
+                c["status"] = json!("ended");
+                c["endedReason"] = json!(reason);
+                c["startedAt"] = c["createdAt"].clone();
+                c["endedAt"] = c["createdAt"].clone();
+                c["artifact"] =
+                    json!({"transcript": "AI: Hello, this is the support team.", "messages": []});
+                c["analysis"] = json!({"summary": "The customer was told about the case."});
+            }
+        }
+    }
+}
+
+struct CreateCall {
+    calls: VapiCalls,
+    delay: Option<Duration>,
+}
+
+impl wiremock::Respond for CreateCall {
+    fn respond(&self, req: &wiremock::Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let mut call = json_of(fixtures::CALL_CREATED);
+        let n = self.calls.0.lock().map(|c| c.len()).unwrap_or(0);
+        call["id"] = json!(format!("c0ffee00-1111-4222-8333-{n:012}"));
+        let now = sfvapi::vapi::client::iso_millis(sfvapi::now_millis());
+        call["createdAt"] = json!(now);
+        call["updatedAt"] = json!(now);
+        for k in [
+            "assistantId",
+            "phoneNumberId",
+            "customer",
+            "name",
+            "assistantOverrides",
+        ] {
+            if let Some(v) = body.get(k) {
+                call[k] = v.clone();
+            }
+        }
+        if let Ok(mut calls) = self.calls.0.lock() {
+            calls.push(call.clone());
+        }
+        let resp = ResponseTemplate::new(201).set_body_json(call);
+        match self.delay {
+            Some(d) => resp.set_delay(d),
+            None => resp,
+        }
+    }
+}
+
+struct ListCalls(VapiCalls);
+
+impl wiremock::Respond for ListCalls {
+    fn respond(&self, req: &wiremock::Request) -> ResponseTemplate {
+        let q: HashMap<String, String> = req.url.query_pairs().into_owned().collect();
+        let since = q
+            .get("createdAtGe")
+            .and_then(|s| sfvapi::jobs::report::parse_rfc3339_ms(s))
+            .unwrap_or(0);
+        let calls: Vec<Value> = self
+            .0
+            .all()
+            .into_iter()
+            .filter(|c| {
+                q.get("assistantId")
+                    .is_none_or(|a| c["assistantId"] == a.as_str())
+            })
+            .filter(|c| {
+                c["createdAt"]
+                    .as_str()
+                    .and_then(sfvapi::jobs::report::parse_rfc3339_ms)
+                    .is_some_and(|t| t >= since)
+            })
+            .collect();
+        ResponseTemplate::new(200).set_body_json(calls)
+    }
+}
+
+struct GetCall(VapiCalls);
+
+impl wiremock::Respond for GetCall {
+    fn respond(&self, req: &wiremock::Request) -> ResponseTemplate {
+        let id = req.url.path().rsplit('/').next().unwrap_or_default();
+        match self.0.all().into_iter().find(|c| c["id"] == id) {
+            Some(c) => ResponseTemplate::new(200).set_body_json(c),
+            None => ResponseTemplate::new(404).set_body_json(
+                json!({"message": "Call not found", "error": "Not Found", "statusCode": 404}),
+            ),
+        }
+    }
+}
+
 pub fn stream_batch(images: &[(&str, &str)]) -> DynamodbEvent {
     serde_json::from_value(stream_batch_json(images)).expect("stream event")
 }

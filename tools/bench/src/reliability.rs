@@ -1088,17 +1088,18 @@ pub async fn dead_worker() -> Row {
     row
 }
 
-/// POST /call times out: NEEDS_REVIEW, never a second POST.
+/// POST /call times out after Vapi created the call: the worker asks Vapi (GET /call), finds
+/// the call and is DONE with it: no second POST, no person.
 pub async fn vapi_timeout() -> Row {
-    let mut row = Row::new("Vapi POST /call times out");
+    let mut row = Row::new("Vapi POST /call times out after creating");
     let w = World::new(&[], true).await;
-    w.mount_vapi(201, None, Some(Duration::from_secs(3))).await;
+    w.mount_vapi_calls(Some(Duration::from_secs(3))).await;
     let id = unique("vto");
     row.acked =
         (answer(w.ingest.handle(signed_ingest(&event_body(&id, 300))).await).0 == 202) as usize;
     let pk = pk_of(&id);
     let worker = w.worker().await;
-    w.drive(&worker, std::slice::from_ref(&pk), 3).await;
+    w.drive(&worker, std::slice::from_ref(&pk), 4).await;
     // Redelivered and swept again: still no second POST.
     worker
         .handle(stream_batch(&[(pk.as_str(), "PENDING")]))
@@ -1107,7 +1108,124 @@ pub async fn vapi_timeout() -> Row {
     row.settle(&w, std::slice::from_ref(&pk)).await;
     row.dials = w.calls().await;
     row.expected_dials = 1;
-    row.ok = row.needs_review == 1 && row.dials == 1;
+    row.ok = row.done == 1 && row.needs_review == 0 && row.dials == 1;
+    row
+}
+
+/// The worker dies after DIALING, once its POST /call reached Vapi: the sweep sends the job to
+/// ask Vapi, which shows the call: DONE, one dial, no person.
+pub async fn dead_after_dialing() -> Row {
+    let mut row = Row::new("worker killed after DIALING (call placed)");
+    let w = World::new(&[], true).await;
+    w.mount_vapi_calls(None).await;
+    let id = unique("dialdead");
+    row.acked =
+        (answer(w.ingest.handle(signed_ingest(&event_body(&id, 300))).await).0 == 202) as usize;
+    let pk = pk_of(&id);
+    let worker = w.worker().await;
+    let q = worker.queue();
+    let now = sfvapi::now_millis();
+    let dying = match q.claim(&pk, now).await {
+        Ok(Some(job)) => q.mark_dialing(&job, "{}", now).await.unwrap_or(false),
+        _ => false,
+    };
+    // What the dying worker sent before it died: its POST /call.
+    let event = sfvapi::ids::SalesforceEventId::parse("e", &id);
+    let placed = match event {
+        Ok(event_id) => {
+            let client =
+                sfvapi::vapi::client::VapiClient::new(&w.vapi.uri(), Duration::from_secs(5));
+            let call = sfvapi::vapi::client::CreateCall {
+                assistant_id: "asst-bench".into(),
+                phone_number_id: "pn-bench".into(),
+                customer_number: sfvapi::ids::E164Phone::parse("p", "+14155550123")
+                    .expect("a valid number"),
+                customer_name: None,
+                event_id,
+                contact_id: sfvapi::ids::SalesforceId::parse("c", CONTACT).expect("an id"),
+                case_id: None,
+                variable_values: Default::default(),
+            };
+            match client {
+                Ok(c) => c
+                    .create_call(
+                        &sfvapi::secrets::SecretString::new("vapi-private-key"),
+                        &call,
+                    )
+                    .await
+                    .is_ok(),
+                Err(_) => false,
+            }
+        }
+        Err(_) => false,
+    };
+    // Its dial lease runs out.
+    let _ = w
+        .store
+        .client()
+        .update_item()
+        .table_name(w.store.table())
+        .key("pk", sfvapi::store::attr::s(&pk))
+        .update_expression("SET lease_until = :past, next_at = :past")
+        .expression_attribute_values(":past", sfvapi::store::attr::n(sfvapi::now_millis() - 1))
+        .send()
+        .await;
+    let worker = w.worker().await;
+    w.drive(&worker, std::slice::from_ref(&pk), 4).await;
+    row.settle(&w, std::slice::from_ref(&pk)).await;
+    row.dials = w.calls().await;
+    row.expected_dials = 1;
+    row.note = format!("died while dialing={dying}, call reached Vapi={placed}");
+    row.ok = dying && placed && row.done == 1 && row.needs_review == 0 && row.dials == 1;
+    row
+}
+
+/// Vapi never delivers the end-of-call report: past the call's maximum duration the sweep fetches
+/// the ended call and queues its report job; one Task, no person.
+pub async fn report_never_delivered() -> Row {
+    let mut row = Row::new("end-of-call report never delivered");
+    let w = World::new(&[], true).await;
+    let calls = w.mount_vapi_calls(None).await;
+    let id = unique("noreport");
+    row.acked =
+        (answer(w.ingest.handle(signed_ingest(&event_body(&id, 300))).await).0 == 202) as usize;
+    let pk = pk_of(&id);
+    let worker = w.worker().await;
+    w.drive(&worker, std::slice::from_ref(&pk), 3).await;
+    calls.end_all("customer-ended-call");
+    // The call's maximum duration has passed without a report.
+    let _ = w
+        .store
+        .client()
+        .update_item()
+        .table_name(w.store.table())
+        .key("pk", sfvapi::store::attr::s(&pk))
+        .update_expression("SET next_at = :past")
+        .expression_attribute_values(":past", sfvapi::store::attr::n(sfvapi::now_millis() - 1))
+        .send()
+        .await;
+    let recovered = worker
+        .sweep()
+        .await
+        .map(|r| r.report_checks.len())
+        .unwrap_or(0);
+    let call_id = w
+        .store
+        .get(&pk)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|i| sfvapi::store::attr::opt_s(&i, "call_id").map(str::to_owned))
+        .unwrap_or_default();
+    let report = format!("evt#vapi#{call_id}#end-of-call-report");
+    w.drive(&worker, std::slice::from_ref(&report), 3).await;
+    let both = [pk.clone(), report];
+    row.settle(&w, &both).await;
+    row.dials = w.calls().await;
+    row.expected_dials = 1;
+    let tasks = w.tasks().await;
+    row.note = format!("overdue reports checked={recovered}, Tasks={tasks}");
+    row.ok = row.done == 2 && row.needs_review == 0 && row.dials == 1 && tasks == 1;
     row
 }
 
@@ -1177,6 +1295,8 @@ pub async fn faults(size: Size) -> Vec<Row> {
         dynamodb_outage(size.outage_events).await,
         dead_worker().await,
         vapi_timeout().await,
+        dead_after_dialing().await,
+        report_never_delivered().await,
         salesforce_fault(
             "401 INVALID_SESSION_ID",
             401,
@@ -1282,8 +1402,9 @@ impl Suite {
             .filter(|r| r.dials > r.expected_dials)
             .count();
         let double_sms = self.rows.iter().filter(|r| r.sms > r.expected_sms).count();
+        let needs_review: usize = self.rows.iter().map(|r| r.needs_review).sum();
         out.push_str(&format!(
-            "\nzero lost: {}   zero double calls: {}   zero double SMS: {}   suite: {}   ({:.1} s)\n",
+            "\nzero lost: {}   zero double calls: {}   zero double SMS: {}   NEEDS_REVIEW: {needs_review}   suite: {}   ({:.1} s)\n",
             yes(lost == 0),
             yes(double_calls == 0),
             yes(double_sms == 0),
@@ -1296,6 +1417,7 @@ impl Suite {
     pub fn to_json(&self) -> Value {
         json!({
             "ok": self.ok(),
+            "needs_review": self.rows.iter().map(|r| r.needs_review).sum::<usize>(),
             "elapsed_s": self.elapsed.as_secs_f64(),
             "scenarios": self.rows.iter().map(Row::to_json).collect::<Vec<_>>(),
             "corpora": self.corpora.iter().map(CorpusReport::to_json).collect::<Vec<_>>(),

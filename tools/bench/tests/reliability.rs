@@ -59,9 +59,24 @@ async fn a_worker_dying_after_its_claim_is_rescued_and_dials_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_vapi_timeout_is_needs_review_with_no_second_post() {
+async fn a_vapi_timeout_after_creating_is_settled_by_asking_vapi_with_no_second_post() {
     let r = vapi_timeout().await;
-    assert_eq!(r.needs_review, 1, "{r:#?}");
+    assert_eq!((r.done, r.needs_review, r.dials), (1, 0, 1), "{r:#?}");
+    assert_row(&r);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_dying_after_dialing_is_settled_by_asking_vapi() {
+    let r = dead_after_dialing().await;
+    assert_eq!((r.done, r.needs_review, r.dials), (1, 0, 1), "{r:#?}");
+    assert_row(&r);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_never_delivered_still_gets_its_task_once() {
+    let r = report_never_delivered().await;
+    assert_eq!((r.done, r.needs_review, r.dials), (2, 0, 1), "{r:#?}");
+    assert!(r.note.contains("Tasks=1"), "{r:#?}");
     assert_row(&r);
 }
 

@@ -57,6 +57,11 @@ struct VapiControl {
     delay_ms: Option<u64>,
     fail_next: Option<FailNextControl>,
     concurrency_limit: Option<u32>,
+    /// Send no end-of-call reports from now on (a report Vapi never delivered).
+    drop_reports: Option<bool>,
+    /// The next N `POST /call` create the call but answer only after `hang_ms` (default 15 s).
+    hang_next: Option<u32>,
+    hang_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -236,6 +241,15 @@ fn apply(app: &App, c: Control) -> Result<(), String> {
         }
         if let Some(n) = v.concurrency_limit {
             st.concurrency_limit = n;
+        }
+        if let Some(b) = v.drop_reports {
+            st.drop_reports = b;
+        }
+        if let Some(n) = v.hang_next {
+            st.hang_next = n;
+        }
+        if let Some(ms) = v.hang_ms {
+            st.hang = std::time::Duration::from_millis(ms);
         }
     }
     if twilio_fail.is_some() {

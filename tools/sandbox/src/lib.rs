@@ -266,6 +266,8 @@ pub(crate) struct Resp {
     pub status: StatusCode,
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
+    /// Answer only after this long (a slow upstream; the work behind it is already done).
+    pub delay: Option<std::time::Duration>,
 }
 
 impl Resp {
@@ -274,6 +276,7 @@ impl Resp {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             headers: vec![("content-type", "application/json;charset=UTF-8".into())],
             body: body.to_string().into_bytes(),
+            delay: None,
         }
     }
     pub fn empty(status: u16) -> Self {
@@ -281,8 +284,14 @@ impl Resp {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             headers: Vec::new(),
             body: Vec::new(),
+            delay: None,
         }
     }
+    pub fn after(mut self, d: std::time::Duration) -> Self {
+        self.delay = Some(d);
+        self
+    }
+
     pub fn with_header(mut self, name: &'static str, value: String) -> Self {
         self.headers.push((name, value));
         self
@@ -378,6 +387,9 @@ async fn handle(
     if service == Service::Salesforce && entry.path.starts_with("/services/oauth2/") {
         entry.body = log::redact_form(entry.body.as_bytes(), OAUTH_SECRET_FIELDS);
         entry.response_body = log::redact_json(&resp.body, OAUTH_SECRET_FIELDS);
+    }
+    if let Some(d) = resp.delay {
+        tokio::time::sleep(d).await;
     }
     entry.duration_ms = started.elapsed().as_millis() as u64;
     app.log.push(entry);

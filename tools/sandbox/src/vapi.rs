@@ -51,6 +51,13 @@ pub(crate) struct State {
     blocked: u64,
     calls: HashMap<String, Value>,
     assistants: HashMap<String, Value>,
+    /// Place the call, then send no `end-of-call-report` (the call still ends, and
+    /// `GET /call/{id}` shows its report fields): a report Vapi never delivered.
+    pub drop_reports: bool,
+    /// The next N `POST /call` create the call but answer only after `hang`: a client with a
+    /// shorter timeout never learns the call exists (an ambiguous dial).
+    pub hang_next: u32,
+    pub hang: Duration,
 }
 
 impl State {
@@ -73,6 +80,9 @@ impl State {
             blocked: 0,
             calls: HashMap::new(),
             assistants: HashMap::new(),
+            drop_reports: false,
+            hang_next: 0,
+            hang: Duration::from_secs(15),
         }
     }
 
@@ -113,6 +123,9 @@ impl State {
             "blocked": self.blocked,
             "calls": self.calls.len(),
             "assistants": self.assistants.len(),
+            "drop_reports": self.drop_reports,
+            "hang_next": self.hang_next,
+            "hang_ms": self.hang.as_millis() as u64,
         })
     }
 }
@@ -131,6 +144,7 @@ pub(crate) fn handle(app: &Arc<App>, req: &Req) -> Resp {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let route = match (&req.method, segs.as_slice()) {
         (&http::Method::POST, ["call"]) => Route::CreateCall,
+        (&http::Method::GET, ["call"]) => Route::ListCalls,
         (&http::Method::GET, ["call", id]) => Route::GetCall(id),
         (&http::Method::POST, ["assistant"]) => Route::CreateAssistant,
         (&http::Method::GET, ["assistant", id]) => Route::GetAssistant(id),
@@ -160,6 +174,7 @@ pub(crate) fn handle(app: &Arc<App>, req: &Req) -> Resp {
             Some(a) => Resp::json(200, a),
             None => error(404, json!("Assistant not found"), "Not Found"),
         },
+        Route::ListCalls => list_calls(app, req),
         Route::CreateCall => create_call(app, req),
         Route::CreateAssistant => create_assistant(app, req),
     }
@@ -167,6 +182,7 @@ pub(crate) fn handle(app: &Arc<App>, req: &Req) -> Resp {
 
 enum Route<'a> {
     CreateCall,
+    ListCalls,
     GetCall(&'a str),
     CreateAssistant,
     GetAssistant(&'a str),
@@ -281,6 +297,58 @@ fn create_assistant(app: &Arc<App>, req: &Req) -> Resp {
 /// (https://docs.vapi.ai/calls/call-concurrency, "View concurrency in call responses"; the
 /// OpenAPI document declares it only on `CallBatchResponse`). 400 for "client/policy failure
 /// (limits, validation, missing resources)", 500 for a system failure.
+/// Vapi OpenAPI `GET /call` (`CallController_findAll`) → 200 `Call[]`, with the filters sfvapi
+/// uses: `assistantId`, `createdAtGe` / `createdAtGt` (ISO 8601) and `limit` (0..=1000, default
+/// 100), newest first.
+fn list_calls(app: &Arc<App>, req: &Req) -> Resp {
+    let time = |k: &str| -> Result<Option<i64>, Resp> {
+        match req.query_param(k) {
+            None => Ok(None),
+            Some(v) => sfvapi::jobs::report::parse_rfc3339_ms(&v)
+                .map(Some)
+                .ok_or_else(|| {
+                    error(
+                        400,
+                        json!([format!("{k} must be a valid ISO 8601 date string")]),
+                        "Bad Request",
+                    )
+                }),
+        }
+    };
+    let (ge, gt) = match (time("createdAtGe"), time("createdAtGt")) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let limit = match req.query_param("limit").map(|l| l.parse::<usize>()) {
+        None => 100,
+        Some(Ok(n)) if n <= 1000 => n,
+        Some(_) => {
+            return error(
+                400,
+                json!(["limit must not be greater than 1000"]),
+                "Bad Request",
+            )
+        }
+    };
+    let assistant = req.query_param("assistantId");
+    let created = |c: &Value| {
+        c["createdAt"]
+            .as_str()
+            .and_then(sfvapi::jobs::report::parse_rfc3339_ms)
+            .unwrap_or(0)
+    };
+    let mut calls: Vec<Value> = lock(&app.vapi)
+        .calls
+        .values()
+        .filter(|c| assistant.as_deref().is_none_or(|a| c["assistantId"] == a))
+        .filter(|c| ge.is_none_or(|t| created(c) >= t) && gt.is_none_or(|t| created(c) > t))
+        .cloned()
+        .collect();
+    calls.sort_by_key(|c| std::cmp::Reverse(created(c)));
+    calls.truncate(limit);
+    Resp::json(200, &Value::Array(calls))
+}
+
 fn create_call(app: &Arc<App>, req: &Req) -> Resp {
     let mut st = lock(&app.vapi);
     if let Some(f) = st.fail_next.as_mut() {
@@ -392,8 +460,22 @@ fn create_call(app: &Arc<App>, req: &Req) -> Resp {
     if url.is_none() {
         tracing::warn!(call_id = %id, "no --vapi-server-url: this call sends no server messages");
     }
+    let hang = {
+        let mut st = lock(&app.vapi);
+        if st.hang_next > 0 {
+            st.hang_next -= 1;
+            Some(st.hang)
+        } else {
+            None
+        }
+    };
     tokio::spawn(run_call(app.clone(), url, stored, plan));
-    Resp::json(201, &call)
+    let resp = Resp::json(201, &call);
+    match hang {
+        // The call exists and runs; only its answer is late (a timeout at the client).
+        Some(d) => resp.after(d),
+        None => resp,
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -425,6 +507,7 @@ async fn run_call(app: Arc<App>, url: Option<String>, mut call: Value, plan: Pla
     // post-processing is done.
     steps.push(("status-update", Some("ended")));
     steps.push(("end-of-call-report", None));
+    let drop_report = lock(&app.vapi).drop_reports;
     let server_url = url
         .as_deref()
         .unwrap_or("https://sandbox.invalid/no-server-url");
@@ -476,6 +559,10 @@ async fn run_call(app: Arc<App>, url: Option<String>, mut call: Value, plan: Pla
             }
         };
         let Some(url) = url.as_deref() else { continue };
+        if drop_report && kind == "end-of-call-report" {
+            tracing::info!(call_id = %id, "end-of-call-report dropped (drop_reports)");
+            continue;
+        }
         let deliveries = if plan.deliver_twice { 2 } else { 1 };
         for delivery in 1..=deliveries {
             deliver(

@@ -733,3 +733,122 @@ async fn the_concurrency_limit_blocks_with_a_201_and_frees_the_slot_before_ended
         (json!(0), json!(0))
     );
 }
+
+#[tokio::test]
+async fn get_call_lists_the_assistants_calls_since_a_moment_and_get_by_id() {
+    let server = webhook().await;
+    let h = common::start(config(&server)).await;
+    let before = sfvapi::now_millis() - 1000;
+    let (_, first) = create_call(&h.vapi_url, KEY, &call_body()).await;
+    let mut other = call_body();
+    other["assistantId"] = json!("asst-other");
+    create_call(&h.vapi_url, KEY, &other).await;
+    let list = |q: String| {
+        let url = format!("{}/call?{q}", h.vapi_url);
+        async move {
+            let r = common::client()
+                .get(url)
+                .bearer_auth(KEY)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let iso = sfvapi::vapi::client::iso_millis;
+    let (status, calls) = list(format!("assistantId=asst-test&createdAtGe={}", iso(before))).await;
+    assert_eq!(status, 200);
+    let calls = calls.as_array().unwrap().clone();
+    assert_eq!(calls.len(), 1, "only the assistant's calls: {calls:#?}");
+    assert_eq!(calls[0]["id"], first["id"]);
+    assert_eq!(
+        calls[0]["assistantOverrides"]["metadata"]["sfvapiEventId"],
+        "case-escalated-1"
+    );
+    // Each listed call is a `Call` (the answer's own `subscriptionLimits` is not part of it).
+    vapi_schema::validate("Call", &calls[0]).expect("a listed call is a Call");
+    // Created after the filter's moment: nothing.
+    let (_, later) = list(format!(
+        "assistantId=asst-test&createdAtGe={}",
+        iso(sfvapi::now_millis() + 60_000)
+    ))
+    .await;
+    assert_eq!(later, json!([]));
+    let (status, bad) = list("createdAtGe=yesterday".into()).await;
+    assert_eq!(status, 400, "{bad}");
+    assert_eq!(bad["statusCode"], 400);
+    // GET /call/{id} → the call; unknown → Vapi's 404.
+    let one = common::client()
+        .get(format!(
+            "{}/call/{}",
+            h.vapi_url,
+            first["id"].as_str().unwrap()
+        ))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one.status(), 200);
+    let missing = common::client()
+        .get(format!(
+            "{}/call/00000000-0000-4000-8000-000000000000",
+            h.vapi_url
+        ))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn a_hung_answer_still_creates_the_call_and_a_dropped_report_never_arrives() {
+    let server = webhook().await;
+    let h = common::start(config(&server)).await;
+    let resp = common::control(
+        &h.vapi_url,
+        json!({"vapi": {"hang_next": 1, "hang_ms": 1500, "drop_reports": true}}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    // A client that gives up after 300 ms never sees the answer...
+    let quick = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let err = quick
+        .post(format!("{}/call", h.vapi_url))
+        .bearer_auth(KEY)
+        .json(&call_body())
+        .send()
+        .await
+        .expect_err("the answer is late");
+    assert!(err.is_timeout(), "{err}");
+    // ...but the call exists, runs, ends, and its report is never sent.
+    let msgs = received(&server, 4).await;
+    let kinds = kinds(&msgs);
+    assert!(
+        kinds.contains(&"status-update:ended".to_owned()),
+        "{kinds:?}"
+    );
+    assert!(
+        !kinds.iter().any(|k| k == "end-of-call-report"),
+        "{kinds:?}"
+    );
+    let listed: Value = common::client()
+        .get(format!("{}/call?assistantId=asst-test", h.vapi_url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let call = &listed[0];
+    assert_eq!(call["status"], "ended");
+    assert_eq!(call["endedReason"], "customer-ended-call");
+    // GET /call/{id} carries what the lost report would have (artifact, analysis).
+    assert!(call["artifact"]["transcript"].is_string(), "{call:#}");
+    // Only the next call hangs.
+    assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
+}
