@@ -537,6 +537,62 @@ async fn a_retried_tool_call_gets_the_same_answer_without_a_second_lookup() {
 }
 
 #[tokio::test]
+async fn a_tool_answer_is_replayed_only_to_its_own_call() {
+    let v = vapi(&[]).await;
+    seed_call(&v.store, snapshot()).await;
+    let body = fixture("vapi/tool-calls.json");
+    let first = send(&v.app, &body).await;
+    assert_eq!(first.status, 200);
+    // Another call (its own snapshot, another case) sends the same tool call id: the model
+    // picks those ids, so they are not secret. It must get its own answer, not Ada's.
+    let other = "0badca11-1111-4222-8333-444455556666";
+    let mut theirs = snapshot();
+    theirs.case.as_mut().unwrap().subject = Some("A different case".into());
+    record_call(
+        &v.store,
+        &NewCall {
+            call_id: VapiCallId::parse("id", other).unwrap(),
+            event_id: SalesforceEventId::parse("e", "another-event").unwrap(),
+            contact_id: SalesforceId::parse("c", CONTACT_ID).unwrap(),
+            case_id: Some(SalesforceId::parse("c", CASE_ID).unwrap()),
+            snapshot: theirs,
+            created_at_ms: sfvapi::now_millis(),
+            slot: None,
+        },
+        Duration::from_secs(86_400),
+    )
+    .await
+    .unwrap();
+    let mut msg: Value = serde_json::from_slice(&body).unwrap();
+    msg["message"]["call"]["id"] = json!(other);
+    let a = send(&v.app, msg.to_string().as_bytes()).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_ne!(a.json, first.json, "not replayed from another call's cache");
+    let inner: Value =
+        serde_json::from_str(a.json["results"][0]["result"].as_str().unwrap()).unwrap();
+    assert_eq!(inner["subject"], "A different case");
+    // A cache item under the right key but for another tool is not replayed either.
+    let mut renamed: Value = serde_json::from_slice(&body).unwrap();
+    for list in ["toolCallList", "toolWithToolCallList"] {
+        if let Some(items) = renamed["message"][list].as_array_mut() {
+            for it in items {
+                for f in ["/function/name", "/toolCall/function/name", "/name"] {
+                    if let Some(n) = it.pointer_mut(f) {
+                        *n = json!("lookupCustomer");
+                    }
+                }
+            }
+        }
+    }
+    let b = send(&v.app, renamed.to_string().as_bytes()).await;
+    assert_eq!(b.status, 200);
+    assert_eq!(b.json["results"][0]["name"], "lookupCustomer");
+    let inner: Value =
+        serde_json::from_str(b.json["results"][0]["result"].as_str().unwrap()).unwrap();
+    assert_eq!(inner["name"], "Ada Lovelace", "{inner}");
+}
+
+#[tokio::test]
 async fn legacy_function_call_answers_result() {
     let v = vapi(&[]).await;
     seed_call(&v.store, snapshot()).await;

@@ -1492,3 +1492,49 @@ fn pacing_settings_are_checked_at_cold_start() {
         assert!(e.contains(var), "{e}");
     }
 }
+
+#[tokio::test]
+async fn a_3_mb_end_of_call_report_is_accepted_and_its_task_holds_the_cut_transcript() {
+    let w = World::new(&[]).await;
+    w.twilio_accepts().await;
+    let worker = w.worker().await;
+    // A long call: the transcript as text and again as messages, about 3 MB in all.
+    let line = "User: I have been waiting for the refund for weeks and nobody calls back. ";
+    let transcript = line.repeat(1_000_000 / line.len());
+    let messages: Vec<Value> = (0..20_000)
+        .map(|i| json!({"role": "user", "message": format!("{line}{i}"), "time": i, "secondsFromStart": i}))
+        .collect();
+    let mut rep: Value = serde_json::from_slice(&report("customer-ended-call")).unwrap();
+    rep["message"]["artifact"]["transcript"] = json!(transcript);
+    rep["message"]["artifact"]["messages"] = json!(messages);
+    let body = rep.to_string().into_bytes();
+    assert!(body.len() > 3_000_000, "{} bytes", body.len());
+    assert_eq!(
+        webhook_delivers(&w, &body).await,
+        200,
+        "the report is accepted"
+    );
+    assert!(deliver(&worker, REPORT_PK).await.is_empty());
+    assert_eq!(w.status(REPORT_PK).await, "DONE");
+    let creates = w.posts(&w.sf, "/services/data/v62.0/sobjects/Task").await;
+    assert_eq!(creates.len(), 1);
+    let task: Value = serde_json::from_slice(&creates[0].body).unwrap();
+    let description = task["Description"].as_str().unwrap();
+    assert!(
+        description.chars().count() <= 32_000,
+        "Task.Description ≤ 32,000 characters"
+    );
+    assert!(
+        description.contains("[… transcript truncated]"),
+        "cut as documented"
+    );
+    assert!(description.contains("I have been waiting for the refund"));
+
+    // Any other message that large is still refused.
+    let mut status: Value = serde_json::from_slice(&status_update(CALL_ID, "in-progress")).unwrap();
+    status["message"]["artifact"] = json!({"messages": messages});
+    assert_eq!(
+        webhook_delivers(&w, status.to_string().as_bytes()).await,
+        413
+    );
+}

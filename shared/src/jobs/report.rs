@@ -110,7 +110,13 @@ fn task_fields(p: &ReportPayload, c: &Correlation) -> TaskFields {
     if let Some(t) = &p.transcript {
         lines.push(String::new());
         lines.push("Transcript:".into());
-        lines.push(t.clone());
+        // The transcript comes last and gets what is left of Task.Description's 32,000
+        // characters, so a cut keeps its mark instead of losing it to the final truncation.
+        let used: usize = lines.iter().map(|l| l.chars().count() + 1).sum();
+        let room = crate::salesforce::rest::TASK_DESCRIPTION_MAX_CHARS.saturating_sub(used);
+        let (t, _) =
+            crate::vapi::jobs::truncate_chars(t.clone(), room, crate::vapi::jobs::TRUNCATION_MARK);
+        lines.push(t);
     }
     let mut extra = Map::new();
     extra.insert("TaskSubtype".into(), json!("Call"));

@@ -33,10 +33,14 @@ pub struct VapiWebhookConfig {
     pub auth_modes: Vec<VapiAuth>,
     /// `VAPI_SIGNATURE_TOLERANCE_SECS` (default 300): allowed skew of the HMAC timestamp.
     pub tolerance_secs: i64,
-    /// `VAPI_MAX_BODY_BYTES` (default 1048576): larger bodies get 413. Larger than the ingest's
-    /// 256 KB because an end-of-call report of a long call legitimately carries the transcript
-    /// twice (text and messages) and must not be refused.
+    /// `VAPI_MAX_BODY_BYTES` (default 1048576): larger bodies get 413, except end-of-call
+    /// reports (below). Larger than the ingest's 256 KB: Vapi's messages carry the conversation.
     pub max_body_bytes: usize,
+    /// `VAPI_MAX_REPORT_BYTES` (default 5 MiB): an end-of-call report carries the transcript
+    /// several times (text, messages, OpenAI-format messages) and refusing it would lose the
+    /// call's outcome, so it is accepted up to what a Lambda invocation can carry (6 MB for the
+    /// whole API Gateway event, whose JSON escaping of the body adds some).
+    pub max_report_bytes: usize,
     /// `EVENT_TTL_DAYS` (default 7): how long dedup records, jobs and `call#` items are kept.
     pub event_ttl: Duration,
     /// `VAPI_TOOL_CACHE_TTL_SECS` (default 86400): how long a tool answer is replayed to retries.
@@ -75,6 +79,7 @@ impl VapiWebhookConfig {
             auth_modes: auth_modes(env)?,
             tolerance_secs,
             max_body_bytes: env.parse_or("VAPI_MAX_BODY_BYTES", 1024 * 1024usize)?,
+            max_report_bytes: env.parse_or("VAPI_MAX_REPORT_BYTES", 5 * 1024 * 1024usize)?,
             event_ttl: Duration::from_secs(ttl_days * 86_400),
             tool_cache_ttl: env.secs_or("VAPI_TOOL_CACHE_TTL_SECS", 86_400)?,
             live_lookup_timeout: Duration::from_millis(lookup_ms),

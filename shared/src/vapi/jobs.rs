@@ -17,7 +17,7 @@ pub const MAX_SUMMARY_CHARS: usize = 4_000;
 pub const MAX_NOTE_CHARS: usize = 4_000;
 const MAX_URL_CHARS: usize = 2_048;
 const MAX_SHORT_CHARS: usize = 1_000;
-const TRUNCATION_MARK: &str = "\n[… transcript truncated]";
+pub const TRUNCATION_MARK: &str = "\n[… transcript truncated]";
 
 /// `evt#vapi#<callId>#<suffix>`.
 pub fn vapi_event_pk(call: &VapiCallId, suffix: &str) -> String {

@@ -155,8 +155,14 @@ pub trait LiveLookup: Send + Sync {
 }
 
 /// Key of a cached tool answer.
-pub fn tool_pk(id: &ToolCallId) -> String {
-    format!("tool#{id}")
+/// The cache key of one tool call's answer: the call and the tool call together, so an answer
+/// is only ever replayed to the call it was computed for (tool call ids are chosen by the model
+/// and are not secret: another call could send the same one).
+pub fn tool_pk(call: Option<&VapiCallId>, id: &ToolCallId) -> String {
+    match call {
+        Some(c) => format!("tool#{}#{id}", c.as_str()),
+        None => format!("tool#-#{id}"),
+    }
 }
 
 /// The cached answer of one tool call.
@@ -169,7 +175,7 @@ pub fn answer_item(
     ttl: Duration,
 ) -> Item {
     let mut item = Item::from([
-        (PK.to_owned(), attr::s(tool_pk(id))),
+        (PK.to_owned(), attr::s(tool_pk(call, id))),
         ("tool".to_owned(), attr::s(tool)),
         (
             "answer".to_owned(),
@@ -187,8 +193,14 @@ pub fn answer_item(
     item
 }
 
-/// The answer stored in a cache item; `None` if the item is unreadable (then it is recomputed).
-pub fn cached_outcome(item: &Item) -> Option<ToolOutcome> {
+/// The answer stored in a cache item, if it was stored for this very call and tool; `None` if
+/// it was not, or the item is unreadable (then it is recomputed).
+pub fn cached_outcome(item: &Item, call: Option<&VapiCallId>, tool: &str) -> Option<ToolOutcome> {
+    let same_call = attr::opt_s(item, "call_id") == call.map(|c| c.as_str());
+    let same_tool = attr::opt_s(item, "tool") == Some(tool);
+    if !(same_call && same_tool) {
+        return None;
+    }
     attr::opt_s(item, "answer").and_then(|s| serde_json::from_str(s).ok())
 }
 

@@ -118,13 +118,19 @@ impl VapiWebhookApp {
 
     async fn process(&self, req: &Request) -> Result<Response<Body>, ApiError> {
         let body = body_bytes(req.body());
-        if body.len() > self.config.max_body_bytes {
+        let (small, large) = (self.config.max_body_bytes, self.config.max_report_bytes);
+        if body.len() > small.max(large) {
             return Err(ApiError::TooLarge {
-                limit: self.config.max_body_bytes,
+                limit: small.max(large),
             });
         }
         let now_ms = crate::now_millis();
         self.verify(req.headers(), body, now_ms).await?;
+        // Only end-of-call reports may use the larger limit (checked after the signature, so an
+        // unsigned body never costs a parse).
+        if body.len() > small && !is_end_of_call_report(body) {
+            return Err(ApiError::TooLarge { limit: small });
+        }
         let msg = messages::parse(body).map_err(|e| ApiError::InvalidPayload(e.to_string()))?;
         let span = tracing::Span::current();
         if let Some(call) = &msg.call {
@@ -227,8 +233,9 @@ impl VapiWebhookApp {
         if let Some(c) = call {
             keys.push(call_pk(&c.id));
         }
+        let call_id = call.map(|c| &c.id);
         for id in calls.iter().filter_map(|c| c.id.as_ref()) {
-            let k = tool_pk(id);
+            let k = tool_pk(call_id, id);
             if !keys.contains(&k) {
                 keys.push(k);
             }
@@ -251,7 +258,10 @@ impl VapiWebhookApp {
                 results.push(o.entry(id, &tc.name));
                 continue;
             }
-            let outcome = match items.get(&tool_pk(id)).and_then(cached_outcome) {
+            let cached = items
+                .get(&tool_pk(call_id, id))
+                .and_then(|item| cached_outcome(item, call_id, &tc.name));
+            let outcome = match cached {
                 Some(cached) => {
                     info!(tool = %tc.name, tool_call_id = %id, "tool answer replayed from cache");
                     cached
@@ -627,6 +637,20 @@ impl VapiWebhookApp {
             }
         }
     }
+}
+
+/// Whether a body is an end-of-call report, reading only `message.type`.
+fn is_end_of_call_report(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Peek {
+        message: PeekMessage,
+    }
+    #[derive(serde::Deserialize)]
+    struct PeekMessage {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    serde_json::from_slice::<Peek>(body).is_ok_and(|p| p.message.kind == "end-of-call-report")
 }
 
 /// A failed slot release is logged, not answered: the message itself was recorded, and the slot
