@@ -10,7 +10,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help tools test lint demo demo-ingest bench reliability events clean-tools
+.PHONY: help tools test lint demo demo-ingest bench reliability events package clean-tools
 
 help:
 	@echo "make demo    run the flow locally (DynamoDB Local + moto) and show it"
@@ -19,6 +19,7 @@ help:
 	@echo "make reliability  the full reliability suite (storms, bad input, signatures, faults)"
 	@echo "make lint    format and template checks (sam validate --lint, cfn-lint + serverless rules, checkov)"
 	@echo "make events  re-sign events/*.json with a fresh timestamp"
+	@echo "make package build the four Lambdas for AWS (target/lambda/<fn>/bootstrap.zip) and print their sizes"
 
 tools: $(VENV)/.installed $(DDB_JAR_DIR)/.installed
 
@@ -81,6 +82,16 @@ bench: tools
 reliability: tools
 	cargo build --quiet -p sfvapi-bench
 	scripts/services.sh "$${CARGO_TARGET_DIR:-target}/debug/sfvapi-reliability"
+
+# The four functions as Lambda zips (`cargo lambda build` uses zig from the venv to link against
+# Amazon Linux 2023's glibc): x86_64 always, arm64 too where that Rust target is installed
+# (`rustup target add aarch64-unknown-linux-gnu`). Sizes: the stripped bootstrap and its zip.
+package: tools
+	PATH="$(abspath $(VENV))/bin:$$PATH" cargo lambda build --release --x86-64 --output-format zip --lambda-dir target/lambda/x86_64
+	if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then \
+	  PATH="$(abspath $(VENV))/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip --lambda-dir target/lambda/arm64; \
+	else echo "arm64: skipped (rustup target add aarch64-unknown-linux-gnu to build it)"; fi
+	$(VENV)/bin/python scripts/package_sizes.py target/lambda
 
 clean-tools:
 	rm -rf $(TOOLS)

@@ -250,6 +250,62 @@ async fn handler_levels(r: &mut Report, levels: &[usize], count: usize) -> Vec<V
     out
 }
 
+/// The ceiling: a bare loop of the ingest's one conditional PutItem (`Store::put_if_absent`,
+/// the same SDK client, the same item as a 2 KB event makes, the same concurrency), on the same
+/// DynamoDB Local. Nothing the handler adds (signature, parse, secret cache, routing, response)
+/// is in it, so handler events/s ÷ this is what the handler costs.
+async fn putitem_ceiling(levels: &[usize], count: usize) -> Vec<Value> {
+    let (store, _) = fresh_store().await;
+    let item_of = |id: String| {
+        sfvapi::salesforce::events::parse_json_event(&event_body(&id, 2048))
+            .map(|req| sfvapi::jobs::new_dial_job(&req, sfvapi::now_millis(), Duration::from_secs(86_400)))
+    };
+    for i in 0..50 {
+        if let Ok(item) = item_of(unique(&format!("cwarm{i}"))) {
+            let _ = store.put_if_absent(item).await;
+        }
+    }
+    let mut out = Vec::new();
+    for &c in levels {
+        let items: Vec<Option<sfvapi::store::Item>> = (0..count)
+            .map(|i| item_of(unique(&format!("ceil{c}-{i}"))).ok())
+            .collect();
+        let items = Arc::new(std::sync::Mutex::new(items));
+        let next = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..c {
+            let (store, items, next) = (store.clone(), items.clone(), next.clone());
+            set.spawn(async move {
+                let mut s = Samples::with_capacity(count / c + 1);
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let item = {
+                        let mut g = items.lock().unwrap_or_else(|p| p.into_inner());
+                        match g.get_mut(i) {
+                            Some(slot) => slot.take(),
+                            None => break,
+                        }
+                    };
+                    let Some(item) = item else { break };
+                    let t = Instant::now();
+                    let _ = store.put_if_absent(item).await;
+                    s.push(t.elapsed());
+                }
+                s
+            });
+        }
+        let mut all = Samples::with_capacity(count);
+        while let Some(Ok(s)) = set.join_next().await {
+            all.extend(s);
+        }
+        let eps = count as f64 / started.elapsed().as_secs_f64();
+        out.push(json!({"concurrency": c, "events": count, "events_per_s": eps,
+            "p50_us": all.quantile_us(0.5), "p99_us": all.quantile_us(0.99)}));
+    }
+    out
+}
+
 fn run_peer(levels: &[usize], count: usize) -> Result<Value, String> {
     let root = sfvapi_bench::ddb_local::repo_root();
     let python = root.join(".tools/venv/bin/python");
@@ -923,12 +979,43 @@ async fn bench() -> std::process::ExitCode {
     in_process(&mut r);
     eprintln!("bench: ingest handler on DynamoDB Local…");
     let ours = handler_levels(&mut r, &levels, count).await;
+    eprintln!("bench: the ceiling, a bare conditional-PutItem loop…");
+    let ceiling = putitem_ceiling(&levels, count).await;
+    for (o, c) in ours.iter().zip(&ceiling) {
+        let level = c["concurrency"].as_u64().unwrap_or(0);
+        let (oe, ce) = (
+            o["events_per_s"].as_f64().unwrap_or(0.0),
+            c["events_per_s"].as_f64().unwrap_or(0.0),
+        );
+        r.add(
+            "handler+DynamoDB Local",
+            format!("ceiling: bare conditional PutItem loop (same client, item, concurrency), c={level}: events/s | p50 | p99"),
+            format!(
+                "{ce:.0}/s | {} | {}",
+                fmt_us(c["p50_us"].as_f64().unwrap_or(0.0)),
+                fmt_us(c["p99_us"].as_f64().unwrap_or(0.0))
+            ),
+        );
+        let ratio = if ce > 0.0 { oe / ce } else { 0.0 };
+        r.goal(
+            "handler+DynamoDB Local",
+            format!("ratio sfvapi/ceiling, c={level}: events/s"),
+            format!("{ratio:.2}"),
+            "≥ 0.90",
+            ratio >= 0.9,
+        );
+    }
+    let ceiling_eps: Vec<f64> = ceiling
+        .iter()
+        .map(|c| c["events_per_s"].as_f64().unwrap_or(0.0))
+        .collect();
+    r.json.insert("putitem_ceiling".into(), Value::Array(ceiling));
     eprintln!("bench: Powertools peer…");
     match run_peer(&levels, count) {
         Ok(peer) => {
             let empty = vec![];
             let plevels = peer["levels"].as_array().unwrap_or(&empty);
-            for (o, p) in ours.iter().zip(plevels) {
+            for ((o, p), ceil) in ours.iter().zip(plevels).zip(&ceiling_eps) {
                 let c = o["concurrency"].as_u64().unwrap_or(0);
                 let (oe, pe) = (
                     o["events_per_s"].as_f64().unwrap_or(0.0),
@@ -941,6 +1028,15 @@ async fn bench() -> std::process::ExitCode {
                         "{pe:.0}/s | {} | {}",
                         fmt_us(p["p50_us"].as_f64().unwrap_or(0.0)),
                         fmt_us(p["p99_us"].as_f64().unwrap_or(0.0))
+                    ),
+                );
+                r.add(
+                    "handler+DynamoDB Local",
+                    format!("ratio to the ceiling, c={c}: sfvapi | peer"),
+                    format!(
+                        "{:.2} | {:.2}",
+                        if *ceil > 0.0 { oe / ceil } else { 0.0 },
+                        if *ceil > 0.0 { pe / ceil } else { 0.0 }
                     ),
                 );
                 r.add(
