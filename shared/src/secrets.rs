@@ -109,6 +109,23 @@ impl SecretsCache {
         Ok(Some(value))
     }
 
+    /// Read the secret from Secrets Manager now, bypassing both the TTL cache and the forced
+    /// re-read rate limit, and keep the result as the cached value. For read-modify-write of a
+    /// secret (storing a rotated refresh token): merging into a cached copy would overwrite an
+    /// operator's edit made since the cache was filled.
+    pub async fn get_uncached(&self, arn: &str) -> Result<Arc<str>, SecretsError> {
+        let value = self.fetch(arn).await?;
+        let mut map = self.inner.lock().await;
+        map.insert(
+            arn.to_owned(),
+            Entry {
+                value: value.clone(),
+                fetched_at: Instant::now(),
+            },
+        );
+        Ok(value)
+    }
+
     /// Parse the secret's JSON text into `T`.
     pub async fn get_json<T: serde::de::DeserializeOwned>(
         &self,

@@ -198,6 +198,11 @@ impl RefresherApp {
         Self::new(config, store, secrets)
     }
 
+    /// The connection's token cache (the one the connect callback replaces on a reconnect).
+    pub fn tokens(&self) -> &Arc<TokenProvider> {
+        &self.tokens
+    }
+
     fn oauth(&self) -> &OAuthClient {
         self.tokens.oauth()
     }
@@ -400,18 +405,32 @@ impl RefresherApp {
                 "Salesforce returned no refresh token: add the scope refresh_token (and api) to the app.",
             );
         };
-        if let Err(e) = store_refresh_token(
+        // The new refresh token goes into the secret; if Secrets Manager refuses it (after the
+        // retries), it is kept in the token item, where the next refresh takes it from.
+        let pending = match store_refresh_token(
             &self.secrets,
             &self.config.salesforce.secret_arn,
             refresh_token,
         )
         .await
         {
-            error!(error = %e, "could not store the refresh token");
-            return HttpResponse::failure(
-                503,
-                "The refresh token could not be stored; start again.",
-            );
+            Ok(()) => None,
+            Err(e) => {
+                error!(error = %e, "could not store the refresh token in Secrets Manager; keeping it in the token item");
+                metric("refresh_token_store_failed", 1.0, Unit::Count);
+                Some(refresh_token)
+            }
+        };
+        // The first access token of the new connection replaces the old connection's, here and
+        // in the item every function reads.
+        if let Err(e) = self.tokens.install_connected(&grant.token, pending).await {
+            error!(error = %e, "could not store the new connection's token");
+            if pending.is_some() {
+                return HttpResponse::failure(
+                    503,
+                    "The refresh token could not be stored; start again.",
+                );
+            }
         }
         info!(connection = %self.config.salesforce.connection, instance_url = %grant.token.instance_url, "salesforce connected");
         HttpResponse::page(
