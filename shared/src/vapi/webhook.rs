@@ -1,7 +1,7 @@
 //! The Vapi webhook service (`POST /vapi/webhook`): verify → parse → act → answer.
 //!
-//! - `tool-calls` / legacy `function-call`: answered in the response. One BatchGetItem reads the
-//!   call's snapshot and any cached answers together; each new answer costs one conditional PutItem.
+//! - `tool-calls` / legacy `function-call`: answered in the response. One BatchGetItem (per 100
+//!   keys) reads the call's snapshot and any cached answers together; each new answer costs one conditional PutItem.
 //! - `status-update`: one conditional PutItem (dedup per status) + one UpdateItem on `call#`.
 //! - `end-of-call-report`: ONE conditional PutItem that dedups and enqueues the `report` job.
 //! - anything else: 200, logged, nothing stored.
@@ -37,6 +37,10 @@ use crate::vapi::tools::{
     answer_from_snapshot, answer_item, cached_outcome, live_request, tool_pk, LiveLookup, Tool,
     ToolOutcome, NO_CONTEXT,
 };
+
+/// BatchGetItem reads at most 100 items per request
+/// (<https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html>).
+const BATCH_GET_MAX_KEYS: usize = 100;
 
 /// Built once per cold start; every request borrows it.
 #[derive(Clone)]
@@ -458,13 +462,21 @@ impl VapiWebhookApp {
         }
     }
 
-    /// Several items in one round trip (strongly consistent, like `Store::get`). Keys the
-    /// service leaves unprocessed (throttling) are read one by one.
+    /// Several items, up to [`BATCH_GET_MAX_KEYS`] per round trip (strongly consistent, like
+    /// `Store::get`). Keys the service leaves unprocessed (throttling) are read one by one.
     async fn read_many(&self, keys: Vec<String>) -> Result<HashMap<String, Item>, StoreError> {
         let mut out = HashMap::new();
-        if keys.is_empty() {
-            return Ok(out);
+        for chunk in keys.chunks(BATCH_GET_MAX_KEYS) {
+            self.read_batch(chunk, &mut out).await?;
         }
+        Ok(out)
+    }
+
+    async fn read_batch(
+        &self,
+        keys: &[String],
+        out: &mut HashMap<String, Item>,
+    ) -> Result<(), StoreError> {
         let key_items: Vec<HashMap<String, AttributeValue>> = keys
             .iter()
             .map(|k| HashMap::from([(PK.to_owned(), attr::s(k.as_str()))]))
@@ -507,7 +519,7 @@ impl VapiWebhookApp {
                 out.insert(pk, item);
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     async fn status_update(
