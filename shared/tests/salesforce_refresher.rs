@@ -28,10 +28,12 @@ struct Refresher {
 async fn refresher(server: &MockServer) -> Refresher {
     let (store, _) = fresh_store().await;
     let arn = create_secret(&sf_secret_json()).await;
+    let operator_arn = create_secret(&json!({"operator_key": SF_OPERATOR_KEY})).await;
     let map: HashMap<String, String> = HashMap::from([
         ("TABLE_NAME".into(), store.table().into()),
         ("SF_LOGIN_URL".into(), server.uri()),
         ("SF_CONNECTION_SECRET_ARN".into(), arn.clone()),
+        ("SF_OPERATOR_SECRET_ARN".into(), operator_arn),
         ("SF_OAUTH_REDIRECT_URI".into(), REDIRECT.into()),
     ]);
     let config = TokenRefresherConfig::from_env(&Env::new(move |k| map.get(k).cloned())).unwrap();

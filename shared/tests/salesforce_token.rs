@@ -325,7 +325,7 @@ async fn a_rotated_refresh_token_is_stored_back_in_secrets_manager() {
     let stored = read_secret(&arn).await;
     assert_eq!(stored["refresh_token"], "5Aep-rotated-refresh-token-2");
     assert_eq!(stored["client_id"], SF_CLIENT_ID, "other keys kept");
-    assert_eq!(stored["operator_key"], SF_OPERATOR_KEY);
+    assert_eq!(stored["client_secret"], SF_CLIENT_SECRET);
 }
 
 /// Salesforce rotates the refresh token on the first refresh and not on later ones (wiremock

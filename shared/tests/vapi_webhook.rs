@@ -22,7 +22,8 @@ use sfvapi::vapi::tools::{BoxFuture, LiveLookup, LiveLookupError, LiveLookupRequ
 use sfvapi::vapi::webhook::VapiWebhookApp;
 use support::{answer, fixture, request, Answer};
 
-const SECRET: &str = "vapi-test-secret-do-not-use";
+const SECRET: &str = "vapi-test-secret-do-not-use-0123456789";
+const ROTATED: &str = "vapi-rotated-secret-do-not-use-0123456789";
 const CALL_ID: &str = "c0ffee00-1111-4222-8333-444455556666";
 const EVENT_ID: &str = "case-escalated-5005e00000AbCdEAAV-1";
 const CASE_ID: &str = "5005e00000AbCdEAAV";
@@ -38,7 +39,7 @@ struct Vapi {
 fn config(table: &str, arn: &str, extra: &[(&str, &str)]) -> VapiWebhookConfig {
     let mut map: HashMap<String, String> = HashMap::from([
         ("TABLE_NAME".into(), table.into()),
-        ("VAPI_SECRET_ARN".into(), arn.into()),
+        ("VAPI_SERVER_SECRET_ARN".into(), arn.into()),
     ]);
     for (k, v) in extra {
         map.insert((*k).into(), (*v).into());
@@ -58,7 +59,7 @@ async fn secrets() -> SecretsCache {
 async fn vapi(extra: &[(&str, &str)]) -> Vapi {
     let (store, counter) = support::fresh_store().await;
     let secret_arn = support::create_secret(&json!({
-        "server_secrets": [SECRET], "api_key": "vapi-private-key"
+        "server_secrets": [SECRET], "context_key": "vapi-context-key-do-not-use-0123456789"
     }))
     .await;
     let app = VapiWebhookApp::new(
@@ -297,15 +298,8 @@ async fn all_modes_together_and_a_rotated_secret_is_picked_up() {
         200
     );
     // Rotate: the cached secret no longer matches, the handler re-reads it once and accepts.
-    support::put_secret(
-        &v.secret_arn,
-        &json!({"server_secrets": ["rotated-secret"]}),
-    )
-    .await;
-    let req = req_with(
-        &hmac_headers("rotated-secret", &body, sfvapi::now_secs()),
-        &body,
-    );
+    support::put_secret(&v.secret_arn, &json!({"server_secrets": [ROTATED]})).await;
+    let req = req_with(&hmac_headers(ROTATED, &body, sfvapi::now_secs()), &body);
     assert_eq!(answer(v.app.handle(req).await).status, 200);
     assert_eq!(send(&v.app, &body).await.status, 401, "old secret retired");
 }

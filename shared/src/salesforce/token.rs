@@ -104,6 +104,8 @@ pub struct TokenProvider {
     memory: RwLock<Option<CachedToken>>,
     refresh_lock: Mutex<Option<Failure>>,
     lease_wait: Duration,
+    /// Only adopt the item's token; never take the lease or call OAuth.
+    reader: bool,
 }
 
 impl TokenProvider {
@@ -118,6 +120,18 @@ impl TokenProvider {
             memory: RwLock::new(None),
             refresh_lock: Mutex::new(None),
             lease_wait: Duration::from_millis(LEASE_MS as u64 + 5_000),
+            reader: false,
+        }
+    }
+
+    /// A cache that only reads the token item and never refreshes: for a function that must not
+    /// read the connection secret (the internet-facing Vapi webhook). When the item holds no
+    /// usable token (missing, expiring, or the one Salesforce just rejected) the answer is a
+    /// retryable error; the scheduled refresher (or the worker) renews the item.
+    pub fn reader(store: Store, secrets: SecretsCache, oauth: OAuthClient) -> Self {
+        Self {
+            reader: true,
+            ..Self::new(store, secrets, oauth)
         }
     }
 
@@ -232,6 +246,14 @@ impl TokenProvider {
                 if need.accepts(&c.token, now) {
                     return Ok((c.clone(), Obtained::Cached));
                 }
+            }
+            if self.reader {
+                return Err(TokenError::Dependency {
+                    detail: "no usable Salesforce token in the token item; this function only \
+                             reads it (the token refresher renews it)"
+                        .into(),
+                    retryable: true,
+                });
             }
             if lease_until <= now && self.take_lease(version, now).await? {
                 let old = version.unwrap_or(0);

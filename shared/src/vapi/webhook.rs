@@ -24,7 +24,7 @@ use crate::secrets::{parse_json, SecretsCache};
 use crate::signature::{verify_vapi, SignatureError};
 use crate::store::{attr, unavailable, Item, PutOutcome, Store, StoreError, PK};
 use crate::telemetry::{metric, Unit};
-use crate::vapi::config::{VapiSecret, VapiWebhookConfig};
+use crate::vapi::config::{VapiServerSecret, VapiWebhookConfig};
 use crate::vapi::jobs::{
     new_note_job, new_report_job, new_status_record, status_pk, truncate_chars, NotePayload,
     ReportPayload, MAX_NOTE_CHARS,
@@ -79,19 +79,23 @@ impl VapiWebhookApp {
         self
     }
 
-    /// Read the configuration and build the AWS clients (no network yet). With a Salesforce
-    /// connection configured (`SF_CONNECTION_SECRET_ARN`), tools fall back to live lookups.
+    /// Read the configuration and build the AWS clients (no network yet). With
+    /// `SF_LIVE_LOOKUPS=true`, tools fall back to live lookups that only *read* the token item the
+    /// refresher keeps fresh: the webhook's role cannot read the connection secret (client
+    /// secret, refresh token, private key), so it never refreshes; a missing, expired or rejected
+    /// token answers "not available right now".
     pub async fn from_env() -> Result<Self, ConfigError> {
         let env = Env::process();
         let config = VapiWebhookConfig::from_env(&env)?;
         let (store, secrets) = config.common.clients().await;
+        let live = config.live_lookups;
         let app = Self::new(config, store.clone(), secrets.clone());
-        if env.optional("SF_CONNECTION_SECRET_ARN").is_none() {
+        if !live {
             return Ok(app);
         }
-        let sf = crate::config::SalesforceConfig::from_env(&env)?;
+        let sf = crate::config::SalesforceConfig::for_token_reader(&env)?;
         let revenue: f64 = env.parse_or("HIGH_VALUE_REVENUE", 100_000.0)?;
-        let connection = crate::salesforce::Connection::new(sf, store, secrets)?;
+        let connection = crate::salesforce::Connection::token_reader(sf, store, secrets)?;
         let lookup = crate::salesforce::lookup::SalesforceLookup::new(connection.rest, revenue);
         Ok(app.with_live_lookup(Arc::new(lookup)))
     }
@@ -166,7 +170,7 @@ impl VapiWebhookApp {
     /// secret once (rate-limited) in case it was rotated, and verify again. Any mode's error may be
     /// the reported one (the first enabled mode's), so "missing header" can hide a mismatch.
     async fn verify(&self, headers: &HeaderMap, body: &[u8], now_ms: i64) -> Result<(), ApiError> {
-        let check = |s: &VapiSecret| {
+        let check = |s: &VapiServerSecret| {
             verify_vapi(
                 &self.config.auth_modes,
                 headers,
@@ -190,9 +194,9 @@ impl VapiWebhookApp {
         })
     }
 
-    async fn secret(&self) -> Result<VapiSecret, ApiError> {
+    async fn secret(&self) -> Result<VapiServerSecret, ApiError> {
         self.secrets
-            .get_json::<VapiSecret>(&self.config.secret_arn)
+            .get_json::<VapiServerSecret>(&self.config.secret_arn)
             .await
             .map_err(|e| {
                 warn!(error = %e, "Vapi secret unavailable");
@@ -200,7 +204,7 @@ impl VapiWebhookApp {
             })
     }
 
-    async fn refreshed_secret(&self) -> Result<Option<VapiSecret>, ApiError> {
+    async fn refreshed_secret(&self) -> Result<Option<VapiServerSecret>, ApiError> {
         let arn = &self.config.secret_arn;
         match self.secrets.refresh(arn).await {
             Ok(Some(raw)) => parse_json(arn, &raw)

@@ -11,8 +11,9 @@ use sfvapi::ingest::IngestApp;
 use sfvapi::secrets::SecretsCache;
 use sfvapi::store::{self, RequestCounter, Store};
 
-pub const SF_SECRET: &str = "sf-test-secret-do-not-use";
-pub const OM_TOKEN: &str = "om-path-token-for-tests";
+/// Test secrets are ≥ 32 characters: shorter ones are refused at load.
+pub const SF_SECRET: &str = "sf-test-secret-do-not-use-0123456789";
+pub const OM_TOKEN: &str = "om-path-token-for-tests-0123456789";
 pub const ORG_ID: &str = "00D5e000000AbCdEAK";
 
 pub fn fixture(path: &str) -> Vec<u8> {
@@ -190,7 +191,7 @@ pub fn flat_event(id: &str) -> Vec<u8> {
 pub const SF_CLIENT_ID: &str = "3MVG9-test-client-id";
 pub const SF_CLIENT_SECRET: &str = "test-client-secret-do-not-use";
 pub const SF_REFRESH_TOKEN: &str = "5Aep-test-refresh-token-1";
-pub const SF_OPERATOR_KEY: &str = "operator-key-for-tests";
+pub const SF_OPERATOR_KEY: &str = "operator-key-for-tests-0123456789";
 
 /// A Salesforce connection config whose login URL is `login_url` (a wiremock server), plus
 /// `extra` variables.
@@ -214,8 +215,7 @@ pub fn sf_secret_json() -> serde_json::Value {
     serde_json::json!({
         "client_id": SF_CLIENT_ID,
         "client_secret": SF_CLIENT_SECRET,
-        "refresh_token": SF_REFRESH_TOKEN,
-        "operator_key": SF_OPERATOR_KEY
+        "refresh_token": SF_REFRESH_TOKEN
     })
 }
 
