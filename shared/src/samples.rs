@@ -11,7 +11,7 @@ use crate::signature::sign_salesforce_v2;
 pub const LOCAL_SIGNING_SECRET: &str = "sfvapi-local-signing-secret-not-secret";
 /// The local Outbound Message path token.
 pub const LOCAL_OM_TOKEN: &str = "local-outbound-token-not-a-secret";
-/// The local Vapi server secret (HMAC credential); the local stack gives it to the sandbox.
+/// The local Vapi server secret (HMAC credential), also the sandbox's default.
 pub const LOCAL_VAPI_SECRET: &str = "sandbox-vapi-secret-local-not-secret";
 /// The local key that signs each call's context (`context_key` of the Vapi server secret).
 pub const LOCAL_CONTEXT_KEY: &str = "sfvapi-local-context-key-not-secret";

@@ -73,12 +73,9 @@ pub struct StackConfig {
 
 impl Default for StackConfig {
     fn default() -> Self {
-        let mut sandbox = sandbox::Config::default();
-        // The documented local secret, long enough to be accepted at load (≥ 32 characters).
-        sandbox.vapi.server_secret = sfvapi::samples::LOCAL_VAPI_SECRET.into();
         Self {
             runner_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
-            sandbox,
+            sandbox: sandbox::Config::default(),
             table: None,
             pump: PumpConfig::default(),
             export_env: true,
