@@ -35,8 +35,9 @@ use crate::store::{attr, unavailable, Item, Store, StoreError, PK};
 
 /// Attribute of Vapi's call status on `call#` (see the module doc for why not `status`).
 pub const CALL_STATUS: &str = "call_status";
-/// Longest status or ended reason stored: Vapi's values are short enum strings
-/// (Vapi OpenAPI `ServerMessageStatusUpdate.status`, `.endedReason`); anything longer is not one.
+/// Longest status or ended reason stored: Vapi's values are enum strings (Vapi OpenAPI
+/// `ServerMessageStatusUpdate.status`, `.endedReason`: the longest reason is 121 characters);
+/// anything longer is not one of them.
 pub const MAX_STATUS_CHARS: usize = 200;
 
 /// Key of a call's item.

@@ -196,9 +196,10 @@ impl EndedReason {
             "assistant-forwarded-call" => Self::AssistantForwardedCall,
             "silence-timed-out" => Self::SilenceTimedOut,
             "exceeded-max-duration" => Self::ExceededMaxDuration,
-            // Vapi's reasons are short kebab-case enum values (Vapi OpenAPI
-            // `ServerMessageEndOfCallReport.endedReason`); anything longer is cut, so a forged or
-            // broken message cannot make us store (or log) a huge string.
+            // Vapi's reasons are enum values (Vapi OpenAPI
+            // `ServerMessageEndOfCallReport.endedReason`: 627 values, the longest 121 characters);
+            // anything longer is cut, so a forged or broken message cannot make us store (or log)
+            // a huge string.
             other => Self::Other(bounded(other, MAX_STATUS_CHARS)),
         }
     }
