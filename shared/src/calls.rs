@@ -14,9 +14,14 @@
 //! | `contact_id`, `case_id` | S | Salesforce ids (15/18 chars) |
 //! | `snapshot` | S | JSON of [`CallSnapshot`]: what `lookupCustomer` / `lookupCase` answer |
 //! | `created_at` | N | ms, when the worker recorded the call |
-//! | `status` | S | latest Vapi call status (`queued`, `ringing`, `in-progress`, `forwarding`, `ended`, …) |
+//! | `call_status` | S | latest Vapi call status (`queued`, `ringing`, `in-progress`, `forwarding`, `ended`, …; at most [`MAX_STATUS_CHARS`]) |
 //! | `status_at` | N | ms, Vapi's timestamp of that status (later statuses win) |
-//! | `ended_reason` | S | Vapi's `endedReason`, once ended |
+//! | `ended_reason` | S | Vapi's `endedReason`, once ended (at most [`MAX_STATUS_CHARS`]) |
+//!
+//! Never `status`: that attribute is the job state the table's stream filter matches
+//! (`status = PENDING` starts the worker), and a `call#` item is written from what Vapi (or
+//! anyone holding a server secret) sends, so a forged `status-update` "PENDING" must not be able
+//! to produce a stream record that looks like a job.
 //! | `cost` | N | USD, written by the report job |
 //! | `expires_at` | N | TTL, unix seconds |
 
@@ -27,6 +32,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{SalesforceEventId, SalesforceId, VapiCallId};
 use crate::store::{attr, unavailable, Item, Store, StoreError, PK};
+
+/// Attribute of Vapi's call status on `call#` (see the module doc for why not `status`).
+pub const CALL_STATUS: &str = "call_status";
+/// Longest status or ended reason stored: Vapi's values are enum strings (Vapi OpenAPI
+/// `ServerMessageStatusUpdate.status`, `.endedReason`: the longest reason is 121 characters);
+/// anything longer is not one of them.
+pub const MAX_STATUS_CHARS: usize = 200;
 
 /// Key of a call's item.
 pub fn call_pk(id: &VapiCallId) -> String {
@@ -107,7 +119,8 @@ pub struct CallRecord {
     pub case_id: Option<String>,
     /// `None` when the item has no snapshot yet (a status update arrived first).
     pub snapshot: Option<CallSnapshot>,
-    pub status: Option<String>,
+    /// Vapi's latest call status (attribute `call_status`).
+    pub call_status: Option<String>,
     pub ended_reason: Option<String>,
 }
 
@@ -128,14 +141,14 @@ impl CallRecord {
             contact_id: own("contact_id"),
             case_id: own("case_id"),
             snapshot,
-            status: own("status"),
+            call_status: own(CALL_STATUS),
             ended_reason: own("ended_reason"),
         })
     }
 }
 
 /// Write the call ↔ event mapping and the snapshot. Merges into an item a status update may have
-/// created already, and never touches `status`. Safe to repeat. `Ok(true)` when that status is
+/// created already, and never touches `call_status`. Safe to repeat. `Ok(true)` when that status is
 /// already `ended` (a short call's `ended` can beat this write; the caller then releases the
 /// call's slot itself, since the webhook found no slot to release).
 pub async fn record_call(store: &Store, call: &NewCall, ttl: Duration) -> Result<bool, StoreError> {
@@ -176,7 +189,7 @@ pub async fn record_call(store: &Store, call: &NewCall, ttl: Duration) -> Result
     Ok(out
         .attributes
         .as_ref()
-        .and_then(|a| attr::opt_s(a, "status"))
+        .and_then(|a| attr::opt_s(a, CALL_STATUS))
         == Some("ended"))
 }
 
@@ -208,6 +221,9 @@ pub async fn record_status(
     ended_reason: Option<&str>,
     ttl: Duration,
 ) -> Result<StatusWrite, StoreError> {
+    // Bounded here too, whatever the caller parsed: the item is read back on every tool call.
+    let status = bounded(status);
+    let ended_reason = ended_reason.map(bounded);
     let mut update = String::from(
         "SET #st = :st, status_at = :at, call_id = :call, \
          expires_at = if_not_exists(expires_at, :exp)",
@@ -219,7 +235,7 @@ pub async fn record_status(
         .table_name(store.table())
         .key(PK, attr::s(call_pk(id)))
         .condition_expression("attribute_not_exists(status_at) OR status_at <= :at")
-        .expression_attribute_names("#st", "status")
+        .expression_attribute_names("#st", CALL_STATUS)
         .expression_attribute_values(":st", attr::s(status))
         .expression_attribute_values(":at", attr::n(status_at_ms))
         .expression_attribute_values(":call", attr::s(id.as_str()))
@@ -239,6 +255,13 @@ pub async fn record_status(
             Ok(StatusWrite::Superseded)
         }
         Err(e) => Err(unavailable("UpdateItem", &e)),
+    }
+}
+
+fn bounded(s: &str) -> &str {
+    match s.char_indices().nth(MAX_STATUS_CHARS) {
+        Some((i, _)) => &s[..i],
+        None => s,
     }
 }
 

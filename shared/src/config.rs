@@ -231,7 +231,7 @@ pub struct SalesforceConfig {
     /// `SF_CONNECTION` (default `default`): names the token item `token#salesforce#<connection>`.
     pub connection: String,
     /// `SF_CONNECTION_SECRET_ARN`: JSON `{"client_id","client_secret"?,"refresh_token"?,
-    /// "private_key_pem"?,"username"?,"operator_key"?}`.
+    /// "private_key_pem"?,"username"?}`. Empty for a token reader ([`Self::for_token_reader`]).
     pub secret_arn: String,
     /// `SF_AUTH_FLOW` (default `refresh_token`).
     pub flow: SalesforceFlow,
@@ -314,6 +314,25 @@ fn is_field_name(s: &str) -> bool {
 
 impl SalesforceConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let secret_arn = env.required(
+            "SF_CONNECTION_SECRET_ARN",
+            "the ARN or name of the Salesforce connection secret",
+        )?;
+        Self::with_secret(env, secret_arn)
+    }
+
+    /// The settings of a function that only reads the shared token item and never refreshes
+    /// (the Vapi webhook's live lookups): no connection secret.
+    pub fn for_token_reader<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+    ) -> Result<Self, ConfigError> {
+        Self::with_secret(env, String::new())
+    }
+
+    fn with_secret<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        secret_arn: String,
+    ) -> Result<Self, ConfigError> {
         let connection = env
             .optional("SF_CONNECTION")
             .unwrap_or_else(|| "default".into());
@@ -425,10 +444,7 @@ impl SalesforceConfig {
             .transpose()?;
         Ok(Self {
             connection,
-            secret_arn: env.required(
-                "SF_CONNECTION_SECRET_ARN",
-                "the ARN or name of the Salesforce connection secret",
-            )?,
+            secret_arn,
             flow,
             login_url,
             jwt_audience,
@@ -455,6 +471,9 @@ pub struct TokenRefresherConfig {
     pub salesforce: SalesforceConfig,
     /// `SF_OAUTH_STATE_TTL_SECS` (default 600): how long a started connect may take.
     pub oauth_state_ttl: Duration,
+    /// `SF_OPERATOR_SECRET_ARN`: `{"operator_key":"…"}` (≥ 32 characters), required to start a
+    /// connect. Its own secret, read by the refresher only. Unset disables the connect routes.
+    pub operator_secret_arn: Option<String>,
 }
 
 impl TokenRefresherConfig {
@@ -463,6 +482,7 @@ impl TokenRefresherConfig {
             common: CommonConfig::from_env(env)?,
             salesforce: SalesforceConfig::from_env(env)?,
             oauth_state_ttl: env.secs_or("SF_OAUTH_STATE_TTL_SECS", 600)?,
+            operator_secret_arn: env.optional("SF_OPERATOR_SECRET_ARN"),
         })
     }
 }

@@ -6,11 +6,17 @@ use crate::http::apigw_v2_event;
 use crate::signature::sign_salesforce_v2;
 
 /// The local, documented, NOT secret signing secret (README "Local secrets").
-pub const LOCAL_SIGNING_SECRET: &str = "sfvapi-local-signing-secret";
+/// Every secret is at least 32 characters: shorter ones are refused at load
+/// (`secrets::MIN_SECRET_CHARS`).
+pub const LOCAL_SIGNING_SECRET: &str = "sfvapi-local-signing-secret-not-secret";
 /// The local Outbound Message path token.
-pub const LOCAL_OM_TOKEN: &str = "local-outbound-token";
+pub const LOCAL_OM_TOKEN: &str = "local-outbound-token-not-a-secret";
 /// The local Vapi server secret (HMAC credential), also the sandbox's default.
-pub const LOCAL_VAPI_SECRET: &str = "sandbox-vapi-secret";
+pub const LOCAL_VAPI_SECRET: &str = "sandbox-vapi-secret-local-not-secret";
+/// The local key that signs each call's context (`context_key` of the Vapi server secret).
+pub const LOCAL_CONTEXT_KEY: &str = "sfvapi-local-context-key-not-secret";
+/// The local operator key of the connect routes (`SF_OPERATOR_SECRET_ARN`).
+pub const LOCAL_OPERATOR_KEY: &str = "sfvapi-local-operator-key-not-secret";
 
 const VAPI_TOOL_CALLS: &str = include_str!("../tests/fixtures/vapi/tool-calls.json");
 const VAPI_STATUS_UPDATE: &str = include_str!("../tests/fixtures/vapi/status-update.json");

@@ -109,6 +109,23 @@ impl SecretsCache {
         Ok(Some(value))
     }
 
+    /// Read the secret from Secrets Manager now, bypassing both the TTL cache and the forced
+    /// re-read rate limit, and keep the result as the cached value. For read-modify-write of a
+    /// secret (storing a rotated refresh token): merging into a cached copy would overwrite an
+    /// operator's edit made since the cache was filled.
+    pub async fn get_uncached(&self, arn: &str) -> Result<Arc<str>, SecretsError> {
+        let value = self.fetch(arn).await?;
+        let mut map = self.inner.lock().await;
+        map.insert(
+            arn.to_owned(),
+            Entry {
+                value: value.clone(),
+                fetched_at: Instant::now(),
+            },
+        );
+        Ok(value)
+    }
+
     /// Parse the secret's JSON text into `T`.
     pub async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
@@ -215,21 +232,47 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
+/// The shortest secret accepted as an HMAC key, path token or operator key: 32 characters (a
+/// generated 32-character secret or `openssl rand -hex 16` and up). A shorter one is refused when
+/// the secret is read, with the field's name, never its value.
+pub const MIN_SECRET_CHARS: usize = 32;
+
 /// What the ingest function reads from its secret (`SF_INGEST_SECRET_ARN`):
 /// `{"signing_secrets": ["current", "previous"], "outbound_message_token": "…"}`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct IngestSecret {
     /// Every secret that may sign an event; more than one during a rotation. A single string is
     /// accepted too (what CloudFormation's GenerateSecretString produces).
-    #[serde(deserialize_with = "one_or_many")]
+    #[serde(deserialize_with = "signing_secrets")]
     pub signing_secrets: Vec<SecretString>,
     /// The path token of the Outbound Message endpoint; absent disables that endpoint.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "outbound_message_token")]
     pub outbound_message_token: Option<SecretString>,
 }
 
-pub(crate) fn one_or_many<'de, D: serde::Deserializer<'de>>(
+/// Deserializers that name their field in the error (serde does not say which field a custom
+/// error came from) and never echo a value.
+macro_rules! key_fields {
+    ($($many:ident),* ; $($one:ident),*) => {
+        $(pub(crate) fn $many<'de, D: serde::Deserializer<'de>>(
+            d: D,
+        ) -> Result<Vec<SecretString>, D::Error> {
+            keys(d, stringify!($many))
+        })*
+        $(pub(crate) fn $one<'de, D: serde::Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<SecretString>, D::Error> {
+            key(d, stringify!($one))
+        })*
+    };
+}
+key_fields!(signing_secrets, server_secrets; outbound_message_token, context_key, operator_key);
+
+/// `field` must hold one string or a list of strings, each at least [`MIN_SECRET_CHARS`] long;
+/// blank entries are dropped (an empty secret would make a MAC anyone can compute).
+fn keys<'de, D: serde::Deserializer<'de>>(
     d: D,
+    field: &'static str,
 ) -> Result<Vec<SecretString>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -237,16 +280,50 @@ pub(crate) fn one_or_many<'de, D: serde::Deserializer<'de>>(
         One(SecretString),
         Many(Vec<SecretString>),
     }
-    // The untagged error would not name the field; this one does, and never echoes the value.
-    // An empty string would make a MAC anyone can compute: drop it.
-    let keep = |s: &SecretString| !s.expose().trim().is_empty();
-    match OneOrMany::deserialize(d) {
-        Ok(OneOrMany::One(s)) => Ok([s].into_iter().filter(keep).collect()),
-        Ok(OneOrMany::Many(v)) => Ok(v.into_iter().filter(keep).collect()),
-        Err(_) => Err(serde::de::Error::custom(
-            "signing_secrets / server_secrets must be a string or an array of strings",
-        )),
+    let all = match OneOrMany::deserialize(d) {
+        Ok(OneOrMany::One(s)) => vec![s],
+        Ok(OneOrMany::Many(v)) => v,
+        // The untagged error would not name the field; this one does, and never echoes the value.
+        Err(_) => {
+            return Err(serde::de::Error::custom(format!(
+                "{field} must be a string or an array of strings"
+            )))
+        }
+    };
+    let kept: Vec<SecretString> = all
+        .into_iter()
+        .filter(|s| !s.expose().trim().is_empty())
+        .collect();
+    if kept
+        .iter()
+        .any(|s| s.expose().chars().count() < MIN_SECRET_CHARS)
+    {
+        return Err(too_short(field));
     }
+    Ok(kept)
+}
+
+fn key<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    field: &'static str,
+) -> Result<Option<SecretString>, D::Error> {
+    let Ok(v) = Option::<SecretString>::deserialize(d) else {
+        return Err(serde::de::Error::custom(format!(
+            "{field} must be a string"
+        )));
+    };
+    match v {
+        Some(s) if s.expose().trim().is_empty() => Ok(None),
+        Some(s) if s.expose().chars().count() < MIN_SECRET_CHARS => Err(too_short(field)),
+        other => Ok(other),
+    }
+}
+
+fn too_short<E: serde::de::Error>(field: &str) -> E {
+    E::custom(format!(
+        "{field} is shorter than {MIN_SECRET_CHARS} characters: generate a longer one \
+         (e.g. `openssl rand -hex 32`)"
+    ))
 }
 
 #[cfg(test)]
@@ -256,11 +333,11 @@ mod tests {
     #[test]
     fn secret_strings_never_print() {
         let s: IngestSecret = serde_json::from_str(
-            r#"{"signing_secrets":["abc123"],"outbound_message_token":"tok"}"#,
+            r#"{"signing_secrets":["abc123-abc123-abc123-abc123-abc123"],"outbound_message_token":"tok-tok-tok-tok-tok-tok-tok-tok-tok"}"#,
         )
         .unwrap();
         let dbg = format!("{s:?}");
-        assert!(!dbg.contains("abc123") && !dbg.contains("tok\""), "{dbg}");
+        assert!(!dbg.contains("abc123") && !dbg.contains("tok-"), "{dbg}");
     }
 
     #[test]
@@ -272,11 +349,50 @@ mod tests {
         assert!(!msg.contains("hunter2"), "{msg}");
         let err = parse_json::<IngestSecret>("arn:x", r#"{"signing_secrets":7}"#).unwrap_err();
         assert!(err.to_string().contains("signing_secrets"), "{err}");
-        let one: IngestSecret = parse_json("arn:x", r#"{"signing_secrets":"hunter2"}"#).unwrap();
+        let one: IngestSecret = parse_json(
+            "arn:x",
+            r#"{"signing_secrets":"hunter2-hunter2-hunter2-hunter2-hunter2"}"#,
+        )
+        .unwrap();
         assert_eq!(one.signing_secrets.len(), 1);
         // An empty secret would let anyone compute a valid MAC: it is dropped.
-        let blank: IngestSecret =
-            parse_json("arn:x", r#"{"signing_secrets":["new"," ",""]}"#).unwrap();
+        let blank: IngestSecret = parse_json(
+            "arn:x",
+            r#"{"signing_secrets":["new-new-new-new-new-new-new-new-new"," ",""]}"#,
+        )
+        .unwrap();
         assert_eq!(blank.signing_secrets.len(), 1);
+    }
+
+    #[test]
+    fn secrets_shorter_than_32_characters_are_refused_naming_the_field() {
+        let long = "x".repeat(MIN_SECRET_CHARS);
+        let short = "hunter2-is-31-characters-long!!";
+        assert_eq!(short.len(), 31);
+        for (json, field) in [
+            (
+                format!(r#"{{"signing_secrets":["{long}","{short}"]}}"#),
+                "signing_secrets",
+            ),
+            (
+                format!(r#"{{"signing_secrets":"{short}"}}"#),
+                "signing_secrets",
+            ),
+            (
+                format!(r#"{{"signing_secrets":"{long}","outbound_message_token":"{short}"}}"#),
+                "outbound_message_token",
+            ),
+        ] {
+            let err = parse_json::<IngestSecret>("arn:x", &json).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains(field) && msg.contains("32"), "{msg}");
+            assert!(!msg.contains("hunter2"), "the value never appears: {msg}");
+        }
+        let ok: IngestSecret = parse_json(
+            "arn:x",
+            &format!(r#"{{"signing_secrets":"{long}","outbound_message_token":"{long}"}}"#),
+        )
+        .unwrap();
+        assert!(ok.outbound_message_token.is_some());
     }
 }

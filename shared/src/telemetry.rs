@@ -219,6 +219,8 @@ pub const METRICS: &[&str] = &[
     // token-refresher
     "token_refresh_terminal_error",
     "token_refresh_retryable_error",
+    // a rotated refresh token the connection secret refused (kept in the token item meanwhile)
+    "refresh_token_store_failed",
 ];
 
 /// A metric unit CloudWatch understands.

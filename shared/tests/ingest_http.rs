@@ -253,10 +253,14 @@ async fn rotated_secret_is_picked_up_without_a_cold_start() {
     // The operator rotates: the new secret is active, the old one kept for in-flight senders.
     put_secret(
         &t.secret_arn,
-        &ingest_secret_json(&["rotated-secret", SF_SECRET]),
+        &ingest_secret_json(&["rotated-secret-for-tests-0123456789", SF_SECRET]),
     )
     .await;
-    let req = signed_event_with("rotated-secret", &flat_event("rot-2"), sfvapi::now_secs());
+    let req = signed_event_with(
+        "rotated-secret-for-tests-0123456789",
+        &flat_event("rot-2"),
+        sfvapi::now_secs(),
+    );
     assert_eq!(answer(t.app.handle(req).await).status, 202);
     assert_eq!(
         answer(t.app.handle(signed_event(&flat_event("rot-3"))).await).status,
@@ -279,9 +283,17 @@ async fn forged_requests_cannot_force_a_secret_read_each_time() {
         answer(app.handle(signed_event(&flat_event("rl-1"))).await).status,
         202
     );
-    put_secret(&secret_arn, &ingest_secret_json(&["rotated-secret"])).await;
+    put_secret(
+        &secret_arn,
+        &ingest_secret_json(&["rotated-secret-for-tests-0123456789"]),
+    )
+    .await;
     // Within the interval the cached secret is used: the new one is not yet known...
-    let req = signed_event_with("rotated-secret", &flat_event("rl-2"), sfvapi::now_secs());
+    let req = signed_event_with(
+        "rotated-secret-for-tests-0123456789",
+        &flat_event("rl-2"),
+        sfvapi::now_secs(),
+    );
     assert_eq!(answer(app.handle(req).await).status, 401);
     // ...and the old one still works from the cache.
     assert_eq!(

@@ -28,10 +28,12 @@ struct Refresher {
 async fn refresher(server: &MockServer) -> Refresher {
     let (store, _) = fresh_store().await;
     let arn = create_secret(&sf_secret_json()).await;
+    let operator_arn = create_secret(&json!({"operator_key": SF_OPERATOR_KEY})).await;
     let map: HashMap<String, String> = HashMap::from([
         ("TABLE_NAME".into(), store.table().into()),
         ("SF_LOGIN_URL".into(), server.uri()),
         ("SF_CONNECTION_SECRET_ARN".into(), arn.clone()),
+        ("SF_OPERATOR_SECRET_ARN".into(), operator_arn),
         ("SF_OAUTH_REDIRECT_URI".into(), REDIRECT.into()),
     ]);
     let config = TokenRefresherConfig::from_env(&Env::new(move |k| map.get(k).cloned())).unwrap();
@@ -305,4 +307,56 @@ async fn an_expired_state_gets_400() {
         .unwrap();
     assert_eq!(out["statusCode"], 400, "{out}");
     assert!(received_on(&server, TOKEN_PATH).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_reconnect_replaces_the_cached_access_token_of_the_old_connection() {
+    let server = MockServer::start().await;
+    let mut answer = sf_token_response("first-access-of-new", &server.uri(), sfvapi::now_millis());
+    answer["refresh_token"] = "5Aep-reconnected-refresh-token".into();
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+        .mount(&server)
+        .await;
+    let r = refresher(&server).await;
+    // The old connection's token, valid for another hour, is in the item and in memory.
+    seed_sf_token(
+        &r.store,
+        "default",
+        "old-connection-token",
+        &server.uri(),
+        sfvapi::now_millis() + 3_600_000,
+        4,
+    )
+    .await;
+    let before = r.app.tokens().access_token().await.unwrap();
+    assert_eq!(before.access_token.expose(), "old-connection-token");
+
+    let (state, _) = start_connect(&r).await;
+    let out = r
+        .app
+        .handle(http_event(
+            "/oauth/salesforce/callback",
+            &format!("code=aPrx-code&state={state}"),
+            &[],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(out["statusCode"], 200, "{out}");
+
+    let item = read_item(&r.store, "default").await.unwrap().unwrap();
+    assert_eq!(item.token.access_token.expose(), "first-access-of-new");
+    assert_eq!(item.version, 5, "version + 1, so other functions adopt it");
+    let after = r.app.tokens().access_token().await.unwrap();
+    assert_eq!(
+        after.access_token.expose(),
+        "first-access-of-new",
+        "the in-memory token of the old connection was dropped"
+    );
+    assert_eq!(
+        received_on(&server, TOKEN_PATH).await.len(),
+        1,
+        "no refresh needed"
+    );
 }

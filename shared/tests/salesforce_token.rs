@@ -325,5 +325,129 @@ async fn a_rotated_refresh_token_is_stored_back_in_secrets_manager() {
     let stored = read_secret(&arn).await;
     assert_eq!(stored["refresh_token"], "5Aep-rotated-refresh-token-2");
     assert_eq!(stored["client_id"], SF_CLIENT_ID, "other keys kept");
-    assert_eq!(stored["operator_key"], SF_OPERATOR_KEY);
+    assert_eq!(stored["client_secret"], SF_CLIENT_SECRET);
+}
+
+/// Salesforce rotates the refresh token on the first refresh and not on later ones (wiremock
+/// `up_to_n_times`): the rotated token is the only valid one from then on.
+/// Refresh token rotation: <https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_refresh_token_flow.htm&type=5>
+async fn rotating_salesforce(rotated: &str) -> MockServer {
+    let server = MockServer::start().await;
+    let mut first = sf_token_response("token-after-rotation", &server.uri(), sfvapi::now_millis());
+    first["refresh_token"] = rotated.into();
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(first))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(sf_token_response(
+            "token-of-cold-start",
+            &server.uri(),
+            sfvapi::now_millis(),
+        )))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_survives_secrets_manager_failing_at_the_write() {
+    const ROTATED: &str = "5Aep-rotated-refresh-token-2";
+    let (store, _) = fresh_store().await;
+    let server = rotating_salesforce(ROTATED).await;
+    let arn = create_secret(&sf_secret_json()).await;
+
+    // Every write-back try fails: the refresh still succeeds, the token is not lost.
+    let (failing, fail) = secrets_cache_failing_puts(3).await;
+    let first =
+        Connection::new(sf_config(&server.uri(), &arn, &[]), store.clone(), failing).unwrap();
+    let token = first.tokens.access_token().await.unwrap();
+    assert_eq!(token.access_token.expose(), "token-after-rotation");
+    assert_eq!(
+        fail.puts(),
+        3,
+        "three tries to write the secret, all refused"
+    );
+    assert_eq!(read_secret(&arn).await["refresh_token"], SF_REFRESH_TOKEN);
+    let item = raw_token_item(&store, "default").await;
+    assert_eq!(
+        item.get("pending_refresh_token")
+            .and_then(|v| v.as_s().ok()),
+        Some(&ROTATED.to_owned()),
+        "the rotated token is kept in the token item"
+    );
+
+    // A cold start elsewhere (new provider, new cache) refreshes with the rotated token and
+    // moves it into the secret.
+    let cold = connection(&store, &server, &arn).await;
+    let again = cold
+        .tokens
+        .after_rejection(&token.access_token)
+        .await
+        .unwrap();
+    assert_eq!(again.access_token.expose(), "token-of-cold-start");
+    let calls = received_on(&server, TOKEN_PATH).await;
+    assert_eq!(calls.len(), 2);
+    assert_eq!(form_of(&calls[0])["refresh_token"], SF_REFRESH_TOKEN);
+    assert_eq!(
+        form_of(&calls[1])["refresh_token"],
+        ROTATED,
+        "the cold start used the rotated token, not the invalidated one in the secret"
+    );
+    let secret = read_secret(&arn).await;
+    assert_eq!(secret["refresh_token"], ROTATED);
+    assert_eq!(secret["client_id"], SF_CLIENT_ID, "other keys kept");
+    let item = raw_token_item(&store, "default").await;
+    assert!(
+        !item.contains_key("pending_refresh_token")
+            && !item.contains_key("pending_refresh_token_at"),
+        "removed from the item once the secret holds it: {:?}",
+        item.keys()
+    );
+}
+
+#[tokio::test]
+async fn a_failed_write_is_retried_and_the_item_keeps_nothing() {
+    const ROTATED: &str = "5Aep-rotated-refresh-token-3";
+    let (store, _) = fresh_store().await;
+    let server = rotating_salesforce(ROTATED).await;
+    let arn = create_secret(&sf_secret_json()).await;
+    let (failing, fail) = secrets_cache_failing_puts(2).await;
+    let conn =
+        Connection::new(sf_config(&server.uri(), &arn, &[]), store.clone(), failing).unwrap();
+    conn.tokens.access_token().await.unwrap();
+    assert_eq!(fail.puts(), 3, "two refused writes, the third succeeds");
+    assert_eq!(read_secret(&arn).await["refresh_token"], ROTATED);
+    assert!(!raw_token_item(&store, "default")
+        .await
+        .contains_key("pending_refresh_token"));
+}
+
+#[tokio::test]
+async fn an_operator_edit_after_our_cache_fill_is_kept_by_the_write_back() {
+    let arn = create_secret(&sf_secret_json()).await;
+    let cache = secrets_cache().await;
+    // Our cache is filled (a cold start read the secret) …
+    cache.get(&arn).await.unwrap();
+    // … then an operator rotates the client secret in the console …
+    let mut edited = sf_secret_json();
+    edited["client_secret"] = "rotated-client-secret-by-the-operator".into();
+    put_secret(&arn, &edited).await;
+    // … and then Salesforce rotates the refresh token and we write it back.
+    sfvapi::salesforce::token::store_refresh_token(
+        &cache,
+        &arn,
+        &sfvapi::secrets::SecretString::new("5Aep-rotated-refresh-token-4"),
+    )
+    .await
+    .unwrap();
+    let stored = read_secret(&arn).await;
+    assert_eq!(stored["refresh_token"], "5Aep-rotated-refresh-token-4");
+    assert_eq!(
+        stored["client_secret"], "rotated-client-secret-by-the-operator",
+        "the operator's edit survived the write-back"
+    );
 }

@@ -95,7 +95,7 @@ async fn fresh_vapi_samples_get_their_documented_answers() {
             .await;
     let vars: HashMap<&str, String> = HashMap::from([
         ("TABLE_NAME", store.table().to_owned()),
-        ("VAPI_SECRET_ARN", arn),
+        ("VAPI_SERVER_SECRET_ARN", arn),
     ]);
     let config =
         sfvapi::vapi::config::VapiWebhookConfig::from_env(&sfvapi::config::Env::new(|k| {

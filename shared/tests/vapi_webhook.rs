@@ -22,7 +22,8 @@ use sfvapi::vapi::tools::{BoxFuture, LiveLookup, LiveLookupError, LiveLookupRequ
 use sfvapi::vapi::webhook::VapiWebhookApp;
 use support::{answer, fixture, request, Answer};
 
-const SECRET: &str = "vapi-test-secret-do-not-use";
+const SECRET: &str = "vapi-test-secret-do-not-use-0123456789";
+const ROTATED: &str = "vapi-rotated-secret-do-not-use-0123456789";
 const CALL_ID: &str = "c0ffee00-1111-4222-8333-444455556666";
 const EVENT_ID: &str = "case-escalated-5005e00000AbCdEAAV-1";
 const CASE_ID: &str = "5005e00000AbCdEAAV";
@@ -38,7 +39,7 @@ struct Vapi {
 fn config(table: &str, arn: &str, extra: &[(&str, &str)]) -> VapiWebhookConfig {
     let mut map: HashMap<String, String> = HashMap::from([
         ("TABLE_NAME".into(), table.into()),
-        ("VAPI_SECRET_ARN".into(), arn.into()),
+        ("VAPI_SERVER_SECRET_ARN".into(), arn.into()),
     ]);
     for (k, v) in extra {
         map.insert((*k).into(), (*v).into());
@@ -58,7 +59,7 @@ async fn secrets() -> SecretsCache {
 async fn vapi(extra: &[(&str, &str)]) -> Vapi {
     let (store, counter) = support::fresh_store().await;
     let secret_arn = support::create_secret(&json!({
-        "server_secrets": [SECRET], "api_key": "vapi-private-key"
+        "server_secrets": [SECRET], "context_key": "vapi-context-key-do-not-use-0123456789"
     }))
     .await;
     let app = VapiWebhookApp::new(
@@ -297,15 +298,8 @@ async fn all_modes_together_and_a_rotated_secret_is_picked_up() {
         200
     );
     // Rotate: the cached secret no longer matches, the handler re-reads it once and accepts.
-    support::put_secret(
-        &v.secret_arn,
-        &json!({"server_secrets": ["rotated-secret"]}),
-    )
-    .await;
-    let req = req_with(
-        &hmac_headers("rotated-secret", &body, sfvapi::now_secs()),
-        &body,
-    );
+    support::put_secret(&v.secret_arn, &json!({"server_secrets": [ROTATED]})).await;
+    let req = req_with(&hmac_headers(ROTATED, &body, sfvapi::now_secs()), &body);
     assert_eq!(answer(v.app.handle(req).await).status, 200);
     assert_eq!(send(&v.app, &body).await.status, 401, "old secret retired");
 }
@@ -718,7 +712,7 @@ async fn status_updates_are_recorded_once_and_never_regress() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(attr::opt_s(&call, "status"), Some("in-progress"));
+    assert_eq!(attr::opt_s(&call, "call_status"), Some("in-progress"));
     assert_eq!(attr::opt_n(&call, "status_at"), Some(1_795_690_105_000));
     assert_eq!(
         attr::opt_s(&call, "event_id"),
@@ -746,7 +740,7 @@ async fn status_updates_are_recorded_once_and_never_regress() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(attr::opt_s(&call, "status"), Some("ended"));
+    assert_eq!(attr::opt_s(&call, "call_status"), Some("ended"));
     assert_eq!(attr::opt_s(&call, "ended_reason"), Some("customer-busy"));
 }
 
@@ -863,4 +857,111 @@ async fn a_300kb_transcript_is_cut_to_fit_a_task_and_the_item() {
     assert!(t.chars().count() <= 32_000, "{}", t.chars().count());
     assert!(t.starts_with(line));
     assert_eq!(p["transcriptTruncated"], true);
+}
+
+// ---------------------------------------------------------------- what a caller cannot do
+
+#[tokio::test]
+async fn a_message_with_150_tool_calls_is_read_in_chunks_and_every_call_answered() {
+    let v = vapi(&[]).await;
+    seed_call(&v.store, snapshot()).await;
+    // Tool-call ids as Vapi sends them (Vapi OpenAPI `ToolCall.id`), 150 in one message.
+    let list: Vec<Value> = (0..150)
+        .map(|i| {
+            json!({"id": format!("call_lookup_{i:03}"), "type": "function",
+                        "function": {"name": "lookupCustomer", "arguments": {}}})
+        })
+        .collect();
+    let body =
+        json!({"message": {"type": "tool-calls", "call": {"id": CALL_ID}, "toolCallList": list}});
+    v.counter.reset();
+    let a = send(&v.app, body.to_string().as_bytes()).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let results = a.json["results"].as_array().expect("results");
+    assert_eq!(results.len(), 150);
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r["toolCallId"], format!("call_lookup_{i:03}"));
+        assert!(
+            r["result"].as_str().is_some_and(|t| t.contains("Ada")),
+            "answered from the snapshot: {r}"
+        );
+    }
+    // 151 keys (call# + 150 answers): two BatchGetItem requests of at most 100 keys.
+    assert_eq!(
+        v.counter.count("BatchGetItem"),
+        2,
+        "{:?}",
+        v.counter.snapshot()
+    );
+}
+
+#[tokio::test]
+async fn a_100_kb_ended_reason_is_bounded_before_it_is_stored() {
+    let v = vapi(&[]).await;
+    seed_call(&v.store, snapshot()).await;
+    let huge = "x".repeat(100 * 1024);
+    let a = send(
+        &v.app,
+        &status_body("ended", 1_795_690_400_000, Some(&huge)),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let call = v
+        .store
+        .get(&format!("call#{CALL_ID}"))
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = attr::opt_s(&call, "ended_reason").expect("ended_reason stored");
+    assert_eq!(stored.chars().count(), 200, "bounded to 200 characters");
+
+    // The same reason in an end-of-call report: the report job holds a bounded one.
+    let report = json!({"message": {"type": "end-of-call-report", "endedReason": huge,
+        "timestamp": 1_795_690_401_000i64, "call": {"id": CALL_ID}}});
+    let a = send(&v.app, report.to_string().as_bytes()).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let jobs = report_jobs(&v.store).await;
+    assert_eq!(jobs.len(), 1);
+    let payload: Value =
+        serde_json::from_str(attr::opt_s(&jobs[0], "payload").expect("payload")).unwrap();
+    assert_eq!(
+        payload["endedReason"].as_str().unwrap().chars().count(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_forged_pending_status_never_puts_status_pending_on_call() {
+    let v = vapi(&[]).await;
+    seed_call(&v.store, snapshot()).await;
+    let a = send(&v.app, &status_body("PENDING", 1_795_690_200_000, None)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let call = v
+        .store
+        .get(&format!("call#{CALL_ID}"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        attr::opt_s(&call, "status"),
+        None,
+        "call# has no job status the stream filter could match"
+    );
+    assert_eq!(attr::opt_s(&call, "call_status"), Some("PENDING"));
+    // No item anywhere carries status = PENDING (the stream filter's match).
+    let all = v
+        .store
+        .client()
+        .scan()
+        .table_name(v.store.table())
+        .send()
+        .await
+        .unwrap();
+    let pending: Vec<_> = all
+        .items()
+        .iter()
+        .filter(|i| attr::opt_s(i, "status") == Some("PENDING"))
+        .filter_map(|i| attr::opt_s(i, "pk"))
+        .collect();
+    assert!(pending.is_empty(), "{pending:?}");
 }

@@ -21,6 +21,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const ADA: &str = "0035e00000XyZ12AAF";
 const CASE: &str = "5005e00000AbCdEAAV";
 const CALL_ID: &str = "c0ffee00-1111-4222-8333-444455556666";
+const VAPI_HOOK_SECRET: &str = "vapi-hook-secret-for-tests-0123456789";
 
 struct World {
     store: Store,
@@ -37,8 +38,7 @@ impl World {
         let vapi = MockServer::start().await;
         let twilio = MockServer::start().await;
         let sf_arn = create_secret(&sf_secret_json()).await;
-        let vapi_arn =
-            create_secret(&json!({"server_secrets": ["s"], "api_key": "vapi-private-key"})).await;
+        let vapi_arn = create_secret(&json!({"api_key": "vapi-private-key"})).await;
         let twilio_arn = create_secret(&json!({"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "twilio-token"})).await;
         let mut vars: HashMap<String, String> = [
             ("TABLE_NAME", store.table().to_owned()),
@@ -776,10 +776,10 @@ fn report(ended_reason: &str) -> Vec<u8> {
 
 /// Deliver the report through the real webhook handler (HMAC-signed), as Vapi would.
 async fn webhook_delivers(w: &World, body: &[u8]) -> u16 {
-    let arn = create_secret(&json!({"server_secrets": ["vapi-hook-secret"]})).await;
+    let arn = create_secret(&json!({"server_secrets": [VAPI_HOOK_SECRET]})).await;
     let vars: HashMap<&str, String> = HashMap::from([
         ("TABLE_NAME", w.store.table().to_owned()),
-        ("VAPI_SECRET_ARN", arn),
+        ("VAPI_SERVER_SECRET_ARN", arn),
     ]);
     let config =
         sfvapi::vapi::config::VapiWebhookConfig::from_env(&Env::new(|k| vars.get(k).cloned()))
@@ -791,7 +791,7 @@ async fn webhook_delivers(w: &World, body: &[u8]) -> u16 {
 
 /// A server message signed like Vapi's default HMAC credential, as API Gateway delivers it.
 fn vapi_signed(body: &[u8]) -> lambda_http::Request {
-    let event = sfvapi::samples::vapi_signed(&String::from_utf8_lossy(body), "vapi-hook-secret");
+    let event = sfvapi::samples::vapi_signed(&String::from_utf8_lossy(body), VAPI_HOOK_SECRET);
     lambda_http::request::from_str(&event.to_string()).expect("API Gateway v2 event")
 }
 
@@ -994,20 +994,24 @@ async fn a_report_before_call_item_is_correlated_through_the_dial_job() {
 #[tokio::test]
 async fn a_tool_call_without_snapshot_is_answered_from_salesforce_live() {
     let w = World::new(&[]).await;
-    let arn = create_secret(&json!({"server_secrets": ["vapi-hook-secret"]})).await;
+    let arn = create_secret(&json!({"server_secrets": [VAPI_HOOK_SECRET]})).await;
     let vars: HashMap<&str, String> = HashMap::from([
         ("TABLE_NAME", w.store.table().to_owned()),
-        ("VAPI_SECRET_ARN", arn),
+        ("VAPI_SERVER_SECRET_ARN", arn),
     ]);
     let config =
         sfvapi::vapi::config::VapiWebhookConfig::from_env(&Env::new(|k| vars.get(k).cloned()))
             .unwrap();
     let sf_vars = w.vars.clone();
-    let sf =
-        sfvapi::config::SalesforceConfig::from_env(&Env::new(move |k| sf_vars.get(k).cloned()))
-            .unwrap();
+    // The webhook only reads the token item the refresher keeps fresh; it cannot read the
+    // connection secret.
+    let sf = sfvapi::config::SalesforceConfig::for_token_reader(&Env::new(move |k| {
+        sf_vars.get(k).cloned()
+    }))
+    .unwrap();
     let connection =
-        sfvapi::salesforce::Connection::new(sf, w.store.clone(), secrets_cache().await).unwrap();
+        sfvapi::salesforce::Connection::token_reader(sf, w.store.clone(), secrets_cache().await)
+            .unwrap();
     let lookup = sfvapi::salesforce::lookup::SalesforceLookup::new(connection.rest, 100_000.0);
     let app =
         sfvapi::vapi::webhook::VapiWebhookApp::new(config, w.store.clone(), secrets_cache().await)
@@ -1015,6 +1019,28 @@ async fn a_tool_call_without_snapshot_is_answered_from_salesforce_live() {
     // An inbound-style call: metadata names the case only; no call# item exists.
     let mut body: Value = serde_json::from_slice(&fixture("vapi/tool-calls.json")).unwrap();
     body["message"]["call"]["assistantOverrides"]["metadata"]["caseId"] = json!(CASE);
+    // No token in the item yet: "not available", and the webhook does not refresh.
+    let a = answer(app.handle(vapi_signed(body.to_string().as_bytes())).await);
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.json["results"][0]["error"].is_string(), "{}", a.body);
+    assert!(
+        received_on(&w.sf, "/services/oauth2/token")
+            .await
+            .is_empty(),
+        "the webhook never calls OAuth"
+    );
+    // The refresher writes the token; once the failure backoff (2 s, so a burst of tool calls
+    // is not a burst of reads) has passed, the retry is answered live.
+    seed_sf_token(
+        &w.store,
+        "default",
+        "refreshed-by-the-refresher",
+        &w.sf.uri(),
+        sfvapi::now_millis() + 3_600_000,
+        1,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
     let a = answer(app.handle(vapi_signed(body.to_string().as_bytes())).await);
     assert_eq!(a.status, 200, "{}", a.body);
     let result = a.json["results"][0]["result"]
@@ -1028,6 +1054,9 @@ async fn a_tool_call_without_snapshot_is_answered_from_salesforce_live() {
             .len(),
         1
     );
+    assert!(received_on(&w.sf, "/services/oauth2/token")
+        .await
+        .is_empty());
 }
 
 #[tokio::test]

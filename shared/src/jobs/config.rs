@@ -140,8 +140,11 @@ pub struct WorkerConfig {
     pub common: CommonConfig,
     pub salesforce: SalesforceConfig,
     pub queue: QueueSettings,
-    /// `VAPI_SECRET_ARN`: `{"server_secrets":[…],"api_key":"<private key>"}`; the worker uses api_key.
+    /// `VAPI_SECRET_ARN`: `{"api_key":"<private key>"}`, read by the worker only.
     pub vapi_secret_arn: String,
+    /// `VAPI_SERVER_SECRET_ARN`: `{"server_secrets":[…],"context_key":"…"}`, shared with the
+    /// webhook; the worker reads `context_key` to sign each call's context.
+    pub vapi_server_secret_arn: Option<String>,
     /// `VAPI_BASE_URL` (default `https://api.vapi.ai`).
     pub vapi_base_url: String,
     /// `VAPI_ASSISTANT_ID`, `VAPI_PHONE_NUMBER_ID`: who calls, from which number.
@@ -301,6 +304,7 @@ impl WorkerConfig {
             salesforce,
             queue,
             vapi_secret_arn: env.required("VAPI_SECRET_ARN", "the Vapi secret holding api_key")?,
+            vapi_server_secret_arn: env.optional("VAPI_SERVER_SECRET_ARN"),
             vapi_base_url: env
                 .optional("VAPI_BASE_URL")
                 .unwrap_or_else(|| crate::vapi::client::DEFAULT_BASE_URL.into()),

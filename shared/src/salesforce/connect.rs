@@ -4,8 +4,9 @@
 //! The function receives either an EventBridge scheduled event or an API Gateway HTTP API (v2)
 //! event; [`RefresherApp::handle`] tells them apart by shape.
 //!
-//! Connect security: `/login` requires the operator key of the connection secret (header
-//! `X-Sfvapi-Operator-Key`, or query `key` for a browser). It stores `oauth_state#<state>` with the
+//! Connect security: `/login` requires the operator key (header `X-Sfvapi-Operator-Key`, or query
+//! `key` for a browser), kept in its own secret (`SF_OPERATOR_SECRET_ARN`,
+//! `{"operator_key":"…"}`) that only this function can read. It stores `oauth_state#<state>` with the
 //! PKCE verifier and a short TTL; `/callback` consumes that item with a conditional delete, so an
 //! unknown, expired or replayed `state` gets 400 and nothing is stored.
 
@@ -26,6 +27,14 @@ use crate::store::{attr, unavailable, PutOutcome, Store, EXPIRES_AT, PK};
 use crate::telemetry::{metric, Unit};
 
 pub const OPERATOR_KEY_HEADER: &str = "x-sfvapi-operator-key";
+
+/// What `SF_OPERATOR_SECRET_ARN` holds.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct OperatorSecret {
+    /// ≥ 32 characters; absent disables the connect routes.
+    #[serde(default, deserialize_with = "crate::secrets::operator_key")]
+    pub operator_key: Option<crate::secrets::SecretString>,
+}
 
 pub fn state_pk(state: &str) -> String {
     format!("oauth_state#{state}")
@@ -198,6 +207,11 @@ impl RefresherApp {
         Self::new(config, store, secrets)
     }
 
+    /// The connection's token cache (the one the connect callback replaces on a reconnect).
+    pub fn tokens(&self) -> &Arc<TokenProvider> {
+        &self.tokens
+    }
+
     fn oauth(&self) -> &OAuthClient {
         self.tokens.oauth()
     }
@@ -290,15 +304,31 @@ impl RefresherApp {
                 "Connect is not configured (SF_OAUTH_REDIRECT_URI).",
             );
         };
+        let Some(operator_arn) = self.config.operator_secret_arn.as_deref() else {
+            return HttpResponse::failure(
+                403,
+                "Connect is disabled: SF_OPERATOR_SECRET_ARN is not set.",
+            );
+        };
+        let operator: OperatorSecret = match self.secrets.get_json(operator_arn).await {
+            Ok(s) => s,
+            Err(e) => {
+                error!(error = %e, "operator secret unavailable");
+                return HttpResponse::failure(
+                    503,
+                    "The operator secret could not be read; try again.",
+                );
+            }
+        };
+        let Some(expected) = operator.operator_key.as_ref() else {
+            return HttpResponse::failure(
+                403,
+                "Connect is disabled: the operator secret has no operator_key.",
+            );
+        };
         let secret = match self.secret().await {
             Ok(s) => s,
             Err(r) => return r,
-        };
-        let Some(expected) = secret.operator_key.as_ref() else {
-            return HttpResponse::failure(
-                403,
-                "Connect is disabled: the connection secret has no operator_key.",
-            );
         };
         let given = req
             .headers
@@ -400,18 +430,32 @@ impl RefresherApp {
                 "Salesforce returned no refresh token: add the scope refresh_token (and api) to the app.",
             );
         };
-        if let Err(e) = store_refresh_token(
+        // The new refresh token goes into the secret; if Secrets Manager refuses it (after the
+        // retries), it is kept in the token item, where the next refresh takes it from.
+        let pending = match store_refresh_token(
             &self.secrets,
             &self.config.salesforce.secret_arn,
             refresh_token,
         )
         .await
         {
-            error!(error = %e, "could not store the refresh token");
-            return HttpResponse::failure(
-                503,
-                "The refresh token could not be stored; start again.",
-            );
+            Ok(()) => None,
+            Err(e) => {
+                error!(error = %e, "could not store the refresh token in Secrets Manager; keeping it in the token item");
+                metric("refresh_token_store_failed", 1.0, Unit::Count);
+                Some(refresh_token)
+            }
+        };
+        // The first access token of the new connection replaces the old connection's, here and
+        // in the item every function reads.
+        if let Err(e) = self.tokens.install_connected(&grant.token, pending).await {
+            error!(error = %e, "could not store the new connection's token");
+            if pending.is_some() {
+                return HttpResponse::failure(
+                    503,
+                    "The refresh token could not be stored; start again.",
+                );
+            }
         }
         info!(connection = %self.config.salesforce.connection, instance_url = %grant.token.instance_url, "salesforce connected");
         HttpResponse::page(

@@ -51,4 +51,20 @@ impl Connection {
             tokens,
         })
     }
+
+    /// A connection that only reads the shared token item and never refreshes (no connection
+    /// secret: see [`token::TokenProvider::reader`]).
+    pub fn token_reader(
+        config: SalesforceConfig,
+        store: Store,
+        secrets: SecretsCache,
+    ) -> Result<Self, ConfigError> {
+        let http = http_client(&config)?;
+        let oauth = oauth::OAuthClient::new(http.clone(), Arc::new(config));
+        let tokens = Arc::new(token::TokenProvider::reader(store, secrets, oauth));
+        Ok(Self {
+            rest: rest::SalesforceClient::new(http, tokens.clone()),
+            tokens,
+        })
+    }
 }

@@ -36,9 +36,6 @@ pub struct ConnectionSecret {
     pub private_key_pem: Option<SecretString>,
     #[serde(default)]
     pub username: Option<String>,
-    /// Required (header `X-Sfvapi-Operator-Key` or query `key`) to start a connect.
-    #[serde(default)]
-    pub operator_key: Option<SecretString>,
 }
 
 impl fmt::Debug for ConnectionSecret {

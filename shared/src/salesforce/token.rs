@@ -8,19 +8,32 @@
 //! - Across processes: the refresher first takes a lease (`lease_until`, conditional on the item's
 //!   `version` and on no live lease); losers poll the item until the winner writes the new token
 //!   with `version = old + 1` (conditional on the old version) and adopt it.
-//! - A rotated refresh token is written to Secrets Manager before anything else, so the old one is
-//!   never the only copy of a valid credential we have dropped.
+//! - A rotated refresh token is the only valid one from the moment Salesforce answers (the old one
+//!   is invalidated), so it is never dropped: it is merged into a freshly read connection secret
+//!   (read uncached, so an operator's edit made since our cache fill is kept) and written back,
+//!   retried with backoff. If Secrets Manager still refuses, it is kept in the token item as
+//!   `pending_refresh_token` (+ `pending_refresh_token_at`), written together with the new access
+//!   token. The next refresh anywhere (any function or the scheduled refresher, warm or cold)
+//!   uses it first and moves it into the secret, removing it from the item only after that write
+//!   succeeded. DynamoDB is acceptable for this fallback: the table is encrypted at rest with
+//!   point-in-time recovery, and the item already holds the live access token, which grants the
+//!   same API access; every function that can read the item is already trusted with it. The value
+//!   is never logged (it is a `SecretString`).
+//! - A reconnect ([`TokenProvider::install_connected`]) writes the first access token of the new
+//!   connection with `version + 1` and drops the in-memory one, so no function keeps the old
+//!   connection's token.
 
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use tokio::sync::{Mutex, RwLock};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::oauth::{AccessToken, ConnectionSecret, OAuthClient, TokenError, TokenGrant};
 use crate::secrets::{SecretString, SecretsCache};
 use crate::store::{attr, unavailable, Item, Store, StoreError, PK};
+use crate::telemetry::{metric, Unit};
 
 /// A token is replaced this long before its computed expiry, so a request never starts with a
 /// token that dies in flight.
@@ -31,6 +44,12 @@ pub const LEASE_MS: i64 = 20_000;
 /// (terminal) or this long (retryable), so 50 waiters do not turn into 50 token requests.
 const TERMINAL_BACKOFF: Duration = Duration::from_secs(60);
 const RETRYABLE_BACKOFF: Duration = Duration::from_secs(2);
+/// Waits between the tries of writing a rotated refresh token to Secrets Manager (3 tries within
+/// about 1.5 s: long enough to ride out a throttle, short enough for a request path).
+const STORE_BACKOFF: [Duration; 2] = [Duration::from_millis(250), Duration::from_millis(1_000)];
+/// Item attributes of a rotated refresh token that could not be written to Secrets Manager.
+pub const PENDING_REFRESH_TOKEN: &str = "pending_refresh_token";
+pub const PENDING_REFRESH_TOKEN_AT: &str = "pending_refresh_token_at";
 
 pub fn token_pk(connection: &str) -> String {
     format!("token#salesforce#{connection}")
@@ -85,6 +104,8 @@ pub struct TokenProvider {
     memory: RwLock<Option<CachedToken>>,
     refresh_lock: Mutex<Option<Failure>>,
     lease_wait: Duration,
+    /// Only adopt the item's token; never take the lease or call OAuth.
+    reader: bool,
 }
 
 impl TokenProvider {
@@ -99,6 +120,18 @@ impl TokenProvider {
             memory: RwLock::new(None),
             refresh_lock: Mutex::new(None),
             lease_wait: Duration::from_millis(LEASE_MS as u64 + 5_000),
+            reader: false,
+        }
+    }
+
+    /// A cache that only reads the token item and never refreshes: for a function that must not
+    /// read the connection secret (the internet-facing Vapi webhook). When the item holds no
+    /// usable token (missing, expiring, or the one Salesforce just rejected) the answer is a
+    /// retryable error; the scheduled refresher (or the worker) renews the item.
+    pub fn reader(store: Store, secrets: SecretsCache, oauth: OAuthClient) -> Self {
+        Self {
+            reader: true,
+            ..Self::new(store, secrets, oauth)
         }
     }
 
@@ -200,22 +233,31 @@ impl TokenProvider {
         loop {
             let item = self.store.get(&self.pk).await.map_err(store_err)?;
             let now = crate::now_millis();
-            let (current, version, lease_until) = match &item {
+            let (current, version, lease_until, pending) = match &item {
                 Some(item) => (
                     parse_item(&self.pk, item).map_err(store_err)?,
                     attr::opt_n(item, "version"),
                     attr::opt_n(item, "lease_until").unwrap_or(0),
+                    attr::opt_s(item, PENDING_REFRESH_TOKEN).map(SecretString::new),
                 ),
-                None => (None, None, 0),
+                None => (None, None, 0, None),
             };
             if let Some(c) = &current {
                 if need.accepts(&c.token, now) {
                     return Ok((c.clone(), Obtained::Cached));
                 }
             }
+            if self.reader {
+                return Err(TokenError::Dependency {
+                    detail: "no usable Salesforce token in the token item; this function only \
+                             reads it (the token refresher renews it)"
+                        .into(),
+                    retryable: true,
+                });
+            }
             if lease_until <= now && self.take_lease(version, now).await? {
                 let old = version.unwrap_or(0);
-                return match self.refresh_holding_lease(old).await {
+                return match self.refresh_holding_lease(old, pending).await {
                     Ok(c) => Ok((c, Obtained::Refreshed)),
                     Err(e) => {
                         self.release_lease().await;
@@ -281,20 +323,41 @@ impl TokenProvider {
         }
     }
 
-    async fn refresh_holding_lease(&self, old_version: i64) -> Result<CachedToken, TokenError> {
+    async fn refresh_holding_lease(
+        &self,
+        old_version: i64,
+        pending: Option<SecretString>,
+    ) -> Result<CachedToken, TokenError> {
         let config = self.oauth.config();
         let started = Instant::now();
-        let grant = self.grant_with_secret_reread().await?;
-        if let Some(rotated) = &grant.refresh_token {
-            self.store_refresh_token(rotated).await?;
-        }
+        let (grant, used_pending) = self.grant_with_secret_reread(pending).await?;
+        // A rotated token, or a pending one that worked and still has to reach the secret.
+        let to_store = grant.refresh_token.clone().or(used_pending);
+        let keep = match &to_store {
+            None => None,
+            Some(t) => match self.store_refresh_token(t).await {
+                Ok(()) => None,
+                Err(e) => {
+                    error!(
+                        connection = %config.connection,
+                        error = %e,
+                        "the rotated refresh token could not be written to Secrets Manager; \
+                         kept in the token item, the next refresh moves it"
+                    );
+                    metric("refresh_token_store_failed", 1.0, Unit::Count);
+                    Some(t.clone())
+                }
+            },
+        };
         let version = old_version + 1;
-        self.write_token(&grant.token, old_version).await?;
+        self.write_token(&grant.token, old_version, keep.as_ref())
+            .await?;
         info!(
             connection = %config.connection,
             version,
             expires_at_ms = grant.token.expires_at_ms,
             latency_ms = started.elapsed().as_millis() as u64,
+            refresh_token_pending = keep.is_some(),
             "salesforce token refreshed"
         );
         Ok(CachedToken {
@@ -303,27 +366,41 @@ impl TokenProvider {
         })
     }
 
+    /// The grant, and the pending refresh token if that is what it used. A pending token (kept in
+    /// the item after a failed secret write) is the newest one we have, so it goes first; if
+    /// Salesforce refuses it, the secret's token is tried as usual.
+    ///
     /// `invalid_grant` with a refresh token we cached may mean another function already stored a
     /// newer one (a reconnect, a rotation): re-read the secret once and retry with the new one.
-    async fn grant_with_secret_reread(&self) -> Result<TokenGrant, TokenError> {
+    async fn grant_with_secret_reread(
+        &self,
+        pending: Option<SecretString>,
+    ) -> Result<(TokenGrant, Option<SecretString>), TokenError> {
         let arn = &self.oauth.config().secret_arn;
         let secret: ConnectionSecret = self.secrets.get_json(arn).await.map_err(secrets_err)?;
+        if let Some(p) = pending {
+            let mut with_pending = secret.clone();
+            with_pending.refresh_token = Some(p.clone());
+            match self.oauth.grant(&with_pending).await {
+                Ok(g) => return Ok((g, Some(p))),
+                Err(e) if is_invalid_grant(&e) => {
+                    warn!("the pending refresh token was refused; trying the secret's");
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let first = self.oauth.grant(&secret).await;
-        let invalid_grant = matches!(
-            &first,
-            Err(TokenError::Rejected { code, .. }) if *code == super::oauth::OAuthErrorCode::InvalidGrant
-        );
-        if invalid_grant && secret.refresh_token.is_some() {
+        if matches!(&first, Err(e) if is_invalid_grant(e)) && secret.refresh_token.is_some() {
             // Only worth a second call if the stored refresh token changed.
             if let Ok(Some(raw)) = self.secrets.refresh(arn).await {
                 let fresh: ConnectionSecret =
                     crate::secrets::parse_json(arn, &raw).map_err(secrets_err)?;
                 if fresh.refresh_token != secret.refresh_token {
-                    return self.oauth.grant(&fresh).await;
+                    return self.oauth.grant(&fresh).await.map(|g| (g, None));
                 }
             }
         }
-        first
+        first.map(|g| (g, None))
     }
 
     /// Merge a rotated refresh token into the connection secret (other keys kept as they are).
@@ -340,23 +417,25 @@ impl TokenProvider {
     }
 
     /// Write the token as `version = old + 1`, only if the item is still at `old` (or absent).
-    async fn write_token(&self, token: &AccessToken, old_version: i64) -> Result<(), TokenError> {
+    /// `keep` is a rotated refresh token Secrets Manager refused: stored in the item with the
+    /// token; otherwise any pending one is removed (it has reached the secret, or was refused).
+    async fn write_token(
+        &self,
+        token: &AccessToken,
+        old_version: i64,
+        keep: Option<&SecretString>,
+    ) -> Result<(), TokenError> {
         let cond = if old_version == 0 {
             "attribute_not_exists(version) OR version = :old"
         } else {
             "version = :old"
         };
-        let res = self
+        let req = self
             .store
             .client()
             .update_item()
             .table_name(self.store.table())
             .key(PK, AttributeValue::S(self.pk.clone()))
-            .update_expression(
-                "SET access_token = :at, instance_url = :iu, issued_at = :ia, \
-                 expires_at_ms = :exp, version = :new, updated_at = :now \
-                 REMOVE lease_until, lease_owner",
-            )
             .condition_expression(cond)
             .expression_attribute_values(":at", attr::s(token.access_token.expose()))
             .expression_attribute_values(":iu", attr::s(&token.instance_url))
@@ -364,19 +443,81 @@ impl TokenProvider {
             .expression_attribute_values(":exp", attr::n(token.expires_at_ms))
             .expression_attribute_values(":new", attr::n(old_version + 1))
             .expression_attribute_values(":old", attr::n(old_version))
-            .expression_attribute_values(":now", attr::n(crate::now_millis()))
-            .send()
-            .await;
-        match res {
+            .expression_attribute_values(":now", attr::n(crate::now_millis()));
+        let set = "SET access_token = :at, instance_url = :iu, issued_at = :ia, \
+                   expires_at_ms = :exp, version = :new, updated_at = :now";
+        match with_pending(req, set, keep).send().await {
             Ok(_) => Ok(()),
             // Our lease ran out and someone else wrote a newer token: ours is still valid for
-            // this process, theirs is what others will read. Nothing to undo.
+            // this process, theirs is what others will read. A refresh token we must keep is
+            // still written, on its own.
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
                 warn!("token item changed under our lease; keeping the new token in memory only");
-                Ok(())
+                match keep {
+                    Some(rt) => self.keep_pending(rt).await,
+                    None => Ok(()),
+                }
             }
             Err(e) => Err(store_err(unavailable("UpdateItem", &e))),
         }
+    }
+
+    /// Store a refresh token Secrets Manager refused in the item, whatever its version.
+    async fn keep_pending(&self, refresh_token: &SecretString) -> Result<(), TokenError> {
+        self.store
+            .client()
+            .update_item()
+            .table_name(self.store.table())
+            .key(PK, AttributeValue::S(self.pk.clone()))
+            .update_expression(format!(
+                "SET {PENDING_REFRESH_TOKEN} = :prt, {PENDING_REFRESH_TOKEN_AT} = :now"
+            ))
+            .expression_attribute_values(":prt", attr::s(refresh_token.expose()))
+            .expression_attribute_values(":now", attr::n(crate::now_millis()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| store_err(unavailable("UpdateItem", &e)))
+    }
+
+    /// A reconnect (the connect callback) got `token` for the new connection: write it with
+    /// `version + 1` whatever the item holds (a lease of the old connection is void), store
+    /// `pending` (its refresh token, when Secrets Manager refused it) or clear any pending one of
+    /// the old connection, and drop the in-memory token and the remembered failure, so nothing
+    /// here keeps using the old connection. Returns the new version.
+    pub async fn install_connected(
+        &self,
+        token: &AccessToken,
+        pending: Option<&SecretString>,
+    ) -> Result<i64, TokenError> {
+        let mut last_failure = self.refresh_lock.lock().await;
+        let set = "SET access_token = :at, instance_url = :iu, issued_at = :ia, \
+                   expires_at_ms = :exp, version = if_not_exists(version, :zero) + :one, \
+                   updated_at = :now";
+        let req = self
+            .store
+            .client()
+            .update_item()
+            .table_name(self.store.table())
+            .key(PK, AttributeValue::S(self.pk.clone()))
+            .expression_attribute_values(":at", attr::s(token.access_token.expose()))
+            .expression_attribute_values(":iu", attr::s(&token.instance_url))
+            .expression_attribute_values(":ia", attr::n(token.issued_at_ms))
+            .expression_attribute_values(":exp", attr::n(token.expires_at_ms))
+            .expression_attribute_values(":zero", attr::n(0))
+            .expression_attribute_values(":one", attr::n(1))
+            .expression_attribute_values(":now", attr::n(crate::now_millis()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew);
+        let out = with_pending(req, set, pending)
+            .send()
+            .await
+            .map_err(|e| store_err(unavailable("UpdateItem", &e)))?;
+        *self.memory.write().await = None;
+        *last_failure = None;
+        Ok(out
+            .attributes()
+            .and_then(|a| attr::opt_n(a, "version"))
+            .unwrap_or(1))
     }
 
     /// Forget the in-memory token (tests; a function that wants the next call to re-read).
@@ -385,12 +526,34 @@ impl TokenProvider {
     }
 }
 
+/// Merge `refresh_token` into the connection secret and write it back, keeping every other key
+/// as it is now: each try reads the secret uncached (an operator may have edited it since our
+/// cache fill) and writes once; up to three tries with backoff. Only a retryable failure
+/// (Secrets Manager unavailable, throttled, refused) is retried.
 pub async fn store_refresh_token(
     secrets: &SecretsCache,
     arn: &str,
     refresh_token: &SecretString,
 ) -> Result<(), TokenError> {
-    let raw = secrets.get(arn).await.map_err(secrets_err)?;
+    let mut waits = STORE_BACKOFF.iter();
+    loop {
+        let result = merge_and_put(secrets, arn, refresh_token).await;
+        match (&result, waits.next()) {
+            (Err(e), Some(wait)) if e.is_retryable() => {
+                warn!(error = %e, "writing the refresh token to Secrets Manager failed; retrying");
+                tokio::time::sleep(*wait).await;
+            }
+            _ => return result,
+        }
+    }
+}
+
+async fn merge_and_put(
+    secrets: &SecretsCache,
+    arn: &str,
+    refresh_token: &SecretString,
+) -> Result<(), TokenError> {
+    let raw = secrets.get_uncached(arn).await.map_err(secrets_err)?;
     let mut value: serde_json::Value =
         crate::secrets::parse_json(arn, &raw).map_err(secrets_err)?;
     let Some(obj) = value.as_object_mut() else {
@@ -407,6 +570,31 @@ pub async fn store_refresh_token(
         .put(arn, &value.to_string())
         .await
         .map_err(secrets_err)
+}
+
+/// Finish a token write: `set` (which uses `:now`) plus either storing `keep` as the pending
+/// refresh token or removing any pending one; the lease is removed either way.
+fn with_pending(
+    req: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    set: &str,
+    keep: Option<&SecretString>,
+) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+    match keep {
+        Some(rt) => req
+            .update_expression(format!(
+                "{set}, {PENDING_REFRESH_TOKEN} = :prt, {PENDING_REFRESH_TOKEN_AT} = :now \
+                 REMOVE lease_until, lease_owner"
+            ))
+            .expression_attribute_values(":prt", attr::s(rt.expose())),
+        None => req.update_expression(format!(
+            "{set} REMOVE lease_until, lease_owner, {PENDING_REFRESH_TOKEN}, \
+             {PENDING_REFRESH_TOKEN_AT}"
+        )),
+    }
+}
+
+fn is_invalid_grant(e: &TokenError) -> bool {
+    matches!(e, TokenError::Rejected { code, .. } if *code == super::oauth::OAuthErrorCode::InvalidGrant)
 }
 
 /// The token in an item, if it has one (a lease-only item has none).

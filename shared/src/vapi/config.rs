@@ -9,16 +9,26 @@ use crate::config::{CommonConfig, ConfigError, Env};
 use crate::secrets::SecretString;
 use crate::signature::{PayloadFormat, VapiAuth, VapiHmac};
 
-/// What the secret `VAPI_SECRET_ARN` holds:
-/// `{"server_secrets": ["current", "previous"], "api_key": "<Vapi private API key>"}`.
+/// What the secret `VAPI_SERVER_SECRET_ARN` holds, read by the webhook and the worker:
+/// `{"server_secrets": ["current", "previous"], "context_key": "…"}`.
 /// `server_secrets` authenticate Vapi's server messages (the credential's secret, the
-/// `X-Vapi-Secret` value or the bearer token, whichever modes are enabled); `api_key` is the
-/// private key the worker sends to `POST /call`.
+/// `X-Vapi-Secret` value or the bearer token, whichever modes are enabled); `context_key` is the
+/// HMAC key the worker signs each call's context with and the webhook checks it with. Kept apart
+/// from [`VapiSecret`] so the webhook, which faces the internet, cannot read the Vapi private key.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VapiServerSecret {
+    /// One string or a list (a generated secret is a single string); each ≥ 32 characters.
+    #[serde(default, deserialize_with = "crate::secrets::server_secrets")]
+    pub server_secrets: Vec<SecretString>,
+    /// ≥ 32 characters.
+    #[serde(default, deserialize_with = "crate::secrets::context_key")]
+    pub context_key: Option<SecretString>,
+}
+
+/// What the secret `VAPI_SECRET_ARN` holds, read by the worker only:
+/// `{"api_key": "<Vapi private API key>"}`, the key the worker sends to `POST /call`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct VapiSecret {
-    /// One string or a list (a generated secret is a single string).
-    #[serde(default, deserialize_with = "crate::secrets::one_or_many")]
-    pub server_secrets: Vec<SecretString>,
     #[serde(default)]
     pub api_key: Option<SecretString>,
 }
@@ -26,8 +36,12 @@ pub struct VapiSecret {
 #[derive(Debug, Clone)]
 pub struct VapiWebhookConfig {
     pub common: CommonConfig,
-    /// `VAPI_SECRET_ARN`: see [`VapiSecret`].
+    /// `VAPI_SERVER_SECRET_ARN`: see [`VapiServerSecret`].
     pub secret_arn: String,
+    /// `SF_LIVE_LOOKUPS` (default false): answer tool calls of calls without a snapshot with a
+    /// live Salesforce read, using only the token the refresher keeps in the token item (the
+    /// webhook cannot read the connection secret and never refreshes).
+    pub live_lookups: bool,
     /// `VAPI_AUTH_MODES` (default `hmac`): any of `hmac,secret,bearer,legacy`, comma-separated;
     /// a request is accepted when any enabled mode accepts it.
     pub auth_modes: Vec<VapiAuth>,
@@ -75,7 +89,11 @@ impl VapiWebhookConfig {
         }
         Ok(Self {
             common: CommonConfig::from_env(env)?,
-            secret_arn: env.required("VAPI_SECRET_ARN", "the ARN or name of the Vapi secret")?,
+            secret_arn: env.required(
+                "VAPI_SERVER_SECRET_ARN",
+                "the ARN or name of the Vapi server secret (server_secrets, context_key)",
+            )?,
+            live_lookups: env.parse_or("SF_LIVE_LOOKUPS", false)?,
             auth_modes: auth_modes(env)?,
             tolerance_secs,
             max_body_bytes: env.parse_or("VAPI_MAX_BODY_BYTES", 1024 * 1024usize)?,
@@ -172,14 +190,17 @@ mod tests {
 
     #[test]
     fn defaults_and_modes() {
-        let c = VapiWebhookConfig::from_env(&env(&[("TABLE_NAME", "t"), ("VAPI_SECRET_ARN", "s")]))
-            .unwrap();
+        let c = VapiWebhookConfig::from_env(&env(&[
+            ("TABLE_NAME", "t"),
+            ("VAPI_SERVER_SECRET_ARN", "s"),
+        ]))
+        .unwrap();
         assert_eq!(c.auth_modes, vec![VapiAuth::Hmac(VapiHmac::default())]);
         assert_eq!(c.tolerance_secs, 300);
         assert_eq!(c.max_body_bytes, 1_048_576);
         let c = VapiWebhookConfig::from_env(&env(&[
             ("TABLE_NAME", "t"),
-            ("VAPI_SECRET_ARN", "s"),
+            ("VAPI_SERVER_SECRET_ARN", "s"),
             ("VAPI_AUTH_MODES", "hmac, secret,bearer,legacy"),
             ("VAPI_HMAC_ALGORITHM", "sha512"),
             ("VAPI_HMAC_SIGNATURE_HEADER", "X-Sig"),
@@ -216,7 +237,7 @@ mod tests {
         ] {
             let e = VapiWebhookConfig::from_env(&env(&[
                 ("TABLE_NAME", "t"),
-                ("VAPI_SECRET_ARN", "s"),
+                ("VAPI_SERVER_SECRET_ARN", "s"),
                 (var, val),
             ]))
             .unwrap_err();
@@ -227,15 +248,48 @@ mod tests {
 
 #[cfg(test)]
 mod secret_tests {
-    use super::VapiSecret;
+    use super::{VapiSecret, VapiServerSecret};
+
+    const S1: &str = "server-secret-one-0123456789abcdef";
+    const S2: &str = "server-secret-two-0123456789abcdef";
 
     #[test]
     fn server_secrets_may_be_one_string_or_a_list() {
-        let one: VapiSecret =
-            serde_json::from_str(r#"{"server_secrets":"s1","api_key":"k"}"#).unwrap();
+        let one: VapiServerSecret =
+            serde_json::from_str(&format!(r#"{{"server_secrets":"{S1}"}}"#)).unwrap();
         assert_eq!(one.server_secrets.len(), 1);
-        let many: VapiSecret = serde_json::from_str(r#"{"server_secrets":["s1","s2"]}"#).unwrap();
+        let many: VapiServerSecret = serde_json::from_str(&format!(
+            r#"{{"server_secrets":["{S1}","{S2}"],"context_key":"{S1}"}}"#
+        ))
+        .unwrap();
         assert_eq!(many.server_secrets.len(), 2);
-        assert!(serde_json::from_str::<VapiSecret>(r#"{"server_secrets":3}"#).is_err());
+        assert!(many.context_key.is_some());
+        assert!(serde_json::from_str::<VapiServerSecret>(r#"{"server_secrets":3}"#).is_err());
+    }
+
+    #[test]
+    fn short_server_secrets_and_context_keys_are_refused_naming_the_field() {
+        let short = "short-but-not-empty";
+        for (json, field) in [
+            (
+                format!(r#"{{"server_secrets":["{S1}","{short}"]}}"#),
+                "server_secrets",
+            ),
+            (
+                format!(r#"{{"server_secrets":"{S1}","context_key":"{short}"}}"#),
+                "context_key",
+            ),
+        ] {
+            let e = crate::secrets::parse_json::<VapiServerSecret>("arn:x", &json).unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains(field), "{msg}");
+            assert!(!msg.contains(short), "{msg}");
+        }
+    }
+
+    #[test]
+    fn the_private_key_lives_in_its_own_secret() {
+        let s: VapiSecret = serde_json::from_str(r#"{"api_key":"k"}"#).unwrap();
+        assert!(s.api_key.is_some());
     }
 }

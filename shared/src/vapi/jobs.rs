@@ -49,7 +49,8 @@ pub struct ReportPayload {
     pub contact_id: Option<SalesforceId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case_id: Option<SalesforceId>,
-    /// Vapi's `endedReason`, verbatim (parse with `EndedReason::parse`).
+    /// Vapi's `endedReason`, verbatim up to `calls::MAX_STATUS_CHARS` characters (parse with
+    /// `EndedReason::parse`).
     pub ended_reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<f64>,
@@ -93,7 +94,13 @@ impl ReportPayload {
             event_id,
             contact_id,
             case_id,
-            ended_reason: report.ended_reason.as_str().to_owned(),
+            // Parsing bounds it already; bounded again because this is what gets stored.
+            ended_reason: truncate_chars(
+                report.ended_reason.as_str().to_owned(),
+                crate::calls::MAX_STATUS_CHARS,
+                "",
+            )
+            .0,
             cost: report.cost.filter(|c| c.is_finite()),
             started_at: report.started_at.map(|s| truncate_chars(s, 64, "").0),
             ended_at: report.ended_at.map(|s| truncate_chars(s, 64, "").0),

@@ -10,7 +10,19 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::calls::MAX_STATUS_CHARS;
 use crate::ids::{InvalidValue, SalesforceEventId, SalesforceId, VapiCallId};
+
+/// Longest tool name kept (stored with a cached answer, logged).
+pub const MAX_TOOL_NAME_CHARS: usize = 128;
+
+/// At most `max` characters of `s` (whole characters, never a split UTF-8 sequence).
+pub fn bounded(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => s[..i].to_owned(),
+        None => s.to_owned(),
+    }
+}
 
 /// One parsed server message.
 #[derive(Debug, Clone, PartialEq)]
@@ -184,7 +196,11 @@ impl EndedReason {
             "assistant-forwarded-call" => Self::AssistantForwardedCall,
             "silence-timed-out" => Self::SilenceTimedOut,
             "exceeded-max-duration" => Self::ExceededMaxDuration,
-            other => Self::Other(other.to_owned()),
+            // Vapi's reasons are enum values (Vapi OpenAPI
+            // `ServerMessageEndOfCallReport.endedReason`: 627 values, the longest 121 characters);
+            // anything longer is cut, so a forged or broken message cannot make us store (or log)
+            // a huge string.
+            other => Self::Other(bounded(other, MAX_STATUS_CHARS)),
         }
     }
     pub fn as_str(&self) -> &str {
@@ -333,7 +349,7 @@ fn parse_tool_calls(msg: &Map<String, Value>) -> Result<Vec<ToolCall>, InvalidVa
                 .or_else(|| entry.get("name"))
                 .and_then(Value::as_str)
             {
-                call.name = n.to_owned();
+                call.name = bounded(n, MAX_TOOL_NAME_CHARS);
             }
         }
         if !calls.iter().any(|c| c.id == call.id) {
@@ -360,8 +376,8 @@ fn tool_call_of(v: &Value, id_field: &'static str) -> Result<ToolCall, InvalidVa
         .get("name")
         .or_else(|| function.and_then(|f| f.get("name")))
         .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+        .map(|n| bounded(n, MAX_TOOL_NAME_CHARS))
+        .unwrap_or_default();
     let args = v
         .get("arguments")
         .or_else(|| function.and_then(|f| f.get("arguments")))
@@ -385,7 +401,7 @@ fn parse_function_call(msg: &Map<String, Value>) -> Result<ToolCall, InvalidValu
         .ok_or_else(|| InvalidValue::new("message.functionCall.name", "is required"))?;
     Ok(ToolCall {
         id: None,
-        name: name.to_owned(),
+        name: bounded(name, MAX_TOOL_NAME_CHARS),
         arguments: Arguments::from_value(fc.get("parameters").or_else(|| fc.get("arguments"))),
     })
 }

@@ -1,7 +1,7 @@
 //! The Vapi webhook service (`POST /vapi/webhook`): verify → parse → act → answer.
 //!
-//! - `tool-calls` / legacy `function-call`: answered in the response. One BatchGetItem reads the
-//!   call's snapshot and any cached answers together; each new answer costs one conditional PutItem.
+//! - `tool-calls` / legacy `function-call`: answered in the response. One BatchGetItem (per 100
+//!   keys) reads the call's snapshot and any cached answers together; each new answer costs one conditional PutItem.
 //! - `status-update`: one conditional PutItem (dedup per status) + one UpdateItem on `call#`.
 //! - `end-of-call-report`: ONE conditional PutItem that dedups and enqueues the `report` job.
 //! - anything else: 200, logged, nothing stored.
@@ -24,7 +24,7 @@ use crate::secrets::{parse_json, SecretsCache};
 use crate::signature::{verify_vapi, SignatureError};
 use crate::store::{attr, unavailable, Item, PutOutcome, Store, StoreError, PK};
 use crate::telemetry::{metric, Unit};
-use crate::vapi::config::{VapiSecret, VapiWebhookConfig};
+use crate::vapi::config::{VapiServerSecret, VapiWebhookConfig};
 use crate::vapi::jobs::{
     new_note_job, new_report_job, new_status_record, status_pk, truncate_chars, NotePayload,
     ReportPayload, MAX_NOTE_CHARS,
@@ -37,6 +37,10 @@ use crate::vapi::tools::{
     answer_from_snapshot, answer_item, cached_outcome, live_request, tool_pk, LiveLookup, Tool,
     ToolOutcome, NO_CONTEXT,
 };
+
+/// BatchGetItem reads at most 100 items per request
+/// (<https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html>).
+const BATCH_GET_MAX_KEYS: usize = 100;
 
 /// Built once per cold start; every request borrows it.
 #[derive(Clone)]
@@ -75,19 +79,23 @@ impl VapiWebhookApp {
         self
     }
 
-    /// Read the configuration and build the AWS clients (no network yet). With a Salesforce
-    /// connection configured (`SF_CONNECTION_SECRET_ARN`), tools fall back to live lookups.
+    /// Read the configuration and build the AWS clients (no network yet). With
+    /// `SF_LIVE_LOOKUPS=true`, tools fall back to live lookups that only *read* the token item the
+    /// refresher keeps fresh: the webhook's role cannot read the connection secret (client
+    /// secret, refresh token, private key), so it never refreshes; a missing, expired or rejected
+    /// token answers "not available right now".
     pub async fn from_env() -> Result<Self, ConfigError> {
         let env = Env::process();
         let config = VapiWebhookConfig::from_env(&env)?;
         let (store, secrets) = config.common.clients().await;
+        let live = config.live_lookups;
         let app = Self::new(config, store.clone(), secrets.clone());
-        if env.optional("SF_CONNECTION_SECRET_ARN").is_none() {
+        if !live {
             return Ok(app);
         }
-        let sf = crate::config::SalesforceConfig::from_env(&env)?;
+        let sf = crate::config::SalesforceConfig::for_token_reader(&env)?;
         let revenue: f64 = env.parse_or("HIGH_VALUE_REVENUE", 100_000.0)?;
-        let connection = crate::salesforce::Connection::new(sf, store, secrets)?;
+        let connection = crate::salesforce::Connection::token_reader(sf, store, secrets)?;
         let lookup = crate::salesforce::lookup::SalesforceLookup::new(connection.rest, revenue);
         Ok(app.with_live_lookup(Arc::new(lookup)))
     }
@@ -168,7 +176,7 @@ impl VapiWebhookApp {
     /// secret once (rate-limited) in case it was rotated, and verify again. Any mode's error may be
     /// the reported one (the first enabled mode's), so "missing header" can hide a mismatch.
     async fn verify(&self, headers: &HeaderMap, body: &[u8], now_ms: i64) -> Result<(), ApiError> {
-        let check = |s: &VapiSecret| {
+        let check = |s: &VapiServerSecret| {
             verify_vapi(
                 &self.config.auth_modes,
                 headers,
@@ -198,9 +206,9 @@ impl VapiWebhookApp {
         })
     }
 
-    async fn secret(&self) -> Result<VapiSecret, ApiError> {
+    async fn secret(&self) -> Result<VapiServerSecret, ApiError> {
         self.secrets
-            .get_json::<VapiSecret>(&self.config.secret_arn)
+            .get_json::<VapiServerSecret>(&self.config.secret_arn)
             .await
             .map_err(|e| {
                 warn!(error = %e, "Vapi secret unavailable");
@@ -208,7 +216,7 @@ impl VapiWebhookApp {
             })
     }
 
-    async fn refreshed_secret(&self) -> Result<Option<VapiSecret>, ApiError> {
+    async fn refreshed_secret(&self) -> Result<Option<VapiServerSecret>, ApiError> {
         let arn = &self.config.secret_arn;
         match self.secrets.refresh(arn).await {
             Ok(Some(raw)) => parse_json(arn, &raw)
@@ -474,13 +482,21 @@ impl VapiWebhookApp {
         }
     }
 
-    /// Several items in one round trip (strongly consistent, like `Store::get`). Keys the
-    /// service leaves unprocessed (throttling) are read one by one.
+    /// Several items, up to [`BATCH_GET_MAX_KEYS`] per round trip (strongly consistent, like
+    /// `Store::get`). Keys the service leaves unprocessed (throttling) are read one by one.
     async fn read_many(&self, keys: Vec<String>) -> Result<HashMap<String, Item>, StoreError> {
         let mut out = HashMap::new();
-        if keys.is_empty() {
-            return Ok(out);
+        for chunk in keys.chunks(BATCH_GET_MAX_KEYS) {
+            self.read_batch(chunk, &mut out).await?;
         }
+        Ok(out)
+    }
+
+    async fn read_batch(
+        &self,
+        keys: &[String],
+        out: &mut HashMap<String, Item>,
+    ) -> Result<(), StoreError> {
         let key_items: Vec<HashMap<String, AttributeValue>> = keys
             .iter()
             .map(|k| HashMap::from([(PK.to_owned(), attr::s(k.as_str()))]))
@@ -523,7 +539,7 @@ impl VapiWebhookApp {
                 out.insert(pk, item);
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     async fn status_update(

@@ -11,8 +11,9 @@ use sfvapi::ingest::IngestApp;
 use sfvapi::secrets::SecretsCache;
 use sfvapi::store::{self, RequestCounter, Store};
 
-pub const SF_SECRET: &str = "sf-test-secret-do-not-use";
-pub const OM_TOKEN: &str = "om-path-token-for-tests";
+/// Test secrets are ≥ 32 characters: shorter ones are refused at load.
+pub const SF_SECRET: &str = "sf-test-secret-do-not-use-0123456789";
+pub const OM_TOKEN: &str = "om-path-token-for-tests-0123456789";
 pub const ORG_ID: &str = "00D5e000000AbCdEAK";
 
 pub fn fixture(path: &str) -> Vec<u8> {
@@ -190,7 +191,7 @@ pub fn flat_event(id: &str) -> Vec<u8> {
 pub const SF_CLIENT_ID: &str = "3MVG9-test-client-id";
 pub const SF_CLIENT_SECRET: &str = "test-client-secret-do-not-use";
 pub const SF_REFRESH_TOKEN: &str = "5Aep-test-refresh-token-1";
-pub const SF_OPERATOR_KEY: &str = "operator-key-for-tests";
+pub const SF_OPERATOR_KEY: &str = "operator-key-for-tests-0123456789";
 
 /// A Salesforce connection config whose login URL is `login_url` (a wiremock server), plus
 /// `extra` variables.
@@ -214,8 +215,7 @@ pub fn sf_secret_json() -> serde_json::Value {
     serde_json::json!({
         "client_id": SF_CLIENT_ID,
         "client_secret": SF_CLIENT_SECRET,
-        "refresh_token": SF_REFRESH_TOKEN,
-        "operator_key": SF_OPERATOR_KEY
+        "refresh_token": SF_REFRESH_TOKEN
     })
 }
 
@@ -344,4 +344,87 @@ pub async fn soql_received(server: &wiremock::MockServer) -> Vec<String> {
                 .map(|(_, v)| v.into_owned())
         })
         .collect()
+}
+
+/// An SDK interceptor on the Secrets Manager client that fails the first `n` `PutSecretValue`
+/// requests before they are sent (the operation read from `x-amz-target`, as the store's
+/// `RequestCounter` does) and counts every one: Secrets Manager failing at the write, through
+/// the real client's error path.
+#[derive(Clone, Debug)]
+pub struct FailPuts {
+    left: std::sync::Arc<AtomicU64>,
+    pub seen: std::sync::Arc<AtomicU64>,
+}
+
+impl FailPuts {
+    pub fn new(n: u64) -> Self {
+        Self {
+            left: std::sync::Arc::new(AtomicU64::new(n)),
+            seen: std::sync::Arc::new(AtomicU64::new(0)),
+        }
+    }
+    pub fn puts(&self) -> u64 {
+        self.seen.load(Ordering::SeqCst)
+    }
+}
+
+impl aws_sdk_secretsmanager::config::Intercept for FailPuts {
+    fn name(&self) -> &'static str {
+        "test.FailPuts"
+    }
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_secretsmanager::config::interceptors::BeforeTransmitInterceptorContextRef<
+            '_,
+        >,
+        _rc: &aws_sdk_secretsmanager::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_secretsmanager::config::ConfigBag,
+    ) -> Result<(), aws_sdk_secretsmanager::error::BoxError> {
+        let op = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("");
+        if op != "PutSecretValue" {
+            return Ok(());
+        }
+        self.seen.fetch_add(1, Ordering::SeqCst);
+        let failing = self
+            .left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            Err("test: Secrets Manager refused PutSecretValue".into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A secrets cache whose client fails the first `n` writes (see [`FailPuts`]).
+pub async fn secrets_cache_failing_puts(n: u64) -> (SecretsCache, FailPuts) {
+    let fail = FailPuts::new(n);
+    let client = aws_sdk_secretsmanager::Client::from_conf(
+        sfvapi::config::secrets_client_config(&sdk().await)
+            .interceptor(fail.clone())
+            .build(),
+    );
+    (
+        SecretsCache::new(client, Duration::from_secs(300))
+            .with_min_forced_interval(Duration::ZERO),
+        fail,
+    )
+}
+
+/// The token item's attributes as stored.
+pub async fn raw_token_item(
+    store: &Store,
+    connection: &str,
+) -> HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    store
+        .get(&sfvapi::salesforce::token::token_pk(connection))
+        .await
+        .expect("read token item")
+        .expect("token item exists")
 }

@@ -19,8 +19,8 @@ use sfvapi::vapi::webhook::VapiWebhookApp;
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-pub const SF_SECRET: &str = "bench-sf-signing-secret";
-pub const VAPI_SECRET: &str = "bench-vapi-server-secret";
+pub const SF_SECRET: &str = "bench-sf-signing-secret-0123456789";
+pub const VAPI_SECRET: &str = "bench-vapi-server-secret-0123456789";
 pub const CONTACT: &str = "0035e00000XyZ12AAF";
 pub const CASE: &str = "5005e00000AbCdEAAV";
 pub const CALL_ID: &str = "c0ffee00-1111-4222-8333-444455556666";
@@ -131,7 +131,7 @@ fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 }
 
 pub async fn ingest_secret() -> String {
-    create_secret(&json!({"signing_secrets": [SF_SECRET], "outbound_message_token": "om-token"}))
+    create_secret(&json!({"signing_secrets": [SF_SECRET], "outbound_message_token": "om-token-for-the-bench-0123456789"}))
         .await
 }
 
@@ -146,6 +146,8 @@ pub async fn ingest_app(store: &Store, secret_arn: &str) -> IngestApp {
     IngestApp::new(config, store.clone(), secrets_cache().await)
 }
 
+/// One secret in both Vapi roles (server secret for the webhook, private key for the worker):
+/// the bench has no IAM to separate them.
 pub async fn vapi_secret() -> String {
     create_secret(&json!({"server_secrets": [VAPI_SECRET], "api_key": "vapi-private-key"})).await
 }
@@ -154,7 +156,7 @@ pub async fn vapi_secret() -> String {
 pub async fn vapi_app(store: &Store, secret_arn: &str) -> VapiWebhookApp {
     let config = VapiWebhookConfig::from_env(&env_of(vars(&[
         ("TABLE_NAME", store.table()),
-        ("VAPI_SECRET_ARN", secret_arn),
+        ("VAPI_SERVER_SECRET_ARN", secret_arn),
     ])))
     .expect("vapi config");
     VapiWebhookApp::new(config, store.clone(), secrets_cache().await)
@@ -309,8 +311,7 @@ pub fn sf_secret_json() -> Value {
     json!({
         "client_id": "3MVG9-bench-client-id",
         "client_secret": "bench-client-secret",
-        "refresh_token": "5Aep-bench-refresh-token",
-        "operator_key": "bench-operator-key"
+        "refresh_token": "5Aep-bench-refresh-token"
     })
 }
 

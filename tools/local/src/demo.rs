@@ -188,7 +188,8 @@ pub fn settled(items: &[Item], accepted: &[&str]) -> bool {
             // The `ended` status as recorded on `call#` itself: the webhook writes its dedup
             // record first, so that record alone can be seen before `call#` is updated.
             terminal(&format!("evt#vapi#{cid}#end-of-call-report"))
-                && find(&format!("call#{cid}")).and_then(|c| attr::opt_s(c, "status"))
+                && find(&format!("call#{cid}"))
+                    .and_then(|c| attr::opt_s(c, sfvapi::calls::CALL_STATUS))
                     == Some("ended")
         })
     })

@@ -145,10 +145,12 @@ pub fn secret_values(sb: &sandbox::Config) -> Vec<(&'static str, serde_json::Val
             "ingest",
             json!({"signing_secrets": [sfvapi::samples::LOCAL_SIGNING_SECRET], "outbound_message_token": sfvapi::samples::LOCAL_OM_TOKEN}),
         ),
+        // The webhook reads only the server secret; the private key is the worker's alone.
         (
-            "vapi",
-            json!({"server_secrets": [sb.vapi.server_secret], "api_key": sb.vapi.api_key}),
+            "vapi-server",
+            json!({"server_secrets": [sb.vapi.server_secret], "context_key": sfvapi::samples::LOCAL_CONTEXT_KEY}),
         ),
+        ("vapi", json!({"api_key": sb.vapi.api_key})),
         (
             "twilio",
             json!({"account_sid": sb.twilio.account_sid, "auth_token": sb.twilio.auth_token}),
@@ -157,11 +159,16 @@ pub fn secret_values(sb: &sandbox::Config) -> Vec<(&'static str, serde_json::Val
             "salesforce",
             json!({"client_id": sb.salesforce.client_id, "client_secret": sb.salesforce.client_secret, "refresh_token": LOCAL_REFRESH_TOKEN}),
         ),
+        // Read by the token refresher only.
+        (
+            "operator",
+            json!({"operator_key": sfvapi::samples::LOCAL_OPERATOR_KEY}),
+        ),
     ]
 }
 
 /// The variables every function reads, for a stack whose table, secrets and sandbox are known.
-/// `arns` maps `ingest|vapi|twilio|salesforce` to the secret's ARN.
+/// `arns` maps `ingest|vapi-server|vapi|twilio|salesforce|operator` to the secret's ARN.
 pub fn env_vars(
     table: &str,
     arns: &BTreeMap<&str, String>,
@@ -173,7 +180,9 @@ pub fn env_vars(
         // salesforce-ingest
         ("SF_INGEST_SECRET_ARN", arn("ingest")),
         ("SF_OUTBOUND_ORG_IDS", LOCAL_ORG_ID.to_owned()),
-        // vapi-webhook (+ the worker's POST /call)
+        // vapi-webhook (+ the worker, which signs call context with its context_key)
+        ("VAPI_SERVER_SECRET_ARN", arn("vapi-server")),
+        // the worker's POST /call (its private key; the webhook has no access)
         ("VAPI_SECRET_ARN", arn("vapi")),
         ("VAPI_AUTH_MODES", "hmac".to_owned()),
         ("VAPI_BASE_URL", sandbox.vapi_url.clone()),
@@ -194,6 +203,7 @@ pub fn env_vars(
         ("SF_CONNECTION_SECRET_ARN", arn("salesforce")),
         ("SF_AUTH_FLOW", "refresh_token".to_owned()),
         ("SF_SESSION_TIMEOUT_SECS", "7200".to_owned()),
+        ("SF_OPERATOR_SECRET_ARN", arn("operator")),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

@@ -32,9 +32,11 @@ const GRACE_PHONE: &str = "+14155550124";
 
 /// The fixtures' secrets and full phone numbers: none may appear in any log line.
 const NEVER_LOGGED: &[&str] = &[
-    "sfvapi-local-signing-secret",
-    "local-outbound-token",
-    "sandbox-vapi-secret",
+    sfvapi::samples::LOCAL_SIGNING_SECRET,
+    sfvapi::samples::LOCAL_OM_TOKEN,
+    sfvapi::samples::LOCAL_VAPI_SECRET,
+    sfvapi::samples::LOCAL_CONTEXT_KEY,
+    sfvapi::samples::LOCAL_OPERATOR_KEY,
     "sandbox-vapi-key",
     "sandbox-twilio-token",
     "sandbox-client-secret",

@@ -125,7 +125,8 @@ impl Default for Config {
             vapi: VapiConfig {
                 api_key: "sandbox-vapi-key".into(),
                 server_url: None,
-                server_secret: "sandbox-vapi-secret".into(),
+                // At least 32 characters: sfvapi refuses shorter server secrets at load.
+                server_secret: "sandbox-vapi-secret-local-not-secret".into(),
                 send_secret_header: false,
                 scenario: Scenario::Normal,
                 outage_count: 2,
@@ -251,7 +252,7 @@ const FLAGS: &[(&str, &str, bool, &str)] = &[
         "--vapi-secret",
         "SANDBOX_VAPI_SECRET",
         true,
-        "HMAC secret for x-signature (default sandbox-vapi-secret)",
+        "HMAC secret for x-signature (default sandbox-vapi-secret-local-not-secret)",
     ),
     (
         "--vapi-send-secret-header",

@@ -13,7 +13,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const KEY: &str = "sandbox-vapi-key";
-const SECRET: &str = "sandbox-vapi-secret";
+const SECRET: &str = "sandbox-vapi-secret-local-not-secret";
 
 /// A webhook that answers tool calls the way sfvapi must: 200, one result per toolCallId, with the
 /// tool's name (Vapi OpenAPI `ToolCallResult`).

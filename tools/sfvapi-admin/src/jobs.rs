@@ -119,7 +119,7 @@ pub async fn show(args: &[String]) -> Result<(), String> {
             .map_err(|e| e.to_string())?
         {
             println!("call {call_id}");
-            for k in ["status", "ended_reason"] {
+            for k in [sfvapi::calls::CALL_STATUS, "ended_reason"] {
                 if let Some(v) = attr::opt_s(&call, k) {
                     println!("  {k:<14} {v}");
                 }

@@ -707,7 +707,7 @@ async fn functions(r: &mut Report) {
                 |v| v["statusCode"] == 202,
             ),
             "vapi-webhook" => (
-                common(&[("VAPI_SECRET_ARN", &vapi_arn)]),
+                common(&[("VAPI_SERVER_SECRET_ARN", &vapi_arn)]),
                 (0..n)
                     .map(|i| {
                         let body = tool_call_body(&format!("fn_{i}_{}", sfvapi::now_millis()));
