@@ -195,6 +195,8 @@ pub const METRICS: &[&str] = &[
     // vapi-webhook
     "tool_calls",
     "reports_queued",
+    // a call whose metadata named ids sfvapi did not sign (vapi/context.rs)
+    "call_context_rejected",
     "call_slot_release_failed",
     // job-worker: `jobs_<status>` of every outcome it writes
     "jobs_done",

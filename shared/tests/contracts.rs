@@ -83,6 +83,7 @@ fn full_call() -> CreateCall {
         contact_id: SalesforceId::parse("c", "0035e00000XyZ12AAF").expect("valid contact id"),
         case_id: Some(SalesforceId::parse("c", "5005e00000AbCdEAAV").expect("valid case id")),
         variable_values: every_variable_value(),
+        context_sig: Some(format!("v1={}", "ab".repeat(32))),
     }
 }
 
@@ -93,6 +94,7 @@ fn every_post_call_body_the_worker_builds_matches_create_call_dto() {
         customer_name: None,
         case_id: None,
         variable_values: Map::new(),
+        context_sig: None,
         ..full_call()
     };
     let long_names = CreateCall {
@@ -344,19 +346,16 @@ fn vapis_answer_to_post_call_matches_call() {
 
 // ------------------------------------------------------------------ the webhook's answers
 
-const SECRET: &str = "vapi-test-secret-do-not-use";
+const SECRET: &str = "vapi-test-secret-do-not-use-0123456789";
 const CALL_ID: &str = "c0ffee00-1111-4222-8333-444455556666";
 const CASE_ID: &str = "5005e00000AbCdEAAV";
 
 async fn webhook() -> (VapiWebhookApp, Store) {
     let (store, _counter) = support::fresh_store().await;
-    let arn = support::create_secret(&json!({
-        "server_secrets": [SECRET], "api_key": "vapi-private-key"
-    }))
-    .await;
+    let arn = support::create_secret(&json!({"server_secrets": [SECRET]})).await;
     let env: HashMap<String, String> = HashMap::from([
         ("TABLE_NAME".into(), store.table().to_owned()),
-        ("VAPI_SECRET_ARN".into(), arn),
+        ("VAPI_SERVER_SECRET_ARN".into(), arn),
     ]);
     let config =
         VapiWebhookConfig::from_env(&Env::new(move |k| env.get(k).cloned())).expect("test config");

@@ -30,6 +30,7 @@ fn call() -> CreateCall {
         contact_id: SalesforceId::parse("c", "0035e00000XyZ12AAF").unwrap(),
         case_id: Some(SalesforceId::parse("c", "5005e00000AbCdEAAV").unwrap()),
         variable_values: vars,
+        context_sig: None,
     }
 }
 

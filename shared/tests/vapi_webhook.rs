@@ -55,11 +55,33 @@ async fn secrets() -> SecretsCache {
     .with_min_forced_interval(Duration::ZERO)
 }
 
+const CONTEXT_KEY: &str = "vapi-context-key-do-not-use-0123456789";
+
+/// `body` carrying the call context the worker puts on a call: the ids and their signature
+/// (`sfvapi::vapi::context`), signed with `key`.
+fn with_context(body: &[u8], key: &str, contact: &str) -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(body).unwrap();
+    let event = SalesforceEventId::parse("e", EVENT_ID).unwrap();
+    let contact_id = SalesforceId::parse("c", contact).unwrap();
+    let case = SalesforceId::parse("c", CASE_ID).unwrap();
+    let sig = sfvapi::vapi::context::sign(
+        &sfvapi::secrets::SecretString::new(key),
+        &event,
+        &contact_id,
+        Some(&case),
+    )
+    .unwrap();
+    v["message"]["call"]["assistantOverrides"]["metadata"] = json!({
+        "sfvapiEventId": EVENT_ID, "contactId": contact, "caseId": CASE_ID, "sfvapiContextSig": sig
+    });
+    v.to_string().into_bytes()
+}
+
 /// A webhook app on a fresh table and secret, as a cold start builds it.
 async fn vapi(extra: &[(&str, &str)]) -> Vapi {
     let (store, counter) = support::fresh_store().await;
     let secret_arn = support::create_secret(&json!({
-        "server_secrets": [SECRET], "context_key": "vapi-context-key-do-not-use-0123456789"
+        "server_secrets": [SECRET], "context_key": CONTEXT_KEY
     }))
     .await;
     let app = VapiWebhookApp::new(
@@ -621,7 +643,11 @@ impl LiveLookup for SlowLookup {
 
 #[tokio::test]
 async fn without_a_snapshot_the_live_lookup_answers_or_the_call_gets_an_error() {
-    let body = fixture("vapi/tool-calls-three.json");
+    let body = with_context(
+        &fixture("vapi/tool-calls-three.json"),
+        CONTEXT_KEY,
+        CONTACT_ID,
+    );
     // No call# item and no live lookup: lookups get the no-context error; the note still has
     // its case from the call's metadata.
     let v = vapi(&[]).await;
@@ -661,7 +687,8 @@ async fn without_a_snapshot_the_live_lookup_answers_or_the_call_gets_an_error() 
     let v = vapi(&[("VAPI_LIVE_LOOKUP_TIMEOUT_MS", "200")]).await;
     let app = v.app.clone().with_live_lookup(slow.clone());
     let started = std::time::Instant::now();
-    let a = answer(app.handle(signed(&fixture("vapi/tool-calls.json"))).await);
+    let one = with_context(&fixture("vapi/tool-calls.json"), CONTEXT_KEY, CONTACT_ID);
+    let a = answer(app.handle(signed(&one)).await);
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
@@ -670,8 +697,65 @@ async fn without_a_snapshot_the_live_lookup_answers_or_the_call_gets_an_error() 
     assert_eq!(a.json["results"][0]["toolCallId"], "call_lookup_1");
     assert!(a.json["results"][0]["error"].is_string(), "{}", a.body);
     // Not cached: the retry tries again.
-    let _ = answer(app.handle(signed(&fixture("vapi/tool-calls.json"))).await);
+    let _ = answer(app.handle(signed(&one)).await);
     assert_eq!(slow.calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn call_context_sfvapi_did_not_sign_reaches_nothing() {
+    // A correctly signed Vapi message (Vapi signs every call's messages, a web call started by
+    // anyone with the public key too) whose metadata names another Contact: unsigned, or
+    // signed with another key. No call# exists for it.
+    let other_contact = "0035e00000DnCa1AAF";
+    for body in [
+        {
+            let mut v: Value =
+                serde_json::from_slice(&fixture("vapi/tool-calls-three.json")).unwrap();
+            v["message"]["call"]["assistantOverrides"]["metadata"] =
+                json!({"sfvapiEventId": EVENT_ID, "contactId": other_contact, "caseId": CASE_ID});
+            v.to_string().into_bytes()
+        },
+        with_context(
+            &fixture("vapi/tool-calls-three.json"),
+            "a-key-that-is-not-ours-0123456789abcdef",
+            other_contact,
+        ),
+    ] {
+        let live = Arc::new(SlowLookup {
+            delay: Duration::from_millis(1),
+            calls: AtomicU32::new(0),
+        });
+        let v = vapi(&[]).await;
+        let app = v.app.clone().with_live_lookup(live.clone());
+        let a = answer(app.handle(signed(&body)).await);
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!(live.calls.load(Ordering::SeqCst), 0, "no Salesforce read");
+        for r in a.json["results"].as_array().unwrap() {
+            assert!(r["error"].is_string(), "no answer from forged context: {r}");
+        }
+        // No CaseComment job either: logNote has no case it may trust.
+        let notes = v
+            .store
+            .client()
+            .scan()
+            .table_name(v.store.table())
+            .filter_expression("kind = :k")
+            .expression_attribute_values(":k", attr::s("note"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(notes.count(), 0);
+        // Its end-of-call report becomes a job that names no Contact, Case or event.
+        let mut rep: Value =
+            serde_json::from_slice(&fixture("vapi/end-of-call-report.json")).unwrap();
+        rep["message"]["call"] =
+            serde_json::from_slice::<Value>(&body).unwrap()["message"]["call"].clone();
+        assert_eq!(send(&v.app, rep.to_string().as_bytes()).await.status, 200);
+        let jobs = report_jobs(&v.store).await;
+        let p: Value = serde_json::from_str(attr::opt_s(&jobs[0], "payload").unwrap()).unwrap();
+        assert!(p.get("contactId").is_none_or(Value::is_null), "{p}");
+        assert!(p.get("eventId").is_none_or(Value::is_null), "{p}");
+    }
 }
 
 // ---------------------------------------------------------------- status updates and reports
@@ -761,9 +845,13 @@ async fn report_jobs(store: &Store) -> Vec<HashMap<String, AttributeValue>> {
 
 #[tokio::test]
 async fn an_end_of_call_report_delivered_three_times_is_one_job() {
-    // No call# item: the report is tied to its event through the call's metadata.
+    // No call# item: the report is tied to its event through the call's signed metadata.
     let v = vapi(&[]).await;
-    let body = fixture("vapi/end-of-call-report.json");
+    let body = with_context(
+        &fixture("vapi/end-of-call-report.json"),
+        CONTEXT_KEY,
+        CONTACT_ID,
+    );
     let answers: Vec<Value> = {
         let mut out = Vec::new();
         for _ in 0..3 {

@@ -22,6 +22,7 @@ const ADA: &str = "0035e00000XyZ12AAF";
 const CASE: &str = "5005e00000AbCdEAAV";
 const CALL_ID: &str = "c0ffee00-1111-4222-8333-444455556666";
 const VAPI_HOOK_SECRET: &str = "vapi-hook-secret-for-tests-0123456789";
+const CONTEXT_KEY: &str = "call-context-key-for-tests-0123456789";
 
 struct World {
     store: Store,
@@ -39,12 +40,18 @@ impl World {
         let twilio = MockServer::start().await;
         let sf_arn = create_secret(&sf_secret_json()).await;
         let vapi_arn = create_secret(&json!({"api_key": "vapi-private-key"})).await;
+        // What the worker signs call context with and the webhook checks it with.
+        let vapi_server_arn = create_secret(
+            &json!({"server_secrets": [VAPI_HOOK_SECRET], "context_key": CONTEXT_KEY}),
+        )
+        .await;
         let twilio_arn = create_secret(&json!({"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "twilio-token"})).await;
         let mut vars: HashMap<String, String> = [
             ("TABLE_NAME", store.table().to_owned()),
             ("SF_LOGIN_URL", sf.uri()),
             ("SF_CONNECTION_SECRET_ARN", sf_arn),
             ("VAPI_SECRET_ARN", vapi_arn),
+            ("VAPI_SERVER_SECRET_ARN", vapi_server_arn),
             ("VAPI_BASE_URL", vapi.uri()),
             ("VAPI_ASSISTANT_ID", "asst-test".into()),
             ("VAPI_PHONE_NUMBER_ID", "pn-test".into()),
@@ -766,20 +773,38 @@ async fn needs_review_redrive_requires_force() {
 
 // ---- report jobs -------------------------------------------------------------------------
 
+/// Put the call context the worker signs (`sfvapi::vapi::context`) on a server message.
+fn sign_context(v: &mut Value, event: &str, contact: &str, case: &str) {
+    let meta = &mut v["message"]["call"]["assistantOverrides"]["metadata"];
+    meta["sfvapiEventId"] = json!(event);
+    meta["contactId"] = json!(contact);
+    meta["caseId"] = json!(case);
+    meta["sfvapiContextSig"] = json!(sfvapi::vapi::context::sign(
+        &sfvapi::secrets::SecretString::new(CONTEXT_KEY),
+        &sfvapi::ids::SalesforceEventId::parse("e", event).unwrap(),
+        &sfvapi::ids::SalesforceId::parse("c", contact).unwrap(),
+        Some(&sfvapi::ids::SalesforceId::parse("c", case).unwrap()),
+    )
+    .unwrap());
+}
+
+/// Vapi's end-of-call report of a call the worker placed: its metadata carries the event, Contact
+/// and Case, signed with the context key as the worker signs them.
 fn report(ended_reason: &str) -> Vec<u8> {
     let mut v: Value = serde_json::from_slice(&fixture("vapi/end-of-call-report.json")).unwrap();
     v["message"]["endedReason"] = json!(ended_reason);
-    v["message"]["call"]["assistantOverrides"]["metadata"]["contactId"] = json!(ADA);
-    v["message"]["call"]["assistantOverrides"]["metadata"]["caseId"] = json!(CASE);
+    sign_context(&mut v, "case-escalated-5005e00000AbCdEAAV-1", ADA, CASE);
     v.to_string().into_bytes()
 }
 
 /// Deliver the report through the real webhook handler (HMAC-signed), as Vapi would.
 async fn webhook_delivers(w: &World, body: &[u8]) -> u16 {
-    let arn = create_secret(&json!({"server_secrets": [VAPI_HOOK_SECRET]})).await;
     let vars: HashMap<&str, String> = HashMap::from([
         ("TABLE_NAME", w.store.table().to_owned()),
-        ("VAPI_SERVER_SECRET_ARN", arn),
+        (
+            "VAPI_SERVER_SECRET_ARN",
+            w.vars["VAPI_SERVER_SECRET_ARN"].clone(),
+        ),
     ]);
     let config =
         sfvapi::vapi::config::VapiWebhookConfig::from_env(&Env::new(|k| vars.get(k).cloned()))
@@ -973,15 +998,16 @@ async fn twilio_429_retries_and_21211_fails_with_twilios_message() {
 }
 
 #[tokio::test]
-async fn a_report_before_call_item_is_correlated_through_the_dial_job() {
-    // The report carries only sfvapiEventId (as in the fixture); no call# yet. The dial job of
-    // that event names the Contact and Case.
+async fn a_report_before_call_item_is_correlated_by_its_signed_context_only() {
+    // No call# yet: the report's signed metadata names the Contact and Case.
     let w = World::new(&[]).await;
     w.twilio_accepts().await;
     w.enqueue("case-escalated-5005e00000AbCdEAAV-1", ADA).await;
     let worker = w.worker().await;
-    let body = fixture("vapi/end-of-call-report.json");
-    assert_eq!(webhook_delivers(&w, &body).await, 200);
+    assert_eq!(
+        webhook_delivers(&w, &report("customer-ended-call")).await,
+        200
+    );
     deliver(&worker, REPORT_PK).await;
     assert_eq!(w.status(REPORT_PK).await, "DONE");
     let creates = w.posts(&w.sf, "/services/data/v62.0/sobjects/Task").await;
@@ -989,15 +1015,37 @@ async fn a_report_before_call_item_is_correlated_through_the_dial_job() {
     assert_eq!(task["Vapi_Call_Id__c"], CALL_ID);
     assert_eq!(task["WhoId"], ADA);
     assert_eq!(task["WhatId"], CASE);
+
+    // The same report of a call sfvapi did not place, whose unsigned metadata names that very
+    // event (anyone can start a call on the assistant and set metadata): no Task, no SMS.
+    let w = World::new(&[]).await;
+    w.twilio_accepts().await;
+    w.enqueue("case-escalated-5005e00000AbCdEAAV-1", ADA).await;
+    let worker = w.worker().await;
+    let forged = fixture("vapi/end-of-call-report.json");
+    assert_eq!(webhook_delivers(&w, &forged).await, 200);
+    deliver(&worker, REPORT_PK).await;
+    let job = w.item(REPORT_PK).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("SKIPPED"), "{job:?}");
+    assert!(attr::opt_s(&job, "reason")
+        .unwrap()
+        .contains("not a call sfvapi placed"));
+    assert!(w
+        .posts(&w.sf, "/services/data/v62.0/sobjects/Task")
+        .await
+        .is_empty());
+    assert!(w.sms().await.is_empty());
 }
 
 #[tokio::test]
 async fn a_tool_call_without_snapshot_is_answered_from_salesforce_live() {
     let w = World::new(&[]).await;
-    let arn = create_secret(&json!({"server_secrets": [VAPI_HOOK_SECRET]})).await;
     let vars: HashMap<&str, String> = HashMap::from([
         ("TABLE_NAME", w.store.table().to_owned()),
-        ("VAPI_SERVER_SECRET_ARN", arn),
+        (
+            "VAPI_SERVER_SECRET_ARN",
+            w.vars["VAPI_SERVER_SECRET_ARN"].clone(),
+        ),
     ]);
     let config =
         sfvapi::vapi::config::VapiWebhookConfig::from_env(&Env::new(|k| vars.get(k).cloned()))
@@ -1016,9 +1064,9 @@ async fn a_tool_call_without_snapshot_is_answered_from_salesforce_live() {
     let app =
         sfvapi::vapi::webhook::VapiWebhookApp::new(config, w.store.clone(), secrets_cache().await)
             .with_live_lookup(std::sync::Arc::new(lookup));
-    // An inbound-style call: metadata names the case only; no call# item exists.
+    // A call whose call# the worker has not written yet: its signed metadata names the ids.
     let mut body: Value = serde_json::from_slice(&fixture("vapi/tool-calls.json")).unwrap();
-    body["message"]["call"]["assistantOverrides"]["metadata"]["caseId"] = json!(CASE);
+    sign_context(&mut body, "case-escalated-5005e00000AbCdEAAV-1", ADA, CASE);
     // No token in the item yet: "not available", and the webhook does not refresh.
     let a = answer(app.handle(vapi_signed(body.to_string().as_bytes())).await);
     assert_eq!(a.status, 200, "{}", a.body);

@@ -151,6 +151,32 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
         }
     };
 
+    // The call context the webhook may trust: signed with the Vapi server secret's context_key.
+    let context_sig = match &inner.config.vapi_server_secret_arn {
+        None => None,
+        Some(arn) => match inner
+            .secrets
+            .get_json::<crate::vapi::config::VapiServerSecret>(arn)
+            .await
+        {
+            Ok(s) => s.context_key.as_ref().and_then(|k| {
+                crate::vapi::context::sign(k, &req.event_id, &req.contact_id, req.case_id.as_ref())
+            }),
+            Err(e) => {
+                return Ok((
+                    Outcome::Retry {
+                        error: e.to_string(),
+                        not_before: None,
+                    },
+                    read_at,
+                ))
+            }
+        },
+    };
+    if context_sig.is_none() {
+        warn!("no context_key in VAPI_SERVER_SECRET_ARN: the call's metadata is unsigned and the webhook will not trust it");
+    }
+
     // Pacing: a slot per live call, taken before the commit point so that a job that finds
     // none simply waits (no attempt used up) instead of being dialled and blocked by Vapi.
     let slot = match inner
@@ -208,6 +234,7 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
         contact_id: req.contact_id.clone(),
         case_id: req.case_id.clone(),
         variable_values: variable_values(&req, &contact, &snapshot),
+        context_sig,
     };
     let sent_at = crate::now_millis();
     metric(

@@ -165,6 +165,17 @@ pub(crate) async fn run_report(
         Err(e) => warn!(error = %e, "call slot not released; it frees itself at its expiry"),
     }
     let c = correlate(w, &p).await?;
+    if c.event_id.is_none() && c.contact_id.is_none() {
+        // Neither our own call# nor a signed call context names this call: it is not one sfvapi
+        // placed (a web call on the assistant, metadata set by someone else). Nothing of it
+        // reaches Salesforce or the customer.
+        return Ok((
+            Outcome::Skipped {
+                reason: "not a call sfvapi placed (no call# from the worker, no signed call context): no Task, no follow-up".into(),
+            },
+            vec![],
+        ));
+    }
     let task = task_fields(&p, &c);
     let upserted = match inner
         .salesforce

@@ -71,6 +71,8 @@ pub struct CreateCall {
     pub case_id: Option<SalesforceId>,
     /// `assistantOverrides.variableValues`: `{{customerName}}`, `{{caseId}}`, … in the prompt.
     pub variable_values: Map<String, Value>,
+    /// `metadata.sfvapiContextSig` (`crate::vapi::context::sign`), so the webhook can trust the ids.
+    pub context_sig: Option<String>,
 }
 
 impl CreateCall {
@@ -90,6 +92,9 @@ impl CreateCall {
         });
         if let Some(c) = &self.case_id {
             metadata["caseId"] = json!(c.as_str());
+        }
+        if let Some(s) = &self.context_sig {
+            metadata[crate::vapi::context::SIG_FIELD] = json!(s);
         }
         json!({
             "assistantId": self.assistant_id,
@@ -460,6 +465,7 @@ mod tests {
             contact_id: SalesforceId::parse("c", "0035e00000XyZ12AAF").unwrap(),
             case_id: None,
             variable_values: Map::new(),
+            context_sig: None,
         };
         let b = c.body();
         assert_eq!(b["name"].as_str().unwrap().chars().count(), 40);

@@ -54,6 +54,28 @@ pub struct CallRef {
     pub event_id: Option<SalesforceEventId>,
     pub contact_id: Option<SalesforceId>,
     pub case_id: Option<SalesforceId>,
+    /// `metadata.sfvapiContextSig`: the worker's signature over the three ids above.
+    pub context_sig: Option<String>,
+}
+
+impl CallRef {
+    /// The call with its metadata ids kept only if their signature holds under `key`
+    /// (`crate::vapi::context`). `false` when metadata named ids that did not verify (dropped).
+    pub fn trusted(mut self, key: Option<&crate::secrets::SecretString>) -> (Self, bool) {
+        let named = self.event_id.is_some() || self.contact_id.is_some() || self.case_id.is_some();
+        let holds = match (key, &self.event_id, &self.contact_id, &self.context_sig) {
+            (Some(k), Some(e), Some(c), Some(sig)) => {
+                crate::vapi::context::verify(k, e, c, self.case_id.as_ref(), sig)
+            }
+            _ => false,
+        };
+        if !holds {
+            self.event_id = None;
+            self.contact_id = None;
+            self.case_id = None;
+        }
+        (self, holds || !named)
+    }
 }
 
 /// Vapi's id of one tool call; part of DynamoDB keys, so `#` and whitespace are refused.
@@ -308,6 +330,9 @@ fn parse_call(call: Option<&Value>) -> Result<Option<CallRef>, InvalidValue> {
             .and_then(|s| SalesforceEventId::parse("sfvapiEventId", s).ok()),
         contact_id: meta("contactId").and_then(|s| SalesforceId::parse("contactId", s).ok()),
         case_id: meta("caseId").and_then(|s| SalesforceId::parse("caseId", s).ok()),
+        context_sig: meta(crate::vapi::context::SIG_FIELD)
+            .filter(|s| s.len() <= 128)
+            .map(str::to_owned),
     }))
 }
 

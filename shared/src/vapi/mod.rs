@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod config;
+pub mod context;
 pub mod jobs;
 pub mod messages;
 pub mod tools;

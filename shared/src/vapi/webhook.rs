@@ -139,7 +139,18 @@ impl VapiWebhookApp {
         if body.len() > small && !is_end_of_call_report(body) {
             return Err(ApiError::TooLarge { limit: small });
         }
-        let msg = messages::parse(body).map_err(|e| ApiError::InvalidPayload(e.to_string()))?;
+        let mut msg = messages::parse(body).map_err(|e| ApiError::InvalidPayload(e.to_string()))?;
+        // Metadata ids count only when the worker signed them (crate::vapi::context): anyone who
+        // can start a call on the assistant sets metadata, and Vapi signs their messages too.
+        if let Some(call) = msg.call.take() {
+            let key = self.secret().await?.context_key;
+            let (call, trusted) = call.trusted(key.as_ref());
+            if !trusted {
+                warn!(call_id = %call.id, "call metadata not signed by sfvapi: its ids are ignored");
+                metric("call_context_rejected", 1.0, Unit::Count);
+            }
+            msg.call = Some(call);
+        }
         let span = tracing::Span::current();
         if let Some(call) = &msg.call {
             span.record("call_id", call.id.as_str());
@@ -373,6 +384,10 @@ impl VapiWebhookApp {
         let (Some(call), Some(live)) = (call, self.live.as_ref()) else {
             return Context::Missing(ToolOutcome::Error(NO_CONTEXT.into()));
         };
+        // Nothing we stored or signed names a Contact or Case: no Salesforce read at all.
+        if record.is_none() && call.contact_id.is_none() && call.case_id.is_none() {
+            return Context::Missing(ToolOutcome::Error(NO_CONTEXT.into()));
+        }
         let req = live_request(
             &call.id,
             record,

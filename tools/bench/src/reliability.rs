@@ -1145,6 +1145,7 @@ pub async fn dead_after_dialing() -> Row {
                 contact_id: sfvapi::ids::SalesforceId::parse("c", CONTACT).expect("an id"),
                 case_id: None,
                 variable_values: Default::default(),
+                context_sig: None,
             };
             match client {
                 Ok(c) => c

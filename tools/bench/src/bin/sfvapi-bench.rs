@@ -257,8 +257,9 @@ async fn handler_levels(r: &mut Report, levels: &[usize], count: usize) -> Vec<V
 async fn putitem_ceiling(levels: &[usize], count: usize) -> Vec<Value> {
     let (store, _) = fresh_store().await;
     let item_of = |id: String| {
-        sfvapi::salesforce::events::parse_json_event(&event_body(&id, 2048))
-            .map(|req| sfvapi::jobs::new_dial_job(&req, sfvapi::now_millis(), Duration::from_secs(86_400)))
+        sfvapi::salesforce::events::parse_json_event(&event_body(&id, 2048)).map(|req| {
+            sfvapi::jobs::new_dial_job(&req, sfvapi::now_millis(), Duration::from_secs(86_400))
+        })
     };
     for i in 0..50 {
         if let Ok(item) = item_of(unique(&format!("cwarm{i}"))) {
@@ -300,8 +301,10 @@ async fn putitem_ceiling(levels: &[usize], count: usize) -> Vec<Value> {
             all.extend(s);
         }
         let eps = count as f64 / started.elapsed().as_secs_f64();
-        out.push(json!({"concurrency": c, "events": count, "events_per_s": eps,
-            "p50_us": all.quantile_us(0.5), "p99_us": all.quantile_us(0.99)}));
+        out.push(
+            json!({"concurrency": c, "events": count, "events_per_s": eps,
+            "p50_us": all.quantile_us(0.5), "p99_us": all.quantile_us(0.99)}),
+        );
     }
     out
 }
@@ -1009,7 +1012,8 @@ async fn bench() -> std::process::ExitCode {
         .iter()
         .map(|c| c["events_per_s"].as_f64().unwrap_or(0.0))
         .collect();
-    r.json.insert("putitem_ceiling".into(), Value::Array(ceiling));
+    r.json
+        .insert("putitem_ceiling".into(), Value::Array(ceiling));
     eprintln!("bench: Powertools peer…");
     match run_peer(&levels, count) {
         Ok(peer) => {
