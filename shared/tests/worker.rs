@@ -1313,7 +1313,10 @@ async fn a_report_that_never_comes_is_fetched_from_vapi_and_recorded_once() {
         .mount(&w.vapi)
         .await;
     w.age(&pk).await;
-    assert_eq!(worker.sweep().await.unwrap().report_checks, [pk.clone()]);
+    assert_eq!(
+        worker.sweep().await.unwrap().report_checks,
+        std::slice::from_ref(&pk)
+    );
     assert!(w.store.get(REPORT_PK).await.unwrap().is_none());
     assert!(attr::opt_n(&w.item(&pk).await, "next_at").unwrap() > sfvapi::now_millis());
 
