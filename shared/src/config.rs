@@ -173,7 +173,10 @@ impl IngestConfig {
 /// The AWS SDK configuration from the environment (region, credentials, and endpoint overrides
 /// such as `AWS_ENDPOINT_URL_DYNAMODB`, which is how local runs reach DynamoDB Local and moto).
 pub async fn aws_sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(crate::tls::aws_http_client())
+        .load()
+        .await
 }
 
 /// Timeouts for AWS calls on a request path: connect 1 s, attempt 2 s, whole operation 6 s.

@@ -16,6 +16,7 @@ pub mod secrets;
 pub mod signature;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod twilio;
 pub mod vapi;
 

@@ -144,7 +144,7 @@ impl TwilioClient {
     pub fn new(base_url: &str, timeout: Duration) -> Result<Self, TwilioError> {
         let base = url::Url::parse(base_url)
             .map_err(|e| TwilioError::Config(format!("TWILIO_BASE_URL {base_url:?}: {e}")))?;
-        let http = reqwest::Client::builder()
+        let http = crate::tls::reqwest_builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(3)))
             .build()

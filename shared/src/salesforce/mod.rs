@@ -18,7 +18,7 @@ use crate::store::Store;
 /// The HTTP client for Salesforce: rustls, a connect timeout and a whole-request timeout. Built
 /// once per cold start so connections are reused across warm invocations.
 pub fn http_client(config: &SalesforceConfig) -> Result<reqwest::Client, ConfigError> {
-    reqwest::Client::builder()
+    crate::tls::reqwest_builder()
         .connect_timeout(std::time::Duration::from_secs(3).min(config.http_timeout))
         .timeout(config.http_timeout)
         .pool_idle_timeout(std::time::Duration::from_secs(50))

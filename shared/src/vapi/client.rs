@@ -154,7 +154,7 @@ impl VapiClient {
     pub fn new(base_url: &str, timeout: Duration) -> Result<Self, VapiError> {
         let base = url::Url::parse(base_url)
             .map_err(|e| VapiError::Config(format!("VAPI_BASE_URL {base_url:?}: {e}")))?;
-        let http = reqwest::Client::builder()
+        let http = crate::tls::reqwest_builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(3)))
             .build()

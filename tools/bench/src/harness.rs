@@ -148,8 +148,34 @@ pub async fn ingest_app(store: &Store, secret_arn: &str) -> IngestApp {
 
 /// One secret in both Vapi roles (server secret for the webhook, private key for the worker):
 /// the bench has no IAM to separate them.
+/// The key the worker signs call context with (`sfvapi::vapi::context`).
+pub const CONTEXT_KEY: &str = "bench-call-context-key-0123456789ab";
+
 pub async fn vapi_secret() -> String {
-    create_secret(&json!({"server_secrets": [VAPI_SECRET], "api_key": "vapi-private-key"})).await
+    create_secret(&json!({"server_secrets": [VAPI_SECRET], "context_key": CONTEXT_KEY, "api_key": "vapi-private-key"}))
+        .await
+}
+
+/// Put the call context the worker signs on a server message (event, Contact, Case + signature).
+pub fn sign_context(message: &mut Value, event: &str) {
+    let meta = &mut message["message"]["call"]["assistantOverrides"]["metadata"];
+    meta["sfvapiEventId"] = json!(event);
+    meta["contactId"] = json!(CONTACT);
+    meta["caseId"] = json!(CASE);
+    let sig = match (
+        sfvapi::ids::SalesforceEventId::parse("e", event),
+        sfvapi::ids::SalesforceId::parse("c", CONTACT),
+        sfvapi::ids::SalesforceId::parse("c", CASE),
+    ) {
+        (Ok(e), Ok(c), Ok(k)) => sfvapi::vapi::context::sign(
+            &sfvapi::secrets::SecretString::new(CONTEXT_KEY),
+            &e,
+            &c,
+            Some(&k),
+        ),
+        _ => None,
+    };
+    meta["sfvapiContextSig"] = json!(sig);
 }
 
 /// The Vapi webhook handler on `store` (HMAC mode, the default).
@@ -359,6 +385,7 @@ impl World {
             ("SF_LOGIN_URL", &sf.uri()),
             ("SF_CONNECTION_SECRET_ARN", &sf_arn),
             ("VAPI_SECRET_ARN", &vapi_arn),
+            ("VAPI_SERVER_SECRET_ARN", &vapi_arn),
             ("VAPI_BASE_URL", &vapi.uri()),
             ("VAPI_ASSISTANT_ID", "asst-bench"),
             ("VAPI_PHONE_NUMBER_ID", "pn-bench"),

@@ -1269,8 +1269,7 @@ pub async fn twilio_429() -> Row {
     .await;
     let mut report = json_of(fixtures::END_OF_CALL);
     report["message"]["endedReason"] = json!("customer-did-not-answer");
-    report["message"]["call"]["assistantOverrides"]["metadata"]["contactId"] = json!(CONTACT);
-    report["message"]["call"]["assistantOverrides"]["metadata"]["caseId"] = json!(CASE);
+    sign_context(&mut report, "case-escalated-5005e00000AbCdEAAV-1");
     let body = report.to_string().into_bytes();
     let hook = w.webhook().await;
     for _ in 0..3 {
