@@ -977,13 +977,22 @@ async fn bench() -> std::process::ExitCode {
     let mut r = Report::default();
     let count = env_usize("BENCH_EVENTS", 2000);
     let levels = [1usize, 8, 32];
+    // BENCH_ONLY=pacing,ceiling runs only those parts (a quick look; a full `make bench` runs all).
+    let only = std::env::var("BENCH_ONLY").ok();
+    let want = |part: &str| only.as_deref().is_none_or(|o| o.split(',').any(|p| p.trim() == part));
 
-    eprintln!("bench: in-process ingest path…");
-    in_process(&mut r);
-    eprintln!("bench: ingest handler on DynamoDB Local…");
-    let ours = handler_levels(&mut r, &levels, count).await;
-    eprintln!("bench: the ceiling, a bare conditional-PutItem loop…");
-    let ceiling = putitem_ceiling(&levels, count).await;
+    if want("in-process") {
+        eprintln!("bench: in-process ingest path…");
+        in_process(&mut r);
+    }
+    let (ours, ceiling) = if want("ceiling") {
+        eprintln!("bench: ingest handler on DynamoDB Local…");
+        let ours = handler_levels(&mut r, &levels, count).await;
+        eprintln!("bench: the ceiling, a bare conditional-PutItem loop…");
+        (ours, putitem_ceiling(&levels, count).await)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     for (o, c) in ours.iter().zip(&ceiling) {
         let level = c["concurrency"].as_u64().unwrap_or(0);
         let (oe, ce) = (
@@ -1015,7 +1024,11 @@ async fn bench() -> std::process::ExitCode {
     r.json
         .insert("putitem_ceiling".into(), Value::Array(ceiling));
     eprintln!("bench: Powertools peer…");
-    match run_peer(&levels, count) {
+    match if want("peer") {
+        run_peer(&levels, count)
+    } else {
+        Err("skipped (BENCH_ONLY)".into())
+    } {
         Ok(peer) => {
             let empty = vec![];
             let plevels = peer["levels"].as_array().unwrap_or(&empty);
@@ -1081,16 +1094,24 @@ async fn bench() -> std::process::ExitCode {
         Err(e) => r.add("handler+DynamoDB Local", "peer", format!("not run: {e}")),
     }
     r.json.insert("sfvapi_handler".into(), Value::Array(ours));
-    ingest_requests(&mut r).await;
-    eprintln!("bench: Vapi tool calls and the token path…");
-    tool_calls(&mut r).await;
-    token_path(&mut r).await;
-    eprintln!("bench: release binaries…");
-    functions(&mut r).await;
-    eprintln!("bench: accepted → POST /call through the stream…");
-    accepted_to_dial(&mut r).await;
-    eprintln!("bench: dial pacing (30 events, 5 live calls at most)…");
-    dial_pacing(&mut r).await;
+    if want("requests") {
+        ingest_requests(&mut r).await;
+        eprintln!("bench: Vapi tool calls and the token path…");
+        tool_calls(&mut r).await;
+        token_path(&mut r).await;
+    }
+    if want("functions") {
+        eprintln!("bench: release binaries…");
+        functions(&mut r).await;
+    }
+    if want("pump") {
+        eprintln!("bench: accepted → POST /call through the stream…");
+        accepted_to_dial(&mut r).await;
+    }
+    if want("pacing") {
+        eprintln!("bench: dial pacing (30 events, 5 live calls at most)…");
+        dial_pacing(&mut r).await;
+    }
     let elapsed = t0.elapsed();
     r.add(
         "run",
