@@ -140,15 +140,7 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
                 read_at,
             ))
         }
-        Err(e) => {
-            return Ok((
-                Outcome::Retry {
-                    error: e.to_string(),
-                    not_before: None,
-                },
-                read_at,
-            ))
-        }
+        Err(e) => return Ok((secret_unavailable(&e), read_at)),
     };
 
     // The call context the webhook may trust: signed with the Vapi server secret's context_key.
@@ -162,15 +154,7 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
             Ok(s) => s.context_key.as_ref().and_then(|k| {
                 crate::vapi::context::sign(k, &req.event_id, &req.contact_id, req.case_id.as_ref())
             }),
-            Err(e) => {
-                return Ok((
-                    Outcome::Retry {
-                        error: e.to_string(),
-                        not_before: None,
-                    },
-                    read_at,
-                ))
-            }
+            Err(e) => return Ok((secret_unavailable(&e), read_at)),
         },
     };
     if context_sig.is_none() {
@@ -359,6 +343,14 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
         },
         extra,
     ))
+}
+
+/// A secret that could not be read is a passing failure: come back later.
+fn secret_unavailable(e: &crate::secrets::SecretsError) -> Outcome {
+    Outcome::Retry {
+        error: e.to_string(),
+        not_before: None,
+    }
 }
 
 /// Every 201 says how many slots the org has and how many were open: record both, and warn when

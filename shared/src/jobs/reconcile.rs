@@ -282,34 +282,33 @@ pub async fn check_report(w: &Worker, pk: &str) -> Result<(), StoreError> {
 }
 
 async fn stop_watching(w: &Worker, pk: &str) -> Result<(), StoreError> {
-    let store = w.inner.queue.store();
-    let res = store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .key(PK, attr::s(pk))
-        .update_expression("REMOVE retry_shard, next_at SET report_checked_at = :now")
-        .condition_expression("#s = :done")
-        .expression_attribute_names("#s", "status")
-        .expression_attribute_values(":done", attr::s("DONE"))
-        .expression_attribute_values(":now", attr::n(crate::now_millis()))
-        .send()
-        .await;
-    applied(res, "UpdateItem(report watch)").map(|_| ())
+    update_watch(
+        w,
+        pk,
+        "REMOVE retry_shard, next_at SET report_checked_at = :at",
+        crate::now_millis(),
+    )
+    .await
 }
 
 async fn watch_again(w: &Worker, pk: &str, next: i64) -> Result<(), StoreError> {
+    update_watch(w, pk, "SET next_at = :at", next).await
+}
+
+/// One conditional write on a DONE dial job's report watch (a job changed meanwhile, e.g.
+/// redriven, is left alone).
+async fn update_watch(w: &Worker, pk: &str, update: &str, at: i64) -> Result<(), StoreError> {
     let store = w.inner.queue.store();
     let res = store
         .client()
         .update_item()
         .table_name(store.table())
         .key(PK, attr::s(pk))
-        .update_expression("SET next_at = :next")
+        .update_expression(update)
         .condition_expression("#s = :done AND attribute_exists(retry_shard)")
         .expression_attribute_names("#s", "status")
         .expression_attribute_values(":done", attr::s("DONE"))
-        .expression_attribute_values(":next", attr::n(next))
+        .expression_attribute_values(":at", attr::n(at))
         .send()
         .await;
     applied(res, "UpdateItem(report watch)").map(|_| ())

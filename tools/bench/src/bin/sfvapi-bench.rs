@@ -979,7 +979,10 @@ async fn bench() -> std::process::ExitCode {
     let levels = [1usize, 8, 32];
     // BENCH_ONLY=pacing,ceiling runs only those parts (a quick look; a full `make bench` runs all).
     let only = std::env::var("BENCH_ONLY").ok();
-    let want = |part: &str| only.as_deref().is_none_or(|o| o.split(',').any(|p| p.trim() == part));
+    let want = |part: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|p| p.trim() == part))
+    };
 
     if want("in-process") {
         eprintln!("bench: in-process ingest path…");
