@@ -711,3 +711,117 @@ async fn a_call_sfvapi_did_not_place_reaches_no_salesforce_record_and_no_custome
         "no SMS for a forged call"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_job_run_twice_updates_the_one_task_and_sends_no_second_sms() {
+    let _one_stack = SERIAL.lock().await;
+    logs();
+    std::env::set_var("SFVAPI_NO_METRICS", "1");
+    let mut sb = sandbox_with(sandbox::Scenario::NoAnswer);
+    sb.vapi.message_delay = Duration::from_millis(20);
+    let stack = Stack::start(StackConfig {
+        sandbox: sb,
+        ..StackConfig::default()
+    })
+    .await
+    .expect("the local stack starts");
+    demo::send_script(&stack.runner_url).await.unwrap();
+    let wait_settled = |what: &'static str| {
+        let store = stack.store.clone();
+        async move {
+            let started = Instant::now();
+            loop {
+                let items = demo::scan(&store).await.unwrap();
+                if demo::settled(&items, &[ADA_EVENT, GRACE_EVENT]) {
+                    return items;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(30),
+                    "{what}: not settled"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let items = wait_settled("first run").await;
+    let call_id = items
+        .iter()
+        .find(|i| attr::opt_s(i, "pk") == Some(format!("evt#sf#{ADA_EVENT}").as_str()))
+        .and_then(|i| attr::opt_s(i, "call_id").map(str::to_owned))
+        .expect("Ada's call");
+    let report = format!("evt#vapi#{call_id}#end-of-call-report");
+    // The report job runs again (a redelivery after its outcome was lost, an operator's
+    // redrive): PENDING once more, and the stream hands it to the worker.
+    stack
+        .store
+        .client()
+        .update_item()
+        .table_name(stack.store.table())
+        .key("pk", attr::s(&report))
+        .update_expression("SET #s = :p REMOVE claim_token")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":p", attr::s("PENDING"))
+        .send()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let job = stack.store.get(&report).await.unwrap().unwrap_or_default();
+        if attr::opt_s(&job, "status") == Some("DONE") && attr::opt_n(&job, "attempts") == Some(2) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "second run: {job:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = demo::sandbox_log(&stack.vapi_url).await.unwrap();
+    stack.shutdown().await;
+    let task_writes: Vec<(String, u64, Value)> = log
+        .iter()
+        .filter(|e| {
+            e["service"] == "salesforce"
+                && e["path"]
+                    .as_str()
+                    .is_some_and(|p| p.contains("/sobjects/Task"))
+        })
+        .map(|e| {
+            (
+                format!(
+                    "{} {}",
+                    e["method"].as_str().unwrap_or(""),
+                    e["path"].as_str().unwrap_or("")
+                ),
+                e["status"].as_u64().unwrap_or(0),
+                json_of(e, "body"),
+            )
+        })
+        .collect();
+    // Created once (with TaskSubtype); the second run's create is a DUPLICATE_VALUE, then the
+    // update by the external id carries no create-only field and is accepted.
+    let statuses: Vec<u64> = task_writes.iter().map(|(_, s, _)| *s).collect();
+    assert_eq!(statuses.len(), 3, "{task_writes:#?}");
+    assert!(
+        task_writes[0].0.starts_with("POST ") && statuses[0] == 201,
+        "{task_writes:#?}"
+    );
+    assert_eq!(task_writes[0].2["TaskSubtype"], "Call");
+    assert!(
+        task_writes[1].0.starts_with("POST ") && statuses[1] == 400,
+        "{task_writes:#?}"
+    );
+    assert!(task_writes[2].0.starts_with("PATCH ") && task_writes[2].0.ends_with(&call_id));
+    assert!((200..300).contains(&statuses[2]), "{task_writes:#?}");
+    assert!(
+        task_writes[2].2.get("TaskSubtype").is_none(),
+        "{:#}",
+        task_writes[2].2
+    );
+    // One SMS in all: the guard holds it as SENT.
+    let sms = log
+        .iter()
+        .filter(|e| e["service"] == "twilio" && e["method"] == "POST")
+        .count();
+    assert_eq!(sms, 1);
+}
