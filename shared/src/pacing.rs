@@ -83,16 +83,19 @@ impl CallSlots {
     /// slot, then one conditional write per candidate until one holds: usually 1 read + 1 write,
     /// and 1 read with no write when all are busy.
     pub async fn acquire(&self, holder: &str, now_ms: i64) -> Result<Acquired, StoreError> {
-        let slots = self.read_all().await?;
+        // By key, so a dial looks each slot up once instead of scanning the list per slot.
+        let slots: std::collections::HashMap<String, Item> = self
+            .read_all()
+            .await?
+            .into_iter()
+            .filter_map(|i| attr::opt_s(&i, PK).map(str::to_owned).map(|pk| (pk, i)))
+            .collect();
         let mut live = 0;
         let mut ours = None;
         let mut free = Vec::new();
         for n in 0..self.max {
             let pk = slot_pk(n);
-            match slots
-                .iter()
-                .find(|i| attr::opt_s(i, PK) == Some(pk.as_str()))
-            {
+            match slots.get(&pk) {
                 // A rerun of the same job keeps its slot.
                 Some(item) if attr::opt_s(item, "holder") == Some(holder) => ours = Some(pk),
                 Some(item) if holds(item, now_ms) => live += 1,

@@ -43,13 +43,7 @@ impl Connection {
         store: Store,
         secrets: SecretsCache,
     ) -> Result<Self, ConfigError> {
-        let http = http_client(&config)?;
-        let oauth = oauth::OAuthClient::new(http.clone(), Arc::new(config));
-        let tokens = Arc::new(token::TokenProvider::new(store, secrets, oauth));
-        Ok(Self {
-            rest: rest::SalesforceClient::new(http, tokens.clone()),
-            tokens,
-        })
+        Self::build(config, store, secrets, token::TokenProvider::new)
     }
 
     /// A connection that only reads the shared token item and never refreshes (no connection
@@ -59,9 +53,18 @@ impl Connection {
         store: Store,
         secrets: SecretsCache,
     ) -> Result<Self, ConfigError> {
+        Self::build(config, store, secrets, token::TokenProvider::reader)
+    }
+
+    fn build(
+        config: SalesforceConfig,
+        store: Store,
+        secrets: SecretsCache,
+        provider: fn(Store, SecretsCache, oauth::OAuthClient) -> token::TokenProvider,
+    ) -> Result<Self, ConfigError> {
         let http = http_client(&config)?;
         let oauth = oauth::OAuthClient::new(http.clone(), Arc::new(config));
-        let tokens = Arc::new(token::TokenProvider::reader(store, secrets, oauth));
+        let tokens = Arc::new(provider(store, secrets, oauth));
         Ok(Self {
             rest: rest::SalesforceClient::new(http, tokens.clone()),
             tokens,
