@@ -111,3 +111,50 @@ async fn only_the_calls_own_end_releases_its_slot() {
     // Repeating it (Vapi's ended and the end-of-call report both release) is harmless.
     assert!(!release_for_call(&store, &call).await.unwrap());
 }
+
+#[tokio::test]
+async fn a_first_dial_takes_its_home_slot_with_one_write_and_no_read() {
+    let (store, counter) = fresh_store().await;
+    let slots = CallSlots::new(store.clone(), 200, Duration::from_secs(600));
+    let now = sfvapi::now_millis();
+    counter.reset();
+    let a = slots.acquire_new("event-a", now).await.unwrap();
+    assert!(held(&a).is_some(), "{a:?}");
+    // Not the 2 BatchGetItems (200 keys) + 1 UpdateItem of a full look.
+    assert_eq!(
+        counter.snapshot().get("BatchGetItem"),
+        None,
+        "{:?}",
+        counter.snapshot()
+    );
+    assert_eq!(counter.total(), 1, "{:?}", counter.snapshot());
+    // The same event again (home slot held by itself) keeps that slot.
+    assert_eq!(
+        held(&slots.acquire_new("event-a", now).await.unwrap()),
+        held(&a)
+    );
+}
+
+#[tokio::test]
+async fn first_dials_that_collide_on_a_home_slot_still_fill_every_slot_and_no_more() {
+    let (store, _) = fresh_store().await;
+    // 3 slots and 12 racing first dials: home slots collide, the losers fall back to the full
+    // look; exactly 3 hold a slot, each a different one.
+    let slots = CallSlots::new(store.clone(), 3, Duration::from_secs(600));
+    let now = sfvapi::now_millis();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let slots = slots.clone();
+        tasks.spawn(async move { slots.acquire_new(&format!("event-{i}"), now).await });
+    }
+    let mut pks = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        if let Acquired::Slot(s) = r.expect("task").expect("DynamoDB") {
+            pks.push(s.pk);
+        }
+    }
+    pks.sort();
+    pks.dedup();
+    assert_eq!(pks.len(), 3, "{pks:?}");
+    assert_eq!(slots.live(now).await.unwrap(), 3);
+}

@@ -163,11 +163,17 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
 
     // Pacing: a slot per live call, taken before the commit point so that a job that finds
     // none simply waits (no attempt used up) instead of being dialled and blocked by Vapi.
-    let slot = match inner
-        .slots
-        .acquire(req.event_id.as_str(), crate::now_millis())
-        .await?
-    {
+    // A first run holds no slot (a Defer gives its attempt back, so a job that only waited is
+    // still on its first): its home slot is tried with one write. A rerun may hold one already,
+    // and so may a dial that follows a verification (Verify gives its attempt back too, and the
+    // ambiguous dial before it kept its slot).
+    let now = crate::now_millis();
+    let acquired = if job.attempts <= 1 && job.verify_from.is_none() {
+        inner.slots.acquire_new(req.event_id.as_str(), now).await?
+    } else {
+        inner.slots.acquire(req.event_id.as_str(), now).await?
+    };
+    let slot = match acquired {
         Acquired::Slot(s) => s,
         Acquired::Full { live } => {
             let wait = inner.config.pacing.slot_wait.as_millis() as i64;
