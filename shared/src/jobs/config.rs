@@ -353,6 +353,43 @@ impl WorkerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::tests::env;
+
+    fn worker(extra: &[(&str, &str)]) -> Result<WorkerConfig, ConfigError> {
+        let mut vars = vec![
+            ("TABLE_NAME", "t"),
+            ("SF_CONNECTION_SECRET_ARN", "s"),
+            ("VAPI_SECRET_ARN", "v"),
+            ("VAPI_ASSISTANT_ID", "a"),
+            ("VAPI_PHONE_NUMBER_ID", "p"),
+        ];
+        vars.extend_from_slice(extra);
+        WorkerConfig::from_env(&env(&vars))
+    }
+
+    #[test]
+    fn inbound_calls_follow_up_never_and_numbers_are_remembered_three_days_by_default() {
+        let c = worker(&[]).unwrap();
+        assert_eq!(c.followup.inbound_policy, FollowupPolicy::Never);
+        assert_eq!(c.followup.policy, FollowupPolicy::NotReached);
+        assert_eq!(c.recent_calls_ttl, Duration::from_secs(3 * 86_400));
+        let c = worker(&[
+            ("FOLLOWUP_INBOUND_POLICY", "always"),
+            ("INBOUND_RECENT_CALL_DAYS", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.followup.inbound_policy, FollowupPolicy::Always);
+        assert!(c.recent_calls_ttl.is_zero(), "0 turns the index off");
+        // The index points at call#: it may not outlive it.
+        let e = worker(&[("EVENT_TTL_DAYS", "2"), ("INBOUND_RECENT_CALL_DAYS", "3")]).unwrap_err();
+        assert!(e.to_string().contains("INBOUND_RECENT_CALL_DAYS"), "{e}");
+        assert_eq!(
+            worker(&[("EVENT_TTL_DAYS", "1")]).unwrap().recent_calls_ttl,
+            Duration::from_secs(86_400)
+        );
+        let e = worker(&[("FOLLOWUP_INBOUND_POLICY", "sometimes")]).unwrap_err();
+        assert!(e.to_string().contains("FOLLOWUP_INBOUND_POLICY"), "{e}");
+    }
 
     #[test]
     fn quiet_hours_across_midnight_in_an_offset() {

@@ -645,6 +645,56 @@ mod tests {
     }
 
     #[test]
+    fn an_assistant_request_names_its_caller_by_e164_number_or_none() {
+        let m = parse(
+            br#"{"message":{"type":"assistant-request","call":{"id":"c1","type":"inboundPhoneCall",
+              "customer":{"number":"+1 (415) 555-0123"}},"customer":{"number":"+14155550999"}}}"#,
+        )
+        .unwrap();
+        let MessageKind::AssistantRequest(req) = &m.kind else {
+            panic!("{m:?}")
+        };
+        // call.customer.number first, parsed as E.164.
+        assert_eq!(
+            req.caller,
+            CallerNumber::Known(E164Phone::parse("p", "+14155550123").unwrap())
+        );
+        assert_eq!(m.call.unwrap().direction, Some(CallDirection::Inbound));
+        let only_message = parse(
+            br#"{"message":{"type":"assistant-request","call":{"id":"c1"},"customer":{"number":"+14155550999"}}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            only_message.kind,
+            MessageKind::AssistantRequest(AssistantRequest {
+                caller: CallerNumber::Known(_)
+            })
+        ));
+        for (body, want) in [
+            (
+                r#"{"message":{"type":"assistant-request","call":{"id":"c1"}}}"#,
+                CallerNumber::Withheld,
+            ),
+            (
+                r#"{"message":{"type":"assistant-request","call":{"id":"c1","customer":{"number":"anonymous"}}}}"#,
+                CallerNumber::Unusable,
+            ),
+            (
+                r#"{"message":{"type":"assistant-request","call":{"id":"c1","customer":{"number":"4155550123"}}}}"#,
+                CallerNumber::Unusable,
+            ),
+        ] {
+            let m = parse(body.as_bytes()).unwrap();
+            assert_eq!(
+                m.kind,
+                MessageKind::AssistantRequest(AssistantRequest { caller: want })
+            );
+        }
+        let web = parse(br#"{"message":{"type":"status-update","status":"ended","call":{"id":"c1","type":"webCall"}}}"#).unwrap();
+        assert_eq!(web.call.unwrap().direction, None);
+    }
+
+    #[test]
     fn bad_ids_are_rejected_with_the_field() {
         let e =
             parse(br#"{"message":{"type":"status-update","status":"ended","call":{"id":"a#b"}}}"#)
