@@ -585,7 +585,6 @@ fn every_variable_of_the_inbound_assistant_is_set_for_a_known_caller() {
     );
 }
 
-const INBOUND_CALL_ID: &str = "ca11ba4c-2222-4333-8444-555566667777";
 const INBOUND_ASSISTANT_ID: &str = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
 const CONTEXT_KEY: &str = "context-key-for-contract-tests-0123456789";
 

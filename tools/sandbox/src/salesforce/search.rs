@@ -129,7 +129,7 @@ pub(super) fn sosl(st: &State, req: &Req) -> Resp {
             c.get(*f)
                 .and_then(Value::as_str)
                 .map(digits)
-                .is_some_and(|d| parsed.terms.iter().any(|t| *t == d))
+                .is_some_and(|d| parsed.terms.contains(&d))
         });
         if !hit {
             continue;
