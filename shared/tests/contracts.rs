@@ -764,3 +764,30 @@ fn the_phone_number_update_in_the_readme_matches_vapis_update_dto() {
     null_assistant["assistantId"] = Value::Null;
     assert_rejected("UpdateVapiPhoneNumberDTO", &null_assistant, "/assistantId");
 }
+
+#[tokio::test]
+async fn an_assistant_request_reusing_another_calls_id_gets_no_context_and_changes_nothing() {
+    let app = inbound_webhook(true).await;
+    // Ada's number, but the call id of the outbound call whose call# holds her snapshot under
+    // another event: the inbound context must not be written over it, nor handed out.
+    let mut m = assistant_request(Some("+14155550123"));
+    m["message"]["call"]["id"] = json!(CALL_ID);
+    let answer = tool_answer(&app, &m).await;
+    assert_valid(
+        "ServerMessageResponseAssistantRequest",
+        &answer,
+        "reused id",
+    );
+    assert!(
+        answer["assistantOverrides"]["metadata"].is_null(),
+        "{answer}"
+    );
+    let call = sfvapi::calls::read_call(app.store(), &VapiCallId::parse("c", CALL_ID).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        call.event_id.as_deref(),
+        Some("case-escalated-5005e00000AbCdEAAV-1")
+    );
+}

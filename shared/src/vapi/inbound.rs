@@ -332,6 +332,12 @@ impl Inbound {
         };
         match tokio::time::timeout(left, record_call(&self.store, &record, self.call_ttl)).await {
             Ok(Ok(_)) => {}
+            // call# names another event: its snapshot is someone else's, and the tools would
+            // answer from it. Nothing about this caller is given out.
+            Ok(Err(e @ crate::store::StoreError::Corrupt { .. })) => {
+                warn!(error = %e, "the call id already belongs to another call's context");
+                return generic(GenericWhy::NoCall);
+            }
             Ok(Err(e)) => warn!(error = %e, "call# of the inbound call not written"),
             Err(_) => warn!("call# of the inbound call not written in time"),
         }
