@@ -148,7 +148,8 @@ impl CallRecord {
 }
 
 /// Write the call ↔ event mapping and the snapshot. Merges into an item a status update may have
-/// created already, and never touches `call_status`. Safe to repeat. `Ok(true)` when that status is
+/// created already, and never touches `call_status`. Safe to repeat; refused (`Corrupt`) when the
+/// item already names another event. `Ok(true)` when that status is
 /// already `ended` (a short call's `ended` can beat this write; the caller then releases the
 /// call's slot itself, since the webhook found no slot to release).
 pub async fn record_call(store: &Store, call: &NewCall, ttl: Duration) -> Result<bool, StoreError> {
@@ -180,12 +181,25 @@ pub async fn record_call(store: &Store, call: &NewCall, ttl: Duration) -> Result
         update.push_str(", slot = :slot");
         req = req.expression_attribute_values(":slot", attr::s(slot));
     }
-    let out = req
+    // A call belongs to one event for good: a write naming another event (an inbound call's
+    // context landing on an outbound call's id, which Vapi's unique ids make impossible unless
+    // something is badly wrong) is refused rather than mixing two customers' snapshots.
+    let out = match req
         .update_expression(update)
+        .condition_expression("attribute_not_exists(event_id) OR event_id = :evt")
         .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
         .send()
         .await
-        .map_err(|e| unavailable("UpdateItem", &e))?;
+    {
+        Ok(out) => out,
+        Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+            return Err(StoreError::Corrupt {
+                pk: call_pk(&call.call_id),
+                detail: "call# already belongs to another event; not overwritten".into(),
+            })
+        }
+        Err(e) => return Err(unavailable("UpdateItem", &e)),
+    };
     Ok(out
         .attributes
         .as_ref()

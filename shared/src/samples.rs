@@ -23,6 +23,7 @@ const VAPI_STATUS_UPDATE: &str = include_str!("../tests/fixtures/vapi/status-upd
 const VAPI_END_OF_CALL: &str = include_str!("../tests/fixtures/vapi/end-of-call-report.json");
 const VAPI_FUNCTION_CALL: &str = include_str!("../tests/fixtures/vapi/function-call-legacy.json");
 const VAPI_SPEECH_UPDATE: &str = include_str!("../tests/fixtures/vapi/speech-update.json");
+const VAPI_ASSISTANT_REQUEST: &str = include_str!("../tests/fixtures/vapi/assistant-request.json");
 
 const OUTBOUND_MESSAGE: &str = include_str!("../tests/fixtures/salesforce/outbound-message.xml");
 const PLATFORM_EVENT: &str = include_str!("../tests/fixtures/salesforce/platform-event.json");
@@ -184,6 +185,10 @@ pub fn all() -> Vec<(&'static str, serde_json::Value)> {
         (
             "vapi-speech-update.json",
             vapi_signed(VAPI_SPEECH_UPDATE, LOCAL_VAPI_SECRET),
+        ),
+        (
+            "vapi-assistant-request.json",
+            vapi_signed(VAPI_ASSISTANT_REQUEST, LOCAL_VAPI_SECRET),
         ),
         (
             "vapi-bad-signature.json",

@@ -202,6 +202,11 @@ pub const METRICS: &[&str] = &[
     // a call whose metadata named ids sfvapi did not sign (vapi/context.rs)
     "call_context_rejected",
     "call_slot_release_failed",
+    // vapi-webhook, inbound calls (vapi/inbound.rs): how long the assistant-request answer took,
+    // and whether the caller was known
+    "assistant_request_ms",
+    "inbound_calls_known",
+    "inbound_calls_generic",
     // job-worker: `jobs_<status>` of every outcome it writes
     "jobs_done",
     "jobs_skipped",

@@ -515,3 +515,279 @@ fn a_tool_call_answer_without_name_is_rejected_naming_it() {
         "/results/0/result",
     );
 }
+
+// ------------------------------------------------------------------ inbound calls
+
+fn inbound_assistant() -> Value {
+    read_json(&format!("{REPO}/events/assistant-inbound.json"))
+}
+
+#[test]
+fn the_inbound_assistant_matches_create_assistant_dto_and_is_wired_like_the_outbound_one() {
+    let a = inbound_assistant();
+    assert_valid("CreateAssistantDTO", &a, "events/assistant-inbound.json");
+    let outbound = assistant();
+    // The same server (URL, credential, backoff plan), tools and server messages: an inbound
+    // call's tool calls and report are handled exactly like an outbound call's.
+    assert_eq!(a["server"], outbound["server"]);
+    assert_eq!(a["model"]["tools"], outbound["model"]["tools"]);
+    assert_eq!(a["serverMessages"], outbound["serverMessages"]);
+    // Its own first message names nobody: it is what an unidentified caller hears.
+    let first = a["firstMessage"].as_str().unwrap_or_default();
+    assert!(!first.contains("{{"), "{first}");
+    let mut drifted = a.clone();
+    drifted["server"]["secret"] = json!("s3cret");
+    assert_rejected(
+        "CreateAssistantDTO",
+        &drifted,
+        "/server: property secret should not exist",
+    );
+}
+
+#[test]
+fn every_variable_of_the_inbound_assistant_is_set_for_a_known_caller() {
+    let text = inbound_assistant().to_string();
+    let used: BTreeSet<String> = text
+        .split("{{")
+        .skip(1)
+        .filter_map(|s| s.split_once("}}").map(|(name, _)| name.trim().to_owned()))
+        .collect();
+    let snapshot = CallSnapshot {
+        customer: CustomerSnapshot {
+            name: Some("Ada Lovelace".into()),
+            account_status: Some("Past Due".into()),
+            preferred_language: Some("en".into()),
+            last_interaction: Some("2026-11-01".into()),
+            ..Default::default()
+        },
+        case: Some(CaseSnapshot {
+            case_id: Some(CASE_ID.into()),
+            case_number: Some("00001026".into()),
+            subject: Some("Payment failed twice".into()),
+            priority: Some("High".into()),
+            status: Some("Escalated".into()),
+            reason: Some("Payment failed twice".into()),
+        }),
+        captured_at: None,
+    };
+    let set: BTreeSet<String> = sfvapi::vapi::inbound::variable_values(
+        &snapshot,
+        sfvapi::vapi::inbound::Source::RecentCall,
+    )
+    .keys()
+    .cloned()
+    .collect();
+    assert!(used.len() >= 10, "{used:?}");
+    assert!(
+        used.is_subset(&set),
+        "not set: {:?}",
+        used.difference(&set).collect::<Vec<_>>()
+    );
+}
+
+const INBOUND_ASSISTANT_ID: &str = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
+const CONTEXT_KEY: &str = "context-key-for-contract-tests-0123456789";
+
+/// The webhook with inbound calls configured (no Salesforce search: the recent-callers index
+/// only), and Ada's number known from a recent outbound call.
+async fn inbound_webhook(inbound: bool) -> VapiWebhookApp {
+    let (store, _counter) = support::fresh_store().await;
+    let arn =
+        support::create_secret(&json!({"server_secrets": [SECRET], "context_key": CONTEXT_KEY}))
+            .await;
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("TABLE_NAME".into(), store.table().to_owned()),
+        ("VAPI_SERVER_SECRET_ARN".into(), arn),
+    ]);
+    if inbound {
+        env.insert(
+            "VAPI_INBOUND_ASSISTANT_ID".into(),
+            INBOUND_ASSISTANT_ID.into(),
+        );
+        env.insert("INBOUND_SALESFORCE_SEARCH".into(), "false".into());
+    }
+    let config =
+        VapiWebhookConfig::from_env(&Env::new(move |k| env.get(k).cloned())).expect("test config");
+    let secrets = SecretsCache::new(
+        sfvapi::config::secrets_client(&support::sdk().await),
+        Duration::from_secs(300),
+    );
+    let outbound = VapiCallId::parse("id", CALL_ID).expect("call id");
+    let ada = SalesforceId::parse("c", "0035e00000XyZ12AAF").expect("contact id");
+    record_call(
+        &store,
+        &NewCall {
+            call_id: outbound.clone(),
+            event_id: SalesforceEventId::parse("e", "case-escalated-5005e00000AbCdEAAV-1")
+                .expect("event id"),
+            contact_id: ada.clone(),
+            case_id: Some(SalesforceId::parse("c", CASE_ID).expect("case id")),
+            snapshot: CallSnapshot {
+                customer: CustomerSnapshot {
+                    name: Some("Ada Lovelace".into()),
+                    ..Default::default()
+                },
+                case: Some(CaseSnapshot {
+                    case_id: Some(CASE_ID.into()),
+                    case_number: Some("00001026".into()),
+                    subject: Some("Refund not received".into()),
+                    reason: Some("Payment failed twice".into()),
+                    ..Default::default()
+                }),
+                captured_at: Some(sfvapi::now_millis()),
+            },
+            created_at_ms: sfvapi::now_millis(),
+            slot: None,
+        },
+        Duration::from_secs(3600),
+    )
+    .await
+    .expect("seed call#");
+    sfvapi::callers::record_outbound(
+        &store,
+        &sfvapi::secrets::SecretString::new(CONTEXT_KEY),
+        &sfvapi::callers::OutboundCall {
+            phone: &E164Phone::parse("p", "+14155550123").expect("phone"),
+            call_id: &outbound,
+            contact_id: &ada,
+            placed_at_ms: sfvapi::now_millis(),
+        },
+        Duration::from_secs(86_400),
+    )
+    .await
+    .expect("seed phone#");
+    VapiWebhookApp::new(config, store, secrets)
+}
+
+fn assistant_request(from: Option<&str>) -> Value {
+    let mut m = fixture_json("vapi/assistant-request.json");
+    match from {
+        Some(n) => {
+            m["message"]["call"]["customer"]["number"] = json!(n);
+            m["message"]["customer"]["number"] = json!(n);
+        }
+        None => {
+            if let Some(c) = m["message"]["call"].as_object_mut() {
+                c.remove("customer");
+            }
+            if let Some(c) = m["message"].as_object_mut() {
+                c.remove("customer");
+            }
+        }
+    }
+    m
+}
+
+#[tokio::test]
+async fn every_assistant_request_answer_matches_server_message_response_assistant_request() {
+    let app = inbound_webhook(true).await;
+    let known = assistant_request(Some("+14155550123"));
+    let stranger = assistant_request(Some("+14155550999"));
+    let withheld = assistant_request(None);
+    let anonymous = assistant_request(Some("anonymous"));
+    for (what, m) in [
+        ("Ada's number", &known),
+        ("a stranger's number", &stranger),
+        ("no number", &withheld),
+        ("a number that is not E.164", &anonymous),
+    ] {
+        assert_valid("ServerMessage", m, what);
+        let answer = tool_answer(&app, m).await;
+        assert_valid("ServerMessageResponseAssistantRequest", &answer, what);
+        assert_eq!(answer["assistantId"], INBOUND_ASSISTANT_ID, "{what}");
+        let overrides = &answer["assistantOverrides"];
+        if what == "Ada's number" {
+            assert_eq!(overrides["metadata"]["contactId"], "0035e00000XyZ12AAF");
+            assert_eq!(overrides["variableValues"]["customerName"], "Ada Lovelace");
+            let greeting = overrides["firstMessage"].as_str().unwrap_or_default();
+            assert!(
+                greeting.starts_with("Hi Ada,") && greeting.contains("Refund not received"),
+                "{greeting}"
+            );
+        } else {
+            assert!(overrides["metadata"].is_null(), "{what}: {answer}");
+            assert!(overrides["firstMessage"].is_null(), "{what}: {answer}");
+            assert_eq!(
+                overrides["variableValues"],
+                json!({"callerKnown": "no", "recentCall": "no"}),
+                "{what}"
+            );
+        }
+    }
+    // Without VAPI_INBOUND_ASSISTANT_ID the call is refused in Vapi's words, still a valid answer.
+    let off = inbound_webhook(false).await;
+    let answer = tool_answer(&off, &known).await;
+    assert_valid(
+        "ServerMessageResponseAssistantRequest",
+        &answer,
+        "not configured",
+    );
+    assert!(answer["error"].is_string(), "{answer}");
+}
+
+#[test]
+fn an_assistant_request_answer_that_drifts_is_rejected_naming_it() {
+    let answer = json!({"assistantId": "a", "assistantOverrides": {"variableValues": {}, "callerName": "Ada"}});
+    assert_rejected(
+        "ServerMessageResponseAssistantRequest",
+        &answer,
+        "property callerName should not exist",
+    );
+    let answer = json!({"assistantId": "a", "assistantOverrides": {"firstMessage": 3}});
+    assert_rejected(
+        "ServerMessageResponseAssistantRequest",
+        &answer,
+        "/assistantOverrides/firstMessage",
+    );
+}
+
+#[test]
+fn the_phone_number_update_in_the_readme_matches_vapis_update_dto() {
+    // README "Calls back", step 2: the body that points a phone number's server at the webhook.
+    let body = json!({"provider": "vapi", "server": {
+        "url": "https://abc123.execute-api.eu-west-1.amazonaws.com/vapi/webhook",
+        "credentialId": "5f0c1b2a-3d4e-4f50-8a6b-7c8d9e0f1a2b"}});
+    assert_valid(
+        "UpdateVapiPhoneNumberDTO",
+        &body,
+        "README phone-number PATCH",
+    );
+    let mut twilio = body.clone();
+    twilio["provider"] = json!("twilio");
+    assert_valid(
+        "UpdateTwilioPhoneNumberDTO",
+        &twilio,
+        "the same for a Twilio number",
+    );
+    // Clearing the assistant with null is not in the contract: the README says to remove it.
+    let mut null_assistant = body.clone();
+    null_assistant["assistantId"] = Value::Null;
+    assert_rejected("UpdateVapiPhoneNumberDTO", &null_assistant, "/assistantId");
+}
+
+#[tokio::test]
+async fn an_assistant_request_reusing_another_calls_id_gets_no_context_and_changes_nothing() {
+    let app = inbound_webhook(true).await;
+    // Ada's number, but the call id of the outbound call whose call# holds her snapshot under
+    // another event: the inbound context must not be written over it, nor handed out.
+    let mut m = assistant_request(Some("+14155550123"));
+    m["message"]["call"]["id"] = json!(CALL_ID);
+    let answer = tool_answer(&app, &m).await;
+    assert_valid(
+        "ServerMessageResponseAssistantRequest",
+        &answer,
+        "reused id",
+    );
+    assert!(
+        answer["assistantOverrides"]["metadata"].is_null(),
+        "{answer}"
+    );
+    let call = sfvapi::calls::read_call(app.store(), &VapiCallId::parse("c", CALL_ID).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        call.event_id.as_deref(),
+        Some("case-escalated-5005e00000AbCdEAAV-1")
+    );
+}

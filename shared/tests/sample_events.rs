@@ -19,7 +19,7 @@ fn every_committed_event_parses_as_its_functions_input() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(&path).unwrap();
-        if name == "assistant.json" {
+        if name == "assistant.json" || name == "assistant-inbound.json" {
             let v: serde_json::Value = serde_json::from_str(&text).unwrap();
             assert!(v["model"]["messages"][0]["content"]
                 .as_str()
@@ -42,7 +42,9 @@ fn every_committed_event_parses_as_its_functions_input() {
         // The committed files are exactly what `make events` writes (modulo fresh signatures).
         let stem = name.as_str();
         assert!(
-            sfvapi::samples::all().iter().any(|(n, _)| *n == stem) || stem == "assistant.json",
+            sfvapi::samples::all().iter().any(|(n, _)| *n == stem)
+                || stem == "assistant.json"
+                || stem == "assistant-inbound.json",
             "{name} is not produced by sfvapi::samples::all()"
         );
         seen += 1;

@@ -51,8 +51,12 @@ impl std::str::FromStr for FollowupChannel {
 
 #[derive(Debug, Clone)]
 pub struct Followup {
-    /// `FOLLOWUP_POLICY` (default `not-reached`).
+    /// `FOLLOWUP_POLICY` (default `not-reached`): after an outbound call.
     pub policy: FollowupPolicy,
+    /// `FOLLOWUP_INBOUND_POLICY` (default `never`): after a call the customer made to us. The
+    /// high-value rule below does not apply to inbound calls: a customer who called us needs no
+    /// "we tried to reach you".
+    pub inbound_policy: FollowupPolicy,
     /// `FOLLOWUP_HIGH_VALUE` (default true): also follow up customers whose
     /// `Account.AnnualRevenue` ≥ `HIGH_VALUE_REVENUE` (default 100000).
     pub high_value: bool,
@@ -166,6 +170,10 @@ pub struct WorkerConfig {
     pub ttl: Duration,
     pub pacing: Pacing,
     pub reconcile: Reconcile,
+    /// `INBOUND_RECENT_CALL_DAYS` (default 3, at most `EVENT_TTL_DAYS`; 0 turns it off): how long
+    /// a number sfvapi called is remembered (`crate::callers`), so a call back from it is known
+    /// without a Salesforce search.
+    pub recent_calls_ttl: Duration,
 }
 
 /// Settling doubts by asking Vapi (see `crate::jobs::reconcile`).
@@ -222,6 +230,7 @@ impl WorkerConfig {
         };
         let followup = Followup {
             policy: env.parse_or("FOLLOWUP_POLICY", FollowupPolicy::NotReached)?,
+            inbound_policy: env.parse_or("FOLLOWUP_INBOUND_POLICY", FollowupPolicy::Never)?,
             high_value: env.parse_or("FOLLOWUP_HIGH_VALUE", true)?,
             high_value_revenue: env.parse_or("HIGH_VALUE_REVENUE", 100_000.0)?,
             channel: env.parse_or("FOLLOWUP_CHANNEL", FollowupChannel::Sms)?,
@@ -250,6 +259,16 @@ impl WorkerConfig {
             }
         }
         let ttl_days: u64 = env.parse_or("EVENT_TTL_DAYS", 7)?;
+        let recent_days: u64 = env.parse_or("INBOUND_RECENT_CALL_DAYS", 3.min(ttl_days.max(1)))?;
+        // The index points at call#, which lives EVENT_TTL_DAYS: it must not outlive it.
+        if recent_days > ttl_days.max(1) {
+            return Err(invalid(
+                "INBOUND_RECENT_CALL_DAYS",
+                format!(
+                    "must be at most EVENT_TTL_DAYS ({ttl_days}): the index points at call# items"
+                ),
+            ));
+        }
         let vapi_timeout = env.secs_or("VAPI_HTTP_TIMEOUT_SECS", 10)?;
         // A dial must be answered (or time out) well before the sweep gives up on it.
         if queue.dial_lease < vapi_timeout + Duration::from_secs(30) {
@@ -326,6 +345,7 @@ impl WorkerConfig {
             followup,
             quiet_hours,
             ttl: Duration::from_secs(ttl_days.max(1) * 86_400),
+            recent_calls_ttl: Duration::from_secs(recent_days * 86_400),
         })
     }
 }
@@ -333,6 +353,43 @@ impl WorkerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::tests::env;
+
+    fn worker(extra: &[(&str, &str)]) -> Result<WorkerConfig, ConfigError> {
+        let mut vars = vec![
+            ("TABLE_NAME", "t"),
+            ("SF_CONNECTION_SECRET_ARN", "s"),
+            ("VAPI_SECRET_ARN", "v"),
+            ("VAPI_ASSISTANT_ID", "a"),
+            ("VAPI_PHONE_NUMBER_ID", "p"),
+        ];
+        vars.extend_from_slice(extra);
+        WorkerConfig::from_env(&env(&vars))
+    }
+
+    #[test]
+    fn inbound_calls_follow_up_never_and_numbers_are_remembered_three_days_by_default() {
+        let c = worker(&[]).unwrap();
+        assert_eq!(c.followup.inbound_policy, FollowupPolicy::Never);
+        assert_eq!(c.followup.policy, FollowupPolicy::NotReached);
+        assert_eq!(c.recent_calls_ttl, Duration::from_secs(3 * 86_400));
+        let c = worker(&[
+            ("FOLLOWUP_INBOUND_POLICY", "always"),
+            ("INBOUND_RECENT_CALL_DAYS", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.followup.inbound_policy, FollowupPolicy::Always);
+        assert!(c.recent_calls_ttl.is_zero(), "0 turns the index off");
+        // The index points at call#: it may not outlive it.
+        let e = worker(&[("EVENT_TTL_DAYS", "2"), ("INBOUND_RECENT_CALL_DAYS", "3")]).unwrap_err();
+        assert!(e.to_string().contains("INBOUND_RECENT_CALL_DAYS"), "{e}");
+        assert_eq!(
+            worker(&[("EVENT_TTL_DAYS", "1")]).unwrap().recent_calls_ttl,
+            Duration::from_secs(86_400)
+        );
+        let e = worker(&[("FOLLOWUP_INBOUND_POLICY", "sometimes")]).unwrap_err();
+        assert!(e.to_string().contains("FOLLOWUP_INBOUND_POLICY"), "{e}");
+    }
 
     #[test]
     fn quiet_hours_across_midnight_in_an_offset() {

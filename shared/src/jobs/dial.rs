@@ -143,20 +143,22 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
         Err(e) => return Ok((secret_unavailable(&e), read_at)),
     };
 
-    // The call context the webhook may trust: signed with the Vapi server secret's context_key.
-    let context_sig = match &inner.config.vapi_server_secret_arn {
+    // The call context the webhook may trust: signed with the Vapi server secret's context_key
+    // (which also keys the recent-callers index, crate::callers).
+    let context_key = match &inner.config.vapi_server_secret_arn {
         None => None,
         Some(arn) => match inner
             .secrets
             .get_json::<crate::vapi::config::VapiServerSecret>(arn)
             .await
         {
-            Ok(s) => s.context_key.as_ref().and_then(|k| {
-                crate::vapi::context::sign(k, &req.event_id, &req.contact_id, req.case_id.as_ref())
-            }),
+            Ok(s) => s.context_key,
             Err(e) => return Ok((secret_unavailable(&e), read_at)),
         },
     };
+    let context_sig = context_key.as_ref().and_then(|k| {
+        crate::vapi::context::sign(k, &req.event_id, &req.contact_id, req.case_id.as_ref())
+    });
     if context_sig.is_none() {
         warn!("no context_key in VAPI_SERVER_SECRET_ARN: the call's metadata is unsigned and the webhook will not trust it");
     }
@@ -335,6 +337,26 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
                 warn!(error = %e, attempt, "call# not written yet");
                 tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
             }
+        }
+    }
+    // Remember whom this number belongs to, so a call back from it is known at once
+    // (crate::callers). Best effort: without it, the caller is found by the Salesforce search.
+    if let (true, Some(key)) = (recorded, context_key.as_ref()) {
+        let outbound = crate::callers::OutboundCall {
+            phone: &phone,
+            call_id: &created.id,
+            contact_id: &req.contact_id,
+            placed_at_ms: sent_at,
+        };
+        if let Err(e) = crate::callers::record_outbound(
+            inner.queue.store(),
+            key,
+            &outbound,
+            inner.config.recent_calls_ttl,
+        )
+        .await
+        {
+            warn!(error = %e, "recent-callers entry not written; a call back is found by searching");
         }
     }
     let mut extra = read_at;

@@ -267,7 +267,9 @@ pub async fn check_report(w: &Worker, pk: &str) -> Result<(), StoreError> {
         dial.and_then(|d| d.case_id).or(cref.case_id),
         report,
         now,
-    );
+    )
+    // Only dial jobs are watched for a report: the call is one the worker placed.
+    .with_direction(Some(crate::vapi::messages::CallDirection::Outbound));
     match store
         .put_if_absent(new_report_job(&payload, now, inner.config.ttl))
         .await?

@@ -120,7 +120,17 @@ fn task_fields(p: &ReportPayload, c: &Correlation) -> TaskFields {
     }
     let mut extra = Map::new();
     extra.insert("TaskSubtype".into(), json!("Call"));
-    extra.insert("CallType".into(), json!("Outbound"));
+    // Task.CallType, a restricted picklist: "The type of call being answered: Inbound, Internal,
+    // or Outbound" (Task object reference,
+    // https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_task.htm).
+    extra.insert(
+        "CallType".into(),
+        json!(if p.is_inbound() {
+            "Inbound"
+        } else {
+            "Outbound"
+        }),
+    );
     extra.insert(
         "CallDisposition".into(),
         json!(p.ended_reason.chars().take(255).collect::<String>()),
@@ -133,7 +143,11 @@ fn task_fields(p: &ReportPayload, c: &Correlation) -> TaskFields {
     }
     let _ = &c.event_id;
     TaskFields {
-        subject: format!("Vapi call: {}", p.ended_reason),
+        subject: if p.is_inbound() {
+            format!("Vapi inbound call: {}", p.ended_reason)
+        } else {
+            format!("Vapi call: {}", p.ended_reason)
+        },
         description: lines.join("\n"),
         status: "Completed".into(),
         who_id: c.contact_id.clone(),
@@ -169,9 +183,16 @@ pub(crate) async fn run_report(
         // Neither our own call# nor a signed call context names this call: it is not one sfvapi
         // placed (a web call on the assistant, metadata set by someone else). Nothing of it
         // reaches Salesforce or the customer.
+        // An inbound caller the webhook could not identify gets the generic assistant and no
+        // signed context, so she lands here too: no Contact to log it on.
+        let reason = if p.is_inbound() {
+            "an inbound caller sfvapi did not identify (no signed call context): no Task, no follow-up"
+        } else {
+            "not a call sfvapi placed (no call# from the worker, no signed call context): no Task, no follow-up"
+        };
         return Ok((
             Outcome::Skipped {
-                reason: "not a call sfvapi placed (no call# from the worker, no signed call context): no Task, no follow-up".into(),
+                reason: reason.into(),
             },
             vec![],
         ));
@@ -209,12 +230,19 @@ pub(crate) async fn run_report(
     };
     let reached = !EndedReason::parse(&p.ended_reason).is_not_reached();
     let f = &inner.config.followup;
-    let by_policy = match f.policy {
+    // An inbound call has its own policy (default never), and the high-value rule is for
+    // customers we could not reach, so it is for outbound calls only.
+    let (policy, high_value_rule) = if p.is_inbound() {
+        (f.inbound_policy, false)
+    } else {
+        (f.policy, f.high_value)
+    };
+    let by_policy = match policy {
         FollowupPolicy::Never => false,
         FollowupPolicy::NotReached => !reached,
         FollowupPolicy::Always => true,
     };
-    if !by_policy && !f.high_value {
+    if !by_policy && !high_value_rule {
         extra.push(("followup", AttributeValue::S("not needed".into())));
         return Ok((
             Outcome::Done {
@@ -233,7 +261,7 @@ pub(crate) async fn run_report(
             ))
         }
     };
-    let high_value = f.high_value
+    let high_value = high_value_rule
         && contact
             .annual_revenue
             .is_some_and(|r| r >= f.high_value_revenue);

@@ -1,12 +1,13 @@
 //! Everything Salesforce: the events it sends us (`events`), OAuth flows (`oauth`), the shared
-//! token cache (`token`), the REST client (`rest`) and the token refresher / connect routes
-//! (`connect`).
+//! token cache (`token`), the REST client (`rest`), finding a caller by phone number (`search`)
+//! and the token refresher / connect routes (`connect`).
 
 pub mod connect;
 pub mod events;
 pub mod lookup;
 pub mod oauth;
 pub mod rest;
+pub mod search;
 pub mod token;
 
 use std::sync::Arc;

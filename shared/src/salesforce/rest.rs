@@ -270,12 +270,12 @@ pub fn contact_soql(id: &SalesforceId, custom: &[String]) -> String {
 /// The answer of `GET /query`: `totalSize`, `done`, `records[]`
 /// (<https://developer.salesforce.com/docs/platform/api-rest/guide/dome-query.html>).
 #[derive(Debug, Deserialize)]
-struct QueryAnswer {
+pub(super) struct QueryAnswer {
     #[serde(rename = "totalSize")]
-    total_size: u64,
+    pub(super) total_size: u64,
     #[serde(default)]
-    done: bool,
-    records: Vec<Value>,
+    pub(super) done: bool,
+    pub(super) records: Vec<Value>,
 }
 
 /// REST client of one connection. Build once per cold start; clone-cheap.
@@ -285,7 +285,7 @@ pub struct SalesforceClient {
     tokens: Arc<TokenProvider>,
 }
 
-struct Answer {
+pub(super) struct Answer {
     status: StatusCode,
     body: Vec<u8>,
 }
@@ -299,6 +299,11 @@ impl SalesforceClient {
         &self.tokens
     }
 
+    /// The configured custom Contact fields (`SF_CONTACT_CUSTOM_FIELDS`).
+    pub fn contact_custom_fields(&self) -> &[String] {
+        &self.tokens.oauth().config().contact_custom_fields
+    }
+
     fn data_url(&self, token: &AccessToken, path: &str) -> String {
         format!(
             "{}/services/data/{}{path}",
@@ -308,7 +313,7 @@ impl SalesforceClient {
     }
 
     /// Send with the current token; on 401 INVALID_SESSION_ID refresh once and retry once.
-    async fn send(
+    pub(super) async fn send(
         &self,
         method: Method,
         path: &str,
@@ -550,7 +555,11 @@ fn first_error(body: &[u8]) -> Option<ApiErrorEntry> {
         .and_then(|v| v.into_iter().next())
 }
 
-fn expect_json(answer: Answer, object: &'static str, id: &str) -> Result<Value, RestError> {
+pub(super) fn expect_json(
+    answer: Answer,
+    object: &'static str,
+    id: &str,
+) -> Result<Value, RestError> {
     if answer.status.is_success() {
         serde_json::from_slice(&answer.body).map_err(|_| RestError::Malformed {
             detail: format!("{object} answer is not JSON"),
@@ -589,7 +598,7 @@ fn error_for(answer: Answer, object: &'static str, id: &str) -> RestError {
     }
 }
 
-fn parse_contact(id: &SalesforceId, v: &Value, custom: &[String]) -> Contact {
+pub(super) fn parse_contact(id: &SalesforceId, v: &Value, custom: &[String]) -> Contact {
     let s = |k: &str| v.get(k).and_then(Value::as_str);
     let custom = custom
         .iter()

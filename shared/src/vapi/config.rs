@@ -62,6 +62,9 @@ pub struct VapiWebhookConfig {
     /// `VAPI_LIVE_LOOKUP_TIMEOUT_MS` (default 3000): deadline of a live Salesforce lookup, well
     /// under Vapi's tool timeout (`server.timeoutSeconds`, default 20 s).
     pub live_lookup_timeout: Duration,
+    /// Inbound calls (`assistant-request`): on when `VAPI_INBOUND_ASSISTANT_ID` is set
+    /// (`crate::vapi::inbound::InboundConfig`).
+    pub inbound: Option<crate::vapi::inbound::InboundConfig>,
 }
 
 impl VapiWebhookConfig {
@@ -101,6 +104,7 @@ impl VapiWebhookConfig {
             event_ttl: Duration::from_secs(ttl_days * 86_400),
             tool_cache_ttl: env.secs_or("VAPI_TOOL_CACHE_TTL_SECS", 86_400)?,
             live_lookup_timeout: Duration::from_millis(lookup_ms),
+            inbound: crate::vapi::inbound::InboundConfig::from_env(env)?,
         })
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{SalesforceEventId, SalesforceId, VapiCallId};
 use crate::jobs::{JobKind, JobStatus};
 use crate::store::{attr, Item, EXPIRES_AT, PK};
-use crate::vapi::messages::{EndOfCallReport, ToolCallId};
+use crate::vapi::messages::{CallDirection, EndOfCallReport, ToolCallId};
 
 /// Salesforce's `Task.Description` holds 32,000 characters; a longer transcript is cut to fit.
 pub const MAX_TRANSCRIPT_CHARS: usize = 32_000;
@@ -71,6 +71,10 @@ pub struct ReportPayload {
     pub success_evaluation: Option<String>,
     /// ms since epoch: Vapi's message timestamp, or when we received it.
     pub reported_at: i64,
+    /// Vapi's `call.type`: an inbound call gets an inbound Task and the inbound follow-up policy.
+    /// Absent in reports queued before it existed, and for web calls: treated as outbound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<CallDirection>,
 }
 
 impl ReportPayload {
@@ -117,7 +121,18 @@ impl ReportPayload {
                 .success_evaluation
                 .map(|s| truncate_chars(s, MAX_SHORT_CHARS, "…").0),
             reported_at,
+            direction: None,
         }
+    }
+
+    /// The call's direction, as Vapi's `call.type` says.
+    pub fn with_direction(mut self, direction: Option<CallDirection>) -> Self {
+        self.direction = direction;
+        self
+    }
+
+    pub fn is_inbound(&self) -> bool {
+        self.direction == Some(CallDirection::Inbound)
     }
 }
 

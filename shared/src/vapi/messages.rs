@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::calls::MAX_STATUS_CHARS;
-use crate::ids::{InvalidValue, SalesforceEventId, SalesforceId, VapiCallId};
+use crate::ids::{E164Phone, InvalidValue, SalesforceEventId, SalesforceId, VapiCallId};
 
 /// Longest tool name kept (stored with a cached answer, logged).
 pub const MAX_TOOL_NAME_CHARS: usize = 128;
@@ -41,6 +41,8 @@ pub enum MessageKind {
     FunctionCall(ToolCall),
     StatusUpdate(StatusUpdate),
     EndOfCallReport(Box<EndOfCallReport>),
+    /// `assistant-request`: an inbound call asks which assistant answers it (`vapi::inbound`).
+    AssistantRequest(AssistantRequest),
     /// Any other `message.type`, kept for the log line.
     Other(String),
 }
@@ -56,6 +58,46 @@ pub struct CallRef {
     pub case_id: Option<SalesforceId>,
     /// `metadata.sfvapiContextSig`: the worker's signature over the three ids above.
     pub context_sig: Option<String>,
+    /// `call.type`, set by Vapi: whether the customer called us or we called them.
+    pub direction: Option<CallDirection>,
+}
+
+/// Who called whom (Vapi OpenAPI `Call.type`: `inboundPhoneCall`, `outboundPhoneCall`, `webCall`,
+/// `vapi.websocketCall`). Only the phone calls are typed; anything else is `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallDirection {
+    /// The customer called the phone number (`inboundPhoneCall`).
+    Inbound,
+    /// sfvapi's worker placed the call (`outboundPhoneCall`).
+    Outbound,
+}
+
+impl CallDirection {
+    pub fn parse(call_type: &str) -> Option<Self> {
+        match call_type {
+            "inboundPhoneCall" => Some(Self::Inbound),
+            "outboundPhoneCall" => Some(Self::Outbound),
+            _ => None,
+        }
+    }
+}
+
+/// The caller's number of an `assistant-request`, parsed at the edge.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallerNumber {
+    /// `call.customer.number` (or the message's `customer.number`) as E.164.
+    Known(E164Phone),
+    /// No number: withheld caller id, or a call without a customer.
+    Withheld,
+    /// A number that is not E.164 (`anonymous`, a SIP URI, …); never looked up.
+    Unusable,
+}
+
+/// `assistant-request` (Vapi OpenAPI `ServerMessageAssistantRequest`): who is calling.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssistantRequest {
+    pub caller: CallerNumber,
 }
 
 impl CallRef {
@@ -296,6 +338,7 @@ pub fn parse(body: &[u8]) -> Result<ServerMessage, InvalidValue> {
         "end-of-call-report" => {
             MessageKind::EndOfCallReport(Box::new(parse_report(&mut msg, call.as_ref())?))
         }
+        "assistant-request" => MessageKind::AssistantRequest(parse_assistant_request(&msg)),
         _ => MessageKind::Other(kind),
     };
     Ok(ServerMessage {
@@ -333,7 +376,34 @@ fn parse_call(call: Option<&Value>) -> Result<Option<CallRef>, InvalidValue> {
         context_sig: meta(crate::vapi::context::SIG_FIELD)
             .filter(|s| s.len() <= 128)
             .map(str::to_owned),
+        direction: call
+            .get("type")
+            .and_then(Value::as_str)
+            .and_then(CallDirection::parse),
     }))
+}
+
+/// The caller of an inbound call: `call.customer.number` (Vapi OpenAPI `Call.customer`,
+/// `CreateCustomerDTO.number`), else the message's own `customer.number`. Never an error: a call
+/// whose number cannot be used is still answered (with the generic assistant).
+fn parse_assistant_request(msg: &Map<String, Value>) -> AssistantRequest {
+    let number = msg
+        .get("call")
+        .and_then(|c| c.pointer("/customer/number"))
+        .or_else(|| msg.get("customer").and_then(|c| c.get("number")))
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
+    let caller = match number {
+        None => CallerNumber::Withheld,
+        // E.164 has at most 15 digits; anything much longer is not a number to look up.
+        Some(n) if n.len() > 40 => CallerNumber::Unusable,
+        Some(n) => match E164Phone::parse("customer.number", n) {
+            Ok(p) => CallerNumber::Known(p),
+            Err(_) => CallerNumber::Unusable,
+        },
+    };
+    AssistantRequest { caller }
 }
 
 /// Both shapes Vapi sends: `toolCallList[{id, name, arguments}]` (also OpenAI-style
@@ -572,6 +642,56 @@ mod tests {
         assert_eq!(calls[1].name, "y");
         assert_eq!(calls[1].arguments.str("k"), Some("w"));
         assert!(matches!(calls[2].arguments, Arguments::Invalid(_)));
+    }
+
+    #[test]
+    fn an_assistant_request_names_its_caller_by_e164_number_or_none() {
+        let m = parse(
+            br#"{"message":{"type":"assistant-request","call":{"id":"c1","type":"inboundPhoneCall",
+              "customer":{"number":"+1 (415) 555-0123"}},"customer":{"number":"+14155550999"}}}"#,
+        )
+        .unwrap();
+        let MessageKind::AssistantRequest(req) = &m.kind else {
+            panic!("{m:?}")
+        };
+        // call.customer.number first, parsed as E.164.
+        assert_eq!(
+            req.caller,
+            CallerNumber::Known(E164Phone::parse("p", "+14155550123").unwrap())
+        );
+        assert_eq!(m.call.unwrap().direction, Some(CallDirection::Inbound));
+        let only_message = parse(
+            br#"{"message":{"type":"assistant-request","call":{"id":"c1"},"customer":{"number":"+14155550999"}}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            only_message.kind,
+            MessageKind::AssistantRequest(AssistantRequest {
+                caller: CallerNumber::Known(_)
+            })
+        ));
+        for (body, want) in [
+            (
+                r#"{"message":{"type":"assistant-request","call":{"id":"c1"}}}"#,
+                CallerNumber::Withheld,
+            ),
+            (
+                r#"{"message":{"type":"assistant-request","call":{"id":"c1","customer":{"number":"anonymous"}}}}"#,
+                CallerNumber::Unusable,
+            ),
+            (
+                r#"{"message":{"type":"assistant-request","call":{"id":"c1","customer":{"number":"4155550123"}}}}"#,
+                CallerNumber::Unusable,
+            ),
+        ] {
+            let m = parse(body.as_bytes()).unwrap();
+            assert_eq!(
+                m.kind,
+                MessageKind::AssistantRequest(AssistantRequest { caller: want })
+            );
+        }
+        let web = parse(br#"{"message":{"type":"status-update","status":"ended","call":{"id":"c1","type":"webCall"}}}"#).unwrap();
+        assert_eq!(web.call.unwrap().direction, None);
     }
 
     #[test]

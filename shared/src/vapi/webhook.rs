@@ -4,6 +4,8 @@
 //!   keys) reads the call's snapshot and any cached answers together; each new answer costs one conditional PutItem.
 //! - `status-update`: one conditional PutItem (dedup per status) + one UpdateItem on `call#`.
 //! - `end-of-call-report`: ONE conditional PutItem that dedups and enqueues the `report` job.
+//! - `assistant-request` (an inbound call): answered in the response with the inbound assistant,
+//!   and the caller's context when she is known (`crate::vapi::inbound`), within its deadline.
 //! - anything else: 200, logged, nothing stored.
 //!
 //! A DynamoDB or Secrets Manager failure is a 503 (Vapi may retry); nothing is half-accepted.
@@ -25,13 +27,14 @@ use crate::signature::{verify_vapi, SignatureError};
 use crate::store::{attr, unavailable, Item, PutOutcome, Store, StoreError, PK};
 use crate::telemetry::{metric, Unit};
 use crate::vapi::config::{VapiServerSecret, VapiWebhookConfig};
+use crate::vapi::inbound::{CallerDirectory, Inbound};
 use crate::vapi::jobs::{
     new_note_job, new_report_job, new_status_record, status_pk, truncate_chars, NotePayload,
     ReportPayload, MAX_NOTE_CHARS,
 };
 use crate::vapi::messages::{
-    self, Arguments, CallRef, CallStatus, EndOfCallReport, MessageKind, ServerMessage,
-    StatusUpdate, ToolCall, ToolCallId,
+    self, Arguments, AssistantRequest, CallRef, CallStatus, EndOfCallReport, MessageKind,
+    ServerMessage, StatusUpdate, ToolCall, ToolCallId,
 };
 use crate::vapi::tools::{
     answer_from_snapshot, answer_item, cached_outcome, live_request, tool_pk, LiveLookup, Tool,
@@ -49,6 +52,7 @@ pub struct VapiWebhookApp {
     store: Store,
     secrets: SecretsCache,
     live: Option<Arc<dyn LiveLookup>>,
+    inbound: Option<Arc<Inbound>>,
 }
 
 fn is_webhook_path(path: &str) -> bool {
@@ -65,12 +69,31 @@ enum Context {
 
 impl VapiWebhookApp {
     pub fn new(config: VapiWebhookConfig, store: Store, secrets: SecretsCache) -> Self {
+        let inbound = config
+            .inbound
+            .clone()
+            .map(|c| Arc::new(Inbound::new(c, store.clone(), None, config.event_ttl)));
         Self {
             config: Arc::new(config),
             store,
             secrets,
             live: None,
+            inbound,
         }
+    }
+
+    /// Plug in the search that finds an inbound caller sfvapi has not called recently (only
+    /// when inbound calls are configured).
+    pub fn with_caller_directory(mut self, directory: Arc<dyn CallerDirectory>) -> Self {
+        if let Some(c) = self.config.inbound.clone() {
+            self.inbound = Some(Arc::new(Inbound::new(
+                c,
+                self.store.clone(),
+                Some(directory),
+                self.config.event_ttl,
+            )));
+        }
+        self
     }
 
     /// Plug in a live Salesforce lookup for calls without a snapshot.
@@ -88,16 +111,38 @@ impl VapiWebhookApp {
         let env = Env::process();
         let config = VapiWebhookConfig::from_env(&env)?;
         let (store, secrets) = config.common.clients().await;
+        Self::wired(&env, config, store, secrets)
+    }
+
+    /// The app with the Salesforce reads its settings ask for: live lookups
+    /// (`SF_LIVE_LOOKUPS`) and the inbound caller search (`VAPI_INBOUND_ASSISTANT_ID` with
+    /// `INBOUND_SALESFORCE_SEARCH`), both on one token-reading connection built here, once.
+    pub fn wired<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        config: VapiWebhookConfig,
+        store: Store,
+        secrets: SecretsCache,
+    ) -> Result<Self, ConfigError> {
         let live = config.live_lookups;
-        let app = Self::new(config, store.clone(), secrets.clone());
-        if !live {
+        let search = config.inbound.as_ref().is_some_and(|i| i.salesforce_search);
+        let mut app = Self::new(config, store.clone(), secrets.clone());
+        if !live && !search {
             return Ok(app);
         }
-        let sf = crate::config::SalesforceConfig::for_token_reader(&env)?;
+        let sf = crate::config::SalesforceConfig::for_token_reader(env)?;
         let revenue: f64 = env.parse_or("HIGH_VALUE_REVENUE", 100_000.0)?;
         let connection = crate::salesforce::Connection::token_reader(sf, store, secrets)?;
-        let lookup = crate::salesforce::lookup::SalesforceLookup::new(connection.rest, revenue);
-        Ok(app.with_live_lookup(Arc::new(lookup)))
+        if live {
+            let lookup =
+                crate::salesforce::lookup::SalesforceLookup::new(connection.rest.clone(), revenue);
+            app = app.with_live_lookup(Arc::new(lookup));
+        }
+        if search {
+            let directory =
+                crate::salesforce::search::SalesforceCallerSearch::new(connection.rest, revenue);
+            app = app.with_caller_directory(Arc::new(directory));
+        }
+        Ok(app)
     }
 
     pub fn store(&self) -> &Store {
@@ -175,6 +220,10 @@ impl VapiWebhookApp {
                 span.record("message_type", "end-of-call-report");
                 self.end_of_call_report(&msg, report, now_ms).await
             }
+            MessageKind::AssistantRequest(req) => {
+                span.record("message_type", "assistant-request");
+                self.assistant_request(&msg, req).await
+            }
             MessageKind::Other(kind) => {
                 span.record("message_type", kind.as_str());
                 info!("message type not handled; acknowledged");
@@ -239,6 +288,22 @@ impl VapiWebhookApp {
                 Err(ApiError::Unavailable(e.to_string()))
             }
         }
+    }
+
+    /// An inbound call asks for its assistant. Always a 200 with an answer: a secret that cannot
+    /// be read only means no context can be signed (the generic assistant).
+    async fn assistant_request(
+        &self,
+        msg: &ServerMessage,
+        req: &AssistantRequest,
+    ) -> Result<Response<Body>, ApiError> {
+        let Some(inbound) = &self.inbound else {
+            warn!("assistant-request for an inbound call, but VAPI_INBOUND_ASSISTANT_ID is not set: the call is refused");
+            return Ok(ok(crate::vapi::inbound::not_configured_body()));
+        };
+        let key = self.secret().await.ok().and_then(|s| s.context_key);
+        let answer = inbound.answer(msg.call.as_ref(), req, key.as_ref()).await;
+        Ok(ok(answer.body))
     }
 
     async fn tool_calls(
@@ -648,7 +713,8 @@ impl VapiWebhookApp {
             call.case_id.clone(),
             report.clone(),
             msg.timestamp_ms.unwrap_or(now_ms),
-        );
+        )
+        .with_direction(call.direction);
         let item = new_report_job(&payload, now_ms, self.config.event_ttl);
         match self
             .store

@@ -6,6 +6,7 @@
 //! and a minimal Lambda Runtime API for the release binaries. Every loop is bounded in count and
 //! time.
 
+pub mod callback;
 pub mod ddb_local;
 pub mod harness;
 pub mod reliability;

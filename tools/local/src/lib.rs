@@ -8,6 +8,7 @@
 //! - [`stack`]: starts the sandbox, the table and secrets, the runner and the pump together.
 //! - [`demo`] and [`timeline`]: the scripted flow and its per-event timeline.
 //! - [`pacing`]: many events against a small Vapi concurrency limit (e2e and `make bench`).
+//! - [`callback`]: the customer calls back (`make demo SCENARIO=callback`, e2e and `make bench`).
 //!
 //! # Why a local runner and not `cargo lambda watch`
 //! `cargo lambda watch` emulates the Lambda runtime API per function: one process and one build
@@ -20,6 +21,7 @@
 //! What it does not cover — the bootstrap `main.rs` files and the runtime API — is a few lines
 //! each, exercised by `cargo lambda invoke` against `events/`.
 
+pub mod callback;
 pub mod demo;
 pub mod pacing;
 pub mod pump;

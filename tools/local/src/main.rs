@@ -7,8 +7,9 @@
 //! - `demo-ingest`: the sample events through the ingest handler alone.
 //!
 //! Options: `--port P` (runner port, default any free one), `--timeout-secs N` (demo wait,
-//! default 30), `--scenario normal|no-answer|outage` (also `SCENARIO`), and any `sfvapi-sandbox`
-//! flag (`--deliver-twice`, `--outage-count 2`, …, or their `SANDBOX_*` variables).
+//! default 30), `--scenario normal|no-answer|outage|callback` (also `SCENARIO`; `callback` is the
+//! customer calling back, `sfvapi_local::callback`), and any `sfvapi-sandbox` flag
+//! (`--deliver-twice`, `--outage-count 2`, …, or their `SANDBOX_*` variables).
 
 mod ingest_demo;
 
@@ -19,13 +20,15 @@ use std::time::Duration;
 use sfvapi_local::demo::{self, DemoOptions};
 use sfvapi_local::stack::{Stack, StackConfig};
 
-const USAGE: &str = "usage: sfvapi-local serve|demo|demo-ingest [--port P] [--timeout-secs N] [--scenario normal|no-answer|outage] [sandbox flags]\n(run it through scripts/services.sh, or `make demo`)";
+const USAGE: &str = "usage: sfvapi-local serve|demo|demo-ingest [--port P] [--timeout-secs N] [--scenario normal|no-answer|outage|callback] [sandbox flags]\n(run it through scripts/services.sh, or `make demo`)";
 
 struct Args {
     command: String,
     port: u16,
     timeout: Duration,
     sandbox: sandbox::Config,
+    /// `SCENARIO=callback`: the demo of `sfvapi_local::callback` (not a sandbox scenario).
+    callback: bool,
 }
 
 fn parse_args(mut raw: Vec<String>) -> Result<Args, String> {
@@ -36,6 +39,7 @@ fn parse_args(mut raw: Vec<String>) -> Result<Args, String> {
     let mut port = 0;
     let mut timeout = Duration::from_secs(30);
     let mut rest = Vec::new();
+    let mut callback = std::env::var("SCENARIO").is_ok_and(|s| s.trim() == "callback");
     let mut it = raw.into_iter();
     while let Some(a) = it.next() {
         let (name, inline) = match a.split_once('=') {
@@ -61,6 +65,14 @@ fn parse_args(mut raw: Vec<String>) -> Result<Args, String> {
                         .map_err(|_| "--timeout-secs: expected whole seconds".to_owned())?,
                 )
             }
+            "--scenario" if inline.as_deref() == Some("callback") => callback = true,
+            "--scenario"
+                if inline.is_none()
+                    && it.as_slice().first().map(String::as_str) == Some("callback") =>
+            {
+                it.next();
+                callback = true;
+            }
             _ => rest.push(a),
         }
     }
@@ -70,6 +82,7 @@ fn parse_args(mut raw: Vec<String>) -> Result<Args, String> {
             (k == "SANDBOX_SCENARIO")
                 .then(|| std::env::var("SCENARIO").ok())
                 .flatten()
+                .filter(|s| s.trim() != "callback")
         })
     })
     .map_err(|e| match e {
@@ -81,6 +94,7 @@ fn parse_args(mut raw: Vec<String>) -> Result<Args, String> {
         port,
         timeout,
         sandbox,
+        callback,
     })
 }
 
@@ -111,14 +125,24 @@ async fn main() -> ExitCode {
             serve(args).await
         }
         "demo" => {
-            init_logs("warn");
+            // The callback story has an unidentified caller whose tool call is (rightly) answered
+            // with an error, which the fake Vapi reports as a warning: not news in that demo.
+            init_logs(if args.callback {
+                "warn,sandbox=error"
+            } else {
+                "warn"
+            });
             // The EMF metric lines would drown the timeline on stdout.
             std::env::set_var("SFVAPI_NO_METRICS", "1");
-            demo::run(DemoOptions {
+            let opts = DemoOptions {
                 sandbox: args.sandbox,
                 timeout: args.timeout,
-            })
-            .await
+            };
+            if args.callback {
+                sfvapi_local::callback::run(opts).await
+            } else {
+                demo::run(opts).await
+            }
         }
         "demo-ingest" => ingest_demo::run().await,
         _ => Err(USAGE.into()),

@@ -53,6 +53,8 @@ pub enum StackError {
     Sandbox(#[from] sandbox::ServeError),
     #[error("stream pump: {0}")]
     Pump(#[from] PumpError),
+    #[error("creating the inbound assistant in the sandbox: {0}")]
+    InboundAssistant(String),
 }
 
 pub struct StackConfig {
@@ -227,6 +229,7 @@ impl Stack {
         config.sandbox.vapi.server_url = Some(format!("{}/vapi/webhook", bound.url));
         let scenario = config.sandbox.vapi.scenario;
         let secrets_json = secret_values(&config.sandbox);
+        let vapi_key = config.sandbox.vapi.api_key.clone();
         let sandbox = sandbox::serve(config.sandbox).await?;
 
         let table = config
@@ -251,6 +254,16 @@ impl Stack {
             arns.insert(kind, out.arn().map(str::to_owned).unwrap_or(name));
         }
         let mut env = env_vars(&table, &arns, &sandbox);
+        // The assistant inbound calls get, created in the fake Vapi from events/ as a deployer
+        // creates it in Vapi (README "Calls back").
+        let inbound = crate::callback::create_inbound_assistant(
+            &sandbox.vapi_url,
+            &vapi_key,
+            &format!("{}/vapi/webhook", bound.url),
+        )
+        .await
+        .map_err(StackError::InboundAssistant)?;
+        env.insert("VAPI_INBOUND_ASSISTANT_ID".into(), inbound);
         env.extend(config.extra_env);
         if config.export_env {
             for (k, v) in &env {
@@ -270,7 +283,8 @@ impl Stack {
         let ingest = IngestApp::new(ingest_cfg, store.clone(), cache(ttl));
         let vapi_cfg = VapiWebhookConfig::from_env(&lookup)?;
         let ttl = vapi_cfg.common.secrets_ttl;
-        let vapi = VapiWebhookApp::new(vapi_cfg, store.clone(), cache(ttl));
+        // Wired as on Lambda: the Salesforce search for inbound callers included.
+        let vapi = VapiWebhookApp::wired(&lookup, vapi_cfg, store.clone(), cache(ttl))?;
         let refresher_cfg = TokenRefresherConfig::from_env(&lookup)?;
         let ttl = refresher_cfg.common.secrets_ttl;
         let refresher = Arc::new(RefresherApp::new(refresher_cfg, store.clone(), cache(ttl))?);

@@ -302,7 +302,8 @@ fn job_status(it: &Item) -> &str {
     attr::opt_s(it, "status").unwrap_or("?")
 }
 
-fn call_steps(ev: &Evidence<'_>, call: &str, t0: i64) -> Vec<Step> {
+/// The steps of one call: its server messages, its report job, its Task and follow-up.
+pub fn call_steps(ev: &Evidence<'_>, call: &str, t0: i64) -> Vec<Step> {
     let mut steps = Vec::new();
     for e in ev
         .log

@@ -46,6 +46,9 @@ struct SalesforceControl {
     #[serde(default)]
     revoke_tokens: bool,
     api_usage: Option<u64>,
+    /// The next N REST calls answer only after `hang_ms` (default 10 s): a slow Salesforce.
+    hang_next: Option<u32>,
+    hang_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -220,6 +223,12 @@ fn apply(app: &App, c: Control) -> Result<(), String> {
         }
         if let Some(n) = sf.api_usage {
             st.api_usage = n;
+        }
+        if let Some(n) = sf.hang_next {
+            st.hang_next = n;
+        }
+        if let Some(ms) = sf.hang_ms {
+            st.hang = std::time::Duration::from_millis(ms);
         }
     }
     if let Some(v) = c.vapi {

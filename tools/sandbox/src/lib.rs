@@ -25,6 +25,10 @@
 //!   message_type?, call_id?, delivery?, attempt?, check? {ok, detail}` (out: tool-call answers).
 //!   `/_sandbox` requests themselves are not logged.
 //! - `DELETE /_sandbox/requests` → `{"cleared":N}`.
+//! - `POST /_sandbox/inbound-call` `{"from": "+14155550123"}`: a customer calls the phone number;
+//!   the fake Vapi sends `assistant-request` to `--vapi-server-url` and runs the call with the
+//!   assistant it answers (see `vapi::inbound`). Answers `{"ok", "callId", "assistantRequest",
+//!   "firstMessage"?, "endedReason"?}` once the assistant is settled.
 //! - `GET /_sandbox/control` → the current switches.
 //! - `POST /_sandbox/control` with a JSON object; every key is optional, unknown keys are a 400:
 //!   ```json
@@ -34,7 +38,9 @@
 //!       "fail_next": {"status": 401, "count": 1},
 //!       "token_error": {"error": "invalid_grant", "count": 1},
 //!       "revoke_tokens": true,
-//!       "api_usage": 14990
+//!       "api_usage": 14990,
+//!       "hang_next": 1,
+//!       "hang_ms": 5000
 //!     },
 //!     "vapi": {
 //!       "scenario": "normal",
@@ -53,7 +59,8 @@
 //!   `invalid_grant`, `inactive_user`, `inactive_org`, `rate_limit_exceeded` (400) or
 //!   `invalid_client` (401) for the next `count` token requests; `revoke_tokens` invalidates
 //!   every issued access token (a dead session: REST answers 401 until a new token is fetched);
-//!   `api_usage` sets N of `Sforce-Limit-Info: api-usage=N/M` (beyond M, REST answers 403).
+//!   `api_usage` sets N of `Sforce-Limit-Info: api-usage=N/M` (beyond M, REST answers 403);
+//!   `hang_next` makes the next N REST calls answer only after `hang_ms` (default 10 s).
 //!   Vapi `scenario: "outage"` re-arms `outage_count` failures; `fail_next.status` ∈ 400 (a limit:
 //!   `{"message":["Over Concurrency Limit."],"error":"Bad Request","statusCode":400}`), 429, 500,
 //!   503 for the next `POST /call`s; `concurrency_limit` sets how many calls may be live at once
@@ -368,6 +375,9 @@ async fn handle(
                 headers: parts.headers,
                 body: collected.to_bytes(),
             };
+            if req.path.trim_end_matches('/') == "/_sandbox/inbound-call" {
+                return to_hyper(vapi::inbound::place(&app, &req).await);
+            }
             if req.path == "/_sandbox" || req.path.starts_with("/_sandbox/") {
                 return to_hyper(control::handle(&app, &req));
             }

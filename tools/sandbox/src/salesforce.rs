@@ -17,6 +17,8 @@
 //! - Field properties (Task.TaskSubtype is Create but not Update; CaseComment.CommentBody is 4,000
 //!   bytes): the Object Reference,
 //!   <https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_task.htm>.
+//! - SOSL phone search (`GET /search?q=FIND {…} IN PHONE FIELDS RETURNING Contact(…)`) and the
+//!   open-Case query of an inbound caller: `search` (below), which cites its documents.
 
 use std::collections::{HashMap, HashSet};
 
@@ -25,6 +27,8 @@ use serde_json::{json, Map, Value};
 
 use crate::config::SalesforceConfig;
 use crate::{lock, util, App, Req, Resp};
+
+mod search;
 
 const ORG_ID: &str = "00D5e000000SbXqEAK";
 const USER_ID: &str = "0055e000001SbXqAAK";
@@ -59,6 +63,10 @@ pub(crate) struct State {
     pub fail_next: Option<FailNext>,
     pub token_error: Option<TokenFailure>,
     pub api_usage: u64,
+    /// The next N REST calls answer only after `hang` (a slow Salesforce; the answer itself is
+    /// the normal one).
+    pub hang_next: u32,
+    pub hang: std::time::Duration,
     contacts: Vec<Value>,
     cases: Vec<Value>,
     /// External id value → Task.
@@ -75,6 +83,8 @@ impl State {
             fail_next: None,
             token_error: None,
             api_usage: 0,
+            hang_next: 0,
+            hang: std::time::Duration::from_secs(10),
             contacts: seed_contacts(),
             cases: seed_cases(),
             tasks: HashMap::new(),
@@ -86,6 +96,7 @@ impl State {
     pub fn reset_switches(&mut self) {
         self.fail_next = None;
         self.token_error = None;
+        self.hang_next = 0;
     }
 
     pub fn revoke_all_tokens(&mut self) {
@@ -97,6 +108,8 @@ impl State {
             "fail_next": self.fail_next,
             "token_error": self.token_error,
             "api_usage": self.api_usage,
+            "hang_next": self.hang_next,
+            "hang_ms": self.hang.as_millis() as u64,
             "active_tokens": self.tokens.len(),
             "tasks": self.tasks.len(),
         })
@@ -126,6 +139,10 @@ fn seed_contacts() -> Vec<Value> {
             "Name": name,
             "Phone": phone,
             "MobilePhone": mobile,
+            // Contact's other phone fields (Contact object reference); null unless set below.
+            "HomePhone": Value::Null,
+            "OtherPhone": Value::Null,
+            "AssistantPhone": Value::Null,
             "Email": email,
             "DoNotCall": dnc,
             "Account_Status__c": status,
@@ -134,7 +151,7 @@ fn seed_contacts() -> Vec<Value> {
             "Account": {"attributes": {"type": "Account"}, "AnnualRevenue": revenue},
         })
     };
-    vec![
+    let mut contacts = vec![
         contact(
             "0035e00000XyZ12AAF",
             "Ada Lovelace",
@@ -179,7 +196,47 @@ fn seed_contacts() -> Vec<Value> {
             "en",
             50_000.0,
         ),
-    ]
+    ];
+    // For inbound calls (the phone search): a number stored as a US user types it, with an
+    // assistant on another number; and a family phone shared by two Contacts, stored in two
+    // formats.
+    let mut katherine = contact(
+        "0035e00000KJohnAAD",
+        "Katherine Johnson",
+        json!("(415) 555-0142"),
+        Value::Null,
+        "katherine@example.com",
+        false,
+        "Active",
+        "en",
+        120_000.0,
+    );
+    katherine["AssistantPhone"] = json!("+1 415 555 0188");
+    let mut mary = contact(
+        "0035e00000MJackAAD",
+        "Mary Jackson",
+        Value::Null,
+        json!("+14155550160"),
+        "mary@example.com",
+        false,
+        "Active",
+        "en",
+        60_000.0,
+    );
+    mary["HomePhone"] = json!("+1 415-555-0177");
+    let dorothy = contact(
+        "0035e00000DVaugAAD",
+        "Dorothy Vaughan",
+        json!("(415) 555-0177"),
+        Value::Null,
+        "dorothy@example.com",
+        false,
+        "Active",
+        "en",
+        70_000.0,
+    );
+    contacts.extend([katherine, mary, dorothy]);
+    contacts
 }
 
 fn seed_cases() -> Vec<Value> {
@@ -199,6 +256,9 @@ fn seed_cases() -> Vec<Value> {
             "ContactId": contact,
             // Standard fields an org leaves empty come back as null, not absent.
             "Description": Value::Null,
+            // Case.IsClosed is set by Salesforce from the Status (Case object reference).
+            "IsClosed": status == "Closed",
+            "CreatedDate": "2026-11-20T09:00:00.000+0000",
         })
     };
     vec![
@@ -226,6 +286,27 @@ fn seed_cases() -> Vec<Value> {
             "High",
             "0035e00000BadPhAAJ",
         ),
+        case(
+            "5005e00000KJopnAAD",
+            "00001031",
+            "Invoice shows the wrong address",
+            "Working",
+            "Medium",
+            "0035e00000KJohnAAD",
+        ),
+        // Newer, but closed: the open one above is her case.
+        {
+            let mut c = case(
+                "5005e00000KJclsAAD",
+                "00001035",
+                "Password reset",
+                "Closed",
+                "Low",
+                "0035e00000KJohnAAD",
+            );
+            c["CreatedDate"] = json!("2026-11-25T09:00:00.000+0000");
+            c
+        },
     ]
 }
 
@@ -547,8 +628,12 @@ fn rest(app: &App, req: &Req) -> Resp {
         "api-usage={}/{}; per-app-api-usage={}/{}(appName=sfvapi)",
         st.api_usage, cfg.api_limit, st.api_usage, cfg.api_limit
     );
-    let resp = rest_inner(app, &mut st, req);
-    resp.with_header("sforce-limit-info", usage)
+    let resp = rest_inner(app, &mut st, req).with_header("sforce-limit-info", usage);
+    if st.hang_next > 0 {
+        st.hang_next -= 1;
+        return resp.after(st.hang);
+    }
+    resp
 }
 
 fn rest_inner(app: &App, st: &mut State, req: &Req) -> Resp {
@@ -586,6 +671,10 @@ fn rest_inner(app: &App, st: &mut State, req: &Req) -> Resp {
     match segs {
         ["query"] => match *method {
             http::Method::GET => query(st, req),
+            _ => method_not_allowed(method, "GET,HEAD"),
+        },
+        ["search"] => match *method {
+            http::Method::GET => search::sosl(st, req),
             _ => method_not_allowed(method, "GET,HEAD"),
         },
         ["sobjects", "Contact", id] => match *method {
@@ -703,6 +792,9 @@ fn query(st: &State, req: &Req) -> Resp {
     let Some(q) = req.query_param("q").filter(|q| !q.trim().is_empty()) else {
         return malformed_query("A query string has to be specified");
     };
+    if let Some(resp) = search::open_case_query(st, &q) {
+        return resp;
+    }
     let Some(parsed) = parse_soql(&q) else {
         return malformed_query(&format!(
             "\n{q}\n^\nERROR at Row:1:Column:1\nunexpected token: the sandbox understands only SELECT <fields> FROM Contact|Case WHERE Id = '<id>'"

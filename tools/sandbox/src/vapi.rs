@@ -14,6 +14,9 @@
 //! `customer-did-not-answer`. Every message is built in Vapi's `ServerMessage*` shape and the
 //! sandbox tests validate each one against it.
 //!
+//! Inbound calls (`POST /_sandbox/inbound-call`, `inbound`): the phone number's server gets an
+//! `assistant-request`, then the call runs with the assistant it answered.
+//!
 //! Concurrency: a call is live from its 201 until the sandbox ends it; its slot is freed before
 //! the `ended` status-update is sent (the call is over before Vapi reports it). Beyond
 //! `concurrency_limit` live calls a `POST /call` is a 201 that placed nothing
@@ -30,6 +33,8 @@ use crate::config::{Scenario, VapiConfig, RETRY_EXCLUDED_STATUS};
 use crate::log::{Check, Direction, Entry, Service};
 use crate::salesforce::FailNext;
 use crate::{lock, util, App, Req, Resp};
+
+pub(crate) mod inbound;
 
 /// `Call.endedReason` of a call refused by the org's concurrency limit (Vapi OpenAPI `Call`).
 const CONCURRENCY_BLOCKED: &str = "call.start.error-subscription-concurrency-limit-reached";
@@ -728,6 +733,34 @@ fn end_of_call_report(
     json!({"message": m})
 }
 
+/// The headers of a server message signed like Vapi's HMAC credential (see the module doc),
+/// plus `X-Vapi-Secret` with `--send-secret-header`.
+fn signed_headers(cfg: &crate::config::VapiConfig, body: &str) -> http::HeaderMap {
+    let ts = sfvapi::now_millis().to_string();
+    let sig = hex::encode(sfvapi::signature::hmac_parts(
+        sfvapi::signature::Algorithm::Sha256,
+        cfg.server_secret.as_bytes(),
+        &[ts.as_bytes(), b".", body.as_bytes()],
+    ));
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = http::HeaderValue::from_str(&ts) {
+        headers.insert("x-timestamp", v);
+    }
+    if let Ok(v) = http::HeaderValue::from_str(&sig) {
+        headers.insert("x-signature", v);
+    }
+    if cfg.send_secret_header {
+        if let Ok(v) = http::HeaderValue::from_str(&cfg.server_secret) {
+            headers.insert("x-vapi-secret", v);
+        }
+    }
+    headers
+}
+
 /// One delivery of a server message. Tried `delivery_attempts` times (1 by default: Vapi
 /// does not retry without a `server.backoffPlan`, Vapi OpenAPI `BackoffPlan.maxRetries` default
 /// 0); with more, like a backoff plan, a failed connection or a non-2xx answer not in
@@ -747,28 +780,7 @@ async fn deliver(
         .map(|u| u.path().to_owned())
         .unwrap_or_default();
     for attempt in 1..=cfg.delivery_attempts {
-        let ts = sfvapi::now_millis().to_string();
-        let sig = hex::encode(sfvapi::signature::hmac_parts(
-            sfvapi::signature::Algorithm::Sha256,
-            cfg.server_secret.as_bytes(),
-            &[ts.as_bytes(), b".", body.as_bytes()],
-        ));
-        let mut headers = http::HeaderMap::new();
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        );
-        if let Ok(v) = http::HeaderValue::from_str(&ts) {
-            headers.insert("x-timestamp", v);
-        }
-        if let Ok(v) = http::HeaderValue::from_str(&sig) {
-            headers.insert("x-signature", v);
-        }
-        if cfg.send_secret_header {
-            if let Ok(v) = http::HeaderValue::from_str(&cfg.server_secret) {
-                headers.insert("x-vapi-secret", v);
-            }
-        }
+        let headers = signed_headers(cfg, &body);
         let mut entry = Entry::new(Service::Vapi, Direction::Out, "POST", &path);
         entry.url = Some(url.to_owned());
         entry.headers = crate::log::redacted_headers(&headers);

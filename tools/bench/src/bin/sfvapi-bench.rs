@@ -996,6 +996,38 @@ async fn dial_pacing(r: &mut Report) {
     }
 }
 
+/// An inbound call's `assistant-request` (tools/bench/src/callback.rs): p50/p99 per path.
+async fn callback(r: &mut Report) {
+    let n = env_usize("BENCH_CALLBACK_REQUESTS", 300);
+    let n_search = env_usize("BENCH_CALLBACK_SEARCH_REQUESTS", 100);
+    match sfvapi_bench::callback::run(n, n_search).await {
+        Ok(b) => {
+            let limit_us = b.deadline_ms as f64 * 1000.0;
+            for p in &b.paths {
+                let what = match p.path {
+                    "snapshot" => {
+                        "from sfvapi's recent call (phone# → call#, no Salesforce request)"
+                    }
+                    "search" => "by the Salesforce search (sandbox, loopback HTTP)",
+                    _ => "a number on no Contact (generic assistant)",
+                };
+                r.goal(
+                    "inbound assistant-request",
+                    format!(
+                        "{what}: {} answers, {}/{} as expected, {:.1} Salesforce requests each: p50 | p99",
+                        p.requests, p.as_expected, p.requests, p.sf_requests_per_answer
+                    ),
+                    format!("{} | {}", fmt_us(p.p50_us), fmt_us(p.p99_us)),
+                    format!("p99 < deadline {} ms (Vapi: 7.5 s)", b.deadline_ms),
+                    p.as_expected == p.requests && p.p99_us < limit_us,
+                );
+            }
+            r.json.insert("callback".into(), b.json());
+        }
+        Err(e) => r.add("inbound assistant-request", "not run", e),
+    }
+}
+
 fn main() -> std::process::ExitCode {
     // EMF metric lines would bury the table; set before any thread exists.
     std::env::set_var("SFVAPI_NO_METRICS", "1");
@@ -1158,6 +1190,10 @@ async fn bench() -> std::process::ExitCode {
     if want("pacing") {
         eprintln!("bench: dial pacing (30 events, 5 live calls at most)…");
         dial_pacing(&mut r).await;
+    }
+    if want("callback") {
+        eprintln!("bench: assistant-request of an inbound call (snapshot, search, generic)…");
+        callback(&mut r).await;
     }
     let elapsed = t0.elapsed();
     r.add(
