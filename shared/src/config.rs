@@ -17,6 +17,9 @@ pub enum ConfigError {
     },
     #[error("environment variable {var} is invalid: {reason}")]
     Invalid { var: &'static str, reason: String },
+    /// The routing document (`routing.yaml` or `ROUTING_FILE`) is unreadable or invalid.
+    #[error(transparent)]
+    Routing(#[from] crate::routing::RoutingError),
 }
 
 /// Reads variables through a lookup function, so tests can configure without touching the
@@ -126,6 +129,8 @@ pub struct IngestConfig {
     pub max_body_bytes: usize,
     /// `EVENT_TTL_DAYS` (default 7): how long an event (and so its dedup record) is kept.
     pub event_ttl: Duration,
+    /// The routing document (`ROUTING_FILE`, else the built-in `routing.yaml`).
+    pub routing: std::sync::Arc<crate::routing::Routing>,
 }
 
 impl IngestConfig {
@@ -166,6 +171,7 @@ impl IngestConfig {
             outbound_org_ids,
             max_body_bytes,
             event_ttl: Duration::from_secs(ttl_days * 86_400),
+            routing: std::sync::Arc::new(crate::routing::Routing::from_env(env)?),
         })
     }
 }

@@ -544,10 +544,11 @@ async fn outbound_message_with_bad_notifications_stores_all_and_acks() {
             10 | 50 | 90 => {
                 assert_eq!(status, "SKIPPED", "notification {i}");
                 let reason = attr::opt_s(&item, "reason").unwrap();
+                // What the routing document (the built-in routing.yaml) says about each.
                 let expected = match i {
-                    10 => "sObject.ContactId",
-                    50 => "\"Lead\" is not supported",
-                    _ => "sObject.ContactId",
+                    10 => "sObject.ContactId: is missing",
+                    50 => "no routing rule matches this notification (sObject type \"Lead\")",
+                    _ => "sObject.Id: must be a 15- or 18-character Salesforce id",
                 };
                 assert!(reason.contains(expected), "{i}: {reason}");
                 // Outside the retry index, so the sweep never re-kicks it.

@@ -516,7 +516,7 @@ async fn a_worker_that_died_while_dialing_is_settled_by_asking_vapi() {
     let q = worker.queue();
     let job = q.claim(&pk, sfvapi::now_millis()).await.unwrap().unwrap();
     assert!(q
-        .mark_dialing(&job, "{}", sfvapi::now_millis())
+        .mark_dialing(&job, "{}", None, sfvapi::now_millis())
         .await
         .unwrap());
     // ...and the worker died before Vapi's answer; its dial lease runs out.
@@ -1140,7 +1140,7 @@ async fn a_retry_after_the_sweep_gave_up_stays_in_the_sweep_index() {
     let q = worker.queue();
     let job = q.claim(&pk, sfvapi::now_millis()).await.unwrap().unwrap();
     assert!(q
-        .mark_dialing(&job, "{}", sfvapi::now_millis())
+        .mark_dialing(&job, "{}", None, sfvapi::now_millis())
         .await
         .unwrap());
     // The sweep gave up on the dial (as if its lease had run out)...

@@ -166,6 +166,9 @@ pub struct WorkerConfig {
     pub ttl: Duration,
     pub pacing: Pacing,
     pub reconcile: Reconcile,
+    /// The routing document (`ROUTING_FILE`, else the built-in `routing.yaml`): each job's rule
+    /// says which assistant calls, its quiet hours, follow-up policy and write-back.
+    pub routing: std::sync::Arc<crate::routing::Routing>,
 }
 
 /// Settling doubts by asking Vapi (see `crate::jobs::reconcile`).
@@ -300,6 +303,7 @@ impl WorkerConfig {
         Ok(Self {
             pacing,
             reconcile,
+            routing: std::sync::Arc::new(crate::routing::Routing::from_env(env)?),
             common: CommonConfig::from_env(env)?,
             salesforce,
             queue,
