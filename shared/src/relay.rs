@@ -244,8 +244,9 @@ impl RelayedEvent {
                     .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
                     .take(100)
                     .collect();
-                SalesforceEventId::parse("id", &format!("eb:{cleaned}"))
-                    .unwrap_or_else(|_| SalesforceEventId::parse("id", "eb:unknown").expect("valid literal id"))
+                SalesforceEventId::parse("id", &format!("eb:{cleaned}")).unwrap_or_else(|_| {
+                    SalesforceEventId::parse("id", "eb:unknown").expect("valid literal id")
+                })
             })
         };
         let Some(h) = self.header() else {
@@ -346,10 +347,7 @@ impl RelayApp {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = RelayConfig::from_env(&Env::process())?;
         let sdk = crate::config::aws_sdk_config().await;
-        let store = Store::new(
-            crate::store::client(&sdk),
-            config.common.table_name.clone(),
-        );
+        let store = Store::new(crate::store::client(&sdk), config.common.table_name.clone());
         info!(routing = %config.routing, "relay ready");
         Ok(Self::new(config, store))
     }
@@ -486,7 +484,10 @@ impl RelayApp {
                 "skipped"
             }
             (PutOutcome::Created, None) => {
-                info!(rule = rule.as_deref().unwrap_or_default(), "relayed event queued");
+                info!(
+                    rule = rule.as_deref().unwrap_or_default(),
+                    "relayed event queued"
+                );
                 metric_by("events_accepted", 1.0, Unit::Count, "route", ROUTE_RELAY);
                 "queued"
             }
@@ -515,7 +516,10 @@ impl RelayApp {
             "orgId": relayed.org_id.as_str(),
         });
         if let (Some(r), Some(obj)) = (record, payload.as_object_mut()) {
-            obj.insert("recordId".into(), json!(r.chars().take(18).collect::<String>()));
+            obj.insert(
+                "recordId".into(),
+                json!(r.chars().take(18).collect::<String>()),
+            );
         }
         skipped_event_item(
             event_id,

@@ -671,10 +671,16 @@ impl Routing {
         let id = |what: &str, v: Option<String>| -> Result<Option<String>, String> {
             match v {
                 None => Ok(None),
-                Some(s) if !s.trim().is_empty() && s.len() <= 128 && !s.chars().any(char::is_control) => {
+                Some(s)
+                    if !s.trim().is_empty()
+                        && s.len() <= 128
+                        && !s.chars().any(char::is_control) =>
+                {
                     Ok(Some(s.trim().to_owned()))
                 }
-                Some(_) => Err(format!("call.{what}: must be 1 to 128 printable characters")),
+                Some(_) => Err(format!(
+                    "call.{what}: must be 1 to 128 printable characters"
+                )),
             }
         };
         for (k, v) in &c.variables {
@@ -694,11 +700,12 @@ impl Routing {
             .map(|p| p.parse::<FollowupPolicy>())
             .transpose()
             .map_err(|e| format!("call.followUp: {e}"))?;
-        let quiet_hours = match (c.quiet_hours.as_deref().map(str::trim), c.quiet_hours_utc_offset) {
+        let quiet_hours = match (
+            c.quiet_hours.as_deref().map(str::trim),
+            c.quiet_hours_utc_offset,
+        ) {
             (None, None) => None,
-            (None, Some(_)) => {
-                return Err("call.quietHoursUtcOffset: set quietHours too".into())
-            }
+            (None, Some(_)) => return Err("call.quietHoursUtcOffset: set quietHours too".into()),
             (Some("none"), _) => Some(None),
             (Some(w), offset) => Some(Some(
                 QuietHours::parse(w, offset.as_deref().unwrap_or("+00:00"))
@@ -856,7 +863,10 @@ fn as_text(v: &Value) -> Option<String> {
 }
 
 /// A text field: absent, null and blank are "not given"; anything but text is an error.
-fn text_field<'a>(root: &'a Map<String, Value>, path: &Path) -> Result<Option<&'a str>, FieldError> {
+fn text_field<'a>(
+    root: &'a Map<String, Value>,
+    path: &Path,
+) -> Result<Option<&'a str>, FieldError> {
     match resolve(root, path)? {
         Lookup::Absent => Ok(None),
         Lookup::Present(Value::String(s)) if s.trim().is_empty() => Ok(None),
@@ -1043,7 +1053,10 @@ impl Rule {
                 Lookup::Present(Value::String(s)) => s.clone(),
                 Lookup::Present(Value::Number(n)) if is_replay && n.is_u64() => n.to_string(),
                 Lookup::Present(_) if is_replay => {
-                    return Err(FieldError::new(p.as_str(), "must be a non-negative integer"))
+                    return Err(FieldError::new(
+                        p.as_str(),
+                        "must be a non-negative integer",
+                    ))
                 }
                 Lookup::Present(_) => return Err(FieldError::new(p.as_str(), "must be a string")),
             };
@@ -1234,7 +1247,9 @@ mod tests {
     #[test]
     fn platform_event_fields_map_by_the_orgs_names() {
         let r = doc(CDC).unwrap();
-        let p = obj(json!({"Contact__c": "0035e00000XyZ12AAF", "Case__c": "5005e00000AbCdEAAV", "Reason__c": "Refund"}));
+        let p = obj(
+            json!({"Contact__c": "0035e00000XyZ12AAF", "Case__c": "5005e00000AbCdEAAV", "Reason__c": "Refund"}),
+        );
         let input = Input::Relay {
             detail_type: "Call_Request__e",
             payload: &p,
@@ -1251,23 +1266,40 @@ mod tests {
         // `not` excludes values.
         let p = obj(json!({"Contact__c": "0035e00000XyZ12AAF", "Reason__c": "test"}));
         assert!(matches!(
-            r.route(Input::Relay { detail_type: "Call_Request__e", payload: &p }, None),
+            r.route(
+                Input::Relay {
+                    detail_type: "Call_Request__e",
+                    payload: &p
+                },
+                None
+            ),
             Routed::NoMatch(_)
         ));
         // A mapped field that is not an id is a clear error naming it.
         let p = obj(json!({"Contact__c": "not-an-id"}));
-        let Routed::Matched(_, Err(e)) =
-            r.route(Input::Relay { detail_type: "Call_Request__e", payload: &p }, None)
-        else {
+        let Routed::Matched(_, Err(e)) = r.route(
+            Input::Relay {
+                detail_type: "Call_Request__e",
+                payload: &p,
+            },
+            None,
+        ) else {
             panic!("expected a field error")
         };
         assert_eq!(e.field, "Contact__c");
         let p = obj(json!({"Reason__c": "x"}));
-        let Routed::Matched(_, Err(e)) =
-            r.route(Input::Relay { detail_type: "Call_Request__e", payload: &p }, None)
-        else {
+        let Routed::Matched(_, Err(e)) = r.route(
+            Input::Relay {
+                detail_type: "Call_Request__e",
+                payload: &p,
+            },
+            None,
+        ) else {
             panic!("expected a field error")
         };
-        assert_eq!(e.to_string(), "Contact__c: is missing (the Contact to call)");
+        assert_eq!(
+            e.to_string(),
+            "Contact__c: is missing (the Contact to call)"
+        );
     }
 }

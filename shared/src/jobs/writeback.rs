@@ -68,8 +68,7 @@ pub fn outcome_value(p: &ReportPayload, source: &OutcomeSource) -> Option<Value>
         )),
         v @ (Value::Bool(_) | Value::Number(_)) => Some(v),
         other => Some(Value::String(
-            crate::salesforce::rest::truncate_chars(&other.to_string(), MAX_VALUE_CHARS)
-                .to_owned(),
+            crate::salesforce::rest::truncate_chars(&other.to_string(), MAX_VALUE_CHARS).to_owned(),
         )),
     }
 }
@@ -191,7 +190,8 @@ async fn single(
         UpdateOutcome::Updated => out.written.push(format!("{name}.{field}")),
         UpdateOutcome::Refused { code, message, .. } => {
             warn!(object = name, field, code = %code, "Salesforce refused a write-back field");
-            out.refused.push(format!("{name}.{field}: {code} {message}"));
+            out.refused
+                .push(format!("{name}.{field}: {code} {message}"));
         }
     }
     Ok(())

@@ -259,7 +259,10 @@ impl Notification {
             }
         }
         let mut m = Map::new();
-        m.insert("Id".into(), Value::String(self.event_id.as_str().to_owned()));
+        m.insert(
+            "Id".into(),
+            Value::String(self.event_id.as_str().to_owned()),
+        );
         if let Some(t) = self.sobject_type.as_ref().filter(|t| !t.is_empty()) {
             m.insert("sObjectType".into(), Value::String(t.clone()));
         }
@@ -628,7 +631,10 @@ mod tests {
         assert_eq!(m.notifications[0].reason.as_deref(), Some("Refund & fee"));
         assert_eq!(m.notifications[1].case_id, None);
         assert_eq!(
-            m.notifications[1].contact_id.as_ref().map(SalesforceId::as_str),
+            m.notifications[1]
+                .contact_id
+                .as_ref()
+                .map(SalesforceId::as_str),
             Some("0035e00000XyZ12AAF")
         );
     }

@@ -584,7 +584,9 @@ impl SalesforceClient {
             RestError::NotFound { object, id } => Ok(UpdateOutcome::Refused {
                 status: 404,
                 code: "NOT_FOUND".into(),
-                message: format!("{object} {id} not found (deleted, or not visible to the integration user)"),
+                message: format!(
+                    "{object} {id} not found (deleted, or not visible to the integration user)"
+                ),
                 fields: Vec::new(),
             }),
             e => Err(e),

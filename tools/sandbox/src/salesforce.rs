@@ -760,7 +760,10 @@ fn update_record(
     };
     let mut updates = Vec::new();
     for (name, value) in fields {
-        if READ_ONLY_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(&name)) {
+        if READ_ONLY_FIELDS
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(&name))
+        {
             return Resp::json(
                 400,
                 &json!([{
