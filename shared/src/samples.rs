@@ -157,8 +157,16 @@ pub fn relayed(
     })
 }
 
+/// The UUID of the sample event from an org that is not allowed.
+pub const OTHER_ORG_EVENT_UUID: &str = "e1d2c3b4-a596-4788-9aab-bccddeeff001";
+
 /// The sample relayed Platform Event: `Call_Request__e` with the org's own `__c` fields.
 pub fn relay_platform_event(org: &str, eventbridge_id: &str) -> serde_json::Value {
+    relay_platform_event_with(org, eventbridge_id, RELAY_EVENT_UUID)
+}
+
+/// The same, with its own event UUID.
+pub fn relay_platform_event_with(org: &str, eventbridge_id: &str, uuid: &str) -> serde_json::Value {
     relayed(
         org,
         "Call_Request__e",
@@ -173,7 +181,7 @@ pub fn relay_platform_event(org: &str, eventbridge_id: &str) -> serde_json::Valu
                 "CreatedById": "0055e000001SbXqAAK"
             },
             "schemaId": "Y5HzTgTTMxUn1P2dw9P6Ng",
-            "id": RELAY_EVENT_UUID
+            "id": uuid
         }),
         eventbridge_id,
     )
@@ -303,7 +311,11 @@ pub fn all() -> Vec<(&'static str, serde_json::Value)> {
         ),
         (
             "relay-wrong-org.json",
-            relay_platform_event(OTHER_ORG_ID, "9c8b7a6f-5e4d-4c3b-8a29-1f0e9d8c7b6a"),
+            relay_platform_event_with(
+                OTHER_ORG_ID,
+                "9c8b7a6f-5e4d-4c3b-8a29-1f0e9d8c7b6a",
+                OTHER_ORG_EVENT_UUID,
+            ),
         ),
     ]
 }

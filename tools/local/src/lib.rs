@@ -8,6 +8,7 @@
 //! - [`stack`]: starts the sandbox, the table and secrets, the runner and the pump together.
 //! - [`demo`] and [`timeline`]: the scripted flow and its per-event timeline.
 //! - [`pacing`]: many events against a small Vapi concurrency limit (e2e and `make bench`).
+//! - [`event_relay`]: `SCENARIO=event-relay`, the relayed samples through the relay handler.
 //!
 //! # Why a local runner and not `cargo lambda watch`
 //! `cargo lambda watch` emulates the Lambda runtime API per function: one process and one build
@@ -21,6 +22,7 @@
 //! each, exercised by `cargo lambda invoke` against `events/`.
 
 pub mod demo;
+pub mod event_relay;
 pub mod pacing;
 pub mod pump;
 pub mod runner;

@@ -7,8 +7,9 @@
 //! - `demo-ingest`: the sample events through the ingest handler alone.
 //!
 //! Options: `--port P` (runner port, default any free one), `--timeout-secs N` (demo wait,
-//! default 30), `--scenario normal|no-answer|outage` (also `SCENARIO`), and any `sfvapi-sandbox`
-//! flag (`--deliver-twice`, `--outage-count 2`, …, or their `SANDBOX_*` variables).
+//! default 30), `--scenario normal|no-answer|outage|event-relay` (also `SCENARIO`; `event-relay`
+//! runs `sfvapi_local::event_relay` on a normal sandbox), and any `sfvapi-sandbox` flag
+//! (`--deliver-twice`, `--outage-count 2`, …, or their `SANDBOX_*` variables).
 
 mod ingest_demo;
 
@@ -19,13 +20,17 @@ use std::time::Duration;
 use sfvapi_local::demo::{self, DemoOptions};
 use sfvapi_local::stack::{Stack, StackConfig};
 
-const USAGE: &str = "usage: sfvapi-local serve|demo|demo-ingest [--port P] [--timeout-secs N] [--scenario normal|no-answer|outage] [sandbox flags]\n(run it through scripts/services.sh, or `make demo`)";
+const USAGE: &str = "usage: sfvapi-local serve|demo|demo-ingest [--port P] [--timeout-secs N] [--scenario normal|no-answer|outage|event-relay] [sandbox flags]\n(run it through scripts/services.sh, or `make demo`)";
+
+/// The demo scenario that is not a sandbox scenario (`tools/local/src/event_relay.rs`).
+const EVENT_RELAY: &str = "event-relay";
 
 struct Args {
     command: String,
     port: u16,
     timeout: Duration,
     sandbox: sandbox::Config,
+    event_relay: bool,
 }
 
 fn parse_args(mut raw: Vec<String>) -> Result<Args, String> {
@@ -36,6 +41,7 @@ fn parse_args(mut raw: Vec<String>) -> Result<Args, String> {
     let mut port = 0;
     let mut timeout = Duration::from_secs(30);
     let mut rest = Vec::new();
+    let mut event_relay = std::env::var("SCENARIO").is_ok_and(|s| s == EVENT_RELAY);
     let mut it = raw.into_iter();
     while let Some(a) = it.next() {
         let (name, inline) = match a.split_once('=') {
@@ -61,6 +67,14 @@ fn parse_args(mut raw: Vec<String>) -> Result<Args, String> {
                         .map_err(|_| "--timeout-secs: expected whole seconds".to_owned())?,
                 )
             }
+            "--scenario" if inline.as_deref() == Some(EVENT_RELAY) => event_relay = true,
+            "--scenario"
+                if inline.is_none()
+                    && it.as_slice().first().map(String::as_str) == Some(EVENT_RELAY) =>
+            {
+                it.next();
+                event_relay = true;
+            }
             _ => rest.push(a),
         }
     }
@@ -68,7 +82,7 @@ fn parse_args(mut raw: Vec<String>) -> Result<Args, String> {
     let sandbox = sandbox::Config::from_args(rest, |k| {
         std::env::var(k).ok().or_else(|| {
             (k == "SANDBOX_SCENARIO")
-                .then(|| std::env::var("SCENARIO").ok())
+                .then(|| std::env::var("SCENARIO").ok().filter(|s| s != EVENT_RELAY))
                 .flatten()
         })
     })
@@ -81,6 +95,7 @@ fn parse_args(mut raw: Vec<String>) -> Result<Args, String> {
         port,
         timeout,
         sandbox,
+        event_relay,
     })
 }
 
@@ -114,11 +129,15 @@ async fn main() -> ExitCode {
             init_logs("warn");
             // The EMF metric lines would drown the timeline on stdout.
             std::env::set_var("SFVAPI_NO_METRICS", "1");
-            demo::run(DemoOptions {
+            let opts = DemoOptions {
                 sandbox: args.sandbox,
                 timeout: args.timeout,
-            })
-            .await
+            };
+            if args.event_relay {
+                sfvapi_local::event_relay::run(opts).await
+            } else {
+                demo::run(opts).await
+            }
         }
         "demo-ingest" => ingest_demo::run().await,
         _ => Err(USAGE.into()),
