@@ -8,7 +8,9 @@ use std::time::Duration;
 use crate::ids::SalesforceId;
 use crate::signature::SalesforceScheme;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a function cannot start. Its `Debug` is its message: a bootstrap's `main` returns it, and
+/// the runtime prints it with `{:?}` as the init error the function's log shows.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {var} is required but not set ({hint})")]
     Missing {
@@ -20,6 +22,12 @@ pub enum ConfigError {
     /// The routing document (`routing.yaml` or `ROUTING_FILE`) is unreadable or invalid.
     #[error(transparent)]
     Routing(#[from] crate::routing::RoutingError),
+}
+
+impl std::fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// Reads variables through a lookup function, so tests can configure without touching the
