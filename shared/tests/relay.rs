@@ -363,3 +363,110 @@ fn the_example_document_keeps_the_built_in_rules_first_and_unchanged() {
         vec!["Call_Request__e", "CaseChangeEvent"]
     );
 }
+
+/// What template.yaml makes for Event Relay: nothing lost (target retries + DLQ, queue redrive,
+/// partial batch failures), nothing more allowed than one PutItem of `evt#sf#` items.
+#[test]
+fn the_template_delivers_relayed_events_without_loss_and_with_least_privilege() {
+    use serde_norway::Value as Yaml;
+    let text = std::fs::read_to_string(format!("{}/../template.yaml", env!("CARGO_MANIFEST_DIR")))
+        .unwrap();
+    let t: Yaml = serde_norway::from_str(&text).unwrap();
+    let r = &t["Resources"];
+    let tag = |v: &Yaml| match v {
+        Yaml::Tagged(t) => (t.tag.to_string(), t.value.clone()),
+        other => (String::new(), other.clone()),
+    };
+    assert_eq!(
+        t["Parameters"]["SalesforceEventBusName"]["Default"].as_str(),
+        Some("")
+    );
+    for name in [
+        "RelayRule",
+        "RelayQueue",
+        "RelayDeadLetterQueue",
+        "RelayQueuePolicy",
+        "SalesforceRelayFunction",
+        "RelayDeadLetterQueueAlarm",
+        "RelayRejectedAlarm",
+    ] {
+        assert_eq!(
+            r[name]["Condition"].as_str(),
+            Some("HasEventRelay"),
+            "{name}"
+        );
+    }
+    let rule = &r["RelayRule"]["Properties"];
+    assert_eq!(
+        tag(&rule["EventBusName"]).1.as_str(),
+        Some("SalesforceEventBusName")
+    );
+    assert_eq!(
+        rule["EventPattern"]["source"][0]["prefix"].as_str(),
+        Some("aws.partner/salesforce.com/")
+    );
+    assert_eq!(
+        tag(&rule["EventPattern"]["detail-type"]).1.as_str(),
+        Some("EventRelayDetailTypes")
+    );
+    let target = &rule["Targets"][0];
+    assert_eq!(
+        target["RetryPolicy"]["MaximumEventAgeInSeconds"].as_u64(),
+        Some(86_400)
+    );
+    assert_eq!(
+        target["RetryPolicy"]["MaximumRetryAttempts"].as_u64(),
+        Some(185)
+    );
+    assert_eq!(
+        tag(&target["DeadLetterConfig"]["Arn"]).1.as_str(),
+        Some("RelayDeadLetterQueue.Arn")
+    );
+    assert_eq!(
+        r["RelayQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"].as_u64(),
+        Some(15)
+    );
+    // The default detail-types are the example document's.
+    let defaults = t["Parameters"]["EventRelayDetailTypes"]["Default"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    let example = sfvapi::routing::Routing::load_file(&example_routing()).unwrap();
+    assert_eq!(defaults, example.detail_types());
+    let f = &r["SalesforceRelayFunction"]["Properties"];
+    let event = &f["Events"]["Relay"];
+    assert_eq!(event["Type"].as_str(), Some("SQS"));
+    assert_eq!(
+        event["Properties"]["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+    // Least privilege: PutItem of evt#sf# items, polling its queue; no secret, no read.
+    let policies = f["Policies"].as_sequence().unwrap();
+    let stmt = &policies[0]["Statement"][0];
+    assert_eq!(stmt["Action"].as_str(), Some("dynamodb:PutItem"));
+    assert_eq!(
+        stmt["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"][0].as_str(),
+        Some("evt#sf#*")
+    );
+    assert_eq!(policies[0]["Statement"].as_sequence().unwrap().len(), 1);
+    assert!(policies[1].get("SQSPollerPolicy").is_some());
+    assert_eq!(
+        policies.len(),
+        2,
+        "no other policy (no secret: nothing to verify with)"
+    );
+    // Only the rule may send to the queues.
+    let stmt = &r["RelayQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(
+        stmt["Principal"]["Service"].as_str(),
+        Some("events.amazonaws.com")
+    );
+    assert_eq!(
+        tag(&stmt["Condition"]["ArnEquals"]["aws:SourceArn"])
+            .1
+            .as_str(),
+        Some("RelayRule.Arn")
+    );
+}
