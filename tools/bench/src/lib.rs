@@ -9,5 +9,6 @@
 pub mod ddb_local;
 pub mod harness;
 pub mod reliability;
+pub mod relay;
 pub mod runtime_api;
 pub mod stats;
