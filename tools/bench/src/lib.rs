@@ -8,7 +8,7 @@
 
 pub mod ddb_local;
 pub mod harness;
-pub mod reliability;
 pub mod relay;
+pub mod reliability;
 pub mod runtime_api;
 pub mod stats;

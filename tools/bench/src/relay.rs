@@ -107,8 +107,8 @@ pub async fn measure(n: usize) -> Result<RelayBench, String> {
         ("SF_RELAY_ORG_IDS", LOCAL_RELAY_ORG_ID.to_owned()),
         ("ROUTING_FILE", example_routing()),
     ]);
-    let config = RelayConfig::from_env(&Env::new(|k| vars.get(k).cloned()))
-        .map_err(|e| e.to_string())?;
+    let config =
+        RelayConfig::from_env(&Env::new(|k| vars.get(k).cloned())).map_err(|e| e.to_string())?;
     let app = RelayApp::new(config, store.clone());
     let run_id = sfvapi::now_millis();
     let uuid = |i: usize| format!("{run_id:x}-bench-{i:06}");
