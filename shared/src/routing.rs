@@ -935,7 +935,7 @@ impl Rule {
                             Ok(Lookup::Present(v)) => as_text(v),
                             _ => None,
                         };
-                        let hit = text.is_some_and(|t| vals.iter().any(|v| *v == t));
+                        let hit = text.is_some_and(|t| vals.contains(&t));
                         matches!(p, Predicate::OneOf(_)) == hit
                     }
                 }
