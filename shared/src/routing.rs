@@ -25,6 +25,7 @@
 //!     fields:                         # field predicates (a value, a list of values,
 //!       Priority: High                #   {present: true|false} or {not: value|list})
 //!   case: $recordId                   # CDC: the changed record, one job per record id
+//!                                     #   (`contact: $recordId` for a ContactChangeEvent)
 //!   contact: [ContactId, case.ContactId]  # first present wins; `case.ContactId` = read the
 //!                                     #   Case at dial time, in the worker
 //!   priority: Priority
@@ -155,6 +156,9 @@ pub enum CaseSource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContactSource {
     Field(Path),
+    /// `$recordId`: the changed record of a Change Data Capture event on Contact
+    /// (`ContactChangeEvent`), one job per record id.
+    RecordId,
     /// `case.ContactId`: the Case's Contact, read by the worker at dial time (the ingest stays
     /// one write).
     FromCase,
@@ -602,7 +606,12 @@ impl Routing {
         }
         let mut contact = Vec::new();
         for (i, c) in raw_contact.iter().enumerate() {
-            if c == "case.ContactId" {
+            if c == "$recordId" {
+                if !matches!(matcher, Matcher::Relay { .. }) {
+                    return Err("contact: $recordId is the changed record of a relayed Change Data Capture event (detailType)".into());
+                }
+                contact.push(ContactSource::RecordId);
+            } else if c == "case.ContactId" {
                 if i + 1 != raw_contact.len() {
                     return Err("contact: case.ContactId (read at dial time) must come last".into());
                 }
@@ -948,7 +957,7 @@ impl Rule {
     fn all_paths(&self) -> impl Iterator<Item = &Path> {
         let contact = self.contact.iter().filter_map(|c| match c {
             ContactSource::Field(p) => Some(p),
-            ContactSource::FromCase => None,
+            ContactSource::FromCase | ContactSource::RecordId => None,
         });
         let case = self.case.iter().filter_map(|c| match c {
             CaseSource::Field(p) => Some(p),
@@ -975,17 +984,20 @@ impl Rule {
         let mut contact_id = None;
         let mut from_case = false;
         for c in &self.contact {
-            match c {
-                ContactSource::Field(p) => {
-                    if let Some(s) = text_field(root, p)? {
-                        contact_id = Some(
-                            SalesforceId::parse("contact", s)
-                                .map_err(|e| FieldError::new(p.as_str(), e.problem))?,
-                        );
-                        break;
-                    }
+            let (name, raw) = match c {
+                ContactSource::Field(p) => (p.as_str().to_owned(), text_field(root, p)?),
+                ContactSource::RecordId => ("ChangeEventHeader.recordIds".to_owned(), record_id),
+                ContactSource::FromCase => {
+                    from_case = true;
+                    continue;
                 }
-                ContactSource::FromCase => from_case = true,
+            };
+            if let Some(s) = raw {
+                contact_id = Some(
+                    SalesforceId::parse("contact", s)
+                        .map_err(|e| FieldError::new(name, e.problem))?,
+                );
+                break;
             }
         }
         let mut case_id = None;
@@ -1007,6 +1019,7 @@ impl Rule {
                 .iter()
                 .find_map(|c| match c {
                     ContactSource::Field(p) => Some(p.as_str()),
+                    ContactSource::RecordId => Some("ChangeEventHeader.recordIds"),
                     ContactSource::FromCase => None,
                 })
                 .unwrap_or("case.ContactId");
@@ -1242,6 +1255,29 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_contact_change_calls_the_changed_contact() {
+        let r = doc("- id: callback-time\n  when: {detailType: ContactChangeEvent, changed: [Callback_Time__c]}\n  contact: $recordId\n").unwrap();
+        let p = obj(
+            json!({"ChangeEventHeader": {"changeType": "UPDATE", "changedFields": ["Callback_Time__c"]}}),
+        );
+        let input = Input::Relay {
+            detail_type: "ContactChangeEvent",
+            payload: &p,
+        };
+        let Routed::Matched(_, Ok(x)) = r.route(input, Some("0035e00000XyZ12AAF")) else {
+            panic!("no match")
+        };
+        assert_eq!(x.contact_id.unwrap().as_str(), "0035e00000XyZ12AAF");
+        let Routed::Matched(_, Err(e)) = r.route(input, Some("nope")) else {
+            panic!("expected a field error")
+        };
+        assert_eq!(e.field, "ChangeEventHeader.recordIds");
+        let e = doc("- id: a\n  when: {route: events}\n  eventId: e\n  contact: $recordId\n")
+            .unwrap_err();
+        assert!(e.problem.contains("$recordId"), "{e}");
     }
 
     #[test]
