@@ -21,9 +21,10 @@
 //! 1. the event's UUID in `detail` (`detail.id`, or `EventUuid` / `id` in `detail` /
 //!    `detail.event`): Event Relay is built on the Pub/Sub API, whose events carry their UUID as
 //!    `id` (`ProducerEvent.id`, "either a user-provided ID or a system generated guid",
-//!    <https://github.com/forcedotcom/pub-sub-api/blob/main/pubsub_api.proto>). The Event Relay
-//!    guide documents `source`, `detail-type` and `detail.payload` but shows no full `detail`, so
-//!    every place the UUID is known to travel under is tried, in this order;
+//!    <https://github.com/forcedotcom/pub-sub-api/blob/main/pubsub_api.proto>). The sources checked
+//!    (the Event Relay guide, rules written against relayed events, which read
+//!    `$.detail.payload.<Field__c>`) show `source`, `detail-type` and `detail.payload` but no
+//!    complete `detail`, so each place the UUID may travel under is tried, in this order;
 //!    an event's `replayId` is not used because Salesforce does not guarantee it stays unique
 //!    (org migrations, Pub/Sub API "Event Message Durability",
 //!    <https://developer.salesforce.com/docs/platform/pub-sub-api/guide/event-message-durability.html>);
