@@ -19,7 +19,7 @@ help:
 	@echo "make reliability  the full reliability suite (storms, bad input, signatures, faults)"
 	@echo "make lint    format and template checks (sam validate --lint, cfn-lint + serverless rules, checkov)"
 	@echo "make events  re-sign events/*.json with a fresh timestamp"
-	@echo "make package build the four Lambdas for AWS (target/lambda/<fn>/bootstrap.zip) and print their sizes"
+	@echo "make package build the five Lambdas for AWS (target/lambda/<fn>/bootstrap.zip) and print their sizes"
 
 tools: $(VENV)/.installed $(DDB_JAR_DIR)/.installed
 
@@ -83,7 +83,7 @@ reliability: tools
 	cargo build --quiet -p sfvapi-bench
 	scripts/services.sh "$${CARGO_TARGET_DIR:-target}/debug/sfvapi-reliability"
 
-# The four functions as Lambda zips (`cargo lambda build` uses zig from the venv to link against
+# The five functions as Lambda zips (`cargo lambda build` uses zig from the venv to link against
 # Amazon Linux 2023's glibc): x86_64 always, arm64 too where that Rust target is installed
 # (`rustup target add aarch64-unknown-linux-gnu`). Sizes: the stripped bootstrap and its zip.
 package: tools

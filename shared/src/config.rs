@@ -8,7 +8,9 @@ use std::time::Duration;
 use crate::ids::SalesforceId;
 use crate::signature::SalesforceScheme;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a function cannot start. Its `Debug` is its message: a bootstrap's `main` returns it, and
+/// the runtime prints it with `{:?}` as the init error the function's log shows.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {var} is required but not set ({hint})")]
     Missing {
@@ -17,6 +19,15 @@ pub enum ConfigError {
     },
     #[error("environment variable {var} is invalid: {reason}")]
     Invalid { var: &'static str, reason: String },
+    /// The routing document (`routing.yaml` or `ROUTING_FILE`) is unreadable or invalid.
+    #[error(transparent)]
+    Routing(#[from] crate::routing::RoutingError),
+}
+
+impl std::fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// Reads variables through a lookup function, so tests can configure without touching the
@@ -126,6 +137,8 @@ pub struct IngestConfig {
     pub max_body_bytes: usize,
     /// `EVENT_TTL_DAYS` (default 7): how long an event (and so its dedup record) is kept.
     pub event_ttl: Duration,
+    /// The routing document (`ROUTING_FILE`, else the built-in `routing.yaml`).
+    pub routing: std::sync::Arc<crate::routing::Routing>,
 }
 
 impl IngestConfig {
@@ -166,6 +179,7 @@ impl IngestConfig {
             outbound_org_ids,
             max_body_bytes,
             event_ttl: Duration::from_secs(ttl_days * 86_400),
+            routing: std::sync::Arc::new(crate::routing::Routing::from_env(env)?),
         })
     }
 }

@@ -12,21 +12,28 @@
 //! PENDING, and the message is acknowledged. It is faulted only when something could not be
 //! stored (DynamoDB unavailable: 500, so Salesforce retries and the stored ones dedup) or when
 //! nothing in it can be stored at all (not an Outbound Message, no notification with an Id).
+//!
+//! What an event means (which fields hold the Contact, the Case, …) is the routing document's
+//! to say (`crate::routing`); the built-in document reproduces the fixed shapes of
+//! `salesforce::events`. An event that matches no rule is not dropped: it is stored as SKIPPED
+//! with the reason (200 `{"status":"skipped"}`), or refused with 400 when it names no event id
+//! to store it under.
 
 use std::sync::Arc;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde_json::json;
+use serde_json::{json, Map, Value};
 use tracing::{field, info, info_span, warn, Instrument};
 
 use crate::config::{ConfigError, Env, IngestConfig};
 use crate::http::{body_bytes, json_response, xml_response, ApiError};
-use crate::ids::SalesforceId;
+use crate::ids::{SalesforceEventId, SalesforceId};
 use crate::jobs::{new_dial_job, skipped_event_item};
+use crate::routing::{Input, Routed, Routing};
 use crate::salesforce::events::{
-    parse_json_event, parse_outbound_message, soap_fault, DialRequest, EventSource,
-    RejectedNotification, OUTBOUND_ACK,
+    parse_outbound_notifications, soap_fault, DialRequest, EventSource, RejectedNotification,
+    OUTBOUND_ACK,
 };
 use crate::secrets::{IngestSecret, SecretsCache};
 use crate::signature::{constant_time_eq, verify_salesforce, SignatureError};
@@ -106,20 +113,58 @@ impl IngestApp {
         let body = body_bytes(req.body());
         self.check_size(body)?;
         let now_ms = crate::now_millis();
-        let dial = self.verify_and_parse(req.headers(), body, now_ms).await?;
-        tracing::Span::current().record("event_id", dial.event_id.as_str());
-        let item = new_dial_job(&dial, now_ms, self.config.event_ttl);
-        self.store_event(&dial, item, ROUTE_EVENTS).await
+        self.verify(req.headers(), body, now_ms).await?;
+        match route_json(&self.config.routing, body)? {
+            JsonEvent::Dial(dial) => {
+                tracing::Span::current().record("event_id", dial.event_id.as_str());
+                let item = new_dial_job(&dial, now_ms, self.config.event_ttl);
+                self.store_event(&dial, item, ROUTE_EVENTS).await
+            }
+            JsonEvent::Skipped { event_id, reason } => {
+                tracing::Span::current().record("event_id", event_id.as_str());
+                self.store_skipped_event(&event_id, &reason, now_ms).await
+            }
+        }
+    }
+
+    /// Record an event no routing rule matches as SKIPPED (one conditional write, like any
+    /// event), and say so: 200, not 202, since nothing was queued.
+    async fn store_skipped_event(
+        &self,
+        event_id: &SalesforceEventId,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<Response<Body>, ApiError> {
+        let payload = json!({"eventId": event_id.as_str(), "source": "http"}).to_string();
+        let item = skipped_event_item(event_id, payload, reason, now_ms, self.config.event_ttl);
+        match self.store.put_if_absent(item).await {
+            Ok(created) => {
+                if created == PutOutcome::Created {
+                    warn!(%reason, "event skipped");
+                    metric("events_skipped", 1.0, Unit::Count);
+                } else {
+                    metric_by("duplicates", 1.0, Unit::Count, "route", ROUTE_EVENTS);
+                }
+                Ok(json_response(
+                    StatusCode::OK,
+                    &json!({"status": "skipped", "eventId": event_id.as_str(), "reason": reason}),
+                ))
+            }
+            Err(e) => {
+                warn!(error = %e, "skipped event not stored");
+                Err(ApiError::Unavailable(e.to_string()))
+            }
+        }
     }
 
     /// Verify with the cached secrets; on a mismatch, re-read the secret once (rate-limited) in
     /// case it was rotated, and verify again.
-    async fn verify_and_parse(
+    async fn verify(
         &self,
         headers: &lambda_http::http::HeaderMap,
         body: &[u8],
         now_ms: i64,
-    ) -> Result<DialRequest, ApiError> {
+    ) -> Result<(), ApiError> {
         let secret = self.secret().await?;
         let verify = |s: &IngestSecret| {
             verify_salesforce(
@@ -151,7 +196,7 @@ impl IngestApp {
             );
             return Err(ApiError::InvalidSignature);
         }
-        parse_json_event(body).map_err(|e| ApiError::InvalidPayload(e.to_string()))
+        Ok(())
     }
 
     async fn store_event(
@@ -225,7 +270,7 @@ impl IngestApp {
             );
             return fault(StatusCode::UNAUTHORIZED, false, "invalid_signature");
         }
-        let message = match parse_outbound_message(body) {
+        let message = match parse_outbound_notifications(body) {
             Ok(m) => m,
             Err(e) => {
                 return fault(
@@ -257,14 +302,15 @@ impl IngestApp {
                 "outbound notifications without a usable Id ignored"
             );
         }
-        if message.notifications.is_empty() && message.rejected.is_empty() {
+        if message.notifications.is_empty() {
             return fault(
                 StatusCode::BAD_REQUEST,
                 false,
                 "invalid_payload: no notification has a valid Id",
             );
         }
-        for dial in &message.notifications {
+        let (dials, rejected) = route_notifications(&self.config.routing, message.notifications);
+        for dial in &dials {
             let span = info_span!("notification", event_id = dial.event_id.as_str());
             let item = new_dial_job(dial, now_ms, self.config.event_ttl);
             // Any failure: no Ack, so Salesforce resends the whole message; stored ones dedup.
@@ -281,7 +327,7 @@ impl IngestApp {
                 );
             }
         }
-        for bad in &message.rejected {
+        for bad in &rejected {
             let span = info_span!("notification", event_id = bad.event_id.as_str());
             if self
                 .store_rejected(bad, now_ms)
@@ -401,8 +447,110 @@ pub fn prepare(
         config.tolerance_secs,
     )
     .map_err(|_| ApiError::InvalidSignature)?;
-    let dial = parse_json_event(body).map_err(|e| ApiError::InvalidPayload(e.to_string()))?;
-    Ok(new_dial_job(&dial, now_ms, config.event_ttl))
+    match route_json(&config.routing, body)? {
+        JsonEvent::Dial(dial) => Ok(new_dial_job(&dial, now_ms, config.event_ttl)),
+        JsonEvent::Skipped { event_id, reason } => Ok(skipped_event_item(
+            &event_id,
+            json!({"eventId": event_id.as_str()}).to_string(),
+            &reason,
+            now_ms,
+            config.event_ttl,
+        )),
+    }
+}
+
+/// What a JSON event body becomes.
+#[derive(Debug)]
+pub enum JsonEvent {
+    Dial(DialRequest),
+    /// No routing rule matches; stored as SKIPPED under the body's own `eventId`.
+    Skipped {
+        event_id: SalesforceEventId,
+        reason: String,
+    },
+}
+
+/// A JSON body through the routing document: the matching rule's mapping, or why not (400).
+pub fn route_json(routing: &Routing, body: &[u8]) -> Result<JsonEvent, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::InvalidPayload(format!(
+            "body: not valid JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let Value::Object(root) = value else {
+        return Err(ApiError::InvalidPayload(
+            "body: must be a JSON object".into(),
+        ));
+    };
+    match routing.route(Input::Http(&root), None) {
+        Routed::Matched(rule, Ok(x)) => {
+            let Some(event_id) = x.event_id else {
+                // Load-time validation gives every events-route rule an eventId mapping.
+                return Err(ApiError::InvalidPayload("eventId: is missing".into()));
+            };
+            Ok(JsonEvent::Dial(DialRequest {
+                event_id,
+                contact_id: x.contact_id,
+                case_id: x.case_id,
+                priority: x.priority,
+                reason: x.reason,
+                // The body's shape, for the timeline (the Platform Event shape has `data`).
+                source: if root.contains_key("data") {
+                    EventSource::PlatformEvent
+                } else {
+                    EventSource::Flat
+                },
+                rule: Some(rule.id.clone()),
+            }))
+        }
+        Routed::Matched(_, Err(e)) => Err(ApiError::InvalidPayload(e.to_string())),
+        Routed::NoMatch(why) => match root.get("eventId") {
+            Some(Value::String(id)) => match SalesforceEventId::parse("eventId", id) {
+                Ok(event_id) => Ok(JsonEvent::Skipped {
+                    event_id,
+                    reason: why,
+                }),
+                Err(e) => Err(ApiError::InvalidPayload(format!("{why}; {e}"))),
+            },
+            _ => Err(ApiError::InvalidPayload(format!(
+                "{why}, and the body has no eventId to record it under"
+            ))),
+        },
+    }
+}
+
+/// The notifications of an Outbound Message through the routing document: dial requests, and
+/// the ones that cannot become a call, with why (stored as SKIPPED).
+pub fn route_notifications(
+    routing: &Routing,
+    notifications: Vec<crate::salesforce::events::Notification>,
+) -> (Vec<DialRequest>, Vec<RejectedNotification>) {
+    let mut dials = Vec::new();
+    let mut rejected = Vec::new();
+    for n in notifications {
+        let view: Map<String, Value> = n.view();
+        let reject = |reason: String| RejectedNotification {
+            event_id: n.event_id.clone(),
+            sobject_type: n.sobject_type.clone().filter(|t| !t.is_empty()),
+            reason,
+        };
+        match routing.route(Input::Outbound(&view), None) {
+            Routed::Matched(rule, Ok(x)) => dials.push(DialRequest {
+                event_id: n.event_id.clone(),
+                contact_id: x.contact_id,
+                case_id: x.case_id,
+                priority: x.priority,
+                reason: x.reason,
+                source: EventSource::OutboundMessage,
+                rule: Some(rule.id.clone()),
+            }),
+            Routed::Matched(_, Err(e)) => rejected.push(reject(e.to_string())),
+            Routed::NoMatch(why) => rejected.push(reject(why)),
+        }
+    }
+    (dials, rejected)
 }
 
 #[cfg(test)]

@@ -11,6 +11,8 @@ pub mod ids;
 pub mod ingest;
 pub mod jobs;
 pub mod pacing;
+pub mod relay;
+pub mod routing;
 pub mod salesforce;
 pub mod samples;
 pub mod secrets;

@@ -1,4 +1,6 @@
-//! Sample API Gateway events (the files in `events/`, the demo's and the benchmark's), signed with the documented local test secret so
+//! Sample events (the files in `events/`, the demo's and the benchmark's): API Gateway events
+//! signed with the documented local test secret, stream batches, schedules and relayed
+//! EventBridge events, so
 //! `cargo lambda invoke salesforce-ingest --data-file events/<file>.json` works against a local run.
 //! v2 signatures expire after the tolerance window (300 s): re-run `make events` before invoking.
 
@@ -122,6 +124,103 @@ pub fn scheduled_event() -> serde_json::Value {
     })
 }
 
+/// The org the local relay samples come from (the Outbound Message fixture's org; the local
+/// stack's `SF_RELAY_ORG_IDS`).
+pub const LOCAL_RELAY_ORG_ID: &str = "00D5e000000AbCdEAK";
+/// An org no local setting allows.
+pub const OTHER_ORG_ID: &str = "00D5e000000WrOnEAK";
+/// The Event Relay channel id of the samples (`0YL…`, the relay's channel).
+pub const LOCAL_RELAY_CHANNEL: &str = "0YL5e0000000001GAA";
+/// The UUID Salesforce gave the sample Platform Event (its dedup id).
+pub const RELAY_EVENT_UUID: &str = "4c5d2a8e-1b7f-4e8a-9d3c-6f0e1a2b3c4d";
+
+/// An EventBridge event as an Event Relay rule delivers it: `source` is the partner event
+/// source `aws.partner/salesforce.com/<OrgId>/<channel>`, `detail-type` the event's API name,
+/// `detail.payload` its fields (EventBridge event structure, Amazon EventBridge User Guide
+/// "Events"; Event Relay: DESIGN.md "Salesforce facts"). `eventbridge_id` is what EventBridge
+/// gives each copy.
+pub fn relayed(
+    org: &str,
+    detail_type: &str,
+    detail: serde_json::Value,
+    eventbridge_id: &str,
+) -> serde_json::Value {
+    serde_json::json!({
+        "version": "0",
+        "id": eventbridge_id,
+        "detail-type": detail_type,
+        "source": format!("aws.partner/salesforce.com/{org}/{LOCAL_RELAY_CHANNEL}"),
+        "account": "123456789012",
+        "time": "2026-12-01T10:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail,
+    })
+}
+
+/// The UUID of the sample event from an org that is not allowed.
+pub const OTHER_ORG_EVENT_UUID: &str = "e1d2c3b4-a596-4788-9aab-bccddeeff001";
+
+/// The sample relayed Platform Event: `Call_Request__e` with the org's own `__c` fields.
+pub fn relay_platform_event(org: &str, eventbridge_id: &str) -> serde_json::Value {
+    relay_platform_event_with(org, eventbridge_id, RELAY_EVENT_UUID)
+}
+
+/// The same, with its own event UUID.
+pub fn relay_platform_event_with(org: &str, eventbridge_id: &str, uuid: &str) -> serde_json::Value {
+    relayed(
+        org,
+        "Call_Request__e",
+        serde_json::json!({
+            "payload": {
+                "Contact__c": "0035e00000LowRvAAJ",
+                "Case__c": null,
+                "Priority__c": "Medium",
+                "Reason__c": "Card payment declined at checkout",
+                "Test__c": false,
+                "CreatedDate": "2026-12-01T09:59:58.412Z",
+                "CreatedById": "0055e000001SbXqAAK"
+            },
+            "schemaId": "Y5HzTgTTMxUn1P2dw9P6Ng",
+            "id": uuid
+        }),
+        eventbridge_id,
+    )
+}
+
+/// The sample relayed Change Data Capture event: Case 5005e00000AbCdEAAV's Priority changed to
+/// High (only changed fields are sent; the header names the record, the transaction and the
+/// change; Change Data Capture Developer Guide, "Change Event Message Structure").
+pub fn relay_cdc_case_update(eventbridge_id: &str) -> serde_json::Value {
+    relayed(
+        LOCAL_RELAY_ORG_ID,
+        "CaseChangeEvent",
+        serde_json::json!({
+            "payload": {
+                "ChangeEventHeader": {
+                    "entityName": "Case",
+                    "recordIds": ["5005e00000AbCdEAAV"],
+                    "changeType": "UPDATE",
+                    "changeOrigin": "com/salesforce/api/rest/62.0",
+                    "transactionKey": "0004f2a1-7c3b-9d5e-8f61-2a3b4c5d6e7f",
+                    "sequenceNumber": 1,
+                    "commitTimestamp": 1796119200000_i64,
+                    "commitNumber": 11634812345678_i64,
+                    "commitUser": "0055e000001SbXqAAK",
+                    "nulledFields": [],
+                    "diffFields": [],
+                    "changedFields": ["Priority", "LastModifiedDate"]
+                },
+                "Priority": "High",
+                "LastModifiedDate": "2026-12-01T10:00:00.000Z"
+            },
+            "schemaId": "Wm3kQ1fD0pRt5sYbLx8eJg",
+            "id": "8d0f6e2a-5c4b-4a39-b1e7-2f9a8c7d6e5b"
+        }),
+        eventbridge_id,
+    )
+}
+
 /// Every sample, by file name.
 pub fn all() -> Vec<(&'static str, serde_json::Value)> {
     let new = flat_event("case-escalated-5005e00000AbCdEAAV-1", "0035e00000XyZ12AAF");
@@ -207,6 +306,22 @@ pub fn all() -> Vec<(&'static str, serde_json::Value)> {
         ),
         ("schedule.json", scheduled_event()),
         ("oauth-callback.json", oauth_callback()),
+        (
+            "relay-platform-event.json",
+            relay_platform_event(LOCAL_RELAY_ORG_ID, "0b7d5c1a-9e3f-4d2b-8a6c-5e4f3a2b1c0d"),
+        ),
+        (
+            "relay-cdc-case-update.json",
+            relay_cdc_case_update("6f2e4d8c-1a3b-4c5d-9e7f-0a1b2c3d4e5f"),
+        ),
+        (
+            "relay-wrong-org.json",
+            relay_platform_event_with(
+                OTHER_ORG_ID,
+                "9c8b7a6f-5e4d-4c3b-8a29-1f0e9d8c7b6a",
+                OTHER_ORG_EVENT_UUID,
+            ),
+        ),
     ]
 }
 

@@ -194,8 +194,10 @@ pub const METRICS: &[&str] = &[
     "events_accepted",
     "duplicates",
     "signature_failures",
-    // salesforce-ingest: an Outbound Message notification stored as SKIPPED
+    // salesforce-ingest, salesforce-relay: an event no rule can call stored as SKIPPED
     "events_skipped",
+    // salesforce-relay: an event refused unstored (foreign org, not Event Relay), by `reason`
+    "relay_rejected",
     // vapi-webhook
     "tool_calls",
     "reports_queued",

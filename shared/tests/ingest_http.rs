@@ -544,10 +544,11 @@ async fn outbound_message_with_bad_notifications_stores_all_and_acks() {
             10 | 50 | 90 => {
                 assert_eq!(status, "SKIPPED", "notification {i}");
                 let reason = attr::opt_s(&item, "reason").unwrap();
+                // What the routing document (the built-in routing.yaml) says about each.
                 let expected = match i {
-                    10 => "sObject.ContactId",
-                    50 => "\"Lead\" is not supported",
-                    _ => "sObject.ContactId",
+                    10 => "sObject.ContactId: is missing",
+                    50 => "no routing rule matches this notification (sObject type \"Lead\")",
+                    _ => "sObject.Id: must be a 15- or 18-character Salesforce id",
                 };
                 assert!(reason.contains(expected), "{i}: {reason}");
                 // Outside the retry index, so the sweep never re-kicks it.
@@ -572,4 +573,64 @@ async fn outbound_message_with_bad_notifications_stores_all_and_acks() {
         .await
         .unwrap();
     assert_eq!(scan.count(), 100);
+}
+
+/// The routing document decides what a signed HTTP event means: an org's own field names, and
+/// an event no rule matches kept as SKIPPED (not lost, not an error the sender retries).
+#[tokio::test]
+async fn the_routing_document_maps_http_events_and_keeps_unmatched_ones_as_skipped() {
+    let dir = std::env::temp_dir().join(unique("ingest-routing"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let doc = dir.join("routing.yaml");
+    std::fs::write(
+        &doc,
+        "version: 1\nrules:\n  - id: flow-callout\n    when:\n      route: events\n      fields: {Kind__c: [Escalation, Payment]}\n    eventId: Request_Id__c\n    contact: [Contact__c, Account_Contact__c]\n    case: Case__c\n    reason: Why__c\n",
+    )
+    .unwrap();
+    let t = ingest(&[("ROUTING_FILE", &doc.to_string_lossy())]).await;
+    let body = serde_json::json!({
+        "Request_Id__c": "req-42", "Kind__c": "Payment",
+        "Account_Contact__c": "0035e00000XyZ12AAF", "Case__c": "5005e00000AbCdEAAV",
+        "Why__c": "Card declined"
+    })
+    .to_string();
+    let a = answer(t.app.handle(signed_event(body.as_bytes())).await);
+    assert_eq!(a.status, 202, "{}", a.body);
+    let item = t.store.get("evt#sf#req-42").await.unwrap().unwrap();
+    let dial: sfvapi::salesforce::events::DialRequest =
+        serde_json::from_str(attr::opt_s(&item, "payload").unwrap()).unwrap();
+    assert_eq!(
+        dial.contact_id.as_ref().map(|c| c.as_str()),
+        Some("0035e00000XyZ12AAF"),
+        "the second source, the first being absent"
+    );
+    assert_eq!(dial.reason.as_deref(), Some("Card declined"));
+    assert_eq!(dial.rule.as_deref(), Some("flow-callout"));
+    // No rule matches: stored as SKIPPED under its eventId, answered 200 "skipped".
+    t.counter.reset();
+    let other = br#"{"eventId":"req-43","Kind__c":"Survey","Contact__c":"0035e00000XyZ12AAF"}"#;
+    let a = answer(t.app.handle(signed_event(other)).await);
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json["status"], "skipped");
+    assert!(a.json["reason"]
+        .as_str()
+        .unwrap()
+        .contains("no routing rule matches"));
+    assert_eq!(t.counter.count("PutItem"), 1, "one write, like any event");
+    let item = t.store.get("evt#sf#req-43").await.unwrap().unwrap();
+    assert_eq!(attr::opt_s(&item, "status"), Some("SKIPPED"));
+    // … unless it names no id to be stored under: 400, naming why.
+    let a = answer(t.app.handle(signed_event(br#"{"Kind__c":"Survey"}"#)).await);
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(a.body.contains("no eventId"), "{}", a.body);
+    // A matching event whose mapped field is missing: 400 naming the document's field.
+    let a = answer(
+        t.app
+            .handle(signed_event(
+                br#"{"Request_Id__c":"req-44","Kind__c":"Escalation"}"#,
+            ))
+            .await,
+    );
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(a.body.contains("Contact__c: is missing"), "{}", a.body);
 }

@@ -78,19 +78,38 @@ fn names(t: &Yaml) -> BTreeSet<String> {
 
 /// The dashboard body as JSON; a `${…}` becomes the name it references (a number for the pacing
 /// parameter, which sits in a number's place).
+/// The operations dashboard (the one every stack has).
 fn dashboard(t: &Yaml) -> Json {
-    let dashboards = of_type(t, "AWS::CloudWatch::Dashboard");
-    assert_eq!(dashboards.len(), 1, "one operations dashboard");
-    let body = sub_text(&dashboards[0].1["Properties"]["DashboardBody"]);
-    let text = substitute(body, &names(t), |n| match n {
-        "VapiMaxConcurrentCalls" => "10".into(),
-        other => other.into(),
-    });
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("dashboard body is JSON: {e}\n{text}"))
+    let dashboards = all_dashboards(t);
+    let ops: Vec<_> = dashboards
+        .into_iter()
+        .filter(|(name, _, _)| name == "OperationsDashboard")
+        .collect();
+    assert_eq!(ops.len(), 1, "one operations dashboard");
+    ops.into_iter().next().map(|(_, body, _)| body).unwrap()
+}
+
+/// Every dashboard: its resource name, its body, and its `Condition` (a conditional dashboard
+/// may name only resources made under the same condition).
+fn all_dashboards(t: &Yaml) -> Vec<(String, Json, Option<String>)> {
+    of_type(t, "AWS::CloudWatch::Dashboard")
+        .into_iter()
+        .map(|(name, d)| {
+            let body = sub_text(&d["Properties"]["DashboardBody"]);
+            let text = substitute(body, &names(t), |n| match n {
+                "VapiMaxConcurrentCalls" => "10".into(),
+                other => other.into(),
+            });
+            let json = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{name} body is JSON: {e}\n{text}"));
+            (name, json, d["Condition"].as_str().map(str::to_owned))
+        })
+        .collect()
 }
 
 const FUNCTIONS: &[&str] = &[
     "SalesforceIngestFunction",
+    "SalesforceRelayFunction",
     "VapiWebhookFunction",
     "TokenRefresherFunction",
     "JobWorkerFunction",
@@ -271,26 +290,34 @@ fn every_dashboard_metric_is_emitted_with_the_dimensions_it_reads() {
 #[test]
 fn every_alarm_is_on_the_dashboard_and_reads_an_emitted_metric() {
     let t = template();
-    let body = dashboard(&t);
-    let on_dashboard: BTreeSet<String> = body["widgets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|w| w["type"] == "alarm")
-        .flat_map(|w| {
-            w["properties"]["alarms"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .filter_map(|a| a.as_str().map(|s| s.trim_end_matches(".Arn").to_owned()))
-        .collect();
+    // Alarm → the condition of the dashboard that shows it.
+    let mut on_dashboard: std::collections::BTreeMap<String, Option<String>> = Default::default();
+    for (_, body, condition) in all_dashboards(&t) {
+        for a in body["widgets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w["type"] == "alarm")
+            .flat_map(|w| {
+                w["properties"]["alarms"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|a| a.as_str().map(|s| s.trim_end_matches(".Arn").to_owned()))
+        {
+            on_dashboard.insert(a, condition.clone());
+        }
+    }
     let alarms = of_type(&t, "AWS::CloudWatch::Alarm");
     assert!(alarms.len() >= 13);
     for (name, alarm) in &alarms {
-        assert!(
-            on_dashboard.contains(name),
-            "{name} is not on the dashboard"
+        let shown = on_dashboard.get(name);
+        assert!(shown.is_some(), "{name} is not on a dashboard");
+        assert_eq!(
+            shown.cloned().flatten(),
+            alarm["Condition"].as_str().map(str::to_owned),
+            "{name} is on a dashboard made under another condition"
         );
         let p = &alarm["Properties"];
         let mut reads = vec![(p["Namespace"].as_str(), p["MetricName"].as_str())];

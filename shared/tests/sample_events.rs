@@ -19,6 +19,12 @@ fn every_committed_event_parses_as_its_functions_input() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(&path).unwrap();
+        if name.ends_with(".yaml") {
+            // An example routing document: it loads as the functions would load it.
+            sfvapi::routing::Routing::load_file(&path.to_string_lossy())
+                .unwrap_or_else(|e| panic!("{e}"));
+            continue;
+        }
         if name == "assistant.json" || name == "assistant-inbound.json" {
             let v: serde_json::Value = serde_json::from_str(&text).unwrap();
             assert!(v["model"]["messages"][0]["content"]
@@ -28,7 +34,21 @@ fn every_committed_event_parses_as_its_functions_input() {
             assert!(v["stopSpeakingPlan"].is_object(), "barge-in is configured");
             continue;
         }
-        if name.starts_with("job-worker") || name == "schedule.json" {
+        if name.starts_with("relay-") {
+            // What an EventBridge rule on the partner bus delivers (salesforce-relay's input).
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let local =
+                [
+                    sfvapi::ids::SalesforceId::parse("org", sfvapi::samples::LOCAL_RELAY_ORG_ID)
+                        .unwrap(),
+                ];
+            let parsed = sfvapi::relay::RelayedEvent::parse(&v, &local);
+            assert_eq!(
+                parsed.is_ok(),
+                name != "relay-wrong-org.json",
+                "{name}: {parsed:?}"
+            );
+        } else if name.starts_with("job-worker") || name == "schedule.json" {
             let v: serde_json::Value = serde_json::from_str(&text).unwrap();
             let parsed = WorkerEvent::parse(v).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(

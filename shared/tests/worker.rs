@@ -516,7 +516,7 @@ async fn a_worker_that_died_while_dialing_is_settled_by_asking_vapi() {
     let q = worker.queue();
     let job = q.claim(&pk, sfvapi::now_millis()).await.unwrap().unwrap();
     assert!(q
-        .mark_dialing(&job, "{}", sfvapi::now_millis())
+        .mark_dialing(&job, "{}", None, sfvapi::now_millis())
         .await
         .unwrap());
     // ...and the worker died before Vapi's answer; its dial lease runs out.
@@ -1140,7 +1140,7 @@ async fn a_retry_after_the_sweep_gave_up_stays_in_the_sweep_index() {
     let q = worker.queue();
     let job = q.claim(&pk, sfvapi::now_millis()).await.unwrap().unwrap();
     assert!(q
-        .mark_dialing(&job, "{}", sfvapi::now_millis())
+        .mark_dialing(&job, "{}", None, sfvapi::now_millis())
         .await
         .unwrap());
     // The sweep gave up on the dial (as if its lease had run out)...
@@ -1617,4 +1617,141 @@ async fn a_3_mb_end_of_call_report_is_accepted_and_its_task_holds_the_cut_transc
         webhook_delivers(&w, status.to_string().as_bytes()).await,
         413
     );
+}
+
+// ------------------------------------------------------------------ routing rules in the worker
+
+/// A dial job as the relay writes it for a rule (`rule`), with or without a Contact.
+async fn enqueue_routed(
+    w: &World,
+    event_id: &str,
+    contact: Option<&str>,
+    case: &str,
+    rule: Option<&str>,
+) -> String {
+    let req = sfvapi::salesforce::events::DialRequest {
+        event_id: sfvapi::ids::SalesforceEventId::parse("e", event_id).unwrap(),
+        contact_id: contact.map(|c| sfvapi::ids::SalesforceId::parse("c", c).unwrap()),
+        case_id: Some(sfvapi::ids::SalesforceId::parse("k", case).unwrap()),
+        priority: None,
+        reason: None,
+        source: sfvapi::salesforce::events::EventSource::ChangeEvent,
+        rule: rule.map(str::to_owned),
+    };
+    let item = sfvapi::jobs::new_dial_job(&req, sfvapi::now_millis(), Duration::from_secs(86_400));
+    w.store.put_if_absent(item).await.unwrap();
+    format!("evt#sf#{event_id}")
+}
+
+fn routing_file(text: &str) -> String {
+    let dir = std::env::temp_dir().join(unique("worker-routing"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("routing.yaml");
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[tokio::test]
+async fn a_job_without_a_contact_calls_the_cases_contact_and_keeps_it_on_the_job() {
+    let w = World::new(&[]).await;
+    w.vapi_answers(201, None).await;
+    let worker = w.worker().await;
+    let pk = enqueue_routed(&w, "cdc-no-contact-1", None, CASE, None).await;
+    assert!(deliver(&worker, &pk).await.is_empty());
+    let calls = w.calls().await;
+    assert_eq!(calls.len(), 1);
+    let body: Value = serde_json::from_slice(&calls[0].body).unwrap();
+    assert_eq!(body["customer"]["number"], "+14155550123");
+    assert_eq!(body["assistantOverrides"]["metadata"]["contactId"], ADA);
+    let job = w.item(&pk).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("DONE"));
+    // Kept for a later run that has to ask Vapi about this dial, and for the report job.
+    assert_eq!(attr::opt_s(&job, "contact_id"), Some(ADA));
+    let call = w.item(&format!("call#{CALL_ID}")).await;
+    assert_eq!(attr::opt_s(&call, "contact_id"), Some(ADA));
+    // The Case was read once (for its Contact and the snapshot), before the Contact.
+    let reads: Vec<String> =
+        received_on(&w.sf, &format!("/services/data/v62.0/sobjects/Case/{CASE}"))
+            .await
+            .into_iter()
+            .map(|r| r.url.to_string())
+            .collect();
+    assert_eq!(reads.len(), 1, "{reads:?}");
+}
+
+#[tokio::test]
+async fn a_case_without_a_contact_is_skipped_with_the_reason() {
+    let w = World::new(&[]).await;
+    w.vapi_answers(201, None).await;
+    const LONELY: &str = "5005e00000DnCa1AAF";
+    Mock::given(method("GET"))
+        .and(path(format!("/services/data/v62.0/sobjects/Case/{LONELY}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "attributes": {"type": "Case"}, "Id": LONELY, "CaseNumber": "00001027",
+            "Subject": "Web case", "Status": "New", "Priority": "High", "ContactId": null
+        })))
+        .mount(&w.sf)
+        .await;
+    let worker = w.worker().await;
+    let pk = enqueue_routed(&w, "cdc-lonely-1", None, LONELY, None).await;
+    deliver(&worker, &pk).await;
+    let job = w.item(&pk).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("SKIPPED"));
+    let reason = attr::opt_s(&job, "reason").unwrap();
+    assert!(
+        reason.contains(LONELY) && reason.contains("no Contact"),
+        "{reason}"
+    );
+    assert!(w.calls().await.is_empty());
+}
+
+#[tokio::test]
+async fn the_jobs_rule_chooses_the_assistant_number_variables_and_quiet_hours() {
+    let doc = routing_file(
+        "version: 1\nrules:\n  - id: escalations\n    when: {detailType: CaseChangeEvent}\n    case: $recordId\n    contact: case.ContactId\n    call:\n      assistantId: asst-escalations\n      phoneNumberId: pn-escalations\n      quietHours: none\n      variables: {campaign: escalation, priority: P1}\n",
+    );
+    // Quiet now by the environment (from an hour ago to an hour from now, UTC): only the rule's
+    // `quietHours: none` lets a call through.
+    let minute = (sfvapi::now_millis() / 60_000).rem_euclid(1440);
+    let hhmm = |m: i64| {
+        format!(
+            "{:02}:{:02}",
+            m.rem_euclid(1440) / 60,
+            m.rem_euclid(1440) % 60
+        )
+    };
+    let window = format!("{}-{}", hhmm(minute - 60), hhmm(minute + 60));
+    let w = World::new(&[("ROUTING_FILE", &doc), ("QUIET_HOURS", &window)]).await;
+    w.vapi_answers(201, None).await;
+    let worker = w.worker().await;
+    let ruled = enqueue_routed(&w, "ruled-1", Some(ADA), CASE, Some("escalations")).await;
+    assert!(deliver(&worker, &ruled).await.is_empty());
+    let calls = w.calls().await;
+    assert_eq!(calls.len(), 1);
+    let body: Value = serde_json::from_slice(&calls[0].body).unwrap();
+    assert_eq!(body["assistantId"], "asst-escalations");
+    assert_eq!(body["phoneNumberId"], "pn-escalations");
+    let vars = &body["assistantOverrides"]["variableValues"];
+    assert_eq!(vars["campaign"], "escalation");
+    assert_eq!(vars["priority"], "P1", "the admin's value wins");
+    // Without a rule the environment applies: quiet hours defer the call.
+    let plain = enqueue_routed(&w, "plain-1", Some(ADA), CASE, None).await;
+    deliver(&worker, &plain).await;
+    let job = w.item(&plain).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("RETRY"));
+    assert!(attr::opt_s(&job, "last_error")
+        .or(attr::opt_s(&job, "reason"))
+        .unwrap_or_default()
+        .contains("quiet hours"));
+    // A rule the document no longer has: FAILED, saying so (nothing is called).
+    let gone = enqueue_routed(&w, "gone-1", Some(ADA), CASE, Some("renamed")).await;
+    deliver(&worker, &gone).await;
+    let job = w.item(&gone).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("FAILED"));
+    let error = attr::opt_s(&job, "last_error").unwrap();
+    assert!(
+        error.contains("\"renamed\"") && error.contains(&doc),
+        "{error}"
+    );
+    assert_eq!(w.calls().await.len(), 1);
 }

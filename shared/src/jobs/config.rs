@@ -174,6 +174,9 @@ pub struct WorkerConfig {
     /// a number sfvapi called is remembered (`crate::callers`), so a call back from it is known
     /// without a Salesforce search.
     pub recent_calls_ttl: Duration,
+    /// The routing document (`ROUTING_FILE`, else the built-in `routing.yaml`): each job's rule
+    /// says which assistant calls, its quiet hours, follow-up policy and write-back.
+    pub routing: std::sync::Arc<crate::routing::Routing>,
 }
 
 /// Settling doubts by asking Vapi (see `crate::jobs::reconcile`).
@@ -319,6 +322,7 @@ impl WorkerConfig {
         Ok(Self {
             pacing,
             reconcile,
+            routing: std::sync::Arc::new(crate::routing::Routing::from_env(env)?),
             common: CommonConfig::from_env(env)?,
             salesforce,
             queue,

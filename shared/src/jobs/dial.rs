@@ -6,6 +6,12 @@
 //! DIALING job into NEEDS_REVIEW, never back to PENDING. A POST whose answer proves no call was
 //! created (429/5xx/refused connection) may go back to RETRY; a timeout or dropped connection
 //! after sending is NEEDS_REVIEW.
+//!
+//! The job's routing rule (`crate::routing`, named in its payload) says who calls (assistant,
+//! phone number, extra prompt variables) and when (quiet hours); unset settings fall back to the
+//! worker's environment. A job whose payload names no Contact (a Change Data Capture event:
+//! the change carries only the changed fields) takes the Case's Contact, read here, at dial time,
+//! so the ingest stays one write.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use rand::Rng;
@@ -17,6 +23,7 @@ use super::worker::Worker;
 use crate::calls::{record_call, CallSnapshot, NewCall};
 use crate::ids::SalesforceEventId;
 use crate::pacing::{release_for_call, Acquired};
+use crate::routing::Action;
 use crate::salesforce::events::DialRequest;
 use crate::salesforce::rest::{Contact, RestError};
 use crate::store::StoreError;
@@ -43,7 +50,7 @@ pub(crate) fn sf_outcome(what: &str, e: &RestError) -> Outcome {
 
 pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra), StoreError> {
     let inner = &w.inner;
-    let req: DialRequest = match serde_json::from_str(&job.payload) {
+    let mut req: DialRequest = match serde_json::from_str(&job.payload) {
         Ok(r) => r,
         Err(e) => {
             return Ok((
@@ -55,15 +62,49 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
         }
     };
 
+    let default_action = Action::default();
+    let action = match req.rule.as_deref() {
+        None => &default_action,
+        Some(id) => match inner.config.routing.rule(id) {
+            Some(rule) => &rule.action,
+            None => {
+                return Ok((
+                    Outcome::Failed {
+                        error: format!(
+                            "routing rule {id:?} is not in this deployment's routing document ({}): it changed after the event arrived; restore the rule, then `sfvapi-admin redrive`",
+                            inner.config.routing.source_name()
+                        ),
+                    },
+                    vec![],
+                ))
+            }
+        },
+    };
+    let assistant_id = action
+        .assistant_id
+        .as_deref()
+        .unwrap_or(&inner.config.vapi_assistant_id);
+    // The Contact an earlier run read from the Case (kept on the job with DIALING).
+    if req.contact_id.is_none() {
+        req.contact_id = job
+            .contact_id
+            .as_deref()
+            .and_then(|c| crate::ids::SalesforceId::parse("contact_id", c).ok());
+    }
+
     // An earlier dial of this event has an unknown outcome: ask Vapi before anything else.
     if let Some(since) = job.verify_from {
-        match super::reconcile::verify_dial(w, job, &req, since).await? {
+        match super::reconcile::verify_dial(w, job, &req, assistant_id, since).await? {
             super::reconcile::Verdict::Settled(outcome, extra) => return Ok((outcome, extra)),
             super::reconcile::Verdict::Absent => {}
         }
     }
 
-    if let Some(q) = inner.config.quiet_hours {
+    let quiet_hours = match action.quiet_hours {
+        Some(rule_setting) => rule_setting,
+        None => inner.config.quiet_hours,
+    };
+    if let Some(q) = quiet_hours {
         if let Some(until) = q.window_end(crate::now_millis()) {
             info!(until, "quiet hours: deferring the call");
             return Ok((
@@ -76,17 +117,54 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
         }
     }
 
-    let contact = match inner.salesforce.rest.get_contact(&req.contact_id).await {
+    // The Contact named by the event, else the Case's (read first, then).
+    let mut case = None;
+    let mut from_case = None;
+    let contact_id = match req.contact_id.clone() {
+        Some(id) => id,
+        None => {
+            let Some(case_id) = req.case_id.as_ref() else {
+                return Ok((
+                    Outcome::Failed {
+                        error: "the job names neither a Contact nor a Case".into(),
+                    },
+                    vec![],
+                ));
+            };
+            let c = match inner.salesforce.rest.get_case(case_id).await {
+                Ok(c) => c,
+                Err(e) => return Ok((sf_outcome("reading the Case", &e), vec![])),
+            };
+            let Some(id) = c.contact_id.clone() else {
+                return Ok((
+                    Outcome::Skipped {
+                        reason: format!(
+                            "the Case {case_id} has no Contact (ContactId is empty): nobody to call"
+                        ),
+                    },
+                    vec![],
+                ));
+            };
+            info!(contact_id = %id, "the Contact comes from the Case");
+            case = Some(c);
+            from_case = Some(id.clone());
+            id
+        }
+    };
+    req.contact_id = Some(contact_id.clone());
+    let contact = match inner.salesforce.rest.get_contact(&contact_id).await {
         Ok(c) => c,
         Err(e) => return Ok((sf_outcome("reading the Contact", &e), vec![])),
     };
-    let case = match &req.case_id {
-        Some(id) => match inner.salesforce.rest.get_case(id).await {
-            Ok(c) => Some(c),
-            Err(e) => return Ok((sf_outcome("reading the Case", &e), vec![])),
-        },
-        None => None,
-    };
+    if case.is_none() {
+        case = match &req.case_id {
+            Some(id) => match inner.salesforce.rest.get_case(id).await {
+                Ok(c) => Some(c),
+                Err(e) => return Ok((sf_outcome("reading the Case", &e), vec![])),
+            },
+            None => None,
+        };
+    }
     let contact_read_at = crate::now_millis();
     let read_at = vec![(
         "contact_read_at",
@@ -157,7 +235,7 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
         },
     };
     let context_sig = context_key.as_ref().and_then(|k| {
-        crate::vapi::context::sign(k, &req.event_id, &req.contact_id, req.case_id.as_ref())
+        crate::vapi::context::sign(k, &req.event_id, &contact_id, req.case_id.as_ref())
     });
     if context_sig.is_none() {
         warn!("no context_key in VAPI_SERVER_SECRET_ARN: the call's metadata is unsigned and the webhook will not trust it");
@@ -202,7 +280,7 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
     // The commit point: after this write no other run can dial this event.
     if !inner
         .queue
-        .mark_dialing(job, &snapshot_json, crate::now_millis())
+        .mark_dialing(job, &snapshot_json, from_case.as_ref(), crate::now_millis())
         .await?
     {
         // Nothing was sent: if this run still owns the job, it may simply run again later.
@@ -218,14 +296,17 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
     }
 
     let call = CreateCall {
-        assistant_id: inner.config.vapi_assistant_id.clone(),
-        phone_number_id: inner.config.vapi_phone_number_id.clone(),
+        assistant_id: assistant_id.to_owned(),
+        phone_number_id: action
+            .phone_number_id
+            .clone()
+            .unwrap_or_else(|| inner.config.vapi_phone_number_id.clone()),
         customer_number: phone.clone(),
         customer_name: Some(contact.name.clone()).filter(|n| !n.is_empty()),
         event_id: req.event_id.clone(),
-        contact_id: req.contact_id.clone(),
+        contact_id: contact_id.clone(),
         case_id: req.case_id.clone(),
-        variable_values: variable_values(&req, &contact, &snapshot),
+        variable_values: variable_values(&req, &contact, &snapshot, action),
         context_sig,
     };
     let sent_at = crate::now_millis();
@@ -312,7 +393,7 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
     let new_call = NewCall {
         call_id: created.id.clone(),
         event_id,
-        contact_id: req.contact_id.clone(),
+        contact_id: contact_id.clone(),
         case_id: req.case_id.clone(),
         snapshot,
         created_at_ms: sent_at,
@@ -345,7 +426,7 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
         let outbound = crate::callers::OutboundCall {
             phone: &phone,
             call_id: &created.id,
-            contact_id: &req.contact_id,
+            contact_id: &contact_id,
             placed_at_ms: sent_at,
         };
         if let Err(e) = crate::callers::record_outbound(
@@ -402,11 +483,13 @@ fn observe_limits(created: &CreatedCall, configured_max: u32) {
     }
 }
 
-/// The assistant's prompt variables (`{{customerName}}` …), from the event and the snapshot.
+/// The assistant's prompt variables (`{{customerName}}` …), from the event and the snapshot,
+/// then the rule's own `call.variables` (an admin's value for a name wins).
 fn variable_values(
     req: &DialRequest,
     contact: &Contact,
     snapshot: &CallSnapshot,
+    action: &Action,
 ) -> Map<String, Value> {
     let mut v = Map::new();
     let mut put = |k: &str, val: Option<String>| {
@@ -436,6 +519,9 @@ fn variable_values(
     if let Some(case) = &snapshot.case {
         put("caseNumber", case.case_number.clone());
         put("caseSubject", case.subject.clone());
+    }
+    for (k, val) in &action.variables {
+        v.insert(k.clone(), Value::String(val.clone()));
     }
     v
 }

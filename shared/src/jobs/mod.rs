@@ -17,6 +17,7 @@ pub mod queue;
 pub mod reconcile;
 pub mod report;
 pub mod worker;
+pub mod writeback;
 
 /// Where a job is in its life. Stored as the upper-case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -67,6 +67,9 @@ pub struct ClaimedJob {
     pub verify_tries: u32,
     /// The customer snapshot written when the job went DIALING.
     pub snapshot: Option<String>,
+    /// The Contact a dial resolved from the Case at dial time (written with DIALING), for a job
+    /// whose payload names no Contact (a Change Data Capture event).
+    pub contact_id: Option<String>,
 }
 
 /// How a run ended.
@@ -234,6 +237,7 @@ impl JobQueue {
             verify_from: attr::opt_n(&item, "verify_from"),
             verify_tries: attr::opt_n(&item, "verify_tries").unwrap_or(0).max(0) as u32,
             snapshot: attr::opt_s(&item, "snapshot").map(str::to_owned),
+            contact_id: attr::opt_s(&item, "contact_id").map(str::to_owned),
         }))
     }
 
@@ -262,25 +266,37 @@ impl JobQueue {
     }
 
     /// RUNNING → DIALING, with the customer snapshot, only while this run still owns a live
-    /// lease. `false`: ownership was lost, so this run must not dial.
+    /// lease. `false`: ownership was lost, so this run must not dial. `contact` is the Contact
+    /// read from the Case when the payload names none: kept on the job, so a later run that asks
+    /// Vapi about this dial knows who was called.
     pub async fn mark_dialing(
         &self,
         job: &ClaimedJob,
         snapshot: &str,
+        contact: Option<&crate::ids::SalesforceId>,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let until = now_ms + self.settings.dial_lease.as_millis() as i64;
+        let set_contact = if contact.is_some() {
+            ", contact_id = :contact"
+        } else {
+            ""
+        };
         let res = self
             .store
             .client()
             .update_item()
             .table_name(self.store.table())
             .key("pk", s(&job.pk))
-            .update_expression(
-                "SET #s = :dialing, #snap = :snap, dialing_at = :now, lease_until = :until, next_at = :until \
-                 REMOVE verify_from, verify_tries",
-            )
+            .update_expression(format!(
+                "SET #s = :dialing, #snap = :snap, dialing_at = :now, lease_until = :until, next_at = :until{set_contact} \
+                 REMOVE verify_from, verify_tries"
+            ))
             .condition_expression("#s = :running AND claim_token = :token AND lease_until > :now")
+            // Set first: the values added below extend this map.
+            .set_expression_attribute_values(
+                contact.map(|c| HashMap::from([(":contact".to_owned(), s(c.as_str()))])),
+            )
             .expression_attribute_names("#s", "status")
             .expression_attribute_names("#snap", "snapshot")
             .expression_attribute_values(":dialing", s(JobStatus::Dialing.as_str()))

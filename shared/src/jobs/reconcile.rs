@@ -68,6 +68,7 @@ pub(crate) async fn verify_dial(
     w: &Worker,
     job: &ClaimedJob,
     req: &DialRequest,
+    assistant_id: &str,
     since: i64,
 ) -> Result<Verdict, StoreError> {
     let inner = &w.inner;
@@ -98,7 +99,7 @@ pub(crate) async fn verify_dial(
         Err(e) => return Ok(Verdict::Settled(again(e), vec![])),
     };
     let query = CallQuery {
-        assistant_id: &inner.config.vapi_assistant_id,
+        assistant_id,
         created_at_ge_ms: since - CLOCK_SKEW_MS,
         limit: LIST_LIMIT,
     };
@@ -176,16 +177,26 @@ pub(crate) async fn verify_dial(
         .as_deref()
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or_default();
-    let new_call = NewCall {
-        call_id: call_id.clone(),
-        event_id: req.event_id.clone(),
-        contact_id: req.contact_id.clone(),
-        case_id: req.case_id.clone(),
-        snapshot,
-        created_at_ms: since,
-        slot,
+    // The dial went DIALING, which keeps the Contact it resolved, so one is known here; without
+    // one, call# is not written and the webhook's signed context still ties the call.
+    let recorded = match req.contact_id.clone() {
+        Some(contact_id) => {
+            let new_call = NewCall {
+                call_id: call_id.clone(),
+                event_id: req.event_id.clone(),
+                contact_id,
+                case_id: req.case_id.clone(),
+                snapshot,
+                created_at_ms: since,
+                slot,
+            };
+            record_call(inner.queue.store(), &new_call, inner.config.ttl).await
+        }
+        None => Err(StoreError::Corrupt {
+            pk: job.pk.clone(),
+            detail: "no Contact recorded for the dial".into(),
+        }),
     };
-    let recorded = record_call(inner.queue.store(), &new_call, inner.config.ttl).await;
     if let Ok(true) = recorded {
         if let Err(e) = crate::pacing::release_for_call(inner.queue.store(), &call_id).await {
             warn!(error = %e, "call slot not released");
@@ -262,7 +273,12 @@ pub async fn check_report(w: &Worker, pk: &str) -> Result<(), StoreError> {
         call_id.clone(),
         event_id,
         dial.as_ref()
-            .map(|d| d.contact_id.clone())
+            .and_then(|d| d.contact_id.clone())
+            .or_else(|| {
+                // A Contact read from the Case at dial time is kept on the job.
+                attr::opt_s(&job, "contact_id")
+                    .and_then(|c| crate::ids::SalesforceId::parse("contact_id", c).ok())
+            })
             .or(cref.contact_id),
         dial.and_then(|d| d.case_id).or(cref.case_id),
         report,

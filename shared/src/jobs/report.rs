@@ -25,11 +25,13 @@ use crate::twilio::{
 use crate::vapi::jobs::{NotePayload, ReportPayload};
 use crate::vapi::messages::EndedReason;
 
-/// Who the call was with, from the payload, else `call#`, else the dial job's payload.
+/// Who the call was with, from the payload, else `call#`, else the dial job's payload; and the
+/// dial job's routing rule (its follow-up policy and write-back).
 struct Correlation {
     event_id: Option<String>,
     contact_id: Option<SalesforceId>,
     case_id: Option<SalesforceId>,
+    rule: Option<String>,
 }
 
 async fn correlate(w: &Worker, p: &ReportPayload) -> Result<Correlation, StoreError> {
@@ -38,6 +40,7 @@ async fn correlate(w: &Worker, p: &ReportPayload) -> Result<Correlation, StoreEr
         event_id: p.event_id.as_ref().map(|e| e.as_str().to_owned()),
         contact_id: p.contact_id.clone(),
         case_id: p.case_id.clone(),
+        rule: None,
     };
     if c.contact_id.is_none() || c.event_id.is_none() {
         if let Some(rec) = read_call(store, &p.call_id).await? {
@@ -52,7 +55,10 @@ async fn correlate(w: &Worker, p: &ReportPayload) -> Result<Correlation, StoreEr
             });
         }
     }
-    if c.contact_id.is_none() {
+    // The dial job is read when it holds something the report needs: the Contact, or the rule
+    // (only when some rule has a follow-up policy or a write-back, so the built-in document
+    // costs no read).
+    if c.contact_id.is_none() || w.inner.config.routing.has_report_settings() {
         if let Some(id) = c
             .event_id
             .as_deref()
@@ -62,8 +68,13 @@ async fn correlate(w: &Worker, p: &ReportPayload) -> Result<Correlation, StoreEr
                 if let Some(dial) = attr::opt_s(&item, "payload")
                     .and_then(|s| serde_json::from_str::<DialRequest>(s).ok())
                 {
-                    c.contact_id = Some(dial.contact_id);
+                    // A Contact read from the Case at dial time is kept on the job.
+                    c.contact_id = c.contact_id.or(dial.contact_id).or_else(|| {
+                        attr::opt_s(&item, "contact_id")
+                            .and_then(|s| SalesforceId::parse("contact_id", s).ok())
+                    });
                     c.case_id = c.case_id.or(dial.case_id);
+                    c.rule = dial.rule;
                 }
             }
         }
@@ -212,6 +223,42 @@ pub(crate) async fn run_report(
         "task_upserted_at",
         AttributeValue::N(crate::now_millis().to_string()),
     )];
+    let rule = c
+        .rule
+        .as_deref()
+        .and_then(|id| inner.config.routing.rule(id));
+    if let Some(rule) = rule.filter(|r| !r.write_back.is_empty()) {
+        match super::writeback::apply(
+            &inner.salesforce.rest,
+            &rule.write_back,
+            &p,
+            c.case_id.as_ref(),
+            c.contact_id.as_ref(),
+        )
+        .await
+        {
+            Ok(report) => {
+                let join = |v: &[String]| v.join("; ");
+                if !report.written.is_empty() {
+                    extra.push(("writeback", AttributeValue::S(join(&report.written))));
+                }
+                if !report.refused.is_empty() {
+                    extra.push((
+                        "writeback_refused",
+                        AttributeValue::S(join(&report.refused)),
+                    ));
+                }
+                if !report.missing.is_empty() {
+                    extra.push((
+                        "writeback_missing",
+                        AttributeValue::S(join(&report.missing)),
+                    ));
+                }
+            }
+            // The Task is upserted and the write-back is safe to repeat: retry the job.
+            Err(e) => return Ok((sf_outcome("writing the call's outcome back", &e), extra)),
+        }
+    }
     if let Some(cost) = p.cost {
         // Best effort: the Task already carries the cost.
         if let Err(e) = record_cost(inner.queue.store(), &p.call_id, cost, inner.config.ttl).await {
@@ -231,11 +278,15 @@ pub(crate) async fn run_report(
     let reached = !EndedReason::parse(&p.ended_reason).is_not_reached();
     let f = &inner.config.followup;
     // An inbound call has its own policy (default never), and the high-value rule is for
-    // customers we could not reach, so it is for outbound calls only.
+    // customers we could not reach, so it is for outbound calls only. An outbound call's
+    // routing rule may set its own policy.
     let (policy, high_value_rule) = if p.is_inbound() {
         (f.inbound_policy, false)
     } else {
-        (f.policy, f.high_value)
+        (
+            rule.and_then(|r| r.action.follow_up).unwrap_or(f.policy),
+            f.high_value,
+        )
     };
     let by_policy = match policy {
         FollowupPolicy::Never => false,

@@ -7,6 +7,12 @@
 //! - Outbound Message (SOAP): `notifications{OrganizationId, Notification{Id, sObject}*}`.
 //!
 //! A body without an id is rejected: a hash of the body is not an identity.
+//!
+//! What the ingest runs is the routing document (`crate::routing`): [`parse_outbound_notifications`]
+//! gives it the notifications of a SOAP message, and the JSON body goes to it as it is. The
+//! fixed-shape parsers here ([`parse_json_event`], [`parse_outbound_message`]) are the shapes
+//! sfvapi accepted before routing documents; they stay as the reference the built-in document is
+//! tested against (`shared/tests/routing_default.rs`) and for tools that build sample payloads.
 
 use quick_xml::events::Event;
 use quick_xml::Reader;
@@ -22,6 +28,10 @@ pub enum EventSource {
     PlatformEvent,
     Flat,
     OutboundMessage,
+    /// A Platform Event relayed by Event Relay through EventBridge.
+    EventRelay,
+    /// A Change Data Capture event relayed by Event Relay (one job per changed record).
+    ChangeEvent,
 }
 
 /// One event = one request to call one Contact, typed and validated.
@@ -29,7 +39,10 @@ pub enum EventSource {
 #[serde(rename_all = "camelCase")]
 pub struct DialRequest {
     pub event_id: SalesforceEventId,
-    pub contact_id: SalesforceId,
+    /// `None` when the routing rule takes the Contact from the Case: the worker reads the Case
+    /// (`case_id`) at dial time and calls its Contact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<SalesforceId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub case_id: Option<SalesforceId>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -37,9 +50,11 @@ pub struct DialRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub source: EventSource,
+    /// The routing rule that matched (its `call` and `writeBack` settings apply); `None` for
+    /// jobs from before routing documents, which use the worker's environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
-
-const MAX_REASON_CHARS: usize = 1000;
 
 /// Parse a JSON event body (Platform Event or flat shape).
 pub fn parse_json_event(body: &[u8]) -> Result<DialRequest, InvalidValue> {
@@ -104,11 +119,16 @@ fn parse_platform_event(
     };
     Ok(DialRequest {
         event_id,
-        contact_id: required_id(payload, "customerId", "data.payload.customerId")?,
+        contact_id: Some(required_id(
+            payload,
+            "customerId",
+            "data.payload.customerId",
+        )?),
         case_id: optional_id(payload, "caseId", "data.payload.caseId")?,
         priority: optional_priority(payload, "priority", "data.payload.priority")?,
         reason: optional_reason(payload, "reason", "data.payload.reason")?,
         source: EventSource::PlatformEvent,
+        rule: None,
     })
 }
 
@@ -116,11 +136,12 @@ fn parse_flat(root: &Map<String, Value>) -> Result<DialRequest, InvalidValue> {
     let id = opt_str(root, "eventId")?.ok_or_else(|| InvalidValue::new("eventId", "is missing"))?;
     Ok(DialRequest {
         event_id: SalesforceEventId::parse("eventId", id)?,
-        contact_id: required_id(root, "contactId", "contactId")?,
+        contact_id: Some(required_id(root, "contactId", "contactId")?),
         case_id: optional_id(root, "caseId", "caseId")?,
         priority: optional_priority(root, "priority", "priority")?,
         reason: optional_reason(root, "reason", "reason")?,
         source: EventSource::Flat,
+        rule: None,
     })
 }
 
@@ -186,14 +207,10 @@ fn optional_reason(
     Ok(field_str(obj, key, field)?.map(clean_reason))
 }
 
-/// Free text that reaches a voice prompt: bounded, without control characters.
+/// Free text that reaches a voice prompt: bounded, without control characters (one definition,
+/// shared with the routing document's `reason`).
 fn clean_reason(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(MAX_REASON_CHARS)
-        .collect::<String>()
-        .trim()
-        .to_owned()
+    crate::routing::clean_reason(s)
 }
 
 /// A parsed Outbound Message: the sending org, one dial request per usable notification, and the
@@ -221,6 +238,48 @@ pub struct RejectedNotification {
     pub reason: String,
 }
 
+/// One notification of an Outbound Message, as sent: its `Id`, its sObject's type and fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub event_id: SalesforceEventId,
+    pub sobject_type: Option<String>,
+    /// The sObject's fields in document order (empty values kept; see [`Notification::view`]).
+    pub fields: Vec<(String, String)>,
+}
+
+impl Notification {
+    /// The notification as the routing document's paths see it:
+    /// `{"Id", "sObjectType"?, "sObject": {<field>: <value>}}`. Empty fields are left out, as
+    /// Salesforce sends a field it has no value for empty; the first of a repeated field wins.
+    pub fn view(&self) -> Map<String, Value> {
+        let mut sobject = Map::new();
+        for (k, v) in &self.fields {
+            if !v.is_empty() && !sobject.contains_key(k) {
+                sobject.insert(k.clone(), Value::String(v.clone()));
+            }
+        }
+        let mut m = Map::new();
+        m.insert(
+            "Id".into(),
+            Value::String(self.event_id.as_str().to_owned()),
+        );
+        if let Some(t) = self.sobject_type.as_ref().filter(|t| !t.is_empty()) {
+            m.insert("sObjectType".into(), Value::String(t.clone()));
+        }
+        m.insert("sObject".into(), Value::Object(sobject));
+        m
+    }
+}
+
+/// The notifications of an Outbound Message, not yet mapped to calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundNotifications {
+    pub organization_id: SalesforceId,
+    pub notifications: Vec<Notification>,
+    /// Notifications without a usable `Id`: nothing to dedup them by, so they are only counted.
+    pub unidentified: usize,
+}
+
 /// Most notifications one message may carry (Salesforce batches up to 100).
 const MAX_NOTIFICATIONS: usize = 100;
 
@@ -231,9 +290,35 @@ struct NotificationBuilder {
     fields: Vec<(String, String)>,
 }
 
-/// Parse a SOAP Outbound Message. Element names are matched by local name, so namespace
-/// prefixes (`sf:`, `soapenv:`) may be anything.
+/// Parse a SOAP Outbound Message and map each notification with the fixed pre-routing rules
+/// (Contact → itself, Case → its ContactId, other sObjects → their ContactId).
 pub fn parse_outbound_message(body: &[u8]) -> Result<OutboundMessage, InvalidValue> {
+    let parsed = parse_outbound_notifications(body)?;
+    let mut notifications = Vec::new();
+    let mut rejected = Vec::new();
+    for n in parsed.notifications {
+        let event_id = n.event_id.clone();
+        let sobject_type = n.sobject_type.clone().filter(|t| !t.is_empty());
+        match notification_to_request(n) {
+            Ok(r) => notifications.push(r),
+            Err(e) => rejected.push(RejectedNotification {
+                event_id,
+                sobject_type,
+                reason: e.to_string(),
+            }),
+        }
+    }
+    Ok(OutboundMessage {
+        organization_id: parsed.organization_id,
+        notifications,
+        rejected,
+        unidentified: parsed.unidentified,
+    })
+}
+
+/// Parse a SOAP Outbound Message into its org and notifications. Element names are matched by
+/// local name, so namespace prefixes (`sf:`, `soapenv:`) may be anything.
+pub fn parse_outbound_notifications(body: &[u8]) -> Result<OutboundNotifications, InvalidValue> {
     let text =
         std::str::from_utf8(body).map_err(|_| InvalidValue::new("body", "is not UTF-8 XML"))?;
     let mut reader = Reader::from_str(text);
@@ -337,33 +422,24 @@ pub fn parse_outbound_message(body: &[u8]) -> Result<OutboundMessage, InvalidVal
         ));
     }
     let mut notifications = Vec::new();
-    let mut rejected = Vec::new();
     let mut unidentified = 0;
     for n in done {
-        let id =
-            n.id.as_deref()
-                .map(|id| SalesforceEventId::parse("Notification.Id", id));
-        let event_id = match id {
-            Some(Ok(id)) => id,
-            None | Some(Err(_)) => {
-                unidentified += 1;
-                continue;
-            }
-        };
-        let sobject_type = n.sobject_type.clone().filter(|t| !t.is_empty());
-        match notification_to_request(n) {
-            Ok(r) => notifications.push(r),
-            Err(e) => rejected.push(RejectedNotification {
+        match n
+            .id
+            .as_deref()
+            .map(|id| SalesforceEventId::parse("Notification.Id", id))
+        {
+            Some(Ok(event_id)) => notifications.push(Notification {
                 event_id,
-                sobject_type,
-                reason: e.to_string(),
+                sobject_type: n.sobject_type,
+                fields: n.fields,
             }),
+            None | Some(Err(_)) => unidentified += 1,
         }
     }
-    Ok(OutboundMessage {
+    Ok(OutboundNotifications {
         organization_id,
         notifications,
-        rejected,
         unidentified,
     })
 }
@@ -372,17 +448,14 @@ fn parent_is(path: &[String], name: &str) -> bool {
     path.last().is_some_and(|p| p == name)
 }
 
-fn notification_to_request(n: NotificationBuilder) -> Result<DialRequest, InvalidValue> {
+fn notification_to_request(n: Notification) -> Result<DialRequest, InvalidValue> {
     let field = |k: &str| {
         n.fields
             .iter()
             .find(|(name, v)| name == k && !v.is_empty())
             .map(|(_, v)| v.as_str())
     };
-    let id =
-        n.id.as_deref()
-            .ok_or_else(|| InvalidValue::new("Notification.Id", "is missing"))?;
-    let event_id = SalesforceEventId::parse("Notification.Id", id)?;
+    let event_id = n.event_id.clone();
     let kind = n.sobject_type.as_deref().unwrap_or("");
     let (contact, case) = match kind {
         "Contact" => (field("Id"), None),
@@ -418,7 +491,7 @@ fn notification_to_request(n: NotificationBuilder) -> Result<DialRequest, Invali
     })?;
     Ok(DialRequest {
         event_id,
-        contact_id: SalesforceId::parse("sObject.ContactId", contact)?,
+        contact_id: Some(SalesforceId::parse("sObject.ContactId", contact)?),
         case_id: case
             .map(|c| SalesforceId::parse("sObject.Id", c))
             .transpose()?,
@@ -429,6 +502,7 @@ fn notification_to_request(n: NotificationBuilder) -> Result<DialRequest, Invali
             .or_else(|| field("Subject"))
             .map(clean_reason),
         source: EventSource::OutboundMessage,
+        rule: None,
     })
 }
 
@@ -473,7 +547,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.event_id.as_str(), "e-1");
-        assert_eq!(r.contact_id.as_str(), "0035e00000XyZ12AAF");
+        assert_eq!(
+            r.contact_id.as_ref().map(SalesforceId::as_str),
+            Some("0035e00000XyZ12AAF")
+        );
         assert_eq!(r.priority, Some(Priority::High));
         assert_eq!(r.source, EventSource::Flat);
     }
@@ -553,7 +630,13 @@ mod tests {
         );
         assert_eq!(m.notifications[0].reason.as_deref(), Some("Refund & fee"));
         assert_eq!(m.notifications[1].case_id, None);
-        assert_eq!(m.notifications[1].contact_id.as_str(), "0035e00000XyZ12AAF");
+        assert_eq!(
+            m.notifications[1]
+                .contact_id
+                .as_ref()
+                .map(SalesforceId::as_str),
+            Some("0035e00000XyZ12AAF")
+        );
     }
 
     #[test]

@@ -26,6 +26,15 @@
 //!    old API versions). Should the Task vanish in between, the PATCH creates it (201).
 //!
 //! A first delivery costs one call, a repeated one two; a repeated report never duplicates.
+//!
+//! **Record updates** (the routing document's `writeBack`): `PATCH …/sobjects/{Object}/{id}` with
+//! the fields to set answers 204 and no body ("Update a Record",
+//! <https://developer.salesforce.com/docs/platform/api-rest/guide/dome-update-fields.html>; 204 is
+//! "No Content … for … some PATCH requests" in "Status Codes and Error Responses",
+//! <https://developer.salesforce.com/docs/platform/api-rest/guide/errorcodes.html>). A field the
+//! object does not have, or the user may not edit, fails the whole request with 400 and
+//! `[{"message","errorCode","fields"?}]`; [`SalesforceClient::update_record`] hands such a refusal
+//! back as a value, so the caller can record it and go on.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -69,6 +78,9 @@ pub struct ApiErrorEntry {
     pub error_code: String,
     #[serde(default)]
     pub message: String,
+    /// The fields the error is about, when Salesforce names them.
+    #[serde(default)]
+    pub fields: Vec<String>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -193,6 +205,20 @@ pub struct Case {
     pub priority: Option<Priority>,
     pub contact_id: Option<SalesforceId>,
     pub description: Option<String>,
+}
+
+/// What a record update did: applied, or refused by Salesforce for good (an unknown or
+/// read-only field, a validation rule, a record that is gone). Retryable failures are errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateOutcome {
+    Updated,
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+        /// The fields Salesforce named (may be empty: "No such column" names none).
+        fields: Vec<String>,
+    },
 }
 
 /// What the upsert did.
@@ -526,6 +552,52 @@ impl SalesforceClient {
         }
     }
 
+    /// Set `fields` on one record (`PATCH …/sobjects/{object}/{id}`, see the module doc).
+    /// Setting the same values again changes nothing, so a repeated update is harmless.
+    pub async fn update_record(
+        &self,
+        object: &'static str,
+        id: &SalesforceId,
+        fields: &serde_json::Map<String, Value>,
+    ) -> Result<UpdateOutcome, RestError> {
+        let path = format!("/sobjects/{object}/{}", id.as_str());
+        let answer = self
+            .send(
+                Method::PATCH,
+                &path,
+                &[],
+                Some(&Value::Object(fields.clone())),
+            )
+            .await?;
+        if answer.status.is_success() {
+            return Ok(UpdateOutcome::Updated);
+        }
+        let named = first_error(&answer.body)
+            .map(|e| e.fields)
+            .unwrap_or_default();
+        match error_for(answer, object, id.as_str()) {
+            RestError::Rejected {
+                status,
+                code,
+                message,
+            } => Ok(UpdateOutcome::Refused {
+                status,
+                code,
+                message,
+                fields: named,
+            }),
+            RestError::NotFound { object, id } => Ok(UpdateOutcome::Refused {
+                status: 404,
+                code: "NOT_FOUND".into(),
+                message: format!(
+                    "{object} {id} not found (deleted, or not visible to the integration user)"
+                ),
+                fields: Vec::new(),
+            }),
+            e => Err(e),
+        }
+    }
+
     /// Add a note to a Case as a CaseComment (`POST …/sobjects/CaseComment`).
     pub async fn add_case_comment(
         &self,
@@ -585,6 +657,7 @@ fn error_for(answer: Answer, object: &'static str, id: &str) -> RestError {
             let e = entry.unwrap_or(ApiErrorEntry {
                 error_code: String::new(),
                 message: String::new(),
+                fields: Vec::new(),
             });
             warn!(status, code = %e.error_code, "salesforce rejected a request");
             RestError::Rejected {

@@ -69,6 +69,10 @@ pub struct ReportPayload {
     pub recording_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub success_evaluation: Option<String>,
+    /// `analysis.structuredData` (at most `messages::MAX_STRUCTURED_DATA_BYTES`), for the
+    /// routing rule's write-back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub structured_data: Option<serde_json::Map<String, serde_json::Value>>,
     /// ms since epoch: Vapi's message timestamp, or when we received it.
     pub reported_at: i64,
     /// Vapi's `call.type`: an inbound call gets an inbound Task and the inbound follow-up policy.
@@ -120,6 +124,7 @@ impl ReportPayload {
             success_evaluation: report
                 .success_evaluation
                 .map(|s| truncate_chars(s, MAX_SHORT_CHARS, "…").0),
+            structured_data: report.structured_data,
             reported_at,
             direction: None,
         }

@@ -308,7 +308,14 @@ pub struct EndOfCallReport {
     pub recording_url: Option<String>,
     /// Vapi sends a string, number or boolean depending on the rubric; kept as text.
     pub success_evaluation: Option<String>,
+    /// `analysis.structuredData`: what the assistant's analysis plan extracted (Vapi OpenAPI
+    /// `Analysis.structuredData`, an object); dropped when larger than
+    /// [`MAX_STRUCTURED_DATA_BYTES`] (it is written back to Salesforce fields, not a document).
+    pub structured_data: Option<Map<String, Value>>,
 }
+
+/// Largest `analysis.structuredData` kept, serialised.
+pub const MAX_STRUCTURED_DATA_BYTES: usize = 8 * 1024;
 
 /// Parse a request body. An error names the field (for the 400 `detail`).
 pub fn parse(body: &[u8]) -> Result<ServerMessage, InvalidValue> {
@@ -539,6 +546,7 @@ struct RawArtifact {
 struct RawAnalysis {
     summary: Option<String>,
     success_evaluation: Option<Value>,
+    structured_data: Option<Value>,
 }
 
 /// An ended call as `GET /call/{id}` returns it (Vapi OpenAPI `Call`: `endedReason`, `cost`,
@@ -600,6 +608,14 @@ fn parse_report(
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s),
             Some(other) => Some(other.to_string()),
+        },
+        structured_data: match analysis.structured_data {
+            Some(Value::Object(m))
+                if serde_json::to_vec(&m).map_or(0, |v| v.len()) <= MAX_STRUCTURED_DATA_BYTES =>
+            {
+                Some(m)
+            }
+            _ => None,
         },
     })
 }

@@ -1126,7 +1126,7 @@ pub async fn dead_after_dialing() -> Row {
     let q = worker.queue();
     let now = sfvapi::now_millis();
     let dying = match q.claim(&pk, now).await {
-        Ok(Some(job)) => q.mark_dialing(&job, "{}", now).await.unwrap_or(false),
+        Ok(Some(job)) => q.mark_dialing(&job, "{}", None, now).await.unwrap_or(false),
         _ => false,
     };
     // What the dying worker sent before it died: its POST /call.

@@ -9,6 +9,7 @@
 //! - [`demo`] and [`timeline`]: the scripted flow and its per-event timeline.
 //! - [`pacing`]: many events against a small Vapi concurrency limit (e2e and `make bench`).
 //! - [`callback`]: the customer calls back (`make demo SCENARIO=callback`, e2e and `make bench`).
+//! - [`event_relay`]: `SCENARIO=event-relay`, the relayed samples through the relay handler.
 //!
 //! # Why a local runner and not `cargo lambda watch`
 //! `cargo lambda watch` emulates the Lambda runtime API per function: one process and one build
@@ -23,6 +24,7 @@
 
 pub mod callback;
 pub mod demo;
+pub mod event_relay;
 pub mod pacing;
 pub mod pump;
 pub mod runner;

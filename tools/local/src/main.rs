@@ -7,8 +7,9 @@
 //! - `demo-ingest`: the sample events through the ingest handler alone.
 //!
 //! Options: `--port P` (runner port, default any free one), `--timeout-secs N` (demo wait,
-//! default 30), `--scenario normal|no-answer|outage|callback` (also `SCENARIO`; `callback` is the
-//! customer calling back, `sfvapi_local::callback`), and any `sfvapi-sandbox` flag
+//! default 30), `--scenario normal|no-answer|outage|callback|event-relay` (also `SCENARIO`;
+//! `callback` is the customer calling back, `sfvapi_local::callback`; `event-relay` runs
+//! `sfvapi_local::event_relay` on a normal sandbox), and any `sfvapi-sandbox` flag
 //! (`--deliver-twice`, `--outage-count 2`, …, or their `SANDBOX_*` variables).
 
 mod ingest_demo;
@@ -20,15 +21,21 @@ use std::time::Duration;
 use sfvapi_local::demo::{self, DemoOptions};
 use sfvapi_local::stack::{Stack, StackConfig};
 
-const USAGE: &str = "usage: sfvapi-local serve|demo|demo-ingest [--port P] [--timeout-secs N] [--scenario normal|no-answer|outage|callback] [sandbox flags]\n(run it through scripts/services.sh, or `make demo`)";
+const USAGE: &str = "usage: sfvapi-local serve|demo|demo-ingest [--port P] [--timeout-secs N] [--scenario normal|no-answer|outage|callback|event-relay] [sandbox flags]\n(run it through scripts/services.sh, or `make demo`)";
+
+/// Demo stories that are not sandbox scenarios: the customer calling back
+/// (`tools/local/src/callback.rs`) and the relayed events (`tools/local/src/event_relay.rs`).
+const CALLBACK: &str = "callback";
+const EVENT_RELAY: &str = "event-relay";
+const STORIES: [&str; 2] = [CALLBACK, EVENT_RELAY];
 
 struct Args {
     command: String,
     port: u16,
     timeout: Duration,
     sandbox: sandbox::Config,
-    /// `SCENARIO=callback`: the demo of `sfvapi_local::callback` (not a sandbox scenario).
-    callback: bool,
+    /// `SCENARIO=callback|event-relay`: a demo story of its own (not a sandbox scenario).
+    story: Option<&'static str>,
 }
 
 fn parse_args(mut raw: Vec<String>) -> Result<Args, String> {
@@ -39,7 +46,8 @@ fn parse_args(mut raw: Vec<String>) -> Result<Args, String> {
     let mut port = 0;
     let mut timeout = Duration::from_secs(30);
     let mut rest = Vec::new();
-    let mut callback = std::env::var("SCENARIO").is_ok_and(|s| s.trim() == "callback");
+    let story_of = |s: &str| STORIES.iter().copied().find(|k| *k == s.trim());
+    let mut story = std::env::var("SCENARIO").ok().and_then(|s| story_of(&s));
     let mut it = raw.into_iter();
     while let Some(a) = it.next() {
         let (name, inline) = match a.split_once('=') {
@@ -65,13 +73,14 @@ fn parse_args(mut raw: Vec<String>) -> Result<Args, String> {
                         .map_err(|_| "--timeout-secs: expected whole seconds".to_owned())?,
                 )
             }
-            "--scenario" if inline.as_deref() == Some("callback") => callback = true,
+            "--scenario" if inline.as_deref().and_then(story_of).is_some() => {
+                story = inline.as_deref().and_then(story_of)
+            }
             "--scenario"
                 if inline.is_none()
-                    && it.as_slice().first().map(String::as_str) == Some("callback") =>
+                    && it.as_slice().first().and_then(|s| story_of(s)).is_some() =>
             {
-                it.next();
-                callback = true;
+                story = it.next().as_deref().and_then(story_of);
             }
             _ => rest.push(a),
         }
@@ -82,7 +91,7 @@ fn parse_args(mut raw: Vec<String>) -> Result<Args, String> {
             (k == "SANDBOX_SCENARIO")
                 .then(|| std::env::var("SCENARIO").ok())
                 .flatten()
-                .filter(|s| s.trim() != "callback")
+                .filter(|s| !STORIES.contains(&s.trim()))
         })
     })
     .map_err(|e| match e {
@@ -94,7 +103,7 @@ fn parse_args(mut raw: Vec<String>) -> Result<Args, String> {
         port,
         timeout,
         sandbox,
-        callback,
+        story,
     })
 }
 
@@ -127,7 +136,7 @@ async fn main() -> ExitCode {
         "demo" => {
             // The callback story has an unidentified caller whose tool call is (rightly) answered
             // with an error, which the fake Vapi reports as a warning: not news in that demo.
-            init_logs(if args.callback {
+            init_logs(if args.story == Some(CALLBACK) {
                 "warn,sandbox=error"
             } else {
                 "warn"
@@ -138,8 +147,10 @@ async fn main() -> ExitCode {
                 sandbox: args.sandbox,
                 timeout: args.timeout,
             };
-            if args.callback {
+            if args.story == Some(CALLBACK) {
                 sfvapi_local::callback::run(opts).await
+            } else if args.story == Some(EVENT_RELAY) {
+                sfvapi_local::event_relay::run(opts).await
             } else {
                 demo::run(opts).await
             }

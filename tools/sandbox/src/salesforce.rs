@@ -1,6 +1,6 @@
 //! The fake Salesforce: OAuth token/introspect/revoke and the REST calls sfvapi makes
-//! (SOQL query of a Contact or Case, sObject reads, Task create / upsert by external id,
-//! CaseComment create).
+//! (SOQL query of a Contact or Case, sObject reads, Case / Contact field updates, Task create /
+//! upsert by external id, CaseComment create).
 //!
 //! Every behaviour names the Salesforce document it follows, next to the code. The main ones:
 //! - OAuth token endpoint and its answer (no `expires_in`: the lifetime is the org's session
@@ -14,6 +14,10 @@
 //! - Query: <https://developer.salesforce.com/docs/platform/api-rest/guide/resources-query.html>.
 //! - Upsert by external id (201 `created:true`, 200 `created:false` from API 46.0, 300 on several
 //!   matches): <https://developer.salesforce.com/docs/platform/api-rest/guide/dome-upsert.html>.
+//! - Record update (`PATCH /sobjects/{Object}/{id}` → 204, no body): "Update a Record",
+//!   <https://developer.salesforce.com/docs/platform/api-rest/guide/dome-update-fields.html>, and
+//!   "If a field in the request body doesn't exist in the target object, the request fails with an
+//!   error" (<https://developer.salesforce.com/docs/marketing/marketing-cloud-growth/guide/mc-manage-objects-update-rest.html>).
 //! - Field properties (Task.TaskSubtype is Create but not Update; CaseComment.CommentBody is 4,000
 //!   bytes): the Object Reference,
 //!   <https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_task.htm>.
@@ -149,6 +153,9 @@ fn seed_contacts() -> Vec<Value> {
             "Last_Contact_Date__c": "2026-11-01",
             "Preferred_Language__c": lang,
             "Account": {"attributes": {"type": "Account"}, "AnnualRevenue": revenue},
+            // Where the demo's routing document writes a call's outcome (README, "The routing
+            // document"); empty until then.
+            "Last_Call_Outcome__c": Value::Null,
         })
     };
     let mut contacts = vec![
@@ -259,6 +266,9 @@ fn seed_cases() -> Vec<Value> {
             // Case.IsClosed is set by Salesforce from the Status (Case object reference).
             "IsClosed": status == "Closed",
             "CreatedDate": "2026-11-20T09:00:00.000+0000",
+            // The demo routing document's write-back fields (Text and Checkbox custom fields).
+            "Call_Outcome__c": Value::Null,
+            "Callback_Requested__c": false,
         })
     };
     vec![
@@ -679,10 +689,12 @@ fn rest_inner(app: &App, st: &mut State, req: &Req) -> Resp {
         },
         ["sobjects", "Contact", id] => match *method {
             http::Method::GET => get_record(&st.contacts, "Contact", "003", id, req),
+            http::Method::PATCH => update_record(&mut st.contacts, "Contact", "003", id, req),
             _ => method_not_allowed(method, "GET,HEAD,PATCH,DELETE"),
         },
         ["sobjects", "Case", id] => match *method {
             http::Method::GET => get_record(&st.cases, "Case", "500", id, req),
+            http::Method::PATCH => update_record(&mut st.cases, "Case", "500", id, req),
             _ => method_not_allowed(method, "GET,HEAD,PATCH,DELETE"),
         },
         ["sobjects", "Task", field, value] => match *method {
@@ -766,6 +778,109 @@ fn get_record(records: &[Value], object: &str, key_prefix: &str, id: &str, req: 
             }
         }
     }
+}
+
+/// Fields of the seeded records that Salesforce computes itself (`Id`, auto numbers, audit
+/// fields, relationships): an update that sets one is refused.
+const READ_ONLY_FIELDS: &[&str] = &[
+    "Id",
+    "CaseNumber",
+    "Name",
+    "CreatedDate",
+    "LastModifiedDate",
+    "SystemModstamp",
+    "Account",
+];
+
+/// `PATCH /sobjects/{Object}/{id}`: set fields on one record, all or nothing (Salesforce applies
+/// a single-record update as one DML operation). 204 and no body on success; an unknown field
+/// is 400 INVALID_FIELD naming no field ("No such column …", as for reads), a field Salesforce
+/// computes is 400 INVALID_FIELD_FOR_INSERT_UPDATE naming it (as for the Task's create-only
+/// field above); a body that is not a JSON object is 400 JSON_PARSER_ERROR.
+fn update_record(
+    records: &mut [Value],
+    object: &str,
+    key_prefix: &str,
+    id: &str,
+    req: &Req,
+) -> Resp {
+    let id_shaped =
+        (id.len() == 15 || id.len() == 18) && id.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !id_shaped {
+        return sf_error(
+            404,
+            "NOT_FOUND",
+            &format!("Provided external ID field does not exist or is not accessible: {id}"),
+        );
+    }
+    if !id.starts_with(key_prefix) {
+        return sf_error(
+            400,
+            "MALFORMED_ID",
+            &format!("{object} ID: id value of incorrect type: {id}"),
+        );
+    }
+    let fields = match serde_json::from_slice::<Value>(&req.body) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => {
+            return sf_error(
+                400,
+                "JSON_PARSER_ERROR",
+                &format!("Cannot deserialize instance of {object} from a non-object value"),
+            )
+        }
+        Err(e) => {
+            return sf_error(
+                400,
+                "JSON_PARSER_ERROR",
+                &format!("Unexpected character: {e}"),
+            )
+        }
+    };
+    let Some(record) = records.iter_mut().find(|r| {
+        r.get("Id")
+            .and_then(Value::as_str)
+            .is_some_and(|rid| same_id(rid, id))
+    }) else {
+        return not_found();
+    };
+    let Some(obj) = record.as_object_mut() else {
+        return not_found();
+    };
+    let mut updates = Vec::new();
+    for (name, value) in fields {
+        if READ_ONLY_FIELDS
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(&name))
+        {
+            return Resp::json(
+                400,
+                &json!([{
+                    "message": format!("Unable to create/update fields: {name}. Please check the security settings of this field and verify that it is read/write for your profile or permission set."),
+                    "errorCode": "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    "fields": [name],
+                }]),
+            );
+        }
+        let Some(key) = obj
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case(&name) && k.as_str() != "attributes")
+            .cloned()
+        else {
+            return Resp::json(
+                400,
+                &json!([{
+                    "message": format!("No such column '{name}' on sobject of type {object}"),
+                    "errorCode": "INVALID_FIELD",
+                }]),
+            );
+        };
+        updates.push((key, value));
+    }
+    for (k, v) in updates {
+        obj.insert(k, v);
+    }
+    Resp::empty(204)
 }
 
 /// Salesforce's INVALID_FIELD answer for a field the object does not have.

@@ -665,7 +665,9 @@ fn tool_calls(call: &Value, tool_call_id: &str, server_url: &str) -> Value {
 
 /// Vapi OpenAPI `ServerMessageEndOfCallReport`: `endedReason`, `artifact` (`Artifact`:
 /// `transcript`, `messages` as `BotMessage`/`UserMessage`, `recordingUrl`) and `analysis`
-/// (`Analysis`: `summary`, `successEvaluation`) are required; `cost`, `startedAt`, `endedAt`.
+/// (`Analysis`: `summary`, `successEvaluation`, and `structuredData`, an object, what an
+/// assistant whose analysis plan has a structured data schema gets) are required; `cost`,
+/// `startedAt`, `endedAt`.
 fn end_of_call_report(
     call: &Value,
     scenario: Scenario,
@@ -728,7 +730,12 @@ fn end_of_call_report(
     m.insert("artifact".into(), artifact);
     m.insert(
         "analysis".into(),
-        json!({"summary": summary, "successEvaluation": if answered { "true" } else { "false" }}),
+        json!({
+            "summary": summary,
+            "successEvaluation": if answered { "true" } else { "false" },
+            // The fields the demo's routing document writes back (README, "The routing document").
+            "structuredData": {"resolved": answered, "callbackRequested": !answered},
+        }),
     );
     json!({"message": m})
 }

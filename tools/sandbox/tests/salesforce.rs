@@ -607,3 +607,84 @@ async fn jwt_bearer_checks_the_audience() {
         json!({"error": "invalid_grant", "error_description": "audience is invalid"})
     );
 }
+
+async fn patch(url: String, token: &str, body: &str) -> (u16, String) {
+    let resp = common::client()
+        .patch(url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+/// "Update a Record" (PATCH → 204, no body) and its refusals, as the write-back meets them.
+#[tokio::test]
+async fn record_updates_answer_204_or_refuse_the_whole_update_naming_what_is_wrong() {
+    let h = common::start_default().await;
+    let tok = token(&h.salesforce_url).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let case_url = format!(
+        "{}/services/data/v62.0/sobjects/Case/{CASE}",
+        h.salesforce_url
+    );
+    let (status, body) = patch(
+        case_url.clone(),
+        &tok,
+        r#"{"Call_Outcome__c":"resolved","Callback_Requested__c":true}"#,
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (204, ""));
+    let (_, _, case) = get(case_url.clone(), &tok).await;
+    assert_eq!(case["Call_Outcome__c"], "resolved");
+    assert_eq!(case["Callback_Requested__c"], true);
+    // A field the object does not have refuses the whole update; nothing changes.
+    let (status, body) = patch(
+        case_url.clone(),
+        &tok,
+        r#"{"Call_Outcome__c":"other","No_Such__c":"x"}"#,
+    )
+    .await;
+    assert_eq!(status, 400);
+    let err: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(err[0]["errorCode"], "INVALID_FIELD");
+    assert!(err[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("No such column 'No_Such__c' on sobject of type Case"));
+    let (_, _, case) = get(case_url.clone(), &tok).await;
+    assert_eq!(case["Call_Outcome__c"], "resolved", "all or nothing");
+    // A field Salesforce computes is refused, named.
+    let (status, body) = patch(case_url.clone(), &tok, r#"{"CaseNumber":"1"}"#).await;
+    assert_eq!(status, 400);
+    let err: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(err[0]["errorCode"], "INVALID_FIELD_FOR_INSERT_UPDATE");
+    assert_eq!(err[0]["fields"], json!(["CaseNumber"]));
+    let (status, _) = patch(case_url, &tok, "[1]").await;
+    assert_eq!(status, 400);
+    // Contacts the same way; an unknown record is 404, another object's id 400 MALFORMED_ID.
+    let contact = format!(
+        "{}/services/data/v62.0/sobjects/Contact/{ADA}",
+        h.salesforce_url
+    );
+    assert_eq!(
+        patch(contact, &tok, r#"{"Last_Call_Outcome__c":"true"}"#)
+            .await
+            .0,
+        204
+    );
+    let gone = format!(
+        "{}/services/data/v62.0/sobjects/Contact/0035e00000ZzZzZAAA",
+        h.salesforce_url
+    );
+    assert_eq!(patch(gone, &tok, "{}").await.0, 404);
+    let wrong = format!(
+        "{}/services/data/v62.0/sobjects/Contact/{CASE}",
+        h.salesforce_url
+    );
+    assert_eq!(patch(wrong, &tok, "{}").await.0, 400);
+}

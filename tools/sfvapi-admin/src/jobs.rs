@@ -94,6 +94,16 @@ pub async fn show(args: &[String]) -> Result<(), String> {
             println!("  {k:<14} {v}");
         }
     }
+    // The routing rule the event matched, and a Contact read from its Case at dial time.
+    if let Some(rule) = attr::opt_s(&job, "payload")
+        .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+        .and_then(|p| p["rule"].as_str().map(str::to_owned))
+    {
+        println!("  rule           {rule}");
+    }
+    if let Some(c) = attr::opt_s(&job, "contact_id") {
+        println!("  contact        {c} (the Case's Contact)");
+    }
     println!(
         "  attempts       {}",
         attr::opt_n(&job, "attempts").unwrap_or(0)
@@ -137,6 +147,12 @@ pub async fn show(args: &[String]) -> Result<(), String> {
                     .or_else(|| attr::opt_s(&r, "last_error"))
                     .unwrap_or("")
             );
+            // The rule's write-back: what Salesforce took, refused (with its words), or lacked.
+            for k in ["writeback", "writeback_refused", "writeback_missing"] {
+                if let Some(v) = attr::opt_s(&r, k) {
+                    println!("  {k:<17} {v}");
+                }
+            }
         }
         if let Some(s) = store
             .get(&format!("sms#{call_id}"))

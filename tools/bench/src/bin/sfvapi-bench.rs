@@ -2,7 +2,8 @@
 //! written to target/bench/results.json. Run under scripts/services.sh (DynamoDB Local + moto).
 //!
 //! Sizes (env, with defaults): BENCH_EVENTS=2000 per concurrency level, BENCH_PREPARE_RUNS=50000,
-//! BENCH_TOOL_CALLS=1000, BENCH_FN_INVOCATIONS=300, BENCH_PUMP_EVENTS=200; BENCH_SKIP_FUNCTIONS=1
+//! BENCH_TOOL_CALLS=1000, BENCH_FN_INVOCATIONS=300, BENCH_PUMP_EVENTS=200, BENCH_RELAY_EVENTS=500;
+//! BENCH_SKIP_FUNCTIONS=1
 //! skips the release build and the binaries' figures, BENCH_NO_BUILD=1 uses the binaries as built.
 
 use std::collections::BTreeMap;
@@ -547,8 +548,9 @@ async fn token_path(r: &mut Report) {
 /// A function's environment, the events it is fed, and what a good answer looks like.
 type FnLoad = (Vec<(String, String)>, Vec<Bytes>, fn(&Value) -> bool);
 
-const FUNCTIONS: [&str; 4] = [
+const FUNCTIONS: [&str; 5] = [
     "salesforce-ingest",
+    "salesforce-relay",
     "vapi-webhook",
     "job-worker",
     "token-refresher",
@@ -705,11 +707,11 @@ async fn functions(r: &mut Report) {
     };
     r.add(
         "release binaries",
-        "cargo build --release -p <4 functions> (one invocation; no-op when fresh)",
+        "cargo build --release -p <5 functions> (one invocation; no-op when fresh)",
         format!("{:.1} s", build.as_secs_f64()),
     );
     let n = env_usize("BENCH_FN_INVOCATIONS", 300);
-    // Shared fixtures for the four functions.
+    // Shared fixtures for the five functions.
     let (store, _) = fresh_store().await;
     seed_call(&store).await;
     let sf = MockServer::start().await;
@@ -731,6 +733,10 @@ async fn functions(r: &mut Report) {
         );
         v
     };
+    let relay_routing = sfvapi_bench::ddb_local::repo_root()
+        .join("events/routing-event-relay.yaml")
+        .to_string_lossy()
+        .into_owned();
     let mut json_fns = serde_json::Map::new();
     for f in FUNCTIONS {
         let bin = target_dir().join("release").join(f);
@@ -751,6 +757,29 @@ async fn functions(r: &mut Report) {
                     })
                     .collect(),
                 |v| v["statusCode"] == 202,
+            ),
+            // SQS batches of one relayed Platform Event each, as the relay queue delivers them.
+            "salesforce-relay" => (
+                common(&[
+                    ("SF_RELAY_ORG_IDS", sfvapi::samples::LOCAL_RELAY_ORG_ID),
+                    ("ROUTING_FILE", &relay_routing),
+                ]),
+                (0..n)
+                    .map(|i| {
+                        let e = sfvapi::samples::relay_platform_event_with(
+                            sfvapi::samples::LOCAL_RELAY_ORG_ID,
+                            &format!("eb-fn-{i}"),
+                            &unique(&format!("fn-relay-{i}")),
+                        );
+                        let batch = json!({"Records": [{"messageId": format!("m-{i}"), "body": e.to_string()}]});
+                        Bytes::from(batch.to_string())
+                    })
+                    .collect(),
+                |v| {
+                    v["batchItemFailures"]
+                        .as_array()
+                        .is_some_and(|a| a.is_empty())
+                },
             ),
             "vapi-webhook" => (
                 common(&[("VAPI_SERVER_SECRET_ARN", &vapi_arn)]),
@@ -1194,6 +1223,21 @@ async fn bench() -> std::process::ExitCode {
     if want("callback") {
         eprintln!("bench: assistant-request of an inbound call (snapshot, search, generic)…");
         callback(&mut r).await;
+    }
+    if want("relay") {
+        eprintln!("bench: the EventBridge ingest path (salesforce-relay)…");
+        match sfvapi_bench::relay::measure(env_usize("BENCH_RELAY_EVENTS", 500)).await {
+            Ok(b) => {
+                for (metric, value, goal, met) in b.lines {
+                    match met {
+                        Some(met) => r.goal("Event Relay", metric, value, goal, met),
+                        None => r.add("Event Relay", metric, value),
+                    }
+                }
+                r.json.insert("relay".into(), b.json);
+            }
+            Err(e) => r.add("Event Relay", "relay part", format!("not run: {e}")),
+        }
     }
     let elapsed = t0.elapsed();
     r.add(
