@@ -298,6 +298,16 @@ async fn release(
     conditional(req.send().await, "UpdateItem(slot release)")
 }
 
+fn conditional<T, E>(
+    res: Result<T, aws_sdk_dynamodb::error::SdkError<E>>,
+    op: &'static str,
+) -> Result<bool, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    applied(res, op).map(|o| o.is_some())
+}
+
 #[cfg(test)]
 mod tests {
     use super::home_slot;
@@ -317,14 +327,4 @@ mod tests {
         assert_eq!(home_slot("anything", 1), 0);
         assert_eq!(home_slot("anything", 0), 0);
     }
-}
-
-fn conditional<T, E>(
-    res: Result<T, aws_sdk_dynamodb::error::SdkError<E>>,
-    op: &'static str,
-) -> Result<bool, StoreError>
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    applied(res, op).map(|o| o.is_some())
 }
