@@ -16,7 +16,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use rand::Rng;
 use serde_json::{Map, Value};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::queue::{ClaimedJob, Outcome};
 use super::worker::Worker;
@@ -412,6 +412,11 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
                         warn!(error = %e, "call slot not released");
                     }
                 }
+                break;
+            }
+            // call# already names another event: trying again cannot change that.
+            Err(e @ StoreError::Corrupt { .. }) => {
+                error!(error = %e, "call# not written");
                 break;
             }
             Err(e) => {

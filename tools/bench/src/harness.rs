@@ -84,6 +84,20 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// The fixture's `POST /call` answer with a call id of its own: Vapi gives every call a new
+/// UUID (`Call.id`, OpenAPI), and a fake that answered every dial with one id would make every
+/// call after the first collide on `call#` (which belongs to one event for good).
+pub fn created_call() -> Value {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let n = CALLS.fetch_add(1, Ordering::SeqCst);
+    let mut call = json_of(fixtures::CALL_CREATED);
+    call["id"] = Value::String(format!(
+        "{:08x}-0000-4000-8000-{n:012x}",
+        std::process::id()
+    ));
+    call
+}
+
 /// A fresh sfvapi table and a store whose DynamoDB requests are counted.
 pub async fn fresh_store() -> (Store, RequestCounter) {
     let sdk = sdk().await;
@@ -480,22 +494,27 @@ impl World {
             .await;
     }
 
-    /// Vapi's POST /call answers 201 with the fixture's call object, or `status` with Vapi's
-    /// error body. Dials are counted as the POSTs wiremock received.
+    /// Vapi's POST /call answers 201 with the fixture's call object under a new call id each
+    /// time ([`created_call`]), or `status` with Vapi's error body. Dials are counted as the
+    /// POSTs wiremock received.
     pub async fn mount_vapi(&self, status: u16, times: Option<u64>, delay: Option<Duration>) {
-        let resp = if status == 201 {
-            ResponseTemplate::new(201).set_body_json(json_of(fixtures::CALL_CREATED))
+        let m = Mock::given(method("POST")).and(path("/call"));
+        let m = if status == 201 {
+            m.respond_with(move |_: &wiremock::Request| {
+                let resp = ResponseTemplate::new(201).set_body_json(created_call());
+                match delay {
+                    Some(d) => resp.set_delay(d),
+                    None => resp,
+                }
+            })
         } else {
-            ResponseTemplate::new(status)
-                .set_body_json(json!({"message": "Internal server error", "statusCode": status}))
+            let resp = ResponseTemplate::new(status)
+                .set_body_json(json!({"message": "Internal server error", "statusCode": status}));
+            m.respond_with(match delay {
+                Some(d) => resp.set_delay(d),
+                None => resp,
+            })
         };
-        let resp = match delay {
-            Some(d) => resp.set_delay(d),
-            None => resp,
-        };
-        let m = Mock::given(method("POST"))
-            .and(path("/call"))
-            .respond_with(resp);
         match times {
             Some(n) => m.up_to_n_times(n).mount(&self.vapi).await,
             None => m.mount(&self.vapi).await,

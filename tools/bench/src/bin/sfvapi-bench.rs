@@ -890,7 +890,6 @@ async fn functions(r: &mut Report) {
 /// Notes when each POST /call arrives, by the event id in its metadata.
 struct DialClock {
     seen: Arc<std::sync::Mutex<BTreeMap<String, Instant>>>,
-    body: Value,
 }
 
 impl wiremock::Respond for DialClock {
@@ -905,7 +904,7 @@ impl wiremock::Respond for DialClock {
                     .or_insert(now);
             }
         }
-        ResponseTemplate::new(201).set_body_json(self.body.clone())
+        ResponseTemplate::new(201).set_body_json(sfvapi_bench::harness::created_call())
     }
 }
 
@@ -918,10 +917,7 @@ async fn accepted_to_dial(r: &mut Report) {
     let seen = Arc::new(std::sync::Mutex::new(BTreeMap::new()));
     Mock::given(method("POST"))
         .and(path("/call"))
-        .respond_with(DialClock {
-            seen: seen.clone(),
-            body: json_of(sfvapi_bench::harness::fixtures::CALL_CREATED),
-        })
+        .respond_with(DialClock { seen: seen.clone() })
         .mount(&w.vapi)
         .await;
     let worker = w.worker().await;
