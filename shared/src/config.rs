@@ -44,6 +44,19 @@ impl Env<fn(&str) -> Option<String>> {
     }
 }
 
+/// `EVENT_TTL_DAYS` (default 7, at least 1) for the functions that store Salesforce events (the
+/// ingest and the relay): how long an event, and so its dedup record, is kept.
+pub fn event_ttl_days<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<u64, ConfigError> {
+    let ttl_days: u64 = env.parse_or("EVENT_TTL_DAYS", 7)?;
+    if ttl_days == 0 {
+        return Err(ConfigError::Invalid {
+            var: "EVENT_TTL_DAYS",
+            reason: "must be at least 1".into(),
+        });
+    }
+    Ok(ttl_days)
+}
+
 impl<F: Fn(&str) -> Option<String>> Env<F> {
     pub fn new(lookup: F) -> Self {
         Env { lookup }
@@ -161,13 +174,7 @@ impl IngestConfig {
             })
             .collect::<Result<_, _>>()?;
         let max_body_bytes = env.parse_or("MAX_BODY_BYTES", 256 * 1024usize)?;
-        let ttl_days: u64 = env.parse_or("EVENT_TTL_DAYS", 7)?;
-        if ttl_days == 0 {
-            return Err(ConfigError::Invalid {
-                var: "EVENT_TTL_DAYS",
-                reason: "must be at least 1".into(),
-            });
-        }
+        let ttl_days = event_ttl_days(env)?;
         Ok(Self {
             common: CommonConfig::from_env(env)?,
             secret_arn: env.required(

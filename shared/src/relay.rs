@@ -102,13 +102,7 @@ impl RelayConfig {
                 hint: "at least one Salesforce org id",
             });
         }
-        let ttl_days: u64 = env.parse_or("EVENT_TTL_DAYS", 7)?;
-        if ttl_days == 0 {
-            return Err(ConfigError::Invalid {
-                var: "EVENT_TTL_DAYS",
-                reason: "must be at least 1".into(),
-            });
-        }
+        let ttl_days = crate::config::event_ttl_days(env)?;
         Ok(Self {
             common: CommonConfig::from_env(env)?,
             org_ids,

@@ -737,23 +737,32 @@ fn same_id(a: &str, b: &str) -> bool {
     a.len() >= 15 && b.len() >= 15 && a[..15] == b[..15]
 }
 
-fn get_record(records: &[Value], object: &str, key_prefix: &str, id: &str, req: &Req) -> Resp {
+/// How Salesforce answers a record URL whose id segment is not an id of `object`: a segment
+/// that is not id-shaped is read as an external id field name (404 NOT_FOUND), an id of another
+/// object (key prefix) is a 400 MALFORMED_ID.
+fn refuse_record_id(object: &str, key_prefix: &str, id: &str) -> Option<Resp> {
     let id_shaped =
         (id.len() == 15 || id.len() == 18) && id.bytes().all(|b| b.is_ascii_alphanumeric());
     if !id_shaped {
-        // Salesforce reads a non-id segment as an external id field name.
-        return sf_error(
+        return Some(sf_error(
             404,
             "NOT_FOUND",
             &format!("Provided external ID field does not exist or is not accessible: {id}"),
-        );
+        ));
     }
     if !id.starts_with(key_prefix) {
-        return sf_error(
+        return Some(sf_error(
             400,
             "MALFORMED_ID",
             &format!("{object} ID: id value of incorrect type: {id}"),
-        );
+        ));
+    }
+    None
+}
+
+fn get_record(records: &[Value], object: &str, key_prefix: &str, id: &str, req: &Req) -> Resp {
+    if let Some(refused) = refuse_record_id(object, key_prefix, id) {
+        return refused;
     }
     let Some(record) = records.iter().find(|r| {
         r.get("Id")
@@ -804,21 +813,8 @@ fn update_record(
     id: &str,
     req: &Req,
 ) -> Resp {
-    let id_shaped =
-        (id.len() == 15 || id.len() == 18) && id.bytes().all(|b| b.is_ascii_alphanumeric());
-    if !id_shaped {
-        return sf_error(
-            404,
-            "NOT_FOUND",
-            &format!("Provided external ID field does not exist or is not accessible: {id}"),
-        );
-    }
-    if !id.starts_with(key_prefix) {
-        return sf_error(
-            400,
-            "MALFORMED_ID",
-            &format!("{object} ID: id value of incorrect type: {id}"),
-        );
+    if let Some(refused) = refuse_record_id(object, key_prefix, id) {
+        return refused;
     }
     let fields = match serde_json::from_slice::<Value>(&req.body) {
         Ok(Value::Object(m)) => m,

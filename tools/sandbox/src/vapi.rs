@@ -693,20 +693,7 @@ fn end_of_call_report(
             ("bot", "Yes, the refund went out today.".to_owned()),
             ("user", "Great, thank you. Bye.".to_owned()),
         ];
-        let transcript = lines
-            .iter()
-            .map(|(role, text)| format!("{}: {text}", if *role == "bot" { "AI" } else { "User" }))
-            .collect::<Vec<_>>()
-            .join("\n");
-        let messages: Vec<Value> = lines
-            .iter()
-            .enumerate()
-            .map(|(i, (role, text))| {
-                let time = started + 1000 * i as i64;
-                json!({"role": role, "message": text, "time": time, "endTime": time + 900,
-                       "secondsFromStart": i, "duration": 900})
-            })
-            .collect();
+        let (transcript, messages) = conversation(&lines, started);
         (
             transcript,
             "Customer was told the refund was issued.".to_owned(),
@@ -895,4 +882,24 @@ fn check_tool_answer(status: u16, text: &str, tool_call_id: &str) -> Check {
         (_, Some(Value::String(e))) => fail(format!("answered an error for {tool_call_id}: {e}")),
         _ => fail("results[0] has neither result nor error".into()),
     }
+}
+
+/// A call's `artifact.transcript` and `artifact.messages` from its lines (role `bot`/`user`),
+/// one second apart from `started` (ms): the shape of Vapi's end-of-call report artifact.
+pub(crate) fn conversation(lines: &[(&str, String)], started: i64) -> (String, Vec<Value>) {
+    let transcript = lines
+        .iter()
+        .map(|(role, text)| format!("{}: {text}", if *role == "bot" { "AI" } else { "User" }))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let messages = lines
+        .iter()
+        .enumerate()
+        .map(|(i, (role, text))| {
+            let time = started + 1000 * i as i64;
+            json!({"role": role, "message": text, "time": time, "endTime": time + 900,
+                   "secondsFromStart": i, "duration": 900})
+        })
+        .collect();
+    (transcript, messages)
 }

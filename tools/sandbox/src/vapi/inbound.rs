@@ -32,7 +32,9 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{base_message, deliver, set_call, signed_headers, status_update, tool_calls};
+use super::{
+    base_message, conversation, deliver, set_call, signed_headers, status_update, tool_calls,
+};
 use crate::log::{Check, Direction, Entry, Service};
 use crate::{lock, util, App, Req, Resp};
 
@@ -334,20 +336,7 @@ fn report(call: &Value, first: &str, reason: &str, started: i64, ended: i64) -> 
         ),
         ("user", "Great, thanks. Bye.".to_owned()),
     ];
-    let transcript = lines
-        .iter()
-        .map(|(role, text)| format!("{}: {text}", if *role == "bot" { "AI" } else { "User" }))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let messages: Vec<Value> = lines
-        .iter()
-        .enumerate()
-        .map(|(i, (role, text))| {
-            let time = started + 1000 * i as i64;
-            json!({"role": role, "message": text, "time": time, "endTime": time + 900,
-                   "secondsFromStart": i, "duration": 900})
-        })
-        .collect();
+    let (transcript, messages) = conversation(&lines, started);
     let id = call.get("id").and_then(Value::as_str).unwrap_or_default();
     m.insert("endedReason".into(), json!(reason));
     m.insert("cost".into(), json!(0.12));
