@@ -19,6 +19,14 @@ fn built_in() -> Routing {
     Routing::built_in().expect("the built-in routing.yaml loads")
 }
 
+/// What a cold start reads (the JSON build.rs makes of routing.yaml) is the YAML, rule for rule.
+#[test]
+fn the_built_in_document_reads_the_same_from_its_json_as_from_its_yaml() {
+    let yaml = Routing::parse(sfvapi::routing::BUILT_IN_NAME, sfvapi::routing::BUILT_IN)
+        .expect("the YAML loads");
+    assert_eq!(format!("{:?}", built_in()), format!("{yaml:?}"));
+}
+
 /// The job payload the routing path gives, without the rule id it adds.
 fn routed(routing: &Routing, body: &[u8]) -> Result<DialRequest, String> {
     match route_json(routing, body) {

@@ -2,7 +2,7 @@
 //! written to target/bench/results.json. Run under scripts/services.sh (DynamoDB Local + moto).
 //!
 //! Sizes (env, with defaults): BENCH_EVENTS=2000 per concurrency level, BENCH_PREPARE_RUNS=50000,
-//! BENCH_TOOL_CALLS=1000, BENCH_FN_INVOCATIONS=300, BENCH_PUMP_EVENTS=200, BENCH_RELAY_EVENTS=500;
+//! BENCH_TOOL_CALLS=1000, BENCH_FN_INVOCATIONS=300, BENCH_INIT_STARTS=21, BENCH_PUMP_EVENTS=200, BENCH_RELAY_EVENTS=500;
 //! BENCH_SKIP_FUNCTIONS=1
 //! skips the release build and the binaries' figures, BENCH_NO_BUILD=1 uses the binaries as built.
 
@@ -243,10 +243,14 @@ struct Side {
     statuses: BTreeMap<u16, usize>,
     wall: Duration,
     events: usize,
+    /// events/s of each round, in order: a round's pair (handler, ceiling) ran back to back.
+    round_eps: Vec<f64>,
 }
 
 impl Side {
     fn add(&mut self, (s, st, wall): (Samples, BTreeMap<u16, usize>, Duration), events: usize) {
+        self.round_eps
+            .push(events as f64 / wall.as_secs_f64().max(1e-9));
         self.samples.extend(s);
         for (k, v) in st {
             *self.statuses.entry(k).or_default() += v;
@@ -316,7 +320,7 @@ async fn ingest_vs_ceiling(
     drive(8, handler_batch("warm-h".into(), 200), handler.clone()).await;
     drive(8, ceiling_batch("warm-c".into(), 200), ceiling.clone()).await;
 
-    let rounds = 8usize;
+    let rounds = 10usize;
     let per_round = count.div_ceil(rounds);
     let (mut ours, mut ceil) = (Vec::new(), Vec::new());
     for &c in levels {
@@ -333,7 +337,24 @@ async fn ingest_vs_ceiling(
                 h.add(drive(c, reqs, handler.clone()).await, per_round);
             }
         }
-        let hj = h.json(c);
+        let mut hj = h.json(c);
+        // The ratio is the median of the rounds' own ratios (each pair ran back to back), so
+        // one round hit by a JVM pause or a noisy neighbour moves it little.
+        let mut pairs: Vec<f64> = h
+            .round_eps
+            .iter()
+            .zip(&k.round_eps)
+            .filter(|(_, k)| **k > 0.0)
+            .map(|(h, k)| h / k)
+            .collect();
+        pairs.sort_by(f64::total_cmp);
+        let median = match pairs.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => pairs[n / 2],
+            n => (pairs[n / 2 - 1] + pairs[n / 2]) / 2.0,
+        };
+        hj["ratio_to_ceiling"] = json!(median);
+        hj["round_ratios"] = json!(pairs);
         r.add(
             "handler+DynamoDB Local",
             format!(
@@ -596,6 +617,68 @@ struct FnRun {
     error: Option<String>,
 }
 
+/// `cmd` with the environment Lambda gives a function (Runtime API, function name, version,
+/// memory, log group) and `envs`.
+fn lambda_command(mut cmd: Command, api: &RuntimeApi, envs: &[(String, String)]) -> Command {
+    cmd.env("AWS_LAMBDA_RUNTIME_API", api.host_port())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench")
+        .env("RUST_LOG", "error")
+        .env("SFVAPI_NO_METRICS", "1")
+        .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
+/// Instructions `bin` executes from exec to its first `/next` (its whole init), counted by
+/// valgrind's callgrind: the same count for the same binary and environment whatever else the
+/// machine does, so two binaries compare exactly where wall-clock init moves by ±30 % here.
+/// The process is stopped with SIGTERM once it waits on `/next`; callgrind writes its totals
+/// on the way out.
+async fn init_instructions(bin: &Path, envs: &[(String, String)]) -> Result<u64, String> {
+    let api = RuntimeApi::start()
+        .await
+        .map_err(|e| format!("runtime API: {e}"))?;
+    let out = std::env::temp_dir().join(format!(
+        "sfvapi-bench-callgrind-{}-{}.out",
+        std::process::id(),
+        sfvapi::now_millis()
+    ));
+    let mut cmd = Command::new("valgrind");
+    cmd.arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(bin);
+    let mut child = lambda_command(cmd, &api, envs)
+        .spawn()
+        .map_err(|e| format!("valgrind: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while api.first_next().is_none() && Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("exited during init: {status}"));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let reached = api.first_next().is_some();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&out).map_err(|e| format!("callgrind output: {e}"));
+    let _ = std::fs::remove_file(&out);
+    if !reached {
+        return Err("no /next within 120 s".into());
+    }
+    text?
+        .lines()
+        .find_map(|l| l.strip_prefix("summary:"))
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| "no summary line in the callgrind output".into())
+}
+
 /// Spawn `bin` against a fresh Runtime API: time spawn → first `/next`, then feed `events` one by
 /// one and read VmHWM.
 async fn run_function(
@@ -616,19 +699,7 @@ async fn run_function(
         return run;
     };
     let started = Instant::now();
-    let child = Command::new(bin)
-        .env("AWS_LAMBDA_RUNTIME_API", api.host_port())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench")
-        .env("RUST_LOG", "error")
-        .env("SFVAPI_NO_METRICS", "1")
-        .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
+    let child = lambda_command(Command::new(bin), &api, envs).spawn();
     let mut child = match child {
         Ok(c) => c,
         Err(e) => {
@@ -737,11 +808,10 @@ async fn functions(r: &mut Report) {
         .join("events/routing-event-relay.yaml")
         .to_string_lossy()
         .into_owned();
-    let mut json_fns = serde_json::Map::new();
+    let mut loads: Vec<(&str, PathBuf, FnLoad)> = Vec::new();
     for f in FUNCTIONS {
         let bin = target_dir().join("release").join(f);
-        let size = std::fs::metadata(&bin).map(|m| m.len()).unwrap_or(0);
-        let (envs, events, ok_if): FnLoad = match f {
+        let load: FnLoad = match f {
             "salesforce-ingest" => (
                 common(&[("SF_INGEST_SECRET_ARN", &ingest_arn)]),
                 (0..n)
@@ -834,13 +904,132 @@ async fn functions(r: &mut Report) {
                 },
             ),
         };
-        // Cold init: five fresh processes, no invocation; then one process under load.
-        let mut inits = Samples::with_capacity(6);
-        for _ in 0..5 {
-            if let Some(d) = run_function(&bin, &envs, Vec::new(), ok_if).await.init {
-                inits.push(d);
+        loads.push((f, bin, load));
+    }
+    // Cold init: fresh processes with no invocation, the five functions taken in turn round after
+    // round so that a noisy moment of the machine falls on all of them alike; then one process
+    // of each under load (its start counted too). BENCH_BEFORE_DIR=<dir of release binaries of
+    // an earlier commit> starts those too, in the same rounds and with the same environment
+    // (order flipped every round), for a before/after from one run.
+    let starts = env_usize("BENCH_INIT_STARTS", 21);
+    let before_dir = std::env::var_os("BENCH_BEFORE_DIR").map(PathBuf::from);
+    let befores: Vec<Option<PathBuf>> = loads
+        .iter()
+        .map(|(f, _, _)| {
+            before_dir
+                .as_ref()
+                .map(|d| d.join(f))
+                .filter(|p| p.is_file())
+        })
+        .collect();
+    let mut inits: Vec<Samples> = loads
+        .iter()
+        .map(|_| Samples::with_capacity(starts + 1))
+        .collect();
+    let mut before_inits: Vec<Samples> = loads
+        .iter()
+        .map(|_| Samples::with_capacity(starts))
+        .collect();
+    // An earlier version may read a setting under an older name (the webhook once read
+    // VAPI_SECRET_ARN): a before binary gets its function's variables plus every other
+    // function's that its own do not name.
+    let before_envs: Vec<Vec<(String, String)>> = loads
+        .iter()
+        .map(|(_, _, (envs, _, _))| {
+            let mut all = envs.clone();
+            for (_, _, (other, _, _)) in &loads {
+                for (k, v) in other {
+                    if !all.iter().any(|(name, _)| name == k) {
+                        all.push((k.clone(), v.clone()));
+                    }
+                }
+            }
+            all
+        })
+        .collect();
+    for round in 0..starts {
+        for (i, (_, bin, (envs, _, ok_if))) in loads.iter().enumerate() {
+            let mut order = vec![(bin.as_path(), envs, false)];
+            if let Some(b) = &befores[i] {
+                order.push((b.as_path(), &before_envs[i], true));
+                if round % 2 == 1 {
+                    order.reverse();
+                }
+            }
+            for (exe, envs, is_before) in order {
+                if let Some(d) = run_function(exe, envs, Vec::new(), *ok_if).await.init {
+                    if is_before {
+                        before_inits[i].push(d);
+                    } else {
+                        inits[i].push(d);
+                    }
+                }
             }
         }
+    }
+    // Init instructions (callgrind), when valgrind is installed: one start each is exact.
+    let has_valgrind = Command::new("valgrind")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut instructions: Vec<Option<u64>> = Vec::new();
+    let mut before_instructions: Vec<Option<u64>> = Vec::new();
+    for (i, (f, bin, (envs, _, _))) in loads.iter().enumerate() {
+        let count = |exe: PathBuf, envs: Vec<(String, String)>| async move {
+            if !has_valgrind {
+                return None;
+            }
+            match init_instructions(&exe, &envs).await {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    eprintln!("bench: {f}: {}: init instructions: {e}", exe.display());
+                    None
+                }
+            }
+        };
+        instructions.push(count(bin.clone(), envs.clone()).await);
+        before_instructions.push(match &befores[i] {
+            Some(b) => count(b.clone(), before_envs[i].clone()).await,
+            None => None,
+        });
+    }
+    let fmt_instr = |n: Option<u64>| {
+        n.map(|n| format!("{:.2} M instructions", n as f64 / 1e6))
+            .unwrap_or_else(|| "—".into())
+    };
+    for (i, (f, _, _)) in loads.iter().enumerate() {
+        if let Some(b) = &befores[i] {
+            let size = std::fs::metadata(b).map(|m| m.len()).unwrap_or(0);
+            let p50 = (!before_inits[i].is_empty()).then(|| before_inits[i].quantile_us(0.5));
+            r.add(
+                "release binaries",
+                format!(
+                    "before ({}): {f}: stripped size | cold init, same rounds",
+                    b.display()
+                ),
+                format!(
+                    "{:.2} MB | init p50 {} ({} starts) | {}",
+                    size as f64 / 1e6,
+                    p50.map(fmt_us).unwrap_or_else(|| "—".into()),
+                    before_inits[i].len(),
+                    fmt_instr(before_instructions[i])
+                ),
+            );
+            let entry = json!({"path": b.display().to_string(), "size_bytes": size, "init_p50_us": p50, "init_starts": before_inits[i].len(), "init_instructions": before_instructions[i]});
+            r.json
+                .entry("functions_before")
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+                .map(|m| m.insert((*f).to_owned(), entry));
+        }
+    }
+    let mut json_fns = serde_json::Map::new();
+    for (((f, bin, (envs, events, ok_if)), mut inits), instructions) in
+        loads.into_iter().zip(inits).zip(instructions)
+    {
+        let size = std::fs::metadata(&bin).map(|m| m.len()).unwrap_or(0);
         let run = run_function(&bin, &envs, events, ok_if).await;
         if let Some(d) = run.init {
             inits.push(d);
@@ -862,8 +1051,9 @@ async fn functions(r: &mut Report) {
             .map(|k| format!("{:.1} MB", k as f64 / 1024.0))
             .unwrap_or_else(|| "—".into());
         let mut value = format!(
-            "{:.2} MB | {init} | peak RSS {hwm} | {}/{} ok",
-            size as f64 / 1_048_576.0,
+            "{:.2} MB | {init} | {} | peak RSS {hwm} | {}/{} ok",
+            size as f64 / 1e6,
+            fmt_instr(instructions),
             run.ok,
             run.invocations
         );
@@ -872,12 +1062,12 @@ async fn functions(r: &mut Report) {
         }
         r.add(
             "release binaries",
-            format!("{f}: stripped size | cold init (no network) | VmHWM after {n} invocations"),
+            format!("{f}: stripped size | cold init (no network) | init instructions | VmHWM after {n} invocations"),
             value,
         );
         json_fns.insert(
             f.into(),
-            json!({"size_bytes": size, "init_p50_us": init_p50, "init_max_us": init_max, "init_starts": inits.len(), "vm_hwm_kb": run.hwm_kb, "invocations": run.invocations, "ok": run.ok, "error": run.error}),
+            json!({"size_bytes": size, "init_p50_us": init_p50, "init_max_us": init_max, "init_starts": inits.len(), "init_instructions": instructions, "vm_hwm_kb": run.hwm_kb, "invocations": run.invocations, "ok": run.ok, "error": run.error}),
         );
     }
     r.json
@@ -1093,7 +1283,9 @@ async fn bench() -> std::process::ExitCode {
         eprintln!(
             "bench: … against the ceiling, a bare conditional-PutItem loop, in alternating rounds"
         );
-        ingest_vs_ceiling(&mut r, &levels, count).await
+        let out = ingest_vs_ceiling(&mut r, &levels, count).await;
+        sfvapi_bench::harness::drop_tables().await;
+        out
     } else {
         (Vec::new(), Vec::new())
     };
@@ -1112,10 +1304,12 @@ async fn bench() -> std::process::ExitCode {
                 fmt_us(c["p99_us"].as_f64().unwrap_or(0.0))
             ),
         );
-        let ratio = if ce > 0.0 { oe / ce } else { 0.0 };
+        let ratio = o["ratio_to_ceiling"]
+            .as_f64()
+            .unwrap_or(if ce > 0.0 { oe / ce } else { 0.0 });
         r.goal(
             "handler+DynamoDB Local",
-            format!("ratio sfvapi/ceiling, c={level}: events/s"),
+            format!("ratio sfvapi/ceiling, c={level}: events/s, median of the rounds' ratios"),
             format!("{ratio:.2}"),
             "≥ 0.90",
             ratio >= 0.9,
@@ -1203,22 +1397,27 @@ async fn bench() -> std::process::ExitCode {
         eprintln!("bench: Vapi tool calls and the token path…");
         tool_calls(&mut r).await;
         token_path(&mut r).await;
+        sfvapi_bench::harness::drop_tables().await;
     }
     if want("functions") {
         eprintln!("bench: release binaries…");
         functions(&mut r).await;
+        sfvapi_bench::harness::drop_tables().await;
     }
     if want("pump") {
         eprintln!("bench: accepted → POST /call through the stream…");
         accepted_to_dial(&mut r).await;
+        sfvapi_bench::harness::drop_tables().await;
     }
     if want("pacing") {
         eprintln!("bench: dial pacing (30 events, 5 live calls at most)…");
         dial_pacing(&mut r).await;
+        sfvapi_bench::harness::drop_tables().await;
     }
     if want("callback") {
         eprintln!("bench: assistant-request of an inbound call (snapshot, search, generic)…");
         callback(&mut r).await;
+        sfvapi_bench::harness::drop_tables().await;
     }
     if want("relay") {
         eprintln!("bench: the EventBridge ingest path (salesforce-relay)…");
