@@ -5,6 +5,19 @@
 //! One test in its own binary: it changes the process's environment.
 
 use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::Credentials;
+
+/// The SDK configuration as the functions build it: its region and the credentials it resolves.
+async fn resolved() -> (Option<String>, Credentials) {
+    let sdk = sfvapi::config::aws_sdk_config().await;
+    let creds = sdk
+        .credentials_provider()
+        .expect("a credentials provider")
+        .provide_credentials()
+        .await
+        .expect("credentials");
+    (sdk.region().map(|r| r.as_ref().to_owned()), creds)
+}
 
 #[tokio::test]
 async fn credentials_and_region_come_from_the_environment_else_from_the_default_chains() {
@@ -28,14 +41,8 @@ async fn credentials_and_region_come_from_the_environment_else_from_the_default_
     std::env::set_var("AWS_SECRET_ACCESS_KEY", "lambda-secret");
     std::env::set_var("AWS_SESSION_TOKEN", "lambda-session-token");
     std::env::set_var("AWS_REGION", "eu-west-3");
-    let sdk = sfvapi::config::aws_sdk_config().await;
-    assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-3"));
-    let creds = sdk
-        .credentials_provider()
-        .expect("a credentials provider")
-        .provide_credentials()
-        .await
-        .expect("credentials from the environment");
+    let (region, creds) = resolved().await;
+    assert_eq!(region.as_deref(), Some("eu-west-3"));
     assert_eq!(creds.access_key_id(), "ASIALAMBDAROLE");
     assert_eq!(creds.secret_access_key(), "lambda-secret");
     assert_eq!(creds.session_token(), Some("lambda-session-token"));
@@ -49,14 +56,8 @@ async fn credentials_and_region_come_from_the_environment_else_from_the_default_
     ] {
         std::env::remove_var(var);
     }
-    let sdk = sfvapi::config::aws_sdk_config().await;
-    assert_eq!(sdk.region().map(|r| r.as_ref()), Some("ap-southeast-2"));
-    let creds = sdk
-        .credentials_provider()
-        .expect("a credentials provider")
-        .provide_credentials()
-        .await
-        .expect("credentials from the profile");
+    let (region, creds) = resolved().await;
+    assert_eq!(region.as_deref(), Some("ap-southeast-2"));
     assert_eq!(creds.access_key_id(), "AKIDPROFILE");
     let _ = std::fs::remove_dir_all(&dir);
 }

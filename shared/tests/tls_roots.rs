@@ -91,6 +91,31 @@ fn dynamodb(port: u16) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(config)
 }
 
+/// `GET https://localhost:{port}/` through `client`: its status, or the error's whole chain.
+async fn get(client: &reqwest::Client, port: u16) -> Result<u16, String> {
+    match client
+        .get(format!("https://localhost:{port}/"))
+        .send()
+        .await
+    {
+        Ok(r) => Ok(r.status().as_u16()),
+        Err(e) => Err(
+            std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+                .map(|e| format!("{e:?}"))
+                .collect::<Vec<_>>()
+                .join(" / "),
+        ),
+    }
+}
+
+/// A refusal for the certificate (rustls: UnknownIssuer), not another failure.
+fn assert_certificate_error(error: &str) {
+    assert!(
+        error.contains("UnknownIssuer") || error.to_lowercase().contains("certificate"),
+        "a certificate error, not another failure: {error}"
+    );
+}
+
 #[tokio::test]
 async fn the_roots_named_by_ssl_cert_file_are_trusted_by_both_stacks_and_no_other() {
     let ours = ca("sfvapi test CA");
@@ -114,32 +139,22 @@ async fn the_roots_named_by_ssl_cert_file_are_trusted_by_both_stacks_and_no_othe
         .expect("the SDK trusts the CA of SSL_CERT_FILE");
     assert!(tables.table_names().is_empty());
     let refused = dynamodb(untrusted).list_tables().send().await;
-    let err = format!("{:?}", refused.expect_err("another CA's server is refused"));
-    assert!(
-        err.to_lowercase().contains("certificate") || err.contains("UnknownIssuer"),
-        "a certificate error, not another failure: {err}"
-    );
+    assert_certificate_error(&format!(
+        "{:?}",
+        refused.expect_err("another CA's server is refused")
+    ));
 
     // reqwest, as the Salesforce, Vapi and Twilio clients build it.
     let http = sfvapi::tls::reqwest_builder().build().expect("client");
-    let ok = http
-        .get(format!("https://localhost:{trusted}/"))
-        .send()
-        .await
-        .expect("reqwest trusts the CA of SSL_CERT_FILE");
-    assert_eq!(ok.status(), 200);
-    let err = http
-        .get(format!("https://localhost:{untrusted}/"))
-        .send()
-        .await
-        .expect_err("another CA's server is refused");
-    let chain = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
-        .map(|e| format!("{e:?}"))
-        .collect::<Vec<_>>()
-        .join(" / ");
-    assert!(
-        chain.contains("UnknownIssuer") || chain.to_lowercase().contains("certificate"),
-        "a certificate error, not another failure: {chain}"
+    assert_eq!(
+        get(&http, trusted).await,
+        Ok(200),
+        "reqwest trusts the CA of SSL_CERT_FILE"
+    );
+    assert_certificate_error(
+        &get(&http, untrusted)
+            .await
+            .expect_err("another CA's server is refused"),
     );
     assert_eq!(
         sfvapi::tls::platform_roots().len(),
@@ -150,16 +165,11 @@ async fn the_roots_named_by_ssl_cert_file_are_trusted_by_both_stacks_and_no_othe
     // Read once: another CA in the file now changes nothing for a client built afterwards.
     std::fs::write(&bundle, theirs.cert.pem()).expect("bundle");
     let later = sfvapi::tls::reqwest_builder().build().expect("client");
-    let ok = later
-        .get(format!("https://localhost:{trusted}/"))
-        .send()
-        .await
-        .expect("the roots read first are still trusted");
-    assert_eq!(ok.status(), 200);
-    assert!(later
-        .get(format!("https://localhost:{untrusted}/"))
-        .send()
-        .await
-        .is_err());
+    assert_eq!(
+        get(&later, trusted).await,
+        Ok(200),
+        "the roots read first are still trusted"
+    );
+    assert!(get(&later, untrusted).await.is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
