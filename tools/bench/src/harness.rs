@@ -98,32 +98,46 @@ pub fn created_call() -> Value {
     call
 }
 
-/// Deletes every table the bench made (`sfvapi-bench…`, the peer's `powertools-peer…`), run between the parts of `make bench`:
-/// DynamoDB Local slows as it fills (a bare PutItem took 1.0 ms p50 in the first part of a run
-/// and 13 ms in the last), which made the late parts read slower than they are. Returns how many.
-pub async fn drop_tables() -> usize {
-    let client = store::client(&sdk().await);
-    let mut dropped = 0;
-    let mut start: Option<String> = None;
-    loop {
-        let Ok(page) = client
-            .list_tables()
-            .set_exclusive_start_table_name(start.take())
-            .send()
-            .await
-        else {
-            return dropped;
-        };
-        for name in page.table_names() {
-            if (name.starts_with("sfvapi-bench") || name.starts_with("powertools-peer"))
-                && client.delete_table().table_name(name).send().await.is_ok()
-            {
-                dropped += 1;
-            }
+/// A DynamoDB Local of its own for one part of `make bench`, in memory, with
+/// `AWS_ENDPOINT_URL_DYNAMODB(_STREAMS)` pointed at it until the guard is dropped (then it stops
+/// and the endpoints point back). Why: DynamoDB Local answers several times slower once it has
+/// taken tens of thousands of writes (a bare PutItem 1 ms → 9 ms), even with every table
+/// deleted, so each part's figures depended on the parts run before it. `None` (and the shared
+/// one stays) if it cannot start.
+pub async fn fresh_dynamodb() -> Option<FreshDynamoDb> {
+    const VARS: [&str; 2] = [
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_DYNAMODB_STREAMS",
+    ];
+    let db = match crate::ddb_local::DynamoDbLocal::start_in_memory().await {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("bench: a fresh DynamoDB Local did not start ({e}); using the shared one");
+            return None;
         }
-        match page.last_evaluated_table_name() {
-            Some(last) => start = Some(last.to_owned()),
-            None => return dropped,
+    };
+    let previous = VARS.map(|v| std::env::var_os(v));
+    for v in VARS {
+        std::env::set_var(v, db.endpoint());
+    }
+    Some(FreshDynamoDb {
+        _db: db,
+        previous: VARS.into_iter().zip(previous).collect(),
+    })
+}
+
+pub struct FreshDynamoDb {
+    _db: crate::ddb_local::DynamoDbLocal,
+    previous: Vec<(&'static str, Option<std::ffi::OsString>)>,
+}
+
+impl Drop for FreshDynamoDb {
+    fn drop(&mut self) {
+        for (var, value) in &self.previous {
+            match value {
+                Some(v) => std::env::set_var(var, v),
+                None => std::env::remove_var(var),
+            }
         }
     }
 }

@@ -1,7 +1,8 @@
 //! `make bench`: every figure measured in one run on this machine, printed as one table and
 //! written to target/bench/results.json. Run under scripts/services.sh (DynamoDB Local + moto).
 //!
-//! Sizes (env, with defaults): BENCH_EVENTS=2000 per concurrency level, BENCH_PREPARE_RUNS=50000,
+//! Sizes (env, with defaults): BENCH_EVENTS=2000 per concurrency level
+//! (the peer), BENCH_CEILING_EVENTS=6000 per concurrency level and side (handler vs ceiling), BENCH_PREPARE_RUNS=50000,
 //! BENCH_TOOL_CALLS=1000, BENCH_FN_INVOCATIONS=300, BENCH_INIT_STARTS=21, BENCH_PUMP_EVENTS=200, BENCH_RELAY_EVENTS=500;
 //! BENCH_SKIP_FUNCTIONS=1
 //! skips the release build and the binaries' figures, BENCH_NO_BUILD=1 uses the binaries as built.
@@ -320,7 +321,7 @@ async fn ingest_vs_ceiling(
     drive(8, handler_batch("warm-h".into(), 200), handler.clone()).await;
     drive(8, ceiling_batch("warm-c".into(), 200), ceiling.clone()).await;
 
-    let rounds = 10usize;
+    let rounds = 20usize;
     let per_round = count.div_ceil(rounds);
     let (mut ours, mut ceil) = (Vec::new(), Vec::new());
     for &c in levels {
@@ -1278,13 +1279,60 @@ async fn bench() -> std::process::ExitCode {
         eprintln!("bench: in-process ingest path…");
         in_process(&mut r);
     }
+    if want("requests") {
+        let _ddb = fresh_dynamodb().await;
+        ingest_requests(&mut r).await;
+        eprintln!("bench: Vapi tool calls and the token path…");
+        tool_calls(&mut r).await;
+        token_path(&mut r).await;
+    }
+    if want("functions") {
+        let _ddb = fresh_dynamodb().await;
+        eprintln!("bench: release binaries…");
+        functions(&mut r).await;
+    }
+    if want("pump") {
+        let _ddb = fresh_dynamodb().await;
+        eprintln!("bench: accepted → POST /call through the stream…");
+        accepted_to_dial(&mut r).await;
+    }
+    if want("pacing") {
+        let _ddb = fresh_dynamodb().await;
+        eprintln!("bench: dial pacing (30 events, 5 live calls at most)…");
+        dial_pacing(&mut r).await;
+    }
+    if want("callback") {
+        let _ddb = fresh_dynamodb().await;
+        eprintln!("bench: assistant-request of an inbound call (snapshot, search, generic)…");
+        callback(&mut r).await;
+    }
+    if want("relay") {
+        let _ddb = fresh_dynamodb().await;
+        eprintln!("bench: the EventBridge ingest path (salesforce-relay)…");
+        match sfvapi_bench::relay::measure(env_usize("BENCH_RELAY_EVENTS", 500)).await {
+            Ok(b) => {
+                for (metric, value, goal, met) in b.lines {
+                    match met {
+                        Some(met) => r.goal("Event Relay", metric, value, goal, met),
+                        None => r.add("Event Relay", metric, value),
+                    }
+                }
+                r.json.insert("relay".into(), b.json);
+            }
+            Err(e) => r.add("Event Relay", "relay part", format!("not run: {e}")),
+        }
+    }
+    // Every part runs on a DynamoDB Local of its own (`fresh_dynamodb`), so no part's figures
+    // depend on what the parts before it wrote; the peer gets one too.
     let (ours, ceiling) = if want("ceiling") {
+        let _ddb = fresh_dynamodb().await;
         eprintln!("bench: ingest handler on DynamoDB Local…");
         eprintln!(
             "bench: … against the ceiling, a bare conditional-PutItem loop, in alternating rounds"
         );
-        let out = ingest_vs_ceiling(&mut r, &levels, count).await;
-        sfvapi_bench::harness::drop_tables().await;
+        // More events than the peer's: a round of a few hundred events moves by ±30 % here
+        // (JVM pauses, the two cores shared with DynamoDB Local), so the ratio needs many rounds.
+        let out = ingest_vs_ceiling(&mut r, &levels, env_usize("BENCH_CEILING_EVENTS", 6000)).await;
         out
     } else {
         (Vec::new(), Vec::new())
@@ -1322,11 +1370,18 @@ async fn bench() -> std::process::ExitCode {
     r.json
         .insert("putitem_ceiling".into(), Value::Array(ceiling));
     eprintln!("bench: Powertools peer…");
-    match if want("peer") {
+    let peer_ddb = if want("peer") {
+        fresh_dynamodb().await
+    } else {
+        None
+    };
+    let peer = if want("peer") {
         run_peer(&levels, count)
     } else {
         Err("skipped (BENCH_ONLY)".into())
-    } {
+    };
+    drop(peer_ddb);
+    match peer {
         Ok(peer) => {
             let empty = vec![];
             let plevels = peer["levels"].as_array().unwrap_or(&empty);
@@ -1392,48 +1447,6 @@ async fn bench() -> std::process::ExitCode {
         Err(e) => r.add("handler+DynamoDB Local", "peer", format!("not run: {e}")),
     }
     r.json.insert("sfvapi_handler".into(), Value::Array(ours));
-    if want("requests") {
-        ingest_requests(&mut r).await;
-        eprintln!("bench: Vapi tool calls and the token path…");
-        tool_calls(&mut r).await;
-        token_path(&mut r).await;
-        sfvapi_bench::harness::drop_tables().await;
-    }
-    if want("functions") {
-        eprintln!("bench: release binaries…");
-        functions(&mut r).await;
-        sfvapi_bench::harness::drop_tables().await;
-    }
-    if want("pump") {
-        eprintln!("bench: accepted → POST /call through the stream…");
-        accepted_to_dial(&mut r).await;
-        sfvapi_bench::harness::drop_tables().await;
-    }
-    if want("pacing") {
-        eprintln!("bench: dial pacing (30 events, 5 live calls at most)…");
-        dial_pacing(&mut r).await;
-        sfvapi_bench::harness::drop_tables().await;
-    }
-    if want("callback") {
-        eprintln!("bench: assistant-request of an inbound call (snapshot, search, generic)…");
-        callback(&mut r).await;
-        sfvapi_bench::harness::drop_tables().await;
-    }
-    if want("relay") {
-        eprintln!("bench: the EventBridge ingest path (salesforce-relay)…");
-        match sfvapi_bench::relay::measure(env_usize("BENCH_RELAY_EVENTS", 500)).await {
-            Ok(b) => {
-                for (metric, value, goal, met) in b.lines {
-                    match met {
-                        Some(met) => r.goal("Event Relay", metric, value, goal, met),
-                        None => r.add("Event Relay", metric, value),
-                    }
-                }
-                r.json.insert("relay".into(), b.json);
-            }
-            Err(e) => r.add("Event Relay", "relay part", format!("not run: {e}")),
-        }
-    }
     let elapsed = t0.elapsed();
     r.add(
         "run",
