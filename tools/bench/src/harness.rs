@@ -116,7 +116,7 @@ pub async fn fresh_dynamodb() -> Option<FreshDynamoDb> {
             return None;
         }
     };
-    let previous = VARS.map(|v| std::env::var_os(v));
+    let previous = VARS.map(std::env::var_os);
     for v in VARS {
         std::env::set_var(v, db.endpoint());
     }
