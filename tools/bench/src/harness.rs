@@ -117,6 +117,8 @@ pub async fn fresh_dynamodb() -> Option<FreshDynamoDb> {
         }
     };
     let previous = VARS.map(std::env::var_os);
+    // Set between parts, while no request is in flight; every endpoint of the bench is an IP
+    // literal, so no other thread is inside getaddrinfo (which reads the environment) meanwhile.
     for v in VARS {
         std::env::set_var(v, db.endpoint());
     }
