@@ -202,7 +202,8 @@ impl IngestConfig {
 /// ingest's init, `make bench`). Without them (a developer's profile, SSO) the default chains
 /// run as before.
 pub async fn aws_sdk_config() -> aws_config::SdkConfig {
-    let set = |var: &str| std::env::var_os(var).is_some_and(|v| !v.is_empty());
+    let env = Env::process();
+    let set = |var: &'static str| env.optional(var).is_some();
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(crate::tls::aws_http_client());
     if set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY") {

@@ -635,6 +635,28 @@ fn lambda_command(mut cmd: Command, api: &RuntimeApi, envs: &[(String, String)])
     cmd
 }
 
+/// Waits, polling every `poll`, until the function asks for its first `/next` (its init is
+/// done) or `within` has passed; `Some(reason)` if its init failed first (an `/init/error`, or
+/// the process exited). Reaching neither leaves `first_next()` empty and returns `None`.
+async fn wait_for_init(
+    api: &RuntimeApi,
+    child: &mut std::process::Child,
+    within: Duration,
+    poll: Duration,
+) -> Option<String> {
+    let deadline = Instant::now() + within;
+    while api.first_next().is_none() && Instant::now() < deadline {
+        if let Some(e) = api.init_error() {
+            return Some(format!("init error: {e}"));
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(format!("exited during init: {status}"));
+        }
+        tokio::time::sleep(poll).await;
+    }
+    None
+}
+
 /// Instructions `bin` executes from exec to its first `/next` (its whole init), counted by
 /// valgrind's callgrind: the same count for the same binary and environment whatever else the
 /// machine does, so two binaries compare exactly where wall-clock init moves by ±30 % here.
@@ -656,13 +678,13 @@ async fn init_instructions(bin: &Path, envs: &[(String, String)]) -> Result<u64,
     let mut child = lambda_command(cmd, &api, envs)
         .spawn()
         .map_err(|e| format!("valgrind: {e}"))?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while api.first_next().is_none() && Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("exited during init: {status}"));
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let failed = wait_for_init(
+        &api,
+        &mut child,
+        Duration::from_secs(120),
+        Duration::from_millis(5),
+    )
+    .await;
     let reached = api.first_next().is_some();
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -670,6 +692,9 @@ async fn init_instructions(bin: &Path, envs: &[(String, String)]) -> Result<u64,
     let _ = child.wait();
     let text = std::fs::read_to_string(&out).map_err(|e| format!("callgrind output: {e}"));
     let _ = std::fs::remove_file(&out);
+    if let Some(e) = failed {
+        return Err(e);
+    }
     if !reached {
         return Err("no /next within 120 s".into());
     }
@@ -709,18 +734,13 @@ async fn run_function(
         }
     };
     let pid = child.id();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while api.first_next().is_none() && Instant::now() < deadline {
-        if let Some(e) = api.init_error() {
-            run.error = Some(format!("init error: {e}"));
-            break;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            run.error = Some(format!("exited during init: {status}"));
-            break;
-        }
-        tokio::time::sleep(Duration::from_micros(200)).await;
-    }
+    run.error = wait_for_init(
+        &api,
+        &mut child,
+        Duration::from_secs(20),
+        Duration::from_micros(200),
+    )
+    .await;
     run.init = api.first_next().map(|t| t.duration_since(started));
     if run.init.is_some() {
         for (i, e) in events.into_iter().enumerate() {
@@ -1332,8 +1352,7 @@ async fn bench() -> std::process::ExitCode {
         );
         // More events than the peer's: a round of a few hundred events moves by ±30 % here
         // (JVM pauses, the two cores shared with DynamoDB Local), so the ratio needs many rounds.
-        let out = ingest_vs_ceiling(&mut r, &levels, env_usize("BENCH_CEILING_EVENTS", 6000)).await;
-        out
+        ingest_vs_ceiling(&mut r, &levels, env_usize("BENCH_CEILING_EVENTS", 6000)).await
     } else {
         (Vec::new(), Vec::new())
     };
@@ -1370,17 +1389,12 @@ async fn bench() -> std::process::ExitCode {
     r.json
         .insert("putitem_ceiling".into(), Value::Array(ceiling));
     eprintln!("bench: Powertools peer…");
-    let peer_ddb = if want("peer") {
-        fresh_dynamodb().await
-    } else {
-        None
-    };
     let peer = if want("peer") {
+        let _ddb = fresh_dynamodb().await;
         run_peer(&levels, count)
     } else {
         Err("skipped (BENCH_ONLY)".into())
     };
-    drop(peer_ddb);
     match peer {
         Ok(peer) => {
             let empty = vec![];
