@@ -108,6 +108,8 @@ pub struct NewCall {
     pub created_at_ms: i64,
     /// The pacing slot the call holds (`crate::pacing`), released when the call ends.
     pub slot: Option<String>,
+    /// Which call of its event this is: 1, or 2, 3 … in a retry cadence (`crate::policy::Retry`).
+    pub call_number: u32,
 }
 
 /// A `call#` item as read back.
@@ -122,6 +124,8 @@ pub struct CallRecord {
     /// Vapi's latest call status (attribute `call_status`).
     pub call_status: Option<String>,
     pub ended_reason: Option<String>,
+    /// Which call of its event this is (1 when the item does not say).
+    pub call_number: u32,
 }
 
 impl CallRecord {
@@ -143,6 +147,9 @@ impl CallRecord {
             snapshot,
             call_status: own(CALL_STATUS),
             ended_reason: own("ended_reason"),
+            call_number: attr::opt_n(item, "call_number")
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(1),
         })
     }
 }
@@ -180,6 +187,10 @@ pub async fn record_call(store: &Store, call: &NewCall, ttl: Duration) -> Result
     if let Some(slot) = &call.slot {
         update.push_str(", slot = :slot");
         req = req.expression_attribute_values(":slot", attr::s(slot));
+    }
+    if call.call_number > 1 {
+        update.push_str(", call_number = :number");
+        req = req.expression_attribute_values(":number", attr::n(call.call_number));
     }
     // A call belongs to one event for good: a write naming another event (an inbound call's
     // context landing on an outbound call's id, which Vapi's unique ids make impossible unless

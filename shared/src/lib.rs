@@ -11,6 +11,7 @@ pub mod ids;
 pub mod ingest;
 pub mod jobs;
 pub mod pacing;
+pub mod policy;
 pub mod relay;
 pub mod routing;
 pub mod salesforce;

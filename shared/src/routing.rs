@@ -55,7 +55,8 @@ use serde_json::{Map, Value};
 
 use crate::config::{ConfigError, Env};
 use crate::ids::{Priority, SalesforceEventId, SalesforceId};
-use crate::jobs::config::{FollowupPolicy, QuietHours};
+use crate::jobs::config::FollowupPolicy;
+use crate::policy::{Policy, QuietHours, RawPolicy};
 
 /// The document shipped in the bundle (the repository's `routing.yaml`).
 pub const BUILT_IN: &str = include_str!("../../routing.yaml");
@@ -271,6 +272,8 @@ pub struct Rule {
     pub priority: Vec<Path>,
     pub reason: Vec<Path>,
     pub action: Action,
+    /// When, how often and whether this rule's jobs may call (`crate::policy`).
+    pub policy: Policy,
     pub write_back: Vec<WriteBack>,
 }
 
@@ -323,6 +326,8 @@ pub enum Routed<'r> {
 pub struct Routing {
     source_name: String,
     rules: Vec<Rule>,
+    /// The document's `policy:` (jobs without a rule use it).
+    default_policy: Policy,
 }
 
 // ------------------------------------------------------------------------------------------
@@ -333,6 +338,9 @@ pub struct Routing {
 #[serde(deny_unknown_fields)]
 struct RawDocument {
     version: u32,
+    /// The calling policy's deployment-wide defaults (`crate::policy::spec`).
+    #[serde(default)]
+    policy: Option<RawPolicy>,
     rules: Vec<RawRule>,
 }
 
@@ -386,6 +394,8 @@ struct RawRule {
     priority: Option<OneOrMany>,
     reason: Option<OneOrMany>,
     call: Option<RawCall>,
+    /// This rule's calling policy, key by key over the document's.
+    policy: Option<RawPolicy>,
     write_back: Option<BTreeMap<String, BTreeMap<String, String>>>,
 }
 
@@ -497,11 +507,18 @@ impl Routing {
         if raw.rules.len() > MAX_RULES {
             return Err(err(format!("has more than {MAX_RULES} rules")));
         }
+        let default_policy = raw
+            .policy
+            .clone()
+            .unwrap_or_default()
+            .parse()
+            .map_err(err)?;
         let mut seen = HashSet::new();
         let mut rules = Vec::with_capacity(raw.rules.len());
         for (i, r) in raw.rules.into_iter().enumerate() {
             let name = format!("rules[{i}] (id {:?})", r.id);
-            let rule = Self::parse_rule(r).map_err(|p| err(format!("{name}: {p}")))?;
+            let rule = Self::parse_rule(r, raw.policy.as_ref())
+                .map_err(|p| err(format!("{name}: {p}")))?;
             if !seen.insert(rule.id.clone()) {
                 return Err(err(format!("{name}: the id is used by an earlier rule")));
             }
@@ -510,10 +527,11 @@ impl Routing {
         Ok(Self {
             source_name: source_name.to_owned(),
             rules,
+            default_policy,
         })
     }
 
-    fn parse_rule(r: RawRule) -> Result<Rule, String> {
+    fn parse_rule(r: RawRule, default_policy: Option<&RawPolicy>) -> Result<Rule, String> {
         let id_ok = !r.id.is_empty()
             && r.id.len() <= 64
             && r.id
@@ -640,10 +658,18 @@ impl Routing {
                 ));
             }
         }
+        let utc_offset = r
+            .call
+            .as_ref()
+            .is_some_and(|c| c.quiet_hours_utc_offset.is_some());
         let action = match r.call {
             None => Action::default(),
             Some(c) => Self::action(c)?,
         };
+        let policy = r.policy.unwrap_or_default().over(default_policy).parse()?;
+        if utc_offset && policy.time_zone_set {
+            return Err("call.quietHoursUtcOffset is deprecated and may not be mixed with policy.timeZone: say the hours as policy.hours in the customer's zone instead".into());
+        }
         let mut write_back = Vec::new();
         for (object, mapping) in r.write_back.unwrap_or_default() {
             let object = match object.as_str() {
@@ -687,6 +713,7 @@ impl Routing {
             priority: paths("priority", r.priority)?,
             reason: paths("reason", r.reason)?,
             action,
+            policy,
             write_back,
         })
     }
@@ -757,12 +784,36 @@ impl Routing {
         self.rules.iter().find(|r| r.id == id)
     }
 
+    /// The document's own `policy:`, for jobs that name no rule.
+    pub fn default_policy(&self) -> &Policy {
+        &self.default_policy
+    }
+
+    /// Whether the document sets `policy.timeZone` anywhere (the deprecated
+    /// `QUIET_HOURS_UTC_OFFSET` may not be mixed with it).
+    pub fn sets_time_zone(&self) -> bool {
+        self.default_policy.time_zone_set || self.rules.iter().any(|r| r.policy.time_zone_set)
+    }
+
+    /// The Contact fields some rule's policy reads (consent, time zone), once each.
+    pub fn policy_contact_fields(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let policies =
+            std::iter::once(&self.default_policy).chain(self.rules.iter().map(|r| &r.policy));
+        for f in policies.flat_map(Policy::contact_fields) {
+            if !out.iter().any(|o| o == f) {
+                out.push(f.to_owned());
+            }
+        }
+        out
+    }
+
     /// Whether the report job needs the dial job's rule (a write-back or a follow-up policy of
     /// its own); when no rule has either, the report job reads nothing more than before.
     pub fn has_report_settings(&self) -> bool {
-        self.rules
-            .iter()
-            .any(|r| !r.write_back.is_empty() || r.action.follow_up.is_some())
+        self.rules.iter().any(|r| {
+            !r.write_back.is_empty() || r.action.follow_up.is_some() || r.policy.retry.is_some()
+        }) || self.default_policy.retry.is_some()
     }
 
     /// The `detail-type`s some rule matches (what the template's EventBridge rule should pass).

@@ -366,6 +366,7 @@ async fn webhook() -> (VapiWebhookApp, Store) {
     record_call(
         &store,
         &NewCall {
+            call_number: 1,
             call_id: VapiCallId::parse("id", CALL_ID).expect("call id"),
             event_id: SalesforceEventId::parse("e", "case-escalated-5005e00000AbCdEAAV-1")
                 .expect("event id"),
@@ -617,6 +618,7 @@ async fn inbound_webhook(inbound: bool) -> VapiWebhookApp {
     record_call(
         &store,
         &NewCall {
+            call_number: 1,
             call_id: outbound.clone(),
             event_id: SalesforceEventId::parse("e", "case-escalated-5005e00000AbCdEAAV-1")
                 .expect("event id"),

@@ -151,6 +151,7 @@ async fn seed_call(store: &Store, snap: CallSnapshot) {
     record_call(
         store,
         &NewCall {
+            call_number: 1,
             call_id: VapiCallId::parse("id", CALL_ID).unwrap(),
             event_id: SalesforceEventId::parse("e", EVENT_ID).unwrap(),
             contact_id: SalesforceId::parse("c", CONTACT_ID).unwrap(),
@@ -567,6 +568,7 @@ async fn a_tool_answer_is_replayed_only_to_its_own_call() {
     record_call(
         &v.store,
         &NewCall {
+            call_number: 1,
             call_id: VapiCallId::parse("id", other).unwrap(),
             event_id: SalesforceEventId::parse("e", "another-event").unwrap(),
             contact_id: SalesforceId::parse("c", CONTACT_ID).unwrap(),

@@ -72,72 +72,8 @@ pub struct Followup {
     pub opt_out_fields: Vec<String>,
 }
 
-/// A daily window in which nobody is called, in a fixed UTC offset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QuietHours {
-    /// Minutes after local midnight.
-    pub start: u32,
-    pub end: u32,
-    pub utc_offset_minutes: i32,
-}
-
-impl QuietHours {
-    /// `"21:00-08:00"` with an offset like `"-05:00"`.
-    pub fn parse(window: &str, offset: &str) -> Result<Self, String> {
-        let hm = |t: &str| -> Result<u32, String> {
-            let (h, m) = t
-                .trim()
-                .split_once(':')
-                .ok_or_else(|| format!("{t:?} is not HH:MM"))?;
-            let (h, m): (u32, u32) = (
-                h.parse().map_err(|_| format!("{t:?} is not HH:MM"))?,
-                m.parse().map_err(|_| format!("{t:?} is not HH:MM"))?,
-            );
-            if h > 23 || m > 59 {
-                return Err(format!("{t:?} is not a time of day"));
-            }
-            Ok(h * 60 + m)
-        };
-        let (a, b) = window
-            .split_once('-')
-            .ok_or("expected START-END, e.g. 21:00-08:00")?;
-        let offset = offset.trim();
-        let (sign, rest) = match offset.strip_prefix('-') {
-            Some(r) => (-1, r),
-            None => (1, offset.strip_prefix('+').unwrap_or(offset)),
-        };
-        let utc_offset_minutes = sign * hm(rest)? as i32;
-        Ok(Self {
-            start: hm(a)?,
-            end: hm(b)?,
-            utc_offset_minutes,
-        })
-    }
-
-    /// If `now_ms` falls in the window, the unix ms at which it ends.
-    pub fn window_end(&self, now_ms: i64) -> Option<i64> {
-        if self.start == self.end {
-            return None;
-        }
-        let local_ms = now_ms + i64::from(self.utc_offset_minutes) * 60_000;
-        let day_ms = 86_400_000;
-        let minute = (local_ms.rem_euclid(day_ms) / 60_000) as u32;
-        let inside = if self.start < self.end {
-            minute >= self.start && minute < self.end
-        } else {
-            minute >= self.start || minute < self.end
-        };
-        if !inside {
-            return None;
-        }
-        let midnight = local_ms - local_ms.rem_euclid(day_ms);
-        let mut end_local = midnight + i64::from(self.end) * 60_000;
-        if end_local <= local_ms {
-            end_local += day_ms;
-        }
-        Some(end_local - i64::from(self.utc_offset_minutes) * 60_000)
-    }
-}
+/// The deprecated fixed-offset quiet hours (`QUIET_HOURS`), now owned by the calling policy.
+pub use crate::policy::QuietHours;
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -166,6 +102,9 @@ pub struct WorkerConfig {
     pub followup: Followup,
     /// `QUIET_HOURS` (e.g. `21:00-08:00`) in `QUIET_HOURS_UTC_OFFSET` (default `+00:00`).
     pub quiet_hours: Option<QuietHours>,
+    /// `CALL_CAP` (default `2/24h`, or `none`): calls per Contact and per number in a rolling
+    /// window, where the routing document's `policy.cap` says nothing.
+    pub call_cap: Option<crate::policy::Cap>,
     /// `EVENT_TTL_DAYS` (default 7): how long `call#` and `sms#` items are kept.
     pub ttl: Duration,
     pub pacing: Pacing,
@@ -254,9 +193,21 @@ impl WorkerConfig {
                 Some(QuietHours::parse(&w, &offset).map_err(|e| invalid("QUIET_HOURS", e))?)
             }
         };
+        let routing = std::sync::Arc::new(crate::routing::Routing::from_env(env)?);
+        if env.optional("QUIET_HOURS_UTC_OFFSET").is_some() && routing.sets_time_zone() {
+            return Err(invalid(
+                "QUIET_HOURS_UTC_OFFSET",
+                format!(
+                    "is deprecated and may not be mixed with the routing document's policy.timeZone ({}): remove it (and QUIET_HOURS), and say the hours as policy.hours in the customer's zone",
+                    routing.source_name()
+                ),
+            ));
+        }
         let mut salesforce = SalesforceConfig::from_env(env)?;
-        // Opt-out checkboxes must come back with the Contact.
-        for f in &followup.opt_out_fields {
+        // Opt-out checkboxes, and the policy's consent and time-zone fields, must come back with
+        // the Contact.
+        let policy_fields: Vec<String> = routing.policy_contact_fields();
+        for f in followup.opt_out_fields.iter().chain(&policy_fields) {
             if !salesforce.contact_custom_fields.contains(f) {
                 salesforce.contact_custom_fields.push(f.clone());
             }
@@ -319,10 +270,17 @@ impl WorkerConfig {
                 .secs_or("VAPI_SLOT_WAIT_SECS", 10)?
                 .max(Duration::from_secs(1)),
         };
+        let call_cap = match env.optional("CALL_CAP") {
+            None => Some(crate::policy::Cap::default()),
+            Some(raw) => {
+                crate::policy::spec::parse_env_cap(&raw).map_err(|e| invalid("CALL_CAP", e))?
+            }
+        };
         Ok(Self {
+            call_cap,
             pacing,
             reconcile,
-            routing: std::sync::Arc::new(crate::routing::Routing::from_env(env)?),
+            routing,
             common: CommonConfig::from_env(env)?,
             salesforce,
             queue,
@@ -393,17 +351,5 @@ mod tests {
         );
         let e = worker(&[("FOLLOWUP_INBOUND_POLICY", "sometimes")]).unwrap_err();
         assert!(e.to_string().contains("FOLLOWUP_INBOUND_POLICY"), "{e}");
-    }
-
-    #[test]
-    fn quiet_hours_across_midnight_in_an_offset() {
-        let q = QuietHours::parse("21:00-08:00", "-05:00").unwrap();
-        // 2026-11-26 03:00 UTC = 22:00 at -05:00: inside; ends 08:00 local = 13:00 UTC.
-        let t = 1_795_662_000_000; // 2026-11-26T03:00:00Z
-        assert_eq!(q.window_end(t), Some(t + 10 * 3_600_000));
-        // 15:00 UTC = 10:00 local: outside.
-        assert_eq!(q.window_end(t + 12 * 3_600_000), None);
-        assert!(QuietHours::parse("25:00-08:00", "+00:00").is_err());
-        assert!(QuietHours::parse("21:00", "+00:00").is_err());
     }
 }

@@ -23,6 +23,8 @@ use super::worker::Worker;
 use crate::calls::{record_call, CallSnapshot, NewCall};
 use crate::ids::SalesforceEventId;
 use crate::pacing::{release_for_call, Acquired};
+use crate::policy::ledger::{self, Admission};
+use crate::policy::{metrics as policy_metrics, OnCap, Verdict};
 use crate::routing::Action;
 use crate::salesforce::events::DialRequest;
 use crate::salesforce::rest::{Contact, RestError};
@@ -63,10 +65,10 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
     };
 
     let default_action = Action::default();
-    let action = match req.rule.as_deref() {
-        None => &default_action,
+    let (action, policy) = match req.rule.as_deref() {
+        None => (&default_action, inner.config.routing.default_policy()),
         Some(id) => match inner.config.routing.rule(id) {
-            Some(rule) => &rule.action,
+            Some(rule) => (&rule.action, &rule.policy),
             None => {
                 return Ok((
                     Outcome::Failed {
@@ -100,22 +102,11 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
         }
     }
 
+    // The deprecated fixed-offset quiet hours apply on top of the policy's window.
     let quiet_hours = match action.quiet_hours {
         Some(rule_setting) => rule_setting,
         None => inner.config.quiet_hours,
     };
-    if let Some(q) = quiet_hours {
-        if let Some(until) = q.window_end(crate::now_millis()) {
-            info!(until, "quiet hours: deferring the call");
-            return Ok((
-                Outcome::Defer {
-                    until,
-                    reason: "quiet hours".into(),
-                },
-                vec![],
-            ));
-        }
-    }
 
     // The Contact named by the event, else the Case's (read first, then).
     let mut case = None;
@@ -154,7 +145,20 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
     req.contact_id = Some(contact_id.clone());
     let contact = match inner.salesforce.rest.get_contact(&contact_id).await {
         Ok(c) => c,
-        Err(e) => return Ok((sf_outcome("reading the Contact", &e), vec![])),
+        Err(e) => {
+            // Salesforce cannot say whether she may be called; the local opt-out can say she
+            // may not, for good.
+            if let Some(call) = ledger::contact_opted_out(inner.queue.store(), &contact_id).await? {
+                metric(policy_metrics::OPTED_OUT, 1.0, Unit::Count);
+                return Ok((
+                    Outcome::Skipped {
+                        reason: format!("opted out on call {call} (the Contact)"),
+                    },
+                    vec![],
+                ));
+            }
+            return Ok((sf_outcome("reading the Contact", &e), vec![]));
+        }
     };
     if case.is_none() {
         case = match &req.case_id {
@@ -192,6 +196,106 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
         };
         return Ok((Outcome::Skipped { reason: why }, read_at));
     };
+
+    // The calling policy: consent and the window (in process), then the opt-outs and the caps
+    // (one conditional write). Waiting uses no attempt.
+    match crate::policy::check(
+        policy,
+        quiet_hours.as_ref(),
+        &contact,
+        &phone,
+        w.clock().now(),
+    ) {
+        Verdict::Call { zones } => {
+            if let Some(problem) = zones.invalid_field {
+                warn!(
+                    problem,
+                    "the Contact's time zone is not usable; the number's decides"
+                );
+                metric(policy_metrics::ZONE_INVALID, 1.0, Unit::Count);
+            }
+        }
+        Verdict::Wait { until, reason } => {
+            info!(reason, "outside the calling window: waiting");
+            metric(policy_metrics::WAIT_WINDOW, 1.0, Unit::Count);
+            return Ok((
+                Outcome::Defer {
+                    until: w.clock().to_system_ms(until),
+                    reason,
+                },
+                read_at,
+            ));
+        }
+        Verdict::Skip { reason } => {
+            info!(reason, "the calling policy says never");
+            metric(policy_metrics::NO_CONSENT, 1.0, Unit::Count);
+            return Ok((Outcome::Skipped { reason }, read_at));
+        }
+    }
+    let n = super::call_number_of(&job.pk);
+    let cap = policy.cap.unwrap_or(inner.config.call_cap);
+    match ledger::admit(
+        inner.queue.store(),
+        &contact_id,
+        &phone,
+        &job.pk,
+        cap.as_ref(),
+        crate::now_millis(),
+    )
+    .await?
+    {
+        Admission::Admitted => {}
+        Admission::OptedOut { call_id, by } => {
+            metric(policy_metrics::OPTED_OUT, 1.0, Unit::Count);
+            return Ok((
+                Outcome::Skipped {
+                    reason: format!("opted out on call {call_id} (the {by})"),
+                },
+                read_at,
+            ));
+        }
+        Admission::Capped { until_ms, by } => {
+            metric(policy_metrics::CAPPED, 1.0, Unit::Count);
+            let Some(cap) = cap else {
+                // No cap was asked for, so none can be reached.
+                return Err(StoreError::Corrupt {
+                    pk: job.pk.clone(),
+                    detail: "capped without a cap".into(),
+                });
+            };
+            let what = format!(
+                "cap reached: {} call(s) per {} for this {by}",
+                cap.calls,
+                crate::policy::spec::describe_duration(cap.per)
+            );
+            return Ok((
+                match cap.on_cap {
+                    OnCap::Skip => Outcome::Skipped { reason: what },
+                    OnCap::Wait => Outcome::Defer {
+                        until: until_ms,
+                        reason: format!(
+                            "{what}: waits until {}",
+                            crate::policy::utc_text(until_ms)
+                        ),
+                    },
+                },
+                read_at,
+            ));
+        }
+        Admission::Contended => {
+            return Ok((
+                Outcome::Defer {
+                    until: crate::now_millis() + rand::rng().random_range(500..2_000),
+                    reason: "another call for this customer was being counted; looking again"
+                        .into(),
+                },
+                read_at,
+            ));
+        }
+    }
+    if n > 1 {
+        info!(call_number = n, "a call of the retry cadence");
+    }
 
     let snapshot = CallSnapshot::from_salesforce(
         &contact,
@@ -248,10 +352,11 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
     // and so may a dial that follows a verification (Verify gives its attempt back too, and the
     // ambiguous dial before it kept its slot).
     let now = crate::now_millis();
+    let holder = slot_holder(job, &req);
     let acquired = if job.attempts <= 1 && job.verify_from.is_none() {
-        inner.slots.acquire_new(req.event_id.as_str(), now).await?
+        inner.slots.acquire_new(holder, now).await?
     } else {
-        inner.slots.acquire(req.event_id.as_str(), now).await?
+        inner.slots.acquire(holder, now).await?
     };
     let slot = match acquired {
         Acquired::Slot(s) => s,
@@ -398,6 +503,7 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
         snapshot,
         created_at_ms: sent_at,
         slot: Some(slot.pk.clone()),
+        call_number: n,
     };
     // The call exists now: record it for the tool answers, retrying briefly before giving up
     // (an unrecorded call still ends DONE below; the webhook falls back to a live lookup).
@@ -457,6 +563,14 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
         },
         extra,
     ))
+}
+
+/// Who holds a call's pacing slot: the event (its first call), or `<event>#<n>` for call n of a
+/// retry cadence.
+pub(crate) fn slot_holder<'a>(job: &'a ClaimedJob, req: &'a DialRequest) -> &'a str {
+    job.pk
+        .strip_prefix("evt#sf#")
+        .unwrap_or(req.event_id.as_str())
 }
 
 /// A secret that could not be read is a passing failure: come back later.

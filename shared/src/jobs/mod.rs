@@ -13,6 +13,7 @@ use crate::store::{attr, Item, EXPIRES_AT, PK};
 
 pub mod config;
 pub mod dial;
+pub mod optout;
 pub mod queue;
 pub mod reconcile;
 pub mod report;
@@ -58,6 +59,9 @@ pub enum JobKind {
     Note,
     /// Turn an end-of-call report into a Salesforce Task (and maybe a follow-up SMS).
     Report,
+    /// Set a Contact's `DoNotCall` after she asked not to be called again (`jobs::optout`).
+    #[serde(rename = "optout")]
+    OptOut,
 }
 
 impl JobKind {
@@ -65,6 +69,7 @@ impl JobKind {
         match self {
             Self::Dial => "dial",
             Self::Note => "note",
+            Self::OptOut => "optout",
             Self::Report => "report",
         }
     }
@@ -129,6 +134,55 @@ pub fn new_dial_job(req: &DialRequest, received_at_ms: i64, ttl: Duration) -> It
         ttl,
     );
     item.insert("event_id".to_owned(), attr::s(req.event_id.as_str()));
+    item
+}
+
+/// Key of call `n` of an event: call 1 is the event's own job (`evt#sf#<id>`), calls 2, 3 … of a
+/// retry cadence (`crate::policy::Retry`) are `evt#sf#<id>#<n>` (event ids hold no `#`).
+pub fn call_job_pk(id: &SalesforceEventId, n: u32) -> String {
+    if n <= 1 {
+        salesforce_event_pk(id)
+    } else {
+        format!("{}#{n}", salesforce_event_pk(id))
+    }
+}
+
+/// Which call of its event a dial job places (1 for the event's own job).
+pub fn call_number_of(pk: &str) -> u32 {
+    pk.strip_prefix("evt#sf#")
+        .and_then(|rest| rest.split_once('#'))
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or(1)
+}
+
+/// Call `n` of a retry cadence: the event's dial job again under its own key, waiting in RETRY
+/// until `due_ms` (the sweep hands it to the worker then; no attempt is used). Its own key makes it
+/// exactly once: a report job run twice schedules it once.
+pub fn new_retry_dial_job(
+    req: &DialRequest,
+    n: u32,
+    due_ms: i64,
+    reason: &str,
+    now_ms: i64,
+    ttl: Duration,
+) -> Item {
+    let payload = serde_json::to_string(req).unwrap_or_default();
+    let mut item = new_job_item(
+        call_job_pk(&req.event_id, n),
+        JobKind::Dial,
+        payload,
+        now_ms,
+        ttl,
+    );
+    item.insert("event_id".to_owned(), attr::s(req.event_id.as_str()));
+    item.insert("status".to_owned(), attr::s(JobStatus::Retry.as_str()));
+    item.insert("next_at".to_owned(), attr::n(due_ms));
+    item.insert("reason".to_owned(), attr::s(reason));
+    // The job expires a TTL after it is due, not after it was written.
+    item.insert(
+        EXPIRES_AT.to_owned(),
+        attr::n(due_ms / 1000 + ttl.as_secs() as i64),
+    );
     item
 }
 

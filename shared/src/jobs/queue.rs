@@ -217,6 +217,7 @@ impl JobQueue {
             Some("dial") => Some(JobKind::Dial),
             Some("report") => Some(JobKind::Report),
             Some("note") => Some(JobKind::Note),
+            Some("optout") => Some(JobKind::OptOut),
             _ => None,
         };
         let (Some(kind), Some(payload)) = (kind, attr::opt_s(&item, "payload")) else {

@@ -163,7 +163,11 @@ pub(crate) async fn verify_dial(
     info!(call_id = %call_id, "the uncertain dial did place a call");
     metric("dial_verified_placed", 1.0, Unit::Count);
     // The call is live (or was): keep (or take) a pacing slot for it.
-    let slot = match inner.slots.acquire(req.event_id.as_str(), now).await? {
+    let slot = match inner
+        .slots
+        .acquire(super::dial::slot_holder(job, req), now)
+        .await?
+    {
         Acquired::Slot(s) => {
             if let Err(e) = inner.slots.attach_call(&s, &call_id).await {
                 warn!(error = %e, "call slot not tied to the call");
@@ -182,6 +186,7 @@ pub(crate) async fn verify_dial(
     let recorded = match req.contact_id.clone() {
         Some(contact_id) => {
             let new_call = NewCall {
+                call_number: super::call_number_of(&job.pk),
                 call_id: call_id.clone(),
                 event_id: req.event_id.clone(),
                 contact_id,

@@ -16,9 +16,11 @@ use super::queue::{ClaimedJob, Outcome};
 use super::worker::Worker;
 use crate::calls::{read_call, record_cost};
 use crate::ids::{SalesforceEventId, SalesforceId};
+use crate::policy::RetryFollowUp;
 use crate::salesforce::events::DialRequest;
 use crate::salesforce::rest::{Contact, TaskFields};
 use crate::store::{attr, unavailable, PutOutcome, StoreError, EXPIRES_AT, PK};
+use crate::telemetry::{metric, Unit};
 use crate::twilio::{
     Created, Sender, Sms, TwilioCredentials, TwilioError, TwilioSecret, VoiceCall,
 };
@@ -32,6 +34,8 @@ struct Correlation {
     contact_id: Option<SalesforceId>,
     case_id: Option<SalesforceId>,
     rule: Option<String>,
+    /// The event's dial request (what a retry cadence dials again).
+    dial: Option<DialRequest>,
 }
 
 async fn correlate(w: &Worker, p: &ReportPayload) -> Result<Correlation, StoreError> {
@@ -41,6 +45,7 @@ async fn correlate(w: &Worker, p: &ReportPayload) -> Result<Correlation, StoreEr
         contact_id: p.contact_id.clone(),
         case_id: p.case_id.clone(),
         rule: None,
+        dial: None,
     };
     if c.contact_id.is_none() || c.event_id.is_none() {
         if let Some(rec) = read_call(store, &p.call_id).await? {
@@ -69,12 +74,13 @@ async fn correlate(w: &Worker, p: &ReportPayload) -> Result<Correlation, StoreEr
                     .and_then(|s| serde_json::from_str::<DialRequest>(s).ok())
                 {
                     // A Contact read from the Case at dial time is kept on the job.
-                    c.contact_id = c.contact_id.or(dial.contact_id).or_else(|| {
+                    c.contact_id = c.contact_id.or(dial.contact_id.clone()).or_else(|| {
                         attr::opt_s(&item, "contact_id")
                             .and_then(|s| SalesforceId::parse("contact_id", s).ok())
                     });
-                    c.case_id = c.case_id.or(dial.case_id);
-                    c.rule = dial.rule;
+                    c.case_id = c.case_id.or(dial.case_id.clone());
+                    c.rule = dial.rule.clone();
+                    c.dial = Some(dial);
                 }
             }
         }
@@ -275,7 +281,66 @@ pub(crate) async fn run_report(
             extra,
         ));
     };
+    let store = inner.queue.store();
+    // "Stop calling me", as the end-of-call analysis heard it.
+    if super::optout::asked_in_analysis(p.structured_data.as_ref()) {
+        super::optout::opt_out(
+            store,
+            contact_id,
+            None,
+            p.call_id.as_str(),
+            "analysis",
+            crate::now_millis(),
+            inner.config.ttl,
+        )
+        .await?;
+        extra.push(("opted_out", AttributeValue::S("analysis".into())));
+    }
+    let opt_out_call = crate::policy::ledger::contact_opted_out(store, contact_id).await?;
+    let call_policy = rule
+        .map(|r| &r.policy)
+        .unwrap_or(inner.config.routing.default_policy());
     let reached = !EndedReason::parse(&p.ended_reason).is_not_reached();
+    // A call that reached nobody: the next call of the rule's cadence, once.
+    let cadence = match (&call_policy.retry, &opt_out_call, p.is_inbound()) {
+        (Some(retry), None, false) => {
+            schedule_retry(w, retry, &p, &c, contact_id, &mut extra).await?
+        }
+        _ => Cadence::Over,
+    };
+    if let Some(call) = &opt_out_call {
+        extra.push((
+            "followup",
+            AttributeValue::S(format!("opted out on call {call}")),
+        ));
+        return Ok((
+            Outcome::Done {
+                call_id: None,
+                detail: Some(format!(
+                    "Task upserted; the customer opted out on call {call}"
+                )),
+            },
+            extra,
+        ));
+    }
+    let cadence_follow_up = call_policy.retry.as_ref().map(|r| r.follow_up);
+    let hold = match (cadence, cadence_follow_up) {
+        (_, Some(RetryFollowUp::Never)) => Some("never during a retry cadence"),
+        (Cadence::Next, Some(RetryFollowUp::AfterLast)) => {
+            Some("after the last call of the cadence")
+        }
+        _ => None,
+    };
+    if let Some(why) = hold {
+        extra.push(("followup", AttributeValue::S(why.into())));
+        return Ok((
+            Outcome::Done {
+                call_id: None,
+                detail: Some(format!("Task upserted; follow-up {why}")),
+            },
+            extra,
+        ));
+    }
     let f = &inner.config.followup;
     // An inbound call has its own policy (default never), and the high-value rule is for
     // customers we could not reach, so it is for outbound calls only. An outbound call's
@@ -349,6 +414,45 @@ pub(crate) async fn run_report(
             extra,
         ));
     };
+    // The follow-up reaches the customer's phone too: inside her window, never after a "no".
+    let quiet = rule
+        .and_then(|r| r.action.quiet_hours)
+        .unwrap_or(inner.config.quiet_hours);
+    let window_only = crate::policy::Policy {
+        consent: None,
+        ..call_policy.clone()
+    };
+    if let crate::policy::Verdict::Wait { until, reason } = crate::policy::check(
+        &window_only,
+        quiet.as_ref(),
+        &contact,
+        &phone,
+        w.clock().now(),
+    ) {
+        metric(crate::policy::metrics::WAIT_WINDOW, 1.0, Unit::Count);
+        return Ok((
+            Outcome::Defer {
+                until: w.clock().to_system_ms(until),
+                reason: format!("follow-up {reason}"),
+            },
+            extra,
+        ));
+    }
+    if let Some(call) = crate::policy::ledger::phone_opted_out(store, &phone).await? {
+        extra.push((
+            "followup",
+            AttributeValue::S(format!("opted out on call {call}")),
+        ));
+        return Ok((
+            Outcome::Done {
+                call_id: None,
+                detail: Some(format!(
+                    "Task upserted; the number opted out on call {call}"
+                )),
+            },
+            extra,
+        ));
+    }
     let (Some(secret_arn), Some(sender)) =
         (&inner.config.twilio_secret_arn, &inner.config.twilio_sender)
     else {
@@ -493,6 +597,67 @@ pub(crate) async fn run_report(
             ))
         }
     }
+}
+
+/// Whether a retry cadence goes on after this call.
+enum Cadence {
+    /// The next call is scheduled (or was, by an earlier run of this job).
+    Next,
+    Over,
+}
+
+/// Schedule the next call of the cadence when this one reached nobody: the event's dial job
+/// again under its own key (`evt#sf#<id>#<n>`), waiting in RETRY until the rule's delay has
+/// passed. A second run of this report job finds it written and changes nothing.
+async fn schedule_retry(
+    w: &Worker,
+    retry: &crate::policy::Retry,
+    p: &ReportPayload,
+    c: &Correlation,
+    contact_id: &SalesforceId,
+    extra: &mut Extra,
+) -> Result<Cadence, StoreError> {
+    let Some(dial) = c.dial.as_ref() else {
+        return Ok(Cadence::Over);
+    };
+    let store = w.inner.queue.store();
+    let n = read_call(store, &p.call_id)
+        .await?
+        .map_or(1, |r| r.call_number);
+    let Some(delay) = retry.next_after(n, &p.ended_reason) else {
+        if n > 1 {
+            extra.push((
+                "retry",
+                AttributeValue::S(format!(
+                    "call {n} of at most {} was the last",
+                    retry.max_calls
+                )),
+            ));
+        }
+        return Ok(Cadence::Over);
+    };
+    let next = n + 1;
+    let now = crate::now_millis();
+    let due = now + delay.as_millis() as i64;
+    let req = DialRequest {
+        contact_id: Some(contact_id.clone()),
+        ..dial.clone()
+    };
+    let reason = format!(
+        "call {next} of at most {}: call {n} ended {} ({}); due {}",
+        retry.max_calls,
+        p.ended_reason,
+        p.call_id,
+        crate::policy::utc_text(due)
+    );
+    let item = super::new_retry_dial_job(&req, next, due, &reason, now, w.inner.config.ttl);
+    let pk = super::call_job_pk(&req.event_id, next);
+    if store.put_if_absent(item).await? == PutOutcome::Created {
+        info!(job = %pk, due, "retry cadence: next call scheduled");
+        metric(crate::policy::metrics::RETRY_SCHEDULED, 1.0, Unit::Count);
+    }
+    extra.push(("retry", AttributeValue::S(format!("{reason} ({pk})"))));
+    Ok(Cadence::Next)
 }
 
 fn opted_out<'a>(contact: &Contact, fields: &'a [String]) -> Option<&'a str> {

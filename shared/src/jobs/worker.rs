@@ -14,6 +14,7 @@ use super::queue::{ClaimedJob, JobQueue, Outcome, SweepReport};
 use super::{JobKind, JobStatus};
 use crate::config::{ConfigError, Env};
 use crate::pacing::CallSlots;
+use crate::policy::Clock;
 use crate::salesforce::Connection;
 use crate::secrets::SecretsCache;
 use crate::store::{Store, StoreError};
@@ -29,6 +30,9 @@ pub(crate) struct Inner {
     pub vapi: VapiClient,
     pub twilio: TwilioClient,
     pub slots: CallSlots,
+    /// The calling policy's clock, as an offset from the system's (0 in production; see
+    /// [`Worker::set_clock`]).
+    pub clock_offset_ms: std::sync::atomic::AtomicI64,
 }
 
 /// Built once per cold start; cheap to clone into per-record tasks.
@@ -73,6 +77,7 @@ impl Worker {
                 vapi,
                 twilio,
                 slots,
+                clock_offset_ms: std::sync::atomic::AtomicI64::new(0),
             }),
         })
     }
@@ -81,6 +86,22 @@ impl Worker {
         let config = WorkerConfig::from_env(&Env::process())?;
         let (store, secrets) = config.common.clients().await;
         Self::new(config, store, secrets)
+    }
+
+    /// The clock the calling policy reads: the system's, unless a test or the local demo moved it.
+    pub fn clock(&self) -> Clock {
+        Clock::offset(
+            self.inner
+                .clock_offset_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// Run the calling policy at another time (tests, the local demo); production never calls it.
+    pub fn set_clock(&self, clock: Clock) {
+        self.inner
+            .clock_offset_ms
+            .store(clock.offset_ms(), std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn queue(&self) -> &JobQueue {
@@ -149,6 +170,7 @@ impl Worker {
             JobKind::Dial => Box::pin(super::dial::run(self, &job)).await?,
             JobKind::Report => Box::pin(super::report::run_report(self, &job)).await?,
             JobKind::Note => Box::pin(super::report::run_note(self, &job)).await?,
+            JobKind::OptOut => Box::pin(super::optout::run(self, &job)).await?,
         };
         self.record(&job, outcome, &extra).await
     }

@@ -322,6 +322,7 @@ impl Inbound {
             .saturating_sub(started.elapsed())
             .max(Duration::from_millis(200));
         let record = NewCall {
+            call_number: 1,
             call_id: call.id.clone(),
             event_id: event_id.clone(),
             contact_id: found.contact_id.clone(),

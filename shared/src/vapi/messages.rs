@@ -60,6 +60,9 @@ pub struct CallRef {
     pub context_sig: Option<String>,
     /// `call.type`, set by Vapi: whether the customer called us or we called them.
     pub direction: Option<CallDirection>,
+    /// `call.customer.number` (Vapi OpenAPI `Call.customer`, `CreateCustomerDTO.number`): the
+    /// number the customer is on, when it is a valid E.164 number.
+    pub customer_number: Option<E164Phone>,
 }
 
 /// Who called whom (Vapi OpenAPI `Call.type`: `inboundPhoneCall`, `outboundPhoneCall`, `webCall`,
@@ -387,6 +390,11 @@ fn parse_call(call: Option<&Value>) -> Result<Option<CallRef>, InvalidValue> {
             .get("type")
             .and_then(Value::as_str)
             .and_then(CallDirection::parse),
+        customer_number: call
+            .pointer("/customer/number")
+            .and_then(Value::as_str)
+            .filter(|n| n.len() <= 40)
+            .and_then(|n| E164Phone::parse("call.customer.number", n.trim()).ok()),
     }))
 }
 

@@ -4,6 +4,8 @@
 //! - `lookupCustomer` / `lookupCase`: answered from the `call#` snapshot the worker captured before
 //!   dialing (one read), or, when there is none, from a [`LiveLookup`] with a deadline.
 //! - `logNote {note}`: enqueues a durable `note` job for the call's Case.
+//! - `doNotCall {}`: the customer asked not to be called again: the local opt-out at once, and a
+//!   durable `optout` job that sets the Contact's `DoNotCall` (`crate::jobs::optout`).
 //!
 //! Vapi expects `{"results":[{"name","toolCallId","result": "<string>"}|{"name","toolCallId",
 //! "error": "…"}]}`, one entry per tool call, `result` a string (objects JSON-encoded) — Vapi
@@ -26,6 +28,7 @@ use crate::vapi::messages::ToolCallId;
 pub const LOOKUP_CUSTOMER: &str = "lookupCustomer";
 pub const LOOKUP_CASE: &str = "lookupCase";
 pub const LOG_NOTE: &str = "logNote";
+pub const DO_NOT_CALL: &str = crate::jobs::optout::DO_NOT_CALL_TOOL;
 
 /// What the caller hears about when there is no customer context at all.
 pub const NO_CONTEXT: &str = "no customer context for this call";
@@ -36,6 +39,8 @@ pub enum Tool {
     LookupCustomer,
     LookupCase,
     LogNote,
+    /// The customer asked not to be called again (`crate::jobs::optout`).
+    DoNotCall,
     Unknown(String),
 }
 
@@ -45,6 +50,7 @@ impl Tool {
             LOOKUP_CUSTOMER => Self::LookupCustomer,
             LOOKUP_CASE => Self::LookupCase,
             LOG_NOTE => Self::LogNote,
+            DO_NOT_CALL => Self::DoNotCall,
             other => Self::Unknown(other.to_owned()),
         }
     }
@@ -112,7 +118,9 @@ pub fn answer_from_snapshot(
             }
             ToolOutcome::json(case)
         }
-        Tool::LogNote | Tool::Unknown(_) => ToolOutcome::Error("not a lookup tool".into()),
+        Tool::LogNote | Tool::DoNotCall | Tool::Unknown(_) => {
+            ToolOutcome::Error("not a lookup tool".into())
+        }
     }
 }
 

@@ -435,6 +435,7 @@ impl VapiWebhookApp {
                 }
             }
             Tool::LogNote => self.log_note(tc, id, call, record, now_ms).await,
+            Tool::DoNotCall => self.do_not_call(call, record, now_ms).await,
         }
     }
 
@@ -534,6 +535,56 @@ impl VapiWebhookApp {
                 warn!(error = %e, "note job not stored");
                 (
                     ToolOutcome::Error("the note could not be saved; please try again".into()),
+                    false,
+                )
+            }
+        }
+    }
+
+    /// "Stop calling me": blocks every later dial and follow-up to the call's Contact (from our
+    /// own `call#`, else the metadata of our POST /call) and the number Vapi called, at once,
+    /// and queues the Salesforce update. The answer confirms it to the customer.
+    async fn do_not_call(
+        &self,
+        call: Option<&CallRef>,
+        record: Option<&CallRecord>,
+        now_ms: i64,
+    ) -> (ToolOutcome, bool) {
+        let Some(call) = call else {
+            return (ToolOutcome::Error(NO_CONTEXT.into()), true);
+        };
+        let contact = record
+            .and_then(|r| r.contact_id.as_deref())
+            .and_then(|s| crate::ids::SalesforceId::parse("contactId", s).ok())
+            .or_else(|| call.contact_id.clone());
+        let Some(contact) = contact else {
+            return (
+                ToolOutcome::Error("no customer is linked to this call".into()),
+                false,
+            );
+        };
+        match crate::jobs::optout::opt_out(
+            &self.store,
+            &contact,
+            call.customer_number.as_ref(),
+            call.id.as_str(),
+            "tool",
+            now_ms,
+            self.config.event_ttl,
+        )
+        .await
+        {
+            Ok(first) => {
+                info!(first, "the customer opted out of calls");
+                (
+                    ToolOutcome::Result(crate::jobs::optout::CONFIRMATION.into()),
+                    true,
+                )
+            }
+            Err(e) => {
+                warn!(error = %e, "opt-out not stored");
+                (
+                    ToolOutcome::Error("the request could not be saved; please try again".into()),
                     false,
                 )
             }

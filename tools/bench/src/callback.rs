@@ -164,6 +164,7 @@ async fn seed_ada(stack: &Stack) -> Result<(), String> {
     record_call(
         &stack.store,
         &NewCall {
+            call_number: 1,
             call_id: call.clone(),
             event_id: SalesforceEventId::parse("e", "bench-case-escalated-1")
                 .map_err(|e| e.to_string())?,

@@ -367,6 +367,7 @@ pub async fn seed_call(store: &Store) {
     record_call(
         store,
         &NewCall {
+            call_number: 1,
             call_id: VapiCallId::parse("id", CALL_ID).expect("call id"),
             event_id: SalesforceEventId::parse("e", "bench-event-1").expect("event id"),
             contact_id: SalesforceId::parse("c", CONTACT).expect("contact id"),
