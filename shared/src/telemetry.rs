@@ -226,6 +226,15 @@ pub const METRICS: &[&str] = &[
     "dial_verified_absent",
     "dial_verified_placed",
     "reports_recovered",
+    // job-worker: the calling policy's decisions (policy/, jobs/dial.rs, jobs/report.rs)
+    "policy_wait_window",
+    "policy_no_consent",
+    "policy_capped",
+    "policy_opted_out",
+    "policy_retry_scheduled",
+    "policy_zone_invalid",
+    // vapi-webhook (the doNotCall tool), job-worker (the end-of-call analysis): opt-outs recorded
+    "policy_opt_outs",
     // every function that calls Salesforce's REST API (`Sforce-Limit-Info`)
     "sf_api_usage",
     "sf_api_limit",

@@ -162,6 +162,8 @@ async fn one_ingest_and_one_worker_invocation_log_what_cloudwatch_users_expect()
         ("VAPI_BASE_URL", "http://127.0.0.1:9".to_owned()),
         ("VAPI_ASSISTANT_ID", "asst-test".into()),
         ("VAPI_PHONE_NUMBER_ID", "pn-test".into()),
+        ("CALL_HOURS", "00:00-24:00".into()),
+        ("CALL_CAP", "none".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

@@ -55,6 +55,10 @@ impl World {
             ("VAPI_BASE_URL", vapi.uri()),
             ("VAPI_ASSISTANT_ID", "asst-test".into()),
             ("VAPI_PHONE_NUMBER_ID", "pn-test".into()),
+            // These tests are about the worker, at any hour: the calling policy has its own
+            // (shared/tests/policy.rs).
+            ("CALL_HOURS", "00:00-24:00".into()),
+            ("CALL_CAP", "none".into()),
             ("VAPI_HTTP_TIMEOUT_SECS", "1".into()),
             ("TWILIO_SECRET_ARN", twilio_arn),
             ("TWILIO_BASE_URL", twilio.uri()),

@@ -102,9 +102,10 @@ pub struct WorkerConfig {
     pub followup: Followup,
     /// `QUIET_HOURS` (e.g. `21:00-08:00`) in `QUIET_HOURS_UTC_OFFSET` (default `+00:00`).
     pub quiet_hours: Option<QuietHours>,
-    /// `CALL_CAP` (default `2/24h`, or `none`): calls per Contact and per number in a rolling
-    /// window, where the routing document's `policy.cap` says nothing.
-    pub call_cap: Option<crate::policy::Cap>,
+    /// `CALL_HOURS` (default `08:00-21:00`, the customer's local time) and `CALL_CAP` (default
+    /// `2/24h`, or `none`: calls per Contact and per number in a rolling window): what applies
+    /// where the routing document's `policy` says nothing.
+    pub call_policy: crate::policy::spec::Deployment,
     /// `EVENT_TTL_DAYS` (default 7): how long `call#` and `sms#` items are kept.
     pub ttl: Duration,
     pub pacing: Pacing,
@@ -194,11 +195,13 @@ impl WorkerConfig {
             }
         };
         let routing = std::sync::Arc::new(crate::routing::Routing::from_env(env)?);
-        if env.optional("QUIET_HOURS_UTC_OFFSET").is_some() && routing.sets_time_zone() {
+        // The deprecated fixed-offset window and the policy's zones say the same thing two ways
+        // that disagree twice a year: a deployment uses one.
+        if env.optional("QUIET_HOURS").is_some() && routing.sets_time_zone() {
             return Err(invalid(
-                "QUIET_HOURS_UTC_OFFSET",
+                "QUIET_HOURS",
                 format!(
-                    "is deprecated and may not be mixed with the routing document's policy.timeZone ({}): remove it (and QUIET_HOURS), and say the hours as policy.hours in the customer's zone",
+                    "(with QUIET_HOURS_UTC_OFFSET) is deprecated and may not be mixed with the routing document's policy.timeZone ({}): remove it and say the hours as policy.hours or CALL_HOURS, in the customer's own zone",
                     routing.source_name()
                 ),
             ));
@@ -270,14 +273,17 @@ impl WorkerConfig {
                 .secs_or("VAPI_SLOT_WAIT_SECS", 10)?
                 .max(Duration::from_secs(1)),
         };
-        let call_cap = match env.optional("CALL_CAP") {
-            None => Some(crate::policy::Cap::default()),
-            Some(raw) => {
-                crate::policy::spec::parse_env_cap(&raw).map_err(|e| invalid("CALL_CAP", e))?
-            }
-        };
+        let mut call_policy = crate::policy::spec::Deployment::default();
+        if let Some(raw) = env.optional("CALL_CAP") {
+            call_policy.cap =
+                crate::policy::spec::parse_env_cap(&raw).map_err(|e| invalid("CALL_CAP", e))?;
+        }
+        if let Some(raw) = env.optional("CALL_HOURS") {
+            call_policy.hours =
+                crate::policy::Window::parse_hours(&raw).map_err(|e| invalid("CALL_HOURS", e))?;
+        }
         Ok(Self {
-            call_cap,
+            call_policy,
             pacing,
             reconcile,
             routing,

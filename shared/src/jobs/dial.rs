@@ -24,7 +24,7 @@ use crate::calls::{record_call, CallSnapshot, NewCall};
 use crate::ids::SalesforceEventId;
 use crate::pacing::{release_for_call, Acquired};
 use crate::policy::ledger::{self, Admission};
-use crate::policy::{metrics as policy_metrics, OnCap, Verdict};
+use crate::policy::{OnCap, Verdict};
 use crate::routing::Action;
 use crate::salesforce::events::DialRequest;
 use crate::salesforce::rest::{Contact, RestError};
@@ -65,7 +65,7 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
     };
 
     let default_action = Action::default();
-    let (action, policy) = match req.rule.as_deref() {
+    let (action, rule_policy) = match req.rule.as_deref() {
         None => (&default_action, inner.config.routing.default_policy()),
         Some(id) => match inner.config.routing.rule(id) {
             Some(rule) => (&rule.action, &rule.policy),
@@ -149,7 +149,7 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
             // Salesforce cannot say whether she may be called; the local opt-out can say she
             // may not, for good.
             if let Some(call) = ledger::contact_opted_out(inner.queue.store(), &contact_id).await? {
-                metric(policy_metrics::OPTED_OUT, 1.0, Unit::Count);
+                metric("policy_opted_out", 1.0, Unit::Count);
                 return Ok((
                     Outcome::Skipped {
                         reason: format!("opted out on call {call} (the Contact)"),
@@ -199,8 +199,9 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
 
     // The calling policy: consent and the window (in process), then the opt-outs and the caps
     // (one conditional write). Waiting uses no attempt.
+    let policy = rule_policy.effective(&inner.config.call_policy);
     match crate::policy::check(
-        policy,
+        &policy,
         quiet_hours.as_ref(),
         &contact,
         &phone,
@@ -212,12 +213,12 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
                     problem,
                     "the Contact's time zone is not usable; the number's decides"
                 );
-                metric(policy_metrics::ZONE_INVALID, 1.0, Unit::Count);
+                metric("policy_zone_invalid", 1.0, Unit::Count);
             }
         }
         Verdict::Wait { until, reason } => {
             info!(reason, "outside the calling window: waiting");
-            metric(policy_metrics::WAIT_WINDOW, 1.0, Unit::Count);
+            metric("policy_wait_window", 1.0, Unit::Count);
             return Ok((
                 Outcome::Defer {
                     until: w.clock().to_system_ms(until),
@@ -228,25 +229,25 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
         }
         Verdict::Skip { reason } => {
             info!(reason, "the calling policy says never");
-            metric(policy_metrics::NO_CONSENT, 1.0, Unit::Count);
+            metric("policy_no_consent", 1.0, Unit::Count);
             return Ok((Outcome::Skipped { reason }, read_at));
         }
     }
     let n = super::call_number_of(&job.pk);
-    let cap = policy.cap.unwrap_or(inner.config.call_cap);
+    let cap = policy.cap();
     match ledger::admit(
         inner.queue.store(),
         &contact_id,
         &phone,
         &job.pk,
-        cap.as_ref(),
+        cap,
         crate::now_millis(),
     )
     .await?
     {
         Admission::Admitted => {}
         Admission::OptedOut { call_id, by } => {
-            metric(policy_metrics::OPTED_OUT, 1.0, Unit::Count);
+            metric("policy_opted_out", 1.0, Unit::Count);
             return Ok((
                 Outcome::Skipped {
                     reason: format!("opted out on call {call_id} (the {by})"),
@@ -255,7 +256,7 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
             ));
         }
         Admission::Capped { until_ms, by } => {
-            metric(policy_metrics::CAPPED, 1.0, Unit::Count);
+            metric("policy_capped", 1.0, Unit::Count);
             let Some(cap) = cap else {
                 // No cap was asked for, so none can be reached.
                 return Err(StoreError::Corrupt {

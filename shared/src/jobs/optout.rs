@@ -65,7 +65,7 @@ pub async fn opt_out(
     item.insert("call_id".to_owned(), attr::s(call_id));
     let first = store.put_if_absent(item).await? == PutOutcome::Created;
     if first {
-        metric(crate::policy::metrics::OPT_OUTS, 1.0, Unit::Count);
+        metric("policy_opt_outs", 1.0, Unit::Count);
     }
     Ok(first)
 }

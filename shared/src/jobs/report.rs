@@ -420,7 +420,7 @@ pub(crate) async fn run_report(
         .unwrap_or(inner.config.quiet_hours);
     let window_only = crate::policy::Policy {
         consent: None,
-        ..call_policy.clone()
+        ..call_policy.effective(&inner.config.call_policy)
     };
     if let crate::policy::Verdict::Wait { until, reason } = crate::policy::check(
         &window_only,
@@ -429,7 +429,7 @@ pub(crate) async fn run_report(
         &phone,
         w.clock().now(),
     ) {
-        metric(crate::policy::metrics::WAIT_WINDOW, 1.0, Unit::Count);
+        metric("policy_wait_window", 1.0, Unit::Count);
         return Ok((
             Outcome::Defer {
                 until: w.clock().to_system_ms(until),
@@ -654,7 +654,7 @@ async fn schedule_retry(
     let pk = super::call_job_pk(&req.event_id, next);
     if store.put_if_absent(item).await? == PutOutcome::Created {
         info!(job = %pk, due, "retry cadence: next call scheduled");
-        metric(crate::policy::metrics::RETRY_SCHEDULED, 1.0, Unit::Count);
+        metric("policy_retry_scheduled", 1.0, Unit::Count);
     }
     extra.push(("retry", AttributeValue::S(format!("{reason} ({pk})"))));
     Ok(Cadence::Next)

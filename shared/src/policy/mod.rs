@@ -28,17 +28,6 @@ pub use spec::{Cap, Consent, OnCap, Policy, RawPolicy, Retry, RetryFollowUp};
 pub use window::{QuietHours, Window};
 pub use zones::{CustomerZones, ZoneSource};
 
-/// The metric each decision counts (on the dashboard).
-pub mod metrics {
-    pub const WAIT_WINDOW: &str = "policy_wait_window";
-    pub const NO_CONSENT: &str = "policy_no_consent";
-    pub const CAPPED: &str = "policy_capped";
-    pub const OPTED_OUT: &str = "policy_opted_out";
-    pub const RETRY_SCHEDULED: &str = "policy_retry_scheduled";
-    pub const ZONE_INVALID: &str = "policy_zone_invalid";
-    pub const OPT_OUTS: &str = "policy_opt_outs";
-}
-
 /// The worker's clock. Production reads the system clock; a test or the local demo may run the
 /// policy some time ahead (or behind) to show what happens at another hour.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -145,10 +134,22 @@ pub fn check(
     }
     match next {
         Some(t) if t <= now => Verdict::Call { zones },
-        Some(until) => Verdict::Wait {
-            reason: wait_reason(policy, &zones, until),
-            until,
-        },
+        Some(until) => {
+            let window_open = zones
+                .zones
+                .iter()
+                .all(|z| policy.window.is_open_in(*z, now));
+            let reason = if window_open {
+                // Only the deprecated fixed-offset quiet hours hold the call back.
+                format!(
+                    "quiet hours (a fixed UTC offset, deprecated): calls at {}",
+                    until.format("%Y-%m-%dT%H:%M:%SZ")
+                )
+            } else {
+                wait_reason(policy, &zones, until)
+            };
+            Verdict::Wait { until, reason }
+        }
         None => Verdict::Skip {
             reason: format!(
                 "no calling time in the next two weeks ({} in {})",

@@ -133,6 +133,8 @@ pub struct Policy {
     pub time_zone_set: bool,
     pub time_zone_field: Option<String>,
     pub window: Window,
+    /// Whether `hours` was set (else the deployment's `CALL_HOURS`).
+    pub hours_set: bool,
     pub consent: Option<Consent>,
     /// `None`: the deployment's (`CALL_CAP`, default 2 per 24 h); `Some(None)`: no cap.
     pub cap: Option<Option<Cap>>,
@@ -146,6 +148,7 @@ impl Default for Policy {
             time_zone_set: false,
             time_zone_field: None,
             window: Window::default(),
+            hours_set: false,
             consent: None,
             cap: None,
             retry: None,
@@ -153,7 +156,40 @@ impl Default for Policy {
     }
 }
 
+/// The deployment's defaults for what the routing document leaves unsaid: `CALL_HOURS` (default
+/// 08:00-21:00) and `CALL_CAP` (default 2/24h).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deployment {
+    pub hours: (u32, u32),
+    pub cap: Option<Cap>,
+}
+
+impl Default for Deployment {
+    fn default() -> Self {
+        let w = Window::default();
+        Self {
+            hours: (w.start, w.end),
+            cap: Some(Cap::default()),
+        }
+    }
+}
+
 impl Policy {
+    /// This policy with the deployment's defaults filled in.
+    pub fn effective(&self, d: &Deployment) -> Policy {
+        let mut p = self.clone();
+        if !p.hours_set {
+            (p.window.start, p.window.end) = d.hours;
+        }
+        p.cap = Some(p.cap.unwrap_or(d.cap));
+        p
+    }
+
+    /// The cap that applies (after [`Policy::effective`]).
+    pub fn cap(&self) -> Option<&Cap> {
+        self.cap.as_ref().and_then(Option::as_ref)
+    }
+
     /// The Contact fields the worker must read for this policy.
     pub fn contact_fields(&self) -> impl Iterator<Item = &str> {
         self.time_zone_field
@@ -215,6 +251,7 @@ impl RawPolicy {
         if let Some(h) = text("hours")? {
             (p.window.start, p.window.end) =
                 Window::parse_hours(h).map_err(|e| format!("policy.hours: {e}"))?;
+            p.hours_set = true;
         }
         if let Some(days) = self.0.get("days") {
             let list = strings("days", days)?;

@@ -190,6 +190,10 @@ pub fn env_vars(
         ("VAPI_BASE_URL", sandbox.vapi_url.clone()),
         ("VAPI_ASSISTANT_ID", LOCAL_ASSISTANT_ID.to_owned()),
         ("VAPI_PHONE_NUMBER_ID", LOCAL_PHONE_NUMBER_ID.to_owned()),
+        // The local scenarios call the sample customers at any hour and as often as they run;
+        // `SCENARIO=calling-policy` shows the calling policy itself (its own routing document).
+        ("CALL_HOURS", "00:00-24:00".to_owned()),
+        ("CALL_CAP", "none".to_owned()),
         // Twilio (the worker's follow-up SMS)
         ("TWILIO_BASE_URL", sandbox.twilio_url.clone()),
         ("TWILIO_SECRET_ARN", arn("twilio")),
