@@ -38,6 +38,8 @@ struct Needed {
     object: String,
     field: String,
     why: String,
+    /// sfvapi writes it (a write-back, the Task's external id), so the integration user edits it.
+    write: bool,
 }
 
 impl Needed {
@@ -46,7 +48,12 @@ impl Needed {
             object: object.to_owned(),
             field: field.to_owned(),
             why,
+            write: false,
         }
+    }
+    fn written(mut self) -> Self {
+        self.write = true;
+        self
     }
 }
 
@@ -132,11 +139,14 @@ fn routed_fields(source: &str, routing: &Routing) -> Vec<Needed> {
         }
         for w in &rule.write_back {
             if w.field.ends_with("__c") {
-                out.push(Needed::new(
-                    w.object.as_str(),
-                    &w.field,
-                    why(&format!("writeBack ({})", w.source.describe())),
-                ));
+                out.push(
+                    Needed::new(
+                        w.object.as_str(),
+                        &w.field,
+                        why(&format!("writeBack ({})", w.source.describe())),
+                    )
+                    .written(),
+                );
             }
         }
     }
@@ -161,11 +171,14 @@ fn needed_fields() -> Vec<Needed> {
         ));
     }
     // Task custom fields are Activity fields in metadata.
-    out.push(Needed::new(
-        "Activity",
-        &sf.task_external_id_field,
-        "SF_TASK_EXTERNAL_ID_FIELD default".into(),
-    ));
+    out.push(
+        Needed::new(
+            "Activity",
+            &sf.task_external_id_field,
+            "SF_TASK_EXTERNAL_ID_FIELD default".into(),
+        )
+        .written(),
+    );
     out.sort();
     out.dedup();
     out
@@ -228,6 +241,84 @@ fn missing_fields(needed: &[Needed], package: &BTreeMap<(String, String), String
                 "{}.{} ({}) is not in salesforce/ (objects/{}/fields/{}.field-meta.xml)",
                 n.object, n.field, n.why, n.object, n.field
             )
+        })
+        .collect()
+}
+
+const INTEGRATION_PERMISSION_SET: &str =
+    "force-app/main/default/permissionsets/Sfvapi_Integration.permissionset-meta.xml";
+
+/// What the integration user must be granted, field by field (`Object.Field`, edit?, why): the
+/// fields of the package it reads or writes, the standard Contact fields every call reads
+/// (`rest::CONTACT_FIELDS`, `search::OWN_PHONE_FIELDS`), and `DoNotCall`, which it edits.
+/// Platform Event fields have no field-level security; `Id` and `Name` are always readable.
+fn needed_grants(needed: &[Needed]) -> Vec<(String, bool, String)> {
+    let mut out: Vec<(String, bool, String)> = needed
+        .iter()
+        .filter(|n| !n.object.ends_with("__e"))
+        .map(|n| (format!("{}.{}", n.object, n.field), n.write, n.why.clone()))
+        .collect();
+    let standard = sfvapi::salesforce::rest::CONTACT_FIELDS
+        .iter()
+        .chain(sfvapi::salesforce::search::OWN_PHONE_FIELDS)
+        .filter(|f| !matches!(**f, "Id" | "Name"));
+    for f in standard {
+        let name = if f.contains('.') {
+            (*f).to_owned()
+        } else {
+            format!("Contact.{f}")
+        };
+        let edit = name == "Contact.DoNotCall";
+        out.push((name, edit, "read for every call".into()));
+    }
+    out.sort();
+    out.dedup_by(|a, b| {
+        a.0 == b.0 && {
+            b.1 |= a.1;
+            true
+        }
+    });
+    out
+}
+
+/// `Object.Field → (readable, editable)` of a permission set's `fieldPermissions`.
+fn field_grants(permission_set: &str) -> BTreeMap<String, (bool, bool)> {
+    permission_set
+        .split("<fieldPermissions>")
+        .skip(1)
+        .filter_map(|block| {
+            let block = block.split("</fieldPermissions>").next()?;
+            Some((
+                element(block, "field")?.to_owned(),
+                (
+                    element(block, "readable") == Some("true"),
+                    element(block, "editable") == Some("true"),
+                ),
+            ))
+        })
+        .collect()
+}
+
+/// What the permission set does not grant, one line each.
+fn missing_grants(
+    needed: &[(String, bool, String)],
+    grants: &BTreeMap<String, (bool, bool)>,
+) -> Vec<String> {
+    needed
+        .iter()
+        .filter_map(|(field, edit, why)| {
+            let (read, can_edit) = grants.get(field).copied().unwrap_or((false, false));
+            if !read {
+                Some(format!(
+                    "Sfvapi_Integration does not grant read on {field} ({why})"
+                ))
+            } else if *edit && !can_edit {
+                Some(format!(
+                    "Sfvapi_Integration does not grant edit on {field} ({why})"
+                ))
+            } else {
+                None
+            }
         })
         .collect()
 }
@@ -567,5 +658,54 @@ fn the_apex_sender_posts_to_the_ingests_route() {
         sfvapi::signature::SF_V2_SIGNATURE,
         "x-sfvapi-signature",
         "the ingest reads the header the sender sets"
+    );
+}
+
+#[test]
+fn the_integration_user_may_read_and_write_what_sfvapi_reads_and_writes() {
+    let xml = fs::read_to_string(package_dir().join(INTEGRATION_PERMISSION_SET)).unwrap();
+    let grants = field_grants(&xml);
+    let needed = needed_grants(&needed_fields());
+    let missing = missing_grants(&needed, &grants);
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+    // Not vacuous: the write-backs and DoNotCall are edits, the configuration's fields reads.
+    for (field, edit) in [
+        ("Contact.DoNotCall", true),
+        ("Contact.Last_Call_Outcome__c", true),
+        ("Case.Callback_Requested__c", true),
+        ("Activity.Vapi_Call_Id__c", true),
+        ("Contact.Preferred_Language__c", false),
+        ("Account.AnnualRevenue", false),
+    ] {
+        assert!(
+            needed.iter().any(|(f, e, _)| f == field && *e == edit),
+            "{field} edit={edit} not derived: {needed:?}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_or_read_only_grant_is_reported() {
+    let xml = fs::read_to_string(package_dir().join(INTEGRATION_PERMISSION_SET)).unwrap();
+    let needed = needed_grants(&needed_fields());
+    // The write-back field made read-only.
+    let block = "<editable>true</editable>\n        <field>Case.Call_Outcome__c</field>";
+    assert!(xml.contains(block));
+    let read_only = xml.replace(
+        block,
+        "<editable>false</editable>\n        <field>Case.Call_Outcome__c</field>",
+    );
+    assert_eq!(
+        missing_grants(&needed, &field_grants(&read_only)),
+        vec!["Sfvapi_Integration does not grant edit on Case.Call_Outcome__c (writeBack (successEvaluation) of rule case-priority-high in events/routing-event-relay.yaml)".to_owned()]
+    );
+    // A configuration default's grant removed.
+    let gone = xml.replace(
+        "<field>Contact.Account_Status__c</field>",
+        "<field>Contact.Gone__c</field>",
+    );
+    assert_eq!(
+        missing_grants(&needed, &field_grants(&gone)),
+        vec!["Sfvapi_Integration does not grant read on Contact.Account_Status__c (SF_CONTACT_CUSTOM_FIELDS default)".to_owned()]
     );
 }
