@@ -1404,4 +1404,49 @@ mod tests {
             "Contact__c: is missing (the Contact to call)"
         );
     }
+
+    #[test]
+    fn a_rules_policy_lies_over_the_documents_and_the_old_offset_is_not_mixed_with_zones() {
+        let r = Routing::parse(
+            "t.yaml",
+            "version: 1\npolicy: {timeZone: America/New_York, consent: {field: Voice_Consent__c}}\nrules:\n  - id: a\n    when: {detailType: X__e}\n    contact: C__c\n    policy: {timeZoneField: Time_Zone__c, hours: '09:00-17:00', days: [Mon-Fri]}\n  - id: b\n    when: {detailType: Y__e}\n    contact: C__c\n    policy: {consent: none, retry: {after: [2h]}}\n",
+        )
+        .unwrap();
+        let a = &r.rule("a").unwrap().policy;
+        assert_eq!(a.time_zone, chrono_tz::America::New_York);
+        assert_eq!((a.window.start, a.window.end), (540, 1020));
+        assert!(a.consent.is_some(), "from the document");
+        let b = &r.rule("b").unwrap().policy;
+        assert_eq!(b.consent, None);
+        assert_eq!(b.retry.as_ref().map(|r| r.max_calls), Some(2));
+        assert_eq!(
+            r.policy_contact_fields(),
+            ["Voice_Consent__c", "Time_Zone__c"]
+        );
+        assert!(r.sets_time_zone());
+        assert!(
+            r.has_report_settings(),
+            "a retry cadence needs the dial job's rule"
+        );
+        // A mistake names the rule and the key.
+        let e = Routing::parse(
+            "t.yaml",
+            "version: 1\nrules:\n  - id: a\n    when: {detailType: X__e}\n    contact: C__c\n    policy: {hours: '9-5'}\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.problem.starts_with("rules[0] (id \"a\"): policy.hours"),
+            "{e}"
+        );
+        let e = Routing::parse("t.yaml", "version: 1\npolicy: {cap: {calls: 99}}\nrules:\n  - id: a\n    when: {detailType: X__e}\n    contact: C__c\n").unwrap_err();
+        assert!(e.problem.starts_with("policy.cap.calls"), "{e}");
+        // The deprecated fixed offset may not be mixed with a zone, in the rule or the document.
+        for doc in [
+            "version: 1\nrules:\n  - id: a\n    when: {detailType: X__e}\n    contact: C__c\n    call: {quietHours: '21:00-08:00', quietHoursUtcOffset: '-05:00'}\n    policy: {timeZone: America/Chicago}\n",
+            "version: 1\npolicy: {timeZone: America/Chicago}\nrules:\n  - id: a\n    when: {detailType: X__e}\n    contact: C__c\n    call: {quietHours: '21:00-08:00', quietHoursUtcOffset: '-05:00'}\n",
+        ] {
+            let e = Routing::parse("t.yaml", doc).unwrap_err();
+            assert!(e.problem.contains("quietHoursUtcOffset is deprecated"), "{e}");
+        }
+    }
 }

@@ -793,3 +793,69 @@ async fn an_assistant_request_reusing_another_calls_id_gets_no_context_and_chang
         Some("case-escalated-5005e00000AbCdEAAV-1")
     );
 }
+
+// ------------------------------------------------------------------ the calling policy
+
+/// The ended reasons the policy's `retry.on` accepts are Vapi's, exactly: the copy in
+/// `shared/data/vapi-ended-reasons.txt` holds every value of the schema's enum and nothing else.
+#[test]
+fn the_policys_ended_reasons_are_vapis_enum() {
+    let schema = vapi_schema::Contract::vapi()
+        .schema("ServerMessageEndOfCallReport")
+        .expect("ServerMessageEndOfCallReport")
+        .clone();
+    let mut from_schema: Vec<String> = schema["properties"]["endedReason"]["enum"]
+        .as_array()
+        .expect("endedReason is an enum")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    from_schema.sort();
+    from_schema.dedup();
+    let text =
+        std::fs::read_to_string(format!("{REPO}/shared/data/vapi-ended-reasons.txt")).unwrap();
+    let mut ours: Vec<String> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    ours.sort();
+    assert_eq!(ours, from_schema);
+    // The short names map into it.
+    for (_, full) in sfvapi::policy::spec::ALIASES {
+        assert!(from_schema.iter().any(|r| r == full), "{full}");
+    }
+    for reason in ["customer-did-not-answer", "customer-busy", "voicemail"] {
+        assert!(from_schema.iter().any(|r| r == reason), "{reason}");
+    }
+}
+
+/// Both example assistants carry the doNotCall tool and tell the agent when to use it (and still
+/// validate, above); its answer is a `ToolCallResult`.
+#[test]
+fn the_assistants_offer_do_not_call_and_its_answer_is_a_tool_call_result() {
+    for (what, a) in [("outbound", assistant()), ("inbound", inbound_assistant())] {
+        let tools = a["model"]["tools"].as_array().cloned().unwrap_or_default();
+        let tool = tools
+            .iter()
+            .find(|t| t["function"]["name"] == "doNotCall")
+            .unwrap_or_else(|| panic!("{what}: no doNotCall tool"));
+        assert_eq!(tool["type"], "function");
+        let prompt = a["model"]["messages"][0]["content"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            prompt.contains("doNotCall"),
+            "{what}: the prompt never says when to call it"
+        );
+    }
+    let id = sfvapi::vapi::messages::ToolCallId::parse("t", "call_dnc_1").unwrap();
+    let entry = sfvapi::vapi::tools::ToolOutcome::Result(sfvapi::jobs::optout::CONFIRMATION.into())
+        .entry(&id, "doNotCall");
+    assert_valid("ToolCallResult", &entry, "the doNotCall answer");
+    assert_valid(
+        "ServerMessageResponseToolCalls",
+        &json!({"results": [entry]}),
+        "the doNotCall answer",
+    );
+}

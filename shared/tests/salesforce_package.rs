@@ -137,6 +137,15 @@ fn routed_fields(source: &str, routing: &Routing) -> Vec<Needed> {
                 }
             }
         }
+        for f in rule.policy.contact_fields() {
+            if f.ends_with("__c") {
+                out.push(Needed::new(
+                    "Contact",
+                    f,
+                    why("policy (consent, timeZoneField)"),
+                ));
+            }
+        }
         for w in &rule.write_back {
             if w.field.ends_with("__c") {
                 out.push(
@@ -148,6 +157,15 @@ fn routed_fields(source: &str, routing: &Routing) -> Vec<Needed> {
                     .written(),
                 );
             }
+        }
+    }
+    for f in routing.default_policy().contact_fields() {
+        if f.ends_with("__c") {
+            out.push(Needed::new(
+                "Contact",
+                f,
+                format!("policy (consent, timeZoneField) of {source}"),
+            ));
         }
     }
     out

@@ -1759,3 +1759,364 @@ async fn the_jobs_rule_chooses_the_assistant_number_variables_and_quiet_hours() 
     );
     assert_eq!(w.calls().await.len(), 1);
 }
+
+// ---- the calling policy (sfvapi::policy) -------------------------------------------------
+
+/// The worker's policy clock at `rfc3339` (the calls still go out now, on the system's clock).
+fn clock_at(rfc3339: &str) -> sfvapi::policy::Clock {
+    sfvapi::policy::Clock::starting_at(
+        chrono::DateTime::parse_from_rfc3339(rfc3339)
+            .unwrap()
+            .with_timezone(&chrono::Utc),
+    )
+}
+
+/// The SOQL queries Salesforce received, joined (what fields the worker asked for).
+async fn queries(w: &World) -> String {
+    soql_received(&w.sf).await.join("\n")
+}
+
+/// A routing document: the built-in HTTP rule with `policy` as the document's defaults.
+fn policy_document(policy: &str) -> String {
+    routing_file(&format!(
+        "version: 1\npolicy: {policy}\nrules:\n  - id: http-flat\n    when: {{route: events}}\n    eventId: eventId\n    contact: contactId\n    case: caseId\n    priority: priority\n    reason: reason\n"
+    ))
+}
+
+#[tokio::test]
+async fn a_los_angeles_number_at_six_pacific_waits_until_eight_pacific_using_no_attempt() {
+    // The default window (08:00-21:00) in the number's zone: +1 415 is America/Los_Angeles.
+    let w = World::new(&[("CALL_HOURS", "08:00-21:00")]).await;
+    w.vapi_answers(201, None).await;
+    let worker = w.worker().await;
+    // 13:00 UTC in July = 06:00 PDT (09:00 in New York: a UTC-offset rule would have called).
+    let clock = clock_at("2026-07-15T13:00:00Z");
+    worker.set_clock(clock);
+    let pk = w.enqueue("window-la-1", ADA).await;
+    assert!(deliver(&worker, &pk).await.is_empty());
+    let job = w.item(&pk).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("RETRY"));
+    assert_eq!(
+        attr::opt_n(&job, "attempts"),
+        Some(0),
+        "waiting uses no attempt"
+    );
+    let reason = attr::opt_s(&job, "reason").unwrap();
+    assert!(reason.contains("08:00 PDT on Wed 2026-07-15"), "{reason}");
+    assert!(reason.contains("(2026-07-15T15:00:00Z)"), "{reason}");
+    assert!(reason.contains("America/Los_Angeles"), "{reason}");
+    // Due when 08:00 Pacific comes on the policy's clock (two hours on the system's).
+    let due = attr::opt_n(&job, "next_at").unwrap();
+    let expected = clock.to_system_ms(
+        chrono::DateTime::parse_from_rfc3339("2026-07-15T15:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc),
+    );
+    assert!((due - expected).abs() < 5_000, "{due} vs {expected}");
+    assert!(w.calls().await.is_empty());
+    // 08:00:30 Pacific: the sweep hands it back and it calls.
+    worker.set_clock(clock_at("2026-07-15T15:00:30Z"));
+    w.age(&pk).await;
+    assert_eq!(worker.sweep().await.unwrap().requeued, 1);
+    deliver(&worker, &pk).await;
+    assert_eq!(w.status(&pk).await, "DONE");
+    assert_eq!(w.calls().await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_contacts_zone_field_overrides_the_numbers_and_is_read_with_the_contact() {
+    let doc = policy_document("{timeZoneField: Time_Zone__c}");
+    let w = World::new(&[("ROUTING_FILE", &doc), ("CALL_HOURS", "08:00-21:00")]).await;
+    w.vapi_answers(201, None).await;
+    let mut ada: Value = serde_json::from_slice(&fixture("salesforce/contact.json")).unwrap();
+    ada["Time_Zone__c"] = json!("Europe/Berlin");
+    contact_query_mock(ADA, Some(ada))
+        .with_priority(1)
+        .mount(&w.sf)
+        .await;
+    let worker = w.worker().await;
+    // 06:00 in Los Angeles, 15:00 in Berlin: the Contact's own zone decides, and it is day.
+    worker.set_clock(clock_at("2026-07-15T13:00:00Z"));
+    let pk = w.enqueue("zone-field-1", ADA).await;
+    deliver(&worker, &pk).await;
+    assert_eq!(w.status(&pk).await, "DONE");
+    assert_eq!(w.calls().await.len(), 1);
+    assert!(queries(&w).await.contains("Time_Zone__c"));
+}
+
+#[tokio::test]
+async fn without_consent_nobody_is_dialled() {
+    let doc = policy_document("{consent: {field: Voice_Consent__c, values: [true]}}");
+    let w = World::new(&[("ROUTING_FILE", &doc)]).await;
+    w.vapi_answers(201, None).await;
+    let worker = w.worker().await;
+    // The fixture's Contact has no consent field value: missing means no.
+    let pk = w.enqueue("consent-1", ADA).await;
+    deliver(&worker, &pk).await;
+    let job = w.item(&pk).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("SKIPPED"));
+    let reason = attr::opt_s(&job, "reason").unwrap();
+    assert!(
+        reason.starts_with("no consent: Contact.Voice_Consent__c"),
+        "{reason}"
+    );
+    assert!(
+        queries(&w).await.contains("Voice_Consent__c"),
+        "read in the Contact's query"
+    );
+    assert!(w.calls().await.is_empty());
+}
+
+#[tokio::test]
+async fn two_events_for_one_customer_inside_the_cap_make_one_call() {
+    let w = World::new(&[("CALL_CAP", "1/24h")]).await;
+    w.vapi_answers(201, None).await;
+    let (a, b) = (w.worker().await, w.worker().await);
+    let one = w.enqueue("cap-1", ADA).await;
+    let two = w.enqueue("cap-2", ADA).await;
+    // Two workers at the same moment: one conditional write each, one wins.
+    let (ra, rb) = tokio::join!(deliver(&a, &one), deliver(&b, &two));
+    assert!(ra.is_empty() && rb.is_empty());
+    assert_eq!(
+        w.calls().await.len(),
+        1,
+        "two events a moment apart: one call"
+    );
+    let statuses = [w.status(&one).await, w.status(&two).await];
+    assert!(statuses.contains(&"DONE".to_owned()), "{statuses:?}");
+    let waiting = if statuses[0] == "DONE" { &two } else { &one };
+    let job = w.item(waiting).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("RETRY"));
+    let reason = attr::opt_s(&job, "reason").unwrap();
+    assert!(
+        reason.starts_with("cap reached: 1 call(s) per 1d for this Contact"),
+        "{reason}"
+    );
+    // It waits a day (onCap: wait), and running it again counts nothing twice.
+    let due = attr::opt_n(&job, "next_at").unwrap();
+    assert!(due > sfvapi::now_millis() + 23 * 3_600_000, "{due}");
+    w.age(waiting).await;
+    worker_sweep_and_deliver(&a, &w, waiting).await;
+    assert_eq!(w.status(waiting).await, "RETRY");
+    assert_eq!(w.calls().await.len(), 1);
+    // The same number under another Contact is capped too (the number's own ledger).
+    let other = "0035e00000DnCa1AAF";
+    let mut twin: Value = serde_json::from_slice(&fixture("salesforce/contact.json")).unwrap();
+    twin["Id"] = json!(other);
+    w.contact(other, twin).await;
+    let three = w.enqueue("cap-3", other).await;
+    deliver(&a, &three).await;
+    let reason = attr::opt_s(&w.item(&three).await, "reason")
+        .unwrap()
+        .to_owned();
+    assert!(reason.contains("for this number"), "{reason}");
+    assert_eq!(w.calls().await.len(), 1);
+}
+
+async fn worker_sweep_and_deliver(worker: &Worker, w: &World, pk: &str) {
+    worker.sweep().await.unwrap();
+    assert_eq!(w.status(pk).await, "PENDING");
+    deliver(worker, pk).await;
+}
+
+/// Vapi's end-of-call report of call `call_id` of the fixture's event.
+fn report_of(call_id: &str, ended_reason: &str) -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(&report(ended_reason)).unwrap();
+    v["message"]["call"]["id"] = json!(call_id);
+    v.to_string().into_bytes()
+}
+
+const EVENT_OF_THE_REPORTS: &str = "case-escalated-5005e00000AbCdEAAV-1";
+
+#[tokio::test]
+async fn a_call_that_reached_nobody_is_tried_again_after_the_delay_and_one_sms_follows_the_last() {
+    let doc = policy_document("{retry: {on: [no-answer, voicemail], after: [1s], maxCalls: 2}}");
+    let w = World::new(&[("ROUTING_FILE", &doc)]).await;
+    // Vapi gives each call its own id: the fixture's first, then another.
+    w.vapi_answers(201, Some(1)).await;
+    const SECOND: &str = "c0ffee00-2222-4222-8333-444455556666";
+    let mut created: Value =
+        serde_json::from_slice(&fixture("vapi/create-call-response.json")).unwrap();
+    created["id"] = json!(SECOND);
+    Mock::given(method("POST"))
+        .and(path("/call"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(created))
+        .mount(&w.vapi)
+        .await;
+    w.twilio_accepts().await;
+    let worker = w.worker().await;
+    let first = w.enqueue(EVENT_OF_THE_REPORTS, ADA).await;
+    deliver(&worker, &first).await;
+    assert_eq!(w.status(&first).await, "DONE");
+
+    // Call 1 was not answered: its report job (run twice) schedules call 2 once, and no SMS.
+    assert_eq!(
+        webhook_delivers(&w, &report_of(CALL_ID, "customer-did-not-answer")).await,
+        200
+    );
+    for _ in 0..2 {
+        w.age(REPORT_PK).await;
+        let _ = w
+            .store
+            .client()
+            .update_item()
+            .table_name(w.store.table())
+            .key("pk", attr::s(REPORT_PK))
+            .update_expression("SET #s = :p")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":p", attr::s("PENDING"))
+            .send()
+            .await
+            .unwrap();
+        deliver(&worker, REPORT_PK).await;
+        assert_eq!(w.status(REPORT_PK).await, "DONE");
+    }
+    let second = format!("evt#sf#{EVENT_OF_THE_REPORTS}#2");
+    let retry = w.item(&second).await;
+    assert_eq!(attr::opt_s(&retry, "status"), Some("RETRY"));
+    assert!(attr::opt_s(&retry, "reason")
+        .unwrap()
+        .starts_with("call 2 of at most 2: call 1 ended customer-did-not-answer"));
+    let report_job = w.item(REPORT_PK).await;
+    assert_eq!(
+        attr::opt_s(&report_job, "followup"),
+        Some("after the last call of the cadence")
+    );
+    assert!(w.sms().await.is_empty(), "no SMS before the last call");
+    // Not before its delay: the sweep leaves it; after it, call 2 goes out, exactly once.
+    assert_eq!(worker.sweep().await.unwrap().requeued, 0);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(worker.sweep().await.unwrap().requeued, 1);
+    deliver(&worker, &second).await;
+    deliver(&worker, &second).await;
+    assert_eq!(w.status(&second).await, "DONE");
+    let calls = w.calls().await;
+    assert_eq!(calls.len(), 2);
+    let body: Value = serde_json::from_slice(&calls[1].body).unwrap();
+    assert_eq!(
+        body["assistantOverrides"]["metadata"]["sfvapiEventId"],
+        EVENT_OF_THE_REPORTS
+    );
+    let call2 = w.item(&format!("call#{SECOND}")).await;
+    assert_eq!(attr::opt_n(&call2, "call_number"), Some(2));
+
+    // Call 2 went to voicemail: it was the last, so the one SMS follows now.
+    assert_eq!(
+        webhook_delivers(&w, &report_of(SECOND, "voicemail")).await,
+        200
+    );
+    let report2 = format!("evt#vapi#{SECOND}#end-of-call-report");
+    deliver(&worker, &report2).await;
+    assert_eq!(w.status(&report2).await, "DONE");
+    assert_eq!(w.sms().await.len(), 1);
+    assert!(w
+        .store
+        .get(&format!("evt#sf#{EVENT_OF_THE_REPORTS}#3"))
+        .await
+        .unwrap()
+        .is_none());
+    // Each call has its own Task (external id = call id).
+    let tasks = w.posts(&w.sf, "/services/data/v62.0/sobjects/Task").await;
+    let ids: Vec<String> = tasks
+        .iter()
+        .map(|t| serde_json::from_slice::<Value>(&t.body).unwrap()["Vapi_Call_Id__c"].to_string())
+        .collect();
+    assert!(
+        ids.iter().any(|i| i.contains(CALL_ID)) && ids.iter().any(|i| i.contains(SECOND)),
+        "{ids:?}"
+    );
+}
+
+#[tokio::test]
+async fn do_not_call_on_a_call_blocks_every_later_dial_also_with_salesforce_down() {
+    let w = World::new(&[("CALL_CAP", "1/24h")]).await;
+    w.vapi_answers(201, None).await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("/services/data/v62.0/sobjects/Contact/{ADA}")))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&w.sf)
+        .await;
+    let worker = w.worker().await;
+    let first = w.enqueue(EVENT_OF_THE_REPORTS, ADA).await;
+    deliver(&worker, &first).await;
+    assert_eq!(w.calls().await.len(), 1);
+    // A second event for her waits behind the cap.
+    let waiting = w.enqueue("dnc-waiting", ADA).await;
+    deliver(&worker, &waiting).await;
+    assert_eq!(w.status(&waiting).await, "RETRY");
+
+    // During the call she says "stop calling me": the assistant calls doNotCall.
+    let mut msg: Value = serde_json::from_slice(&fixture("vapi/tool-calls.json")).unwrap();
+    msg["message"]["toolCallList"] = json!([{"id": "call_dnc_1", "type": "function", "function": {"name": "doNotCall", "arguments": "{}"}}]);
+    msg["message"]["call"]["customer"] = json!({"number": "+14155550123"});
+    sign_context(&mut msg, EVENT_OF_THE_REPORTS, ADA, CASE);
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("TABLE_NAME", w.store.table().to_owned()),
+        (
+            "VAPI_SERVER_SECRET_ARN",
+            w.vars["VAPI_SERVER_SECRET_ARN"].clone(),
+        ),
+    ]);
+    let config =
+        sfvapi::vapi::config::VapiWebhookConfig::from_env(&Env::new(|k| vars.get(k).cloned()))
+            .unwrap();
+    let app =
+        sfvapi::vapi::webhook::VapiWebhookApp::new(config, w.store.clone(), secrets_cache().await);
+    let a = answer(app.handle(vapi_signed(msg.to_string().as_bytes())).await);
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        a.json["results"][0]["result"],
+        sfvapi::jobs::optout::CONFIRMATION,
+        "{}",
+        a.body
+    );
+    assert!(w
+        .store
+        .get(&format!("optout#contact#{ADA}"))
+        .await
+        .unwrap()
+        .is_some());
+
+    // The optout job sets DoNotCall in Salesforce.
+    let job = sfvapi::jobs::optout::job_pk(&sfvapi::ids::SalesforceId::parse("c", ADA).unwrap());
+    deliver(&worker, &job).await;
+    assert_eq!(w.status(&job).await, "DONE");
+    let patches: Vec<Value> = received_on(
+        &w.sf,
+        &format!("/services/data/v62.0/sobjects/Contact/{ADA}"),
+    )
+    .await
+    .iter()
+    .filter(|r| r.method.as_str() == "PATCH")
+    .map(|r| serde_json::from_slice(&r.body).unwrap())
+    .collect();
+    assert_eq!(patches, [json!({"DoNotCall": true})]);
+
+    // The job that was waiting ends SKIPPED, naming the call.
+    w.age(&waiting).await;
+    worker_sweep_and_deliver(&worker, &w, &waiting).await;
+    let job = w.item(&waiting).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("SKIPPED"));
+    assert_eq!(
+        attr::opt_s(&job, "reason"),
+        Some(format!("opted out on call {CALL_ID} (the Contact)").as_str())
+    );
+    // A later event arrives while Salesforce is down: never dialled, SKIPPED all the same.
+    Mock::given(method("GET"))
+        .and(path(SF_QUERY_PATH))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .set_body_json(json!([{"message": "down", "errorCode": "SERVER_UNAVAILABLE"}])),
+        )
+        .with_priority(1)
+        .mount(&w.sf)
+        .await;
+    let later = w.enqueue("dnc-later", ADA).await;
+    deliver(&worker, &later).await;
+    let job = w.item(&later).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("SKIPPED"), "{job:?}");
+    assert!(attr::opt_s(&job, "reason")
+        .unwrap()
+        .starts_with("opted out on call"));
+    assert_eq!(w.calls().await.len(), 1, "only the call before she said no");
+}

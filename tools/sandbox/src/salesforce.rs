@@ -156,6 +156,11 @@ fn seed_contacts() -> Vec<Value> {
             // Where the demo's routing document writes a call's outcome (README, "The routing
             // document"); empty until then.
             "Last_Call_Outcome__c": Value::Null,
+            // The calling policy's consent checkbox and time-zone field (README, "Calling
+            // policy"; salesforce/force-app/main/default/objects/Contact/fields/): consent given
+            // by the callable contacts, none by Alan; no zone unless set below.
+            "Voice_Consent__c": name != "Alan Turing",
+            "Time_Zone__c": Value::Null,
         })
     };
     let mut contacts = vec![
