@@ -384,3 +384,26 @@ fn the_level_follows_logging_config_and_nothing_overrides_it() {
         assert!(!lc["SystemLogLevel"].is_null(), "{f}");
     }
 }
+
+/// README's calling-policy example is a document sfvapi accepts, and says what it reads: the
+/// defaults and the rule's own keys as the policy module parses them.
+#[test]
+fn the_readmes_calling_policy_example_is_a_valid_document() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let section = &readme[readme.find("\n## Calling policy").expect("the section")..];
+    let start = section.find("```yaml\n").expect("its example") + "```yaml\n".len();
+    let yaml = &section[start..start + section[start..].find("```").unwrap()];
+    let routing = sfvapi::routing::Routing::parse("README.md", yaml)
+        .unwrap_or_else(|e| panic!("README's example: {e}"));
+    let rule = routing.rule("payment-failed").expect("the example rule");
+    let p = &rule.policy;
+    assert_eq!(
+        p.time_zone,
+        chrono_tz::America::New_York,
+        "from the defaults"
+    );
+    assert!(p.consent.is_some(), "from the defaults");
+    assert_eq!((p.window.start, p.window.end), (9 * 60, 20 * 60));
+    assert_eq!(p.retry.as_ref().map(|r| r.max_calls), Some(3));
+    assert_eq!(routing.rule("vip").unwrap().policy.consent, None);
+}

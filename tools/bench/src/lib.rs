@@ -9,6 +9,7 @@
 pub mod callback;
 pub mod ddb_local;
 pub mod harness;
+pub mod policy;
 pub mod relay;
 pub mod reliability;
 pub mod runtime_api;

@@ -1321,6 +1321,24 @@ async fn bench() -> std::process::ExitCode {
         eprintln!("bench: dial pacing (30 events, 5 live calls at most)…");
         dial_pacing(&mut r).await;
     }
+    if want("policy") {
+        let _ddb = fresh_dynamodb().await;
+        eprintln!("bench: the calling policy (in process, and DynamoDB requests per dial)…");
+        match sfvapi_bench::policy::run(
+            env_usize("BENCH_POLICY_CHECKS", 20_000),
+            env_usize("BENCH_POLICY_DIALS", 20),
+        )
+        .await
+        {
+            Ok(b) => {
+                for (metric, value, goal, met) in b.lines() {
+                    r.goal("calling policy", metric, value, goal, met);
+                }
+                r.json.insert("policy".into(), b.json());
+            }
+            Err(e) => r.add("calling policy", "policy part", format!("not run: {e}")),
+        }
+    }
     if want("callback") {
         let _ddb = fresh_dynamodb().await;
         eprintln!("bench: assistant-request of an inbound call (snapshot, search, generic)…");
