@@ -10,6 +10,8 @@
 //! - [`pacing`]: many events against a small Vapi concurrency limit (e2e and `make bench`).
 //! - [`callback`]: the customer calls back (`make demo SCENARIO=callback`, e2e and `make bench`).
 //! - [`event_relay`]: `SCENARIO=event-relay`, the relayed samples through the relay handler.
+//! - [`calling_policy`]: `SCENARIO=calling-policy`, the calling policy's paths (window, consent,
+//!   retry cadence, cap, opt-out) with a moved policy clock.
 //!
 //! # Why a local runner and not `cargo lambda watch`
 //! `cargo lambda watch` emulates the Lambda runtime API per function: one process and one build
@@ -23,6 +25,7 @@
 //! each, exercised by `cargo lambda invoke` against `events/`.
 
 pub mod callback;
+pub mod calling_policy;
 pub mod demo;
 pub mod event_relay;
 pub mod pacing;

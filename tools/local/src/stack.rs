@@ -90,6 +90,7 @@ impl Default for StackConfig {
 /// What the pump drives: the worker's stream handler, its retry sweep, and the refresher's
 /// first run.
 struct Seams {
+    worker: Arc<sfvapi::jobs::worker::Worker>,
     sink: Sink,
     tick: Tick,
     on_start: Option<OnStart>,
@@ -102,7 +103,7 @@ async fn job_seams(
     refresh_on_start: bool,
 ) -> Result<Seams, StackError> {
     let w = Arc::new(sfvapi::jobs::worker::Worker::from_env().await?);
-    let (h, s) = (w.clone(), w);
+    let (h, s, worker) = (w.clone(), w.clone(), w);
     let on_start = refresh_on_start.then(|| {
         pump::on_start(move || async move {
             for report in refresher.run_schedule().await {
@@ -111,6 +112,7 @@ async fn job_seams(
         })
     });
     Ok(Seams {
+        worker,
         sink: pump::sink(move |e| {
             let h = h.clone();
             async move { h.handle(e).await }
@@ -135,6 +137,8 @@ pub struct Stack {
     pub store: Store,
     pub pump: Pump,
     pub scenario: sandbox::Scenario,
+    /// The job worker the pump drives (its policy clock is what `SCENARIO=calling-policy` moves).
+    pub worker: Arc<sfvapi::jobs::worker::Worker>,
     runner: Runner,
     sandbox: sandbox::Handles,
 }
@@ -323,6 +327,7 @@ impl Stack {
             store,
             pump,
             scenario,
+            worker: seams.worker,
             runner,
             sandbox,
         })

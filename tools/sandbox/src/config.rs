@@ -16,6 +16,9 @@ pub enum Scenario {
     NoAnswer,
     /// The first `outage_count` `POST /call` answer 500, then calls behave as `normal`.
     Outage,
+    /// The customer answers and asks not to be called again: the assistant calls its
+    /// `doNotCall` tool (README, "Calling policy"), then she hangs up.
+    OptOut,
 }
 
 impl std::str::FromStr for Scenario {
@@ -25,8 +28,9 @@ impl std::str::FromStr for Scenario {
             "normal" => Ok(Self::Normal),
             "no-answer" => Ok(Self::NoAnswer),
             "outage" => Ok(Self::Outage),
+            "opt-out" => Ok(Self::OptOut),
             other => Err(format!(
-                "unknown scenario {other:?}, expected normal, no-answer or outage"
+                "unknown scenario {other:?}, expected normal, no-answer, outage or opt-out"
             )),
         }
     }

@@ -158,8 +158,8 @@ fn seed_contacts() -> Vec<Value> {
             "Last_Call_Outcome__c": Value::Null,
             // The calling policy's consent checkbox and time-zone field (README, "Calling
             // policy"; salesforce/force-app/main/default/objects/Contact/fields/): consent given
-            // by the callable contacts, none by Alan; no zone unless set below.
-            "Voice_Consent__c": name != "Alan Turing",
+            // by the callable contacts, none by Alan and Mary; no zone unless set below.
+            "Voice_Consent__c": !matches!(name, "Alan Turing" | "Mary Jackson"),
             "Time_Zone__c": Value::Null,
         })
     };

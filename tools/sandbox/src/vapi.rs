@@ -9,7 +9,8 @@
 //! Errors use Vapi's NestJS shape `{"message":[…],"error":"Bad Request","statusCode":400}`.
 //!
 //! Message order (scenario `normal`): `status-update` ringing, `status-update` in-progress,
-//! `tool-calls` (lookupCustomer), `status-update` ended, then `end-of-call-report` (it comes
+//! `tool-calls` (lookupCustomer; `doNotCall` in scenario `opt-out`, whose report's
+//! `analysis.structuredData.doNotCall` is true), `status-update` ended, then `end-of-call-report` (it comes
 //! after post-processing, DESIGN.md "Vapi facts"). `no-answer` skips the middle two and ends with
 //! `customer-did-not-answer`. Every message is built in Vapi's `ServerMessage*` shape and the
 //! sandbox tests validate each one against it.
@@ -36,6 +37,8 @@ use crate::{lock, util, App, Req, Resp};
 
 pub(crate) mod inbound;
 
+/// The assistant's opt-out tool (`events/assistant.json`), which the `opt-out` scenario calls.
+const DO_NOT_CALL: &str = "doNotCall";
 /// `Call.endedReason` of a call refused by the org's concurrency limit (Vapi OpenAPI `Call`).
 const CONCURRENCY_BLOCKED: &str = "call.start.error-subscription-concurrency-limit-reached";
 
@@ -541,7 +544,12 @@ async fn run_call(app: Arc<App>, url: Option<String>, mut call: Value, plan: Pla
             ),
             "tool-calls" => {
                 let tcid = format!("call_{}", util::alnum(24));
-                (tool_calls(&call, &tcid, server_url), Some(tcid))
+                let tool = if plan.scenario == Scenario::OptOut {
+                    DO_NOT_CALL
+                } else {
+                    "lookupCustomer"
+                };
+                (tool_calls(&call, tool, &tcid, server_url), Some(tcid))
             }
             _ => {
                 let ended = sfvapi::now_millis();
@@ -627,14 +635,14 @@ fn status_update(call: &Value, status: &str, ended_reason: &str) -> Value {
 /// Vapi OpenAPI `ServerMessageToolCalls`: both `toolCallList` (`ToolCall`: `id`, `type`,
 /// `function{name, arguments}` with the arguments as JSON text) and `toolWithToolCallList`
 /// (`FunctionToolWithToolCall`: the tool's definition plus its `toolCall`) are required.
-fn tool_calls(call: &Value, tool_call_id: &str, server_url: &str) -> Value {
+fn tool_calls(call: &Value, tool: &str, tool_call_id: &str, server_url: &str) -> Value {
     let meta = call.pointer("/assistantOverrides/metadata");
     let customer_id = meta
         .and_then(|m| m.get("contactId"))
         .or_else(|| call.pointer("/assistantOverrides/variableValues/contactId"))
         .cloned()
         .unwrap_or(Value::Null);
-    let arguments = if customer_id.is_null() {
+    let arguments = if customer_id.is_null() || tool == DO_NOT_CALL {
         json!({})
     } else {
         json!({"customerId": customer_id})
@@ -643,18 +651,20 @@ fn tool_calls(call: &Value, tool_call_id: &str, server_url: &str) -> Value {
     let tool_call = json!({
         "id": tool_call_id,
         "type": "function",
-        "function": {"name": "lookupCustomer", "arguments": arguments},
+        "function": {"name": tool, "arguments": arguments},
     });
+    let parameters = if tool == DO_NOT_CALL {
+        json!({"type": "object", "properties": {}})
+    } else {
+        json!({"type": "object", "properties": {"customerId": {"type": "string"}}})
+    };
     let mut m = base_message("tool-calls", call);
     m.insert("toolCallList".into(), json!([tool_call]));
     m.insert(
         "toolWithToolCallList".into(),
         json!([{
             "type": "function",
-            "function": {
-                "name": "lookupCustomer",
-                "parameters": {"type": "object", "properties": {"customerId": {"type": "string"}}},
-            },
+            "function": {"name": tool, "parameters": parameters},
             "server": {"url": server_url},
             "messages": [],
             "toolCall": tool_call,
@@ -683,7 +693,26 @@ fn end_of_call_report(
         .unwrap_or("there")
         .to_owned();
     let answered = scenario != Scenario::NoAnswer;
-    let (transcript, summary, cost, messages) = if answered {
+    let (transcript, summary, cost, messages) = if scenario == Scenario::OptOut {
+        let lines = [
+            (
+                "bot",
+                format!("Hi {first_name}, this is Sarah calling about your case."),
+            ),
+            ("user", "Please stop calling me.".to_owned()),
+            (
+                "bot",
+                "Understood. We will not call this number again.".to_owned(),
+            ),
+        ];
+        let (transcript, messages) = conversation(&lines, started);
+        (
+            transcript,
+            "The customer asked not to be called again.".to_owned(),
+            0.08,
+            messages,
+        )
+    } else if answered {
         let lines = [
             (
                 "bot",
@@ -721,7 +750,7 @@ fn end_of_call_report(
             "summary": summary,
             "successEvaluation": if answered { "true" } else { "false" },
             // The fields the demo's routing document writes back (README, "The routing document").
-            "structuredData": {"resolved": answered, "callbackRequested": !answered},
+            "structuredData": {"resolved": answered && scenario != Scenario::OptOut, "callbackRequested": !answered, "doNotCall": scenario == Scenario::OptOut},
         }),
     );
     json!({"message": m})

@@ -290,7 +290,7 @@ async fn run(app: Arc<App>, url: String, mut call: Value, first: String, delay: 
     deliver(&app, &url, &id, "status-update", &m, None, 1).await;
     tokio::time::sleep(delay).await;
     let tcid = format!("call_{}", util::alnum(24));
-    let m = tool_calls(&call, &tcid, &url);
+    let m = tool_calls(&call, "lookupCustomer", &tcid, &url);
     deliver(&app, &url, &id, "tool-calls", &m, Some(&tcid), 1).await;
     tokio::time::sleep(delay).await;
     set_call(&app, &id, &mut call, |c| {
