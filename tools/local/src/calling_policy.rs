@@ -48,6 +48,19 @@ rules:
       retry: { on: [no-answer, busy, voicemail], after: [3s], maxCalls: 2, followUp: after-last }
 "#;
 
+/// A stack with the scenario's routing document (written to a temporary file).
+pub fn stack_config(sandbox: sandbox::Config) -> Result<StackConfig, String> {
+    let dir = std::env::temp_dir().join(format!("sfvapi-policy-{}", sfvapi::now_millis()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let doc = dir.join("routing.yaml");
+    std::fs::write(&doc, DOCUMENT).map_err(|e| format!("{}: {e}", doc.display()))?;
+    Ok(StackConfig {
+        sandbox,
+        extra_env: vec![("ROUTING_FILE".into(), doc.to_string_lossy().into_owned())],
+        ..StackConfig::default()
+    })
+}
+
 /// One step of the story: what was sent, and the job as it stood when the step was over.
 pub struct Step {
     pub title: &'static str,
@@ -365,16 +378,9 @@ pub fn counts(log: &[Value], steps: &[Step]) -> (Vec<(String, usize)>, Vec<Strin
 /// `sfvapi-local demo` with `SCENARIO=calling-policy`: `Ok(())` only when every step went as the
 /// policy says.
 pub async fn run(opts: DemoOptions) -> Result<(), String> {
-    let dir = std::env::temp_dir().join(format!("sfvapi-policy-{}", sfvapi::now_millis()));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let doc = dir.join("routing.yaml");
-    std::fs::write(&doc, DOCUMENT).map_err(|e| format!("{}: {e}", doc.display()))?;
-    let config = StackConfig {
-        sandbox: opts.sandbox.clone(),
-        extra_env: vec![("ROUTING_FILE".into(), doc.to_string_lossy().into_owned())],
-        ..StackConfig::default()
-    };
-    let stack = Stack::start(config).await.map_err(|e| e.to_string())?;
+    let stack = Stack::start(stack_config(opts.sandbox.clone())?)
+        .await
+        .map_err(|e| e.to_string())?;
     let result = async {
         println!(
             "sfvapi demo, scenario calling-policy — the stack on {} (table {}), its routing document:\n\n{DOCUMENT}",
