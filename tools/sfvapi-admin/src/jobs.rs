@@ -166,6 +166,68 @@ pub async fn show(args: &[String]) -> Result<(), String> {
             );
         }
     }
+    calling_policy(&store, &pk, &job).await
+}
+
+/// What the calling policy decided about this event: when a waiting job calls, the calls of its
+/// retry cadence, and a Contact's opt-out.
+async fn calling_policy(store: &sfvapi::store::Store, pk: &str, job: &Item) -> Result<(), String> {
+    if attr::opt_s(job, "status") == Some("RETRY") {
+        if let Some(ms) = attr::opt_n(job, "next_at") {
+            println!(
+                "  next try       {} (UTC; the reason above says why, in the customer's time too)",
+                sfvapi::policy::utc_text(ms)
+            );
+        }
+    }
+    // The report job's decisions about the next call and the follow-up.
+    if let Some(call_id) = attr::opt_s(job, "call_id") {
+        let report = format!("evt#vapi#{call_id}#end-of-call-report");
+        if let Some(r) = store.get(&report).await.map_err(|e| e.to_string())? {
+            for k in ["retry", "followup", "opted_out"] {
+                if let Some(v) = attr::opt_s(&r, k) {
+                    println!("  {k:<17} {v}");
+                }
+            }
+        }
+    }
+    // Calls 2, 3 … of the event's retry cadence.
+    for n in 2..=sfvapi::policy::spec::MAX_RETRY_CALLS {
+        let Some(next) = store
+            .get(&format!("{pk}#{n}"))
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            break;
+        };
+        println!(
+            "call {n} of the cadence ({pk}#{n}): {} {} {}",
+            attr::opt_s(&next, "status").unwrap_or("?"),
+            attr::opt_s(&next, "call_id").unwrap_or(""),
+            attr::opt_s(&next, "reason")
+                .or_else(|| attr::opt_s(&next, "last_error"))
+                .unwrap_or("")
+        );
+    }
+    let contact = attr::opt_s(job, "payload")
+        .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+        .and_then(|p| p["contactId"].as_str().map(str::to_owned))
+        .or_else(|| attr::opt_s(job, "contact_id").map(str::to_owned));
+    if let Some(contact) = contact {
+        if let Some(o) = store
+            .get(&format!("optout#contact#{contact}"))
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            println!(
+                "opted out: Contact {contact} on call {} at {}; no call or follow-up reaches her",
+                attr::opt_s(&o, "call_id").unwrap_or("?"),
+                attr::opt_n(&o, "opted_out_at")
+                    .map(sfvapi::policy::utc_text)
+                    .unwrap_or_default()
+            );
+        }
+    }
     Ok(())
 }
 
