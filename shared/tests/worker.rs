@@ -801,8 +801,8 @@ fn report(ended_reason: &str) -> Vec<u8> {
     v.to_string().into_bytes()
 }
 
-/// Deliver the report through the real webhook handler (HMAC-signed), as Vapi would.
-async fn webhook_delivers(w: &World, body: &[u8]) -> u16 {
+/// The webhook handler on the world's table, with the Vapi server secret the worker signs with.
+async fn webhook_app(w: &World) -> sfvapi::vapi::webhook::VapiWebhookApp {
     let vars: HashMap<&str, String> = HashMap::from([
         ("TABLE_NAME", w.store.table().to_owned()),
         (
@@ -813,9 +813,12 @@ async fn webhook_delivers(w: &World, body: &[u8]) -> u16 {
     let config =
         sfvapi::vapi::config::VapiWebhookConfig::from_env(&Env::new(|k| vars.get(k).cloned()))
             .unwrap();
-    let app =
-        sfvapi::vapi::webhook::VapiWebhookApp::new(config, w.store.clone(), secrets_cache().await);
-    answer(app.handle(vapi_signed(body)).await).status
+    sfvapi::vapi::webhook::VapiWebhookApp::new(config, w.store.clone(), secrets_cache().await)
+}
+
+/// Deliver the report through the real webhook handler (HMAC-signed), as Vapi would.
+async fn webhook_delivers(w: &World, body: &[u8]) -> u16 {
+    answer(webhook_app(w).await.handle(vapi_signed(body)).await).status
 }
 
 /// A server message signed like Vapi's default HMAC credential, as API Gateway delivers it.
@@ -2050,18 +2053,7 @@ async fn do_not_call_on_a_call_blocks_every_later_dial_also_with_salesforce_down
     msg["message"]["toolCallList"] = json!([{"id": "call_dnc_1", "type": "function", "function": {"name": "doNotCall", "arguments": "{}"}}]);
     msg["message"]["call"]["customer"] = json!({"number": "+14155550123"});
     sign_context(&mut msg, EVENT_OF_THE_REPORTS, ADA, CASE);
-    let vars: HashMap<&str, String> = HashMap::from([
-        ("TABLE_NAME", w.store.table().to_owned()),
-        (
-            "VAPI_SERVER_SECRET_ARN",
-            w.vars["VAPI_SERVER_SECRET_ARN"].clone(),
-        ),
-    ]);
-    let config =
-        sfvapi::vapi::config::VapiWebhookConfig::from_env(&Env::new(|k| vars.get(k).cloned()))
-            .unwrap();
-    let app =
-        sfvapi::vapi::webhook::VapiWebhookApp::new(config, w.store.clone(), secrets_cache().await);
+    let app = webhook_app(&w).await;
     let a = answer(app.handle(vapi_signed(msg.to_string().as_bytes())).await);
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(

@@ -220,8 +220,13 @@ pub async fn contact_opted_out(
     store: &Store,
     contact: &SalesforceId,
 ) -> Result<Option<String>, StoreError> {
+    opted_out(store, &optout_contact_pk(contact)).await
+}
+
+/// The call an `optout#` item names, if the item exists.
+async fn opted_out(store: &Store, pk: &str) -> Result<Option<String>, StoreError> {
     Ok(store
-        .get(&optout_contact_pk(contact))
+        .get(pk)
         .await?
         .map(|item| attr::opt_s(&item, "call_id").unwrap_or("?").to_owned()))
 }
@@ -232,10 +237,7 @@ pub async fn phone_opted_out(
     store: &Store,
     phone: &E164Phone,
 ) -> Result<Option<String>, StoreError> {
-    Ok(store
-        .get(&optout_phone_pk(phone))
-        .await?
-        .map(|item| attr::opt_s(&item, "call_id").unwrap_or("?").to_owned()))
+    opted_out(store, &optout_phone_pk(phone)).await
 }
 
 /// Remember "stop calling me" for the Contact and the number, for good (no TTL): every later

@@ -92,7 +92,7 @@ fn consent_given(c: &Consent, contact: &Contact) -> Result<(), String> {
         Some(_) => None,
     };
     match value {
-        Some(v) if c.values.iter().any(|ok| *ok == v) => Ok(()),
+        Some(v) if c.values.contains(&v) => Ok(()),
         Some(v) => Err(format!(
             "no consent: Contact.{} is {:?}, not one of {:?}",
             c.field,
@@ -263,6 +263,22 @@ mod tests {
             ),
             Verdict::Call { .. }
         ));
+    }
+
+    #[test]
+    fn a_two_zone_area_code_waits_for_the_later_zone() {
+        // Idaho's 208-332: Boise (Mountain) and Los Angeles (Pacific). 14:30 UTC in January is
+        // 07:30 in Boise and 06:30 in Los Angeles: the call waits for 08:00 Pacific.
+        let (c, p) = contact("+12083325555", &[]);
+        let v = check(&Policy::default(), None, &c, &p, utc("2027-01-13T14:30:00Z"));
+        let Verdict::Wait { until, reason } = v else {
+            panic!("{v:?}")
+        };
+        assert_eq!(until, utc("2027-01-13T16:00:00Z"));
+        assert!(
+            reason.contains("America/Boise and America/Los_Angeles"),
+            "{reason}"
+        );
     }
 
     #[test]

@@ -18,8 +18,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sfvapi::ids::mask_phone;
-use sfvapi::samples::{flat_event, LOCAL_SIGNING_SECRET};
-use sfvapi::signature::sign_salesforce_v2;
 use sfvapi::store::{attr, Item};
 
 use crate::demo::{sandbox_log, scan, settled, DemoOptions, ADA, ADA_EVENT, CASE, TERMINAL};
@@ -198,23 +196,7 @@ pub fn searches_between(log: &[Value], from_ms: i64, to_ms: i64) -> usize {
 
 /// Send Ada's case escalation (signed like Salesforce's sender).
 async fn escalate(runner_url: &str) -> Result<Sent, String> {
-    let body = flat_event(ADA_EVENT, ADA);
-    let (ts, sig) = sign_salesforce_v2(
-        LOCAL_SIGNING_SECRET.as_bytes(),
-        body.as_bytes(),
-        sfvapi::now_secs(),
-    );
-    let url = format!("{runner_url}/salesforce/events");
-    let resp = reqwest::Client::new()
-        .post(&url)
-        .header("content-type", "application/json")
-        .header("x-sfvapi-timestamp", &ts)
-        .header("x-sfvapi-signature", &sig)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| format!("POST {url}: {}", sfvapi::secrets::error_chain(&e)))?;
-    let status = resp.status().as_u16();
+    let (status, body) = crate::demo::send_flat_event(runner_url, ADA_EVENT, ADA).await?;
     Ok(Sent {
         label: "case escalation for Ada".into(),
         event_id: ADA_EVENT.into(),
@@ -222,7 +204,7 @@ async fn escalate(runner_url: &str) -> Result<Sent, String> {
         status,
         expect: 202,
         at_ms: sfvapi::now_millis(),
-        body: resp.text().await.unwrap_or_default(),
+        body,
     })
 }
 

@@ -19,8 +19,6 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sfvapi::samples::{flat_event, LOCAL_SIGNING_SECRET};
-use sfvapi::signature::sign_salesforce_v2;
 use sfvapi::store::{attr, Item};
 
 use crate::demo::{sandbox_log, scan, DemoOptions, ADA};
@@ -72,54 +70,38 @@ pub struct Step {
 }
 
 async fn send(runner_url: &str, event_id: &str, contact: &str) -> Result<u16, String> {
-    let body = flat_event(event_id, contact);
-    let (ts, sig) = sign_salesforce_v2(
-        LOCAL_SIGNING_SECRET.as_bytes(),
-        body.as_bytes(),
-        sfvapi::now_secs(),
-    );
-    let url = format!("{runner_url}/salesforce/events");
+    Ok(crate::demo::send_flat_event(runner_url, event_id, contact)
+        .await?
+        .0)
+}
+
+/// A change of the sandbox's behaviour (`POST /_sandbox/control`).
+async fn control(stack: &Stack, body: Value) -> Result<(), String> {
+    let url = format!("{}/_sandbox/control", stack.vapi_url);
     let resp = reqwest::Client::new()
         .post(&url)
-        .header("content-type", "application/json")
-        .header("x-sfvapi-timestamp", &ts)
-        .header("x-sfvapi-signature", &sig)
-        .body(body)
+        .json(&body)
         .send()
         .await
-        .map_err(|e| format!("POST {url}: {}", sfvapi::secrets::error_chain(&e)))?;
-    Ok(resp.status().as_u16())
+        .map_err(|e| format!("POST {url}: {e}"))?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("POST {url} {body}: {}", resp.status()))
+    }
 }
 
 /// The sandbox's Salesforce answers the next `count` REST requests 503.
 async fn salesforce_down(stack: &Stack, count: u32) -> Result<(), String> {
-    let url = format!("{}/_sandbox/control", stack.salesforce_url);
-    let resp = reqwest::Client::new()
-        .post(&url)
-        .json(&json!({"salesforce": {"fail_next": {"status": 503, "count": count}}}))
-        .send()
-        .await
-        .map_err(|e| format!("POST {url}: {e}"))?;
-    if resp.status().is_success() {
-        Ok(())
-    } else {
-        Err(format!("POST {url}: {}", resp.status()))
-    }
+    control(
+        stack,
+        json!({"salesforce": {"fail_next": {"status": 503, "count": count}}}),
+    )
+    .await
 }
 
 async fn sandbox_scenario(stack: &Stack, scenario: &str) -> Result<(), String> {
-    let url = format!("{}/_sandbox/control", stack.vapi_url);
-    let resp = reqwest::Client::new()
-        .post(&url)
-        .json(&json!({"vapi": {"scenario": scenario}}))
-        .send()
-        .await
-        .map_err(|e| format!("POST {url}: {e}"))?;
-    if resp.status().is_success() {
-        Ok(())
-    } else {
-        Err(format!("POST {url}: {}", resp.status()))
-    }
+    control(stack, json!({"vapi": {"scenario": scenario}})).await
 }
 
 fn item<'a>(items: &'a [Item], pk: &str) -> Option<&'a Item> {

@@ -102,17 +102,7 @@ pub async fn send_script(runner_url: &str) -> Result<Vec<Sent>, String> {
             }
         };
         last = Some((body.clone(), ts.clone(), sig.clone()));
-        let resp = http
-            .post(&url)
-            .header("content-type", "application/json")
-            .header("x-sfvapi-timestamp", &ts)
-            .header("x-sfvapi-signature", &sig)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| format!("POST {url}: {}", sfvapi::secrets::error_chain(&e)))?;
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
+        let (status, text) = post_signed(&http, &url, body, &ts, &sig).await?;
         sent.push(Sent {
             label: p.label.to_owned(),
             event_id: p.event_id.to_owned(),
@@ -124,6 +114,44 @@ pub async fn send_script(runner_url: &str) -> Result<Vec<Sent>, String> {
         });
     }
     Ok(sent)
+}
+
+/// `POST /salesforce/events` with a body signed as Salesforce's sender signs it (scheme v2):
+/// the status and the answer's text.
+pub async fn post_signed(
+    http: &reqwest::Client,
+    url: &str,
+    body: String,
+    ts: &str,
+    sig: &str,
+) -> Result<(u16, String), String> {
+    let resp = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-sfvapi-timestamp", ts)
+        .header("x-sfvapi-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| format!("POST {url}: {}", sfvapi::secrets::error_chain(&e)))?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.text().await.unwrap_or_default()))
+}
+
+/// Ada's kind of event (`samples::flat_event`) for `contact`, signed with the local secret now.
+pub async fn send_flat_event(
+    runner_url: &str,
+    event_id: &str,
+    contact: &str,
+) -> Result<(u16, String), String> {
+    let body = flat_event(event_id, contact);
+    let (ts, sig) = sign_salesforce_v2(
+        sfvapi::samples::LOCAL_SIGNING_SECRET.as_bytes(),
+        body.as_bytes(),
+        sfvapi::now_secs(),
+    );
+    let url = format!("{runner_url}/salesforce/events");
+    post_signed(&reqwest::Client::new(), &url, body, &ts, &sig).await
 }
 
 /// Every item of the table (a local table is small).
