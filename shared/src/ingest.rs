@@ -282,9 +282,16 @@ impl IngestApp {
         };
         tracing::Span::current().record("org_id", message.organization_id.as_str());
         if !org_allowed(&self.config.outbound_org_ids, &message.organization_id) {
+            // The path token was right: the sender is ours, so the answer (which Salesforce
+            // shows in its Outbound Message queue) says what to change, as the log does.
+            let why = format!(
+                "organization {} is not in SF_OUTBOUND_ORG_IDS (add it to the ingest's SF_OUTBOUND_ORG_IDS to accept its Outbound Messages)",
+                message.organization_id.as_str()
+            );
             warn!(
                 reason = "organization not allowed",
-                "outbound message rejected"
+                org_id = message.organization_id.as_str(),
+                "outbound message rejected: {why}"
             );
             metric_by(
                 "signature_failures",
@@ -293,7 +300,11 @@ impl IngestApp {
                 "route",
                 ROUTE_OUTBOUND,
             );
-            return fault(StatusCode::UNAUTHORIZED, false, "invalid_signature");
+            return fault(
+                StatusCode::UNAUTHORIZED,
+                false,
+                &format!("organization_not_allowed: {why}"),
+            );
         }
         let now_ms = crate::now_millis();
         if message.unidentified > 0 {

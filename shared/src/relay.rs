@@ -50,7 +50,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 use tracing::{info, info_span, warn, Instrument};
 
-use crate::config::{CommonConfig, ConfigError, Env};
+use crate::config::{CommonConfig, ConfigError, Env, Problems};
 use crate::ids::{SalesforceEventId, SalesforceId};
 use crate::jobs::{new_dial_job, skipped_event_item};
 use crate::routing::{Input, Routed, Routing};
@@ -81,33 +81,35 @@ pub struct RelayConfig {
 
 impl RelayConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let raw = env.required(
-            "SF_RELAY_ORG_IDS",
-            "the Salesforce org ids whose relayed events are accepted (comma-separated)",
-        )?;
-        let org_ids = raw
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|id| {
-                SalesforceId::parse("SF_RELAY_ORG_IDS", id).map_err(|e| ConfigError::Invalid {
-                    var: "SF_RELAY_ORG_IDS",
-                    reason: format!("{id:?} {}", e.problem),
-                })
+        let mut p = Problems::new();
+        let org_ids: Vec<SalesforceId> = env
+            .list("SF_RELAY_ORG_IDS")
+            .iter()
+            .filter_map(|id| {
+                p.ok(SalesforceId::parse("SF_RELAY_ORG_IDS", id).map_err(|e| {
+                    ConfigError::Invalid {
+                        var: "SF_RELAY_ORG_IDS",
+                        reason: format!("{id:?} {}", e.problem),
+                    }
+                }))
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        if org_ids.is_empty() {
-            return Err(ConfigError::Missing {
+            .collect();
+        if env.list("SF_RELAY_ORG_IDS").is_empty() {
+            p.push(ConfigError::Missing {
                 var: "SF_RELAY_ORG_IDS",
-                hint: "at least one Salesforce org id",
+                hint: "the Salesforce org ids whose relayed events are accepted (comma-separated)",
             });
         }
-        let ttl_days = crate::config::event_ttl_days(env)?;
-        Ok(Self {
-            common: CommonConfig::from_env(env)?,
+        let ttl_days = p.or(crate::config::event_ttl_days(env), 7);
+        let common = CommonConfig::collect(env, &mut p);
+        let Some(routing) = p.ok(Routing::from_env(env)) else {
+            return Err(p.into_error());
+        };
+        p.finish(Self {
+            common,
             org_ids,
             event_ttl: Duration::from_secs(ttl_days * 86_400),
-            routing: Arc::new(Routing::from_env(env)?),
+            routing: Arc::new(routing),
         })
     }
 }

@@ -440,9 +440,15 @@ async fn outbound_message_rejections() {
     let other_org = String::from_utf8(body.clone())
         .unwrap()
         .replace("00D5e000000AbCdEAK", "00D5e000000ZzZz");
-    assert_eq!(
-        answer(t.app.handle(outbound(OM_TOKEN, other_org.as_bytes())).await).status,
-        401
+    let a = answer(t.app.handle(outbound(OM_TOKEN, other_org.as_bytes())).await);
+    assert_eq!(a.status, 401);
+    // The refusal names the org and the variable that would let it in.
+    assert!(
+        a.body.contains(
+            "<faultstring>organization_not_allowed: organization 00D5e000000ZzZz is not in SF_OUTBOUND_ORG_IDS"
+        ),
+        "{}",
+        a.body
     );
 
     let a = answer(
