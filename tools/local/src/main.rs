@@ -47,7 +47,13 @@ fn parse_args(mut raw: Vec<String>) -> Result<Args, String> {
     let mut timeout = Duration::from_secs(30);
     let mut rest = Vec::new();
     let story_of = |s: &str| STORIES.iter().copied().find(|k| *k == s.trim());
-    let mut story = std::env::var("SCENARIO").ok().and_then(|s| story_of(&s));
+    let scenario = std::env::var("SCENARIO")
+        .ok()
+        .filter(|s| !s.trim().is_empty());
+    if let Some(s) = &scenario {
+        sfvapi_local::check_scenario("SCENARIO", s)?;
+    }
+    let mut story = scenario.and_then(|s| story_of(&s));
     let mut it = raw.into_iter();
     while let Some(a) = it.next() {
         let (name, inline) = match a.split_once('=') {
@@ -81,6 +87,11 @@ fn parse_args(mut raw: Vec<String>) -> Result<Args, String> {
                     && it.as_slice().first().and_then(|s| story_of(s)).is_some() =>
             {
                 story = it.next().as_deref().and_then(story_of);
+            }
+            "--scenario" => {
+                let v = value(&mut it)?;
+                sfvapi_local::check_scenario("--scenario", &v)?;
+                rest.push(format!("--scenario={v}"));
             }
             _ => rest.push(a),
         }
