@@ -52,10 +52,11 @@ use tracing::{info, info_span, warn, Instrument};
 
 use crate::config::{CommonConfig, ConfigError, Env, Problems};
 use crate::ids::{SalesforceEventId, SalesforceId};
-use crate::jobs::{new_dial_job, skipped_event_item};
+use crate::jobs::reroute::RoutingInput;
+use crate::jobs::{new_dial_job, skipped_event_item, StoredJob};
 use crate::routing::{Input, Routed, Routing};
 use crate::salesforce::events::{DialRequest, EventSource};
-use crate::store::{PutOutcome, Store, StoreError};
+use crate::store::{Store, StoreError, Stored};
 use crate::telemetry::{metric_by, Unit};
 
 /// The `route` dimension of the relay's metrics (beside the ingest's `events` and
@@ -303,6 +304,10 @@ pub struct JobOutcome {
     pub event_id: String,
     /// `queued`, `duplicate` or `skipped`.
     pub status: &'static str,
+    /// A duplicate's stored job status (`PENDING`, `DONE`, `SKIPPED`…); `rule` and `reason` are
+    /// then the stored job's too, not what today's routing would make of the event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -471,19 +476,25 @@ impl RelayApp {
                 Some(why),
             ),
         };
-        let created = self.store.put_if_absent(item).await?;
-        let status = match (created, &skipped) {
-            (PutOutcome::AlreadyExists, _) => {
-                info!("duplicate relayed event");
+        let status = match (self.store.put_if_absent_or_stored(item).await?, &skipped) {
+            (Stored::Existing(old), _) => {
+                let stored = StoredJob::of(&old);
+                info!(stored = %stored.status, "duplicate relayed event");
                 metric_by("duplicates", 1.0, Unit::Count, "route", ROUTE_RELAY);
-                "duplicate"
+                return Ok(JobOutcome {
+                    event_id: event_id.as_str().to_owned(),
+                    status: "duplicate",
+                    stored: Some(stored.status),
+                    rule: stored.rule,
+                    reason: stored.reason,
+                });
             }
-            (PutOutcome::Created, Some(reason)) => {
+            (Stored::Created, Some(reason)) => {
                 warn!(%reason, "relayed event skipped");
                 metric_by("events_skipped", 1.0, Unit::Count, "route", ROUTE_RELAY);
                 "skipped"
             }
-            (PutOutcome::Created, None) => {
+            (Stored::Created, None) => {
                 info!(
                     rule = rule.as_deref().unwrap_or_default(),
                     "relayed event queued"
@@ -495,12 +506,14 @@ impl RelayApp {
         Ok(JobOutcome {
             event_id: event_id.as_str().to_owned(),
             status,
+            stored: None,
             rule,
             reason: skipped,
         })
     }
 
-    /// The SKIPPED record of a relayed event: what is known about it, no field values.
+    /// The SKIPPED record of a relayed event: what is known about it, and what the routing saw
+    /// (kept for `sfvapi-admin reroute`, gone with the item).
     fn skipped(
         &self,
         relayed: &RelayedEvent,
@@ -521,13 +534,22 @@ impl RelayApp {
                 json!(r.chars().take(18).collect::<String>()),
             );
         }
-        skipped_event_item(
+        let mut item = skipped_event_item(
             event_id,
             payload.to_string(),
             reason,
             now_ms,
             self.config.event_ttl,
-        )
+        );
+        // What the routing saw, for `sfvapi-admin reroute` once the document is fixed.
+        RoutingInput::Relay {
+            detail_type: relayed.detail_type.clone(),
+            payload: relayed.payload.clone(),
+            record: record.map(str::to_owned),
+            change_event: relayed.is_change_event(),
+        }
+        .keep_on(&mut item);
+        item
     }
 }
 

@@ -57,9 +57,16 @@ async fn duplicate_is_200_and_costs_one_write_attempt() {
     t.counter.reset();
     let a = answer(t.app.handle(signed_event(&body)).await);
     assert_eq!(a.status, 200, "{}", a.body);
+    // What is stored for the event: its job's status and the rule that made it, read from the
+    // same conditional PutItem (no extra read).
     assert_eq!(
         a.json,
-        serde_json::json!({"status": "duplicate", "eventId": "9a1b7c2e-3f4d-4e5a-8b6c-7d8e9f0a1b2c"})
+        serde_json::json!({
+            "status": "duplicate",
+            "eventId": "9a1b7c2e-3f4d-4e5a-8b6c-7d8e9f0a1b2c",
+            "stored": "PENDING",
+            "rule": "http-platform-event"
+        })
     );
     assert_eq!(t.counter.total(), 1);
     assert_eq!(t.counter.count("PutItem"), 1);

@@ -16,6 +16,7 @@ pub mod dial;
 pub mod queue;
 pub mod reconcile;
 pub mod report;
+pub mod reroute;
 pub mod worker;
 pub mod writeback;
 
@@ -157,4 +158,33 @@ pub fn skipped_event_item(
     item.insert("finished_at".to_owned(), attr::n(received_at_ms));
     item.insert("event_id".to_owned(), attr::s(id.as_str()));
     item
+}
+
+/// What a stored job says about itself: its status, the routing rule it was made by (none for a
+/// SKIPPED event that matched no rule) and, when SKIPPED, why. What a duplicate's answer reports,
+/// so it describes what is stored, not what the event would become under today's routing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredJob {
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl StoredJob {
+    pub fn of(item: &Item) -> Self {
+        let rule = attr::opt_s(item, "payload")
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+            .and_then(|p| p.get("rule").and_then(|r| r.as_str()).map(str::to_owned));
+        let status = attr::opt_s(item, "status").unwrap_or("UNKNOWN").to_owned();
+        let reason = (status == JobStatus::Skipped.as_str())
+            .then(|| attr::opt_s(item, "reason").map(str::to_owned))
+            .flatten();
+        Self {
+            status,
+            rule,
+            reason,
+        }
+    }
 }
