@@ -19,7 +19,7 @@ help:
 	@echo "make reliability  the full reliability suite (storms, bad input, signatures, faults)"
 	@echo "make lint    format and template checks (sam validate --lint, cfn-lint + serverless rules, checkov)"
 	@echo "make events  re-sign events/*.json with a fresh timestamp"
-	@echo "make package build the five Lambdas for AWS (target/lambda/<fn>/bootstrap.zip) and print their sizes"
+	@echo "make package build the five Lambdas for AWS (target/lambda/<arch>/<fn>/bootstrap.zip, arch x86_64 or arm64) and print their sizes"
 
 tools: $(VENV)/.installed $(DDB_JAR_DIR)/.installed
 
@@ -72,7 +72,7 @@ demo-ingest: tools
 events:
 	cargo run --quiet -p sfvapi-admin -- sign-events events
 
-# One table, every figure measured in this run (the four functions are built --release inside it,
+# One table, every figure measured in this run (the five functions are built --release inside it,
 # once, and timed). Detailed criterion report: cargo bench -p sfvapi --bench ingest
 bench: tools
 	cargo build --release --quiet -p sfvapi-bench
