@@ -53,15 +53,24 @@ pub enum ReportError {
     },
 }
 
-/// `POST http://{runtime_api}/2018-06-01/runtime/init/error` with Lambda's error document
+/// Where the init error goes. Lambda sets `AWS_LAMBDA_RUNTIME_API` to `host:port`;
+/// `cargo lambda watch` to a URL with a path of its own (`http://[::]:9000/.rt/<function>`).
+pub fn init_error_url(runtime_api: &str) -> String {
+    let base = runtime_api.trim().trim_end_matches('/');
+    let scheme = if base.starts_with("http://") || base.starts_with("https://") {
+        ""
+    } else {
+        "http://"
+    };
+    format!("{scheme}{base}/2018-06-01/runtime/init/error")
+}
+
+/// `POST {runtime_api}/2018-06-01/runtime/init/error` with Lambda's error document
 /// (`{"errorType","errorMessage"}`) and the `Lambda-Runtime-Function-Error-Type` header, as
 /// `lambda_runtime` does for its own init errors. `runtime_api` may carry a path (as
 /// `cargo lambda watch` gives each function its own: `127.0.0.1:9000/.rt/<function>`).
 pub async fn report_init_error(runtime_api: &str, message: &str) -> Result<(), ReportError> {
-    let url = format!(
-        "http://{}/2018-06-01/runtime/init/error",
-        runtime_api.trim_end_matches('/')
-    );
+    let url = init_error_url(runtime_api);
     let body = serde_json::json!({"errorType": INIT_ERROR_TYPE, "errorMessage": message});
     let send = |source| ReportError::Send {
         url: url.clone(),
@@ -85,4 +94,26 @@ pub async fn report_init_error(runtime_api: &str, message: &str) -> Result<(), R
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::init_error_url;
+
+    #[test]
+    fn the_runtime_api_is_found_as_lambda_and_cargo_lambda_give_it() {
+        assert_eq!(
+            init_error_url("127.0.0.1:9001"),
+            "http://127.0.0.1:9001/2018-06-01/runtime/init/error"
+        );
+        // cargo lambda watch: a URL with the function's own path.
+        assert_eq!(
+            init_error_url("http://[::]:9000/.rt/salesforce-relay"),
+            "http://[::]:9000/.rt/salesforce-relay/2018-06-01/runtime/init/error"
+        );
+        assert_eq!(
+            init_error_url("127.0.0.1:9000/.rt/job-worker/"),
+            "http://127.0.0.1:9000/.rt/job-worker/2018-06-01/runtime/init/error"
+        );
+    }
 }
