@@ -30,6 +30,7 @@ pub mod pump;
 pub mod runner;
 pub mod stack;
 pub mod timeline;
+pub mod watch;
 
 /// Every value `SCENARIO` (or `--scenario`) takes: the sandbox's scenarios, then the demo
 /// stories of their own (`callback`, `event-relay`).
