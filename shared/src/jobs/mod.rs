@@ -136,7 +136,9 @@ pub fn new_dial_job(req: &DialRequest, received_at_ms: i64, ttl: Duration) -> It
 /// The item that records an event sfvapi will not act on (e.g. an Outbound Message notification
 /// without a Contact id), with why. Same key, dedup and attributes as [`new_dial_job`], but
 /// already SKIPPED and outside the `retry_due` index, so the worker never picks it up and
-/// `sfvapi-admin show` explains it. `payload` is what is known about the event (no field values).
+/// `sfvapi-admin show` explains it. `payload` is what is known about the event (no field values);
+/// the caller may add what the routing saw (`reroute::RoutingInput::keep_on`, attribute `input`,
+/// gone with the item) so `sfvapi-admin reroute` can route it again once the document is fixed.
 pub fn skipped_event_item(
     id: &SalesforceEventId,
     payload: String,
