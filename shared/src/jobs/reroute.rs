@@ -306,3 +306,59 @@ impl std::fmt::Display for Summary {
         f.write_str(&parts.join(" · "))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> SalesforceEventId {
+        SalesforceEventId::parse("e", s).unwrap()
+    }
+
+    #[test]
+    fn each_routes_input_is_routed_again_as_its_route_does() {
+        let routing = Routing::built_in().unwrap();
+        let http = RoutingInput::Events {
+            body: r#"{"eventId":"e-1","contactId":"0035e00000XyZ12AAF"}"#.into(),
+        };
+        let d = http.route(&routing, &id("e-1")).unwrap();
+        assert_eq!(d.rule.as_deref(), Some("http-flat"));
+        assert_eq!(d.contact_id.unwrap().as_str(), "0035e00000XyZ12AAF");
+
+        let notification: Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "Id": "04l5e00000AbCdEAAA",
+            "sObjectType": "Case",
+            "sObject": {"Id": "5005e00000AbCdEAAV", "ContactId": "0035e00000XyZ12AAF"}
+        }))
+        .unwrap();
+        let om = RoutingInput::OutboundMessage { notification };
+        let d = om.route(&routing, &id("04l5e00000AbCdEAAA")).unwrap();
+        assert_eq!(d.source, EventSource::OutboundMessage);
+        assert_eq!(d.contact_id.unwrap().as_str(), "0035e00000XyZ12AAF");
+
+        // The built-in document has no relay rule: still skipped, saying why.
+        let relay = RoutingInput::Relay {
+            detail_type: "Call_Request__e".into(),
+            payload: Map::new(),
+            record: None,
+            change_event: false,
+        };
+        let why = relay.route(&routing, &id("r-1")).unwrap_err();
+        assert!(why.starts_with("no routing rule matches"), "{why}");
+    }
+
+    #[test]
+    fn an_input_is_kept_as_json_and_a_large_one_not_at_all() {
+        let mut item = Item::new();
+        let small = RoutingInput::Events { body: "{}".into() };
+        small.keep_on(&mut item);
+        let kept: RoutingInput = serde_json::from_str(attr::opt_s(&item, INPUT).unwrap()).unwrap();
+        assert_eq!(kept, small);
+        let mut item = Item::new();
+        RoutingInput::Events {
+            body: "x".repeat(MAX_INPUT_BYTES),
+        }
+        .keep_on(&mut item);
+        assert!(!item.contains_key(INPUT));
+    }
+}
