@@ -11,7 +11,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help tools test lint salesforce-check demo demo-ingest bench reliability events package clean-tools
+.PHONY: help tools test lint salesforce-check demo demo-ingest bench reliability events watch invoke package clean-tools
 
 help:
 	@echo "make demo    run the flow locally (DynamoDB Local + moto) and show it"
@@ -20,7 +20,9 @@ help:
 	@echo "make reliability  the full reliability suite (storms, bad input, signatures, faults)"
 	@echo "make lint    format and template checks (sam validate --lint, cfn-lint + serverless rules, checkov)"
 	@echo "make events  re-sign events/*.json with a fresh timestamp"
-	@echo "make package build the five Lambdas for AWS (target/lambda/<fn>/bootstrap.zip) and print their sizes"
+	@echo "make watch   the five functions under cargo lambda watch with a complete local environment (.local/watch.env)"
+	@echo "make invoke FN=<function> EVENT=<file>  send a freshly signed sample of events/ to it"
+	@echo "make package build the five Lambdas for AWS (target/lambda/<arch>/<fn>/bootstrap.zip, arch x86_64 or arm64) and print their sizes"
 
 tools: $(VENV)/.installed $(DDB_JAR_DIR)/.installed $(SF_TOOLS)/.installed
 
@@ -87,7 +89,20 @@ demo-ingest: tools
 events:
 	cargo run --quiet -p sfvapi-admin -- sign-events events
 
-# One table, every figure measured in this run (the four functions are built --release inside it,
+# The five functions under `cargo lambda watch`, with the local stack (sandbox, table, secrets on
+# DynamoDB Local and moto) and its environment in .local/watch.env. Ctrl-C or SIGTERM stops all.
+watch: tools
+	cargo build --quiet -p sfvapi-local
+	PATH="$(abspath $(VENV))/bin:$$PATH" SFVAPI_NO_METRICS=1 scripts/services.sh "$${CARGO_TARGET_DIR:-target}/debug/sfvapi-local" watch
+
+# One sample of events/ to a function under `make watch`, signed now into .local/events (the
+# tracked files are not touched): make invoke FN=salesforce-ingest EVENT=salesforce-new-event.json
+invoke:
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=<file in events/>"; exit 2; }
+	cargo run --quiet -p sfvapi-admin -- sign-events .local/events >/dev/null
+	PATH="$(abspath $(VENV))/bin:$$PATH" cargo lambda invoke $(FN) --data-file .local/events/$(EVENT)
+
+# One table, every figure measured in this run (the five functions are built --release inside it,
 # once, and timed). Detailed criterion report: cargo bench -p sfvapi --bench ingest
 bench: tools
 	cargo build --release --quiet -p sfvapi-bench

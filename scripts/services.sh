@@ -9,9 +9,17 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 tools="$root/.tools"
 state="$(mktemp -d "${TMPDIR:-/tmp}/sfvapi-services.XXXXXX")"
 pids=()
+cmd_pid=""
 
+# Stops the services (and, on a signal, the command) by PID. The command runs in the background
+# and the script waits for it with `wait`, which a signal interrupts: a `kill` of this script
+# stops DynamoDB Local and moto at once (bash runs no trap while a foreground command runs).
 cleanup() {
   local rc=$?
+  trap - EXIT INT TERM
+  if [ -n "$cmd_pid" ]; then
+    kill "$cmd_pid" 2>/dev/null || true
+  fi
   for pid in "${pids[@]}"; do
     kill "$pid" 2>/dev/null || true
   done
@@ -21,7 +29,9 @@ cleanup() {
   rm -rf "$state"
   exit "$rc"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 free_port() {
   "$tools/venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
@@ -65,4 +75,12 @@ export AWS_REGION="${AWS_REGION:-us-east-1}"
 export AWS_DEFAULT_REGION="$AWS_REGION"
 export AWS_EC2_METADATA_DISABLED=true
 echo "local services: DynamoDB Local $AWS_ENDPOINT_URL_DYNAMODB, Secrets Manager (moto) $AWS_ENDPOINT_URL_SECRETS_MANAGER" >&2
-"$@"
+# `<&0`: a background command would otherwise read /dev/null, not this script's input.
+"$@" <&0 &
+cmd_pid=$!
+set +e
+wait "$cmd_pid"
+rc=$?
+set -e
+cmd_pid=""
+exit "$rc"

@@ -22,6 +22,77 @@ pub enum ConfigError {
     /// The routing document (`routing.yaml` or `ROUTING_FILE`) is unreadable or invalid.
     #[error(transparent)]
     Routing(#[from] crate::routing::RoutingError),
+    /// More than one of the above: every problem of a function's configuration, so one init
+    /// (one `cargo lambda invoke`, one deploy) names them all instead of one per restart.
+    #[error("{} configuration problems, fix them all before the next start:{}", .0.len(), list(.0))]
+    Several(Vec<ConfigError>),
+}
+
+fn list(problems: &[ConfigError]) -> String {
+    problems.iter().map(|p| format!("\n  - {p}")).collect()
+}
+
+impl ConfigError {
+    /// The variables this error names (`Routing`: `ROUTING_FILE`), in order.
+    pub fn vars(&self) -> Vec<&'static str> {
+        match self {
+            Self::Missing { var, .. } | Self::Invalid { var, .. } => vec![var],
+            Self::Routing(_) => vec![crate::routing::ROUTING_FILE],
+            Self::Several(all) => all.iter().flat_map(Self::vars).collect(),
+        }
+    }
+}
+
+/// Collects every problem of a configuration while it is read, so each variable is still
+/// checked after an earlier one failed; [`Problems::finish`] answers them all at once.
+#[derive(Debug, Default)]
+pub struct Problems(Vec<ConfigError>);
+
+impl Problems {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a problem (those of a nested configuration one by one).
+    pub fn push(&mut self, e: ConfigError) {
+        match e {
+            ConfigError::Several(all) => self.0.extend(all),
+            e => self.0.push(e),
+        }
+    }
+
+    /// The value, or `None` after recording why.
+    pub fn ok<T>(&mut self, r: Result<T, ConfigError>) -> Option<T> {
+        r.map_err(|e| self.push(e)).ok()
+    }
+
+    /// The value, or `fallback` after recording why, so the checks after it still run. The
+    /// fallback never leaves the configuration: [`Problems::finish`] then answers the problems.
+    pub fn or<T>(&mut self, r: Result<T, ConfigError>, fallback: T) -> T {
+        self.ok(r).unwrap_or(fallback)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `value` when nothing was wrong; else the one problem, or all of them.
+    pub fn finish<T>(self, value: T) -> Result<T, ConfigError> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(self.into_error())
+        }
+    }
+
+    /// The problems as one error: for a configuration that could not be built because a part
+    /// of it (recorded here) is missing.
+    pub fn into_error(mut self) -> ConfigError {
+        match self.0.len() {
+            1 => self.0.remove(0),
+            _ => ConfigError::Several(self.0),
+        }
+    }
 }
 
 impl std::fmt::Debug for ConfigError {
@@ -127,10 +198,23 @@ impl CommonConfig {
     }
 
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        Ok(Self {
-            table_name: env.required("TABLE_NAME", "the DynamoDB table created by the stack")?,
-            secrets_ttl: env.secs_or("SECRETS_CACHE_TTL_SECS", 300)?,
-        })
+        let mut p = Problems::new();
+        let c = Self::collect(env, &mut p);
+        p.finish(c)
+    }
+
+    /// The settings, recording each problem in `p` (with a fallback in its place).
+    pub fn collect<F: Fn(&str) -> Option<String>>(env: &Env<F>, p: &mut Problems) -> Self {
+        Self {
+            table_name: p.or(
+                env.required("TABLE_NAME", "the DynamoDB table created by the stack"),
+                String::new(),
+            ),
+            secrets_ttl: p.or(
+                env.secs_or("SECRETS_CACHE_TTL_SECS", 300),
+                Duration::from_secs(300),
+            ),
+        }
     }
 }
 
@@ -156,37 +240,53 @@ pub struct IngestConfig {
 
 impl IngestConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let tolerance_secs: i64 = env.parse_or("SF_SIGNATURE_TOLERANCE_SECS", 300)?;
+        let mut p = Problems::new();
+        let mut tolerance_secs: i64 = p.or(env.parse_or("SF_SIGNATURE_TOLERANCE_SECS", 300), 300);
         if !(1..=3600).contains(&tolerance_secs) {
-            return Err(ConfigError::Invalid {
+            p.push(ConfigError::Invalid {
                 var: "SF_SIGNATURE_TOLERANCE_SECS",
                 reason: "must be between 1 and 3600 seconds".into(),
             });
+            tolerance_secs = 300;
         }
         let outbound_org_ids = env
             .list("SF_OUTBOUND_ORG_IDS")
             .iter()
-            .map(|id| {
-                SalesforceId::parse("SF_OUTBOUND_ORG_IDS", id).map_err(|e| ConfigError::Invalid {
-                    var: "SF_OUTBOUND_ORG_IDS",
-                    reason: e.problem,
-                })
+            .filter_map(|id| {
+                p.ok(SalesforceId::parse("SF_OUTBOUND_ORG_IDS", id).map_err(|e| {
+                    ConfigError::Invalid {
+                        var: "SF_OUTBOUND_ORG_IDS",
+                        reason: format!("{id:?} {}", e.problem),
+                    }
+                }))
             })
-            .collect::<Result<_, _>>()?;
-        let max_body_bytes = env.parse_or("MAX_BODY_BYTES", 256 * 1024usize)?;
-        let ttl_days = event_ttl_days(env)?;
-        Ok(Self {
-            common: CommonConfig::from_env(env)?,
-            secret_arn: env.required(
+            .collect();
+        let max_body_bytes = p.or(env.parse_or("MAX_BODY_BYTES", 256 * 1024usize), 0);
+        let ttl_days = p.or(event_ttl_days(env), 7);
+        let common = CommonConfig::collect(env, &mut p);
+        let secret_arn = p.or(
+            env.required(
                 "SF_INGEST_SECRET_ARN",
                 "the ARN or name of the ingest secret",
-            )?,
-            scheme: env.parse_or("SF_SIGNATURE_SCHEME", SalesforceScheme::V2)?,
+            ),
+            String::new(),
+        );
+        let scheme = p.or(
+            env.parse_or("SF_SIGNATURE_SCHEME", SalesforceScheme::V2),
+            SalesforceScheme::V2,
+        );
+        let Some(routing) = p.ok(crate::routing::Routing::from_env(env)) else {
+            return Err(p.into_error());
+        };
+        p.finish(Self {
+            common,
+            secret_arn,
+            scheme,
             tolerance_secs,
             outbound_org_ids,
             max_body_bytes,
             event_ttl: Duration::from_secs(ttl_days * 86_400),
-            routing: std::sync::Arc::new(crate::routing::Routing::from_env(env)?),
+            routing: std::sync::Arc::new(routing),
         })
     }
 }
@@ -355,11 +455,21 @@ fn is_field_name(s: &str) -> bool {
 
 impl SalesforceConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let secret_arn = env.required(
-            "SF_CONNECTION_SECRET_ARN",
-            "the ARN or name of the Salesforce connection secret",
-        )?;
-        Self::with_secret(env, secret_arn)
+        let mut p = Problems::new();
+        let c = Self::collect(env, &mut p);
+        p.finish(c)
+    }
+
+    /// [`Self::from_env`], recording each problem in `p` (with a fallback in its place).
+    pub fn collect<F: Fn(&str) -> Option<String>>(env: &Env<F>, p: &mut Problems) -> Self {
+        let secret_arn = p.or(
+            env.required(
+                "SF_CONNECTION_SECRET_ARN",
+                "the ARN or name of the Salesforce connection secret",
+            ),
+            String::new(),
+        );
+        Self::with_secret(env, secret_arn, p)
     }
 
     /// The settings of a function that only reads the shared token item and never refreshes
@@ -367,14 +477,21 @@ impl SalesforceConfig {
     pub fn for_token_reader<F: Fn(&str) -> Option<String>>(
         env: &Env<F>,
     ) -> Result<Self, ConfigError> {
-        Self::with_secret(env, String::new())
+        let mut p = Problems::new();
+        let c = Self::with_secret(env, String::new(), &mut p);
+        p.finish(c)
     }
 
     fn with_secret<F: Fn(&str) -> Option<String>>(
         env: &Env<F>,
         secret_arn: String,
-    ) -> Result<Self, ConfigError> {
-        let connection = env
+        p: &mut Problems,
+    ) -> Self {
+        let invalid = |var: &'static str, reason: &str| ConfigError::Invalid {
+            var,
+            reason: reason.to_owned(),
+        };
+        let mut connection = env
             .optional("SF_CONNECTION")
             .unwrap_or_else(|| "default".into());
         if connection.len() > 64
@@ -382,19 +499,26 @@ impl SalesforceConfig {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
-            return Err(ConfigError::Invalid {
-                var: "SF_CONNECTION",
-                reason: "must be 1 to 64 characters of A-Z a-z 0-9 - _".into(),
-            });
+            p.push(invalid(
+                "SF_CONNECTION",
+                "must be 1 to 64 characters of A-Z a-z 0-9 - _",
+            ));
+            connection = "default".into();
         }
-        let flow: SalesforceFlow = env.parse_or("SF_AUTH_FLOW", SalesforceFlow::RefreshToken)?;
-        let login_url = parse_base_url(
-            "SF_LOGIN_URL",
-            &env.optional("SF_LOGIN_URL")
-                .unwrap_or_else(|| "https://login.salesforce.com".into()),
-        )?;
+        let flow: SalesforceFlow = p.or(
+            env.parse_or("SF_AUTH_FLOW", SalesforceFlow::RefreshToken),
+            SalesforceFlow::RefreshToken,
+        );
+        let default_login =
+            || url::Url::parse("https://login.salesforce.com").expect("a constant, valid URL");
+        let login_url = match env.optional("SF_LOGIN_URL") {
+            None => default_login(),
+            Some(raw) => p
+                .ok(parse_base_url("SF_LOGIN_URL", &raw))
+                .unwrap_or_else(default_login),
+        };
         let jwt_audience = match env.optional("SF_JWT_AUDIENCE") {
-            Some(v) => parse_jwt_audience(&v)?,
+            Some(v) => p.or(parse_jwt_audience(&v), String::new()),
             None if login_url.host_str() == Some("test.salesforce.com") => {
                 "https://test.salesforce.com".to_owned()
             }
@@ -402,10 +526,9 @@ impl SalesforceConfig {
         };
         let my_domain_url = env
             .optional("SF_MY_DOMAIN_URL")
-            .map(|v| parse_base_url("SF_MY_DOMAIN_URL", &v))
-            .transpose()?;
-        if flow == SalesforceFlow::ClientCredentials && my_domain_url.is_none() {
-            return Err(ConfigError::Missing {
+            .and_then(|v| p.ok(parse_base_url("SF_MY_DOMAIN_URL", &v)));
+        if flow == SalesforceFlow::ClientCredentials && env.optional("SF_MY_DOMAIN_URL").is_none() {
+            p.push(ConfigError::Missing {
                 var: "SF_MY_DOMAIN_URL",
                 hint: "the client_credentials flow posts to the org's My Domain URL",
             });
@@ -413,7 +536,7 @@ impl SalesforceConfig {
         let api_version = env
             .optional("SF_API_VERSION")
             .unwrap_or_else(|| "v62.0".into());
-        let api_version = if api_version.starts_with('v') {
+        let mut api_version = if api_version.starts_with('v') {
             api_version
         } else {
             format!("v{api_version}")
@@ -423,17 +546,16 @@ impl SalesforceConfig {
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
             || !api_version.contains('.')
         {
-            return Err(ConfigError::Invalid {
-                var: "SF_API_VERSION",
-                reason: "must look like v62.0".into(),
-            });
+            p.push(invalid("SF_API_VERSION", "must look like v62.0"));
+            api_version = "v62.0".into();
         }
-        let session_secs: u64 = env.parse_or("SF_SESSION_TIMEOUT_SECS", 7200)?;
+        let mut session_secs: u64 = p.or(env.parse_or("SF_SESSION_TIMEOUT_SECS", 7200), 7200);
         if !(300..=86_400).contains(&session_secs) {
-            return Err(ConfigError::Invalid {
-                var: "SF_SESSION_TIMEOUT_SECS",
-                reason: "must be between 300 and 86400 (Salesforce session timeouts)".into(),
-            });
+            p.push(invalid(
+                "SF_SESSION_TIMEOUT_SECS",
+                "must be between 300 and 86400 (Salesforce session timeouts)",
+            ));
+            session_secs = 7200;
         }
         let mut custom = env.list("SF_CONTACT_CUSTOM_FIELDS");
         if env.optional("SF_CONTACT_CUSTOM_FIELDS").is_none() {
@@ -446,7 +568,7 @@ impl SalesforceConfig {
             .to_vec();
         }
         if let Some(bad) = custom.iter().find(|f| !is_field_name(f)) {
-            return Err(ConfigError::Invalid {
+            p.push(ConfigError::Invalid {
                 var: "SF_CONTACT_CUSTOM_FIELDS",
                 reason: format!("{bad:?} is not a field API name"),
             });
@@ -455,35 +577,36 @@ impl SalesforceConfig {
             .optional("SF_TASK_EXTERNAL_ID_FIELD")
             .unwrap_or_else(|| "Vapi_Call_Id__c".into());
         if !is_field_name(&task_external_id_field) || task_external_id_field.contains('.') {
-            return Err(ConfigError::Invalid {
-                var: "SF_TASK_EXTERNAL_ID_FIELD",
-                reason: "must be a field API name".into(),
-            });
+            p.push(invalid(
+                "SF_TASK_EXTERNAL_ID_FIELD",
+                "must be a field API name",
+            ));
         }
-        let refresh_margin = env.secs_or("SF_REFRESH_MARGIN_SECS", 900)?;
+        let refresh_margin = p.or(
+            env.secs_or("SF_REFRESH_MARGIN_SECS", 900),
+            Duration::from_secs(900),
+        );
         if refresh_margin.as_secs() >= session_secs {
-            return Err(ConfigError::Invalid {
-                var: "SF_REFRESH_MARGIN_SECS",
-                reason: "must be shorter than SF_SESSION_TIMEOUT_SECS".into(),
-            });
+            p.push(invalid(
+                "SF_REFRESH_MARGIN_SECS",
+                "must be shorter than SF_SESSION_TIMEOUT_SECS",
+            ));
         }
-        let http_timeout = env.secs_or("SF_HTTP_TIMEOUT_SECS", 10)?;
+        let http_timeout = p.or(
+            env.secs_or("SF_HTTP_TIMEOUT_SECS", 10),
+            Duration::from_secs(10),
+        );
         if http_timeout.is_zero() || http_timeout.as_secs() > 60 {
-            return Err(ConfigError::Invalid {
-                var: "SF_HTTP_TIMEOUT_SECS",
-                reason: "must be between 1 and 60".into(),
-            });
+            p.push(invalid("SF_HTTP_TIMEOUT_SECS", "must be between 1 and 60"));
         }
-        let redirect_uri = env
-            .optional("SF_OAUTH_REDIRECT_URI")
-            .map(|v| {
-                url::Url::parse(&v).map_err(|e| ConfigError::Invalid {
-                    var: "SF_OAUTH_REDIRECT_URI",
-                    reason: e.to_string(),
-                })
-            })
-            .transpose()?;
-        Ok(Self {
+        let redirect_uri = env.optional("SF_OAUTH_REDIRECT_URI").and_then(|v| {
+            p.ok(url::Url::parse(&v).map_err(|e| ConfigError::Invalid {
+                var: "SF_OAUTH_REDIRECT_URI",
+                reason: e.to_string(),
+            }))
+        });
+        let introspection = p.or(env.parse_or("SF_TOKEN_INTROSPECTION", false), false);
+        Self {
             connection,
             secret_arn,
             flow,
@@ -492,7 +615,7 @@ impl SalesforceConfig {
             my_domain_url,
             api_version,
             session_timeout: Duration::from_secs(session_secs),
-            introspection: env.parse_or("SF_TOKEN_INTROSPECTION", false)?,
+            introspection,
             contact_custom_fields: custom,
             task_external_id_field,
             refresh_margin,
@@ -501,7 +624,7 @@ impl SalesforceConfig {
             scopes: env
                 .optional("SF_OAUTH_SCOPES")
                 .unwrap_or_else(|| "api refresh_token".into()),
-        })
+        }
     }
 }
 
@@ -519,12 +642,17 @@ pub struct TokenRefresherConfig {
 
 impl TokenRefresherConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        Ok(Self {
-            common: CommonConfig::from_env(env)?,
-            salesforce: SalesforceConfig::from_env(env)?,
-            oauth_state_ttl: env.secs_or("SF_OAUTH_STATE_TTL_SECS", 600)?,
+        let mut p = Problems::new();
+        let c = Self {
+            common: CommonConfig::collect(env, &mut p),
+            salesforce: SalesforceConfig::collect(env, &mut p),
+            oauth_state_ttl: p.or(
+                env.secs_or("SF_OAUTH_STATE_TTL_SECS", 600),
+                Duration::from_secs(600),
+            ),
             operator_secret_arn: env.optional("SF_OPERATOR_SECRET_ARN"),
-        })
+        };
+        p.finish(c)
     }
 }
 
@@ -572,6 +700,66 @@ pub(crate) mod tests {
         ]))
         .unwrap_err();
         assert!(e.to_string().contains("SF_OUTBOUND_ORG_IDS"), "{e}");
+    }
+
+    #[test]
+    fn every_problem_is_named_at_once() {
+        let e = IngestConfig::from_env(&env(&[
+            ("SF_SIGNATURE_SCHEME", "v3"),
+            ("MAX_BODY_BYTES", "lots"),
+            ("SF_OUTBOUND_ORG_IDS", "nope"),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            e.vars(),
+            [
+                "SF_OUTBOUND_ORG_IDS",
+                "MAX_BODY_BYTES",
+                "TABLE_NAME",
+                "SF_INGEST_SECRET_ARN",
+                "SF_SIGNATURE_SCHEME"
+            ]
+        );
+        let text = e.to_string();
+        assert!(
+            text.starts_with("5 configuration problems, fix them all before the next start:"),
+            "{text}"
+        );
+        for var in e.vars() {
+            assert!(
+                text.contains(&format!("\n  - environment variable {var} ")),
+                "{text}"
+            );
+        }
+        // The hint of a missing variable says what to put there.
+        assert!(
+            text.contains("the DynamoDB table created by the stack"),
+            "{text}"
+        );
+
+        let e = TokenRefresherConfig::from_env(&env(&[
+            ("SF_AUTH_FLOW", "client_credentials"),
+            ("SF_SESSION_TIMEOUT_SECS", "5"),
+            ("SF_HTTP_TIMEOUT_SECS", "0"),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            e.vars(),
+            [
+                "TABLE_NAME",
+                "SF_CONNECTION_SECRET_ARN",
+                "SF_MY_DOMAIN_URL",
+                "SF_SESSION_TIMEOUT_SECS",
+                "SF_HTTP_TIMEOUT_SECS"
+            ]
+        );
+        // One problem reads as before: no list around it.
+        let e = IngestConfig::from_env(&env(&[("TABLE_NAME", "t")])).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("environment variable SF_INGEST_SECRET_ARN is required"),
+            "{e}"
+        );
     }
 
     #[test]

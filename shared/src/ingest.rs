@@ -29,7 +29,8 @@ use tracing::{field, info, info_span, warn, Instrument};
 use crate::config::{ConfigError, Env, IngestConfig};
 use crate::http::{body_bytes, json_response, xml_response, ApiError};
 use crate::ids::{SalesforceEventId, SalesforceId};
-use crate::jobs::{new_dial_job, skipped_event_item};
+use crate::jobs::reroute::RoutingInput;
+use crate::jobs::{new_dial_job, skipped_event_item, StoredJob};
 use crate::routing::{Input, Routed, Routing};
 use crate::salesforce::events::{
     parse_outbound_notifications, soap_fault, DialRequest, EventSource, RejectedNotification,
@@ -37,7 +38,7 @@ use crate::salesforce::events::{
 };
 use crate::secrets::{IngestSecret, SecretsCache};
 use crate::signature::{constant_time_eq, verify_salesforce, SignatureError};
-use crate::store::{Item, PutOutcome, Store};
+use crate::store::{Item, PutOutcome, Store, Stored};
 use crate::telemetry::{metric, metric_by, Unit};
 
 /// The `route` of the ingest's spans and metric dimensions (the dashboard splits by it).
@@ -122,7 +123,8 @@ impl IngestApp {
             }
             JsonEvent::Skipped { event_id, reason } => {
                 tracing::Span::current().record("event_id", event_id.as_str());
-                self.store_skipped_event(&event_id, &reason, now_ms).await
+                self.store_skipped_event(&event_id, &reason, now_ms, body)
+                    .await
             }
         }
     }
@@ -134,21 +136,27 @@ impl IngestApp {
         event_id: &SalesforceEventId,
         reason: &str,
         now_ms: i64,
+        body: &[u8],
     ) -> Result<Response<Body>, ApiError> {
         let payload = json!({"eventId": event_id.as_str(), "source": "http"}).to_string();
-        let item = skipped_event_item(event_id, payload, reason, now_ms, self.config.event_ttl);
-        match self.store.put_if_absent(item).await {
-            Ok(created) => {
-                if created == PutOutcome::Created {
-                    warn!(%reason, "event skipped");
-                    metric("events_skipped", 1.0, Unit::Count);
-                } else {
-                    metric_by("duplicates", 1.0, Unit::Count, "route", ROUTE_EVENTS);
-                }
+        let mut item = skipped_event_item(event_id, payload, reason, now_ms, self.config.event_ttl);
+        // What the routing saw, for `sfvapi-admin reroute` once the document is fixed.
+        RoutingInput::Events {
+            body: String::from_utf8_lossy(body).into_owned(),
+        }
+        .keep_on(&mut item);
+        match self.store.put_if_absent_or_stored(item).await {
+            Ok(Stored::Created) => {
+                warn!(%reason, "event skipped");
+                metric("events_skipped", 1.0, Unit::Count);
                 Ok(json_response(
                     StatusCode::OK,
                     &json!({"status": "skipped", "eventId": event_id.as_str(), "reason": reason}),
                 ))
+            }
+            Ok(Stored::Existing(old)) => {
+                metric_by("duplicates", 1.0, Unit::Count, "route", ROUTE_EVENTS);
+                Ok(duplicate(event_id.as_str(), &old))
             }
             Err(e) => {
                 warn!(error = %e, "skipped event not stored");
@@ -206,8 +214,8 @@ impl IngestApp {
         route: &str,
     ) -> Result<Response<Body>, ApiError> {
         let event_id = dial.event_id.as_str();
-        match self.store.put_if_absent(item).await {
-            Ok(PutOutcome::Created) => {
+        match self.store.put_if_absent_or_stored(item).await {
+            Ok(Stored::Created) => {
                 info!(source = ?dial.source, "event queued");
                 metric_by("events_accepted", 1.0, Unit::Count, "route", route);
                 Ok(json_response(
@@ -215,13 +223,9 @@ impl IngestApp {
                     &json!({"status": "queued", "eventId": event_id}),
                 ))
             }
-            Ok(PutOutcome::AlreadyExists) => {
-                info!("duplicate event");
+            Ok(Stored::Existing(old)) => {
                 metric_by("duplicates", 1.0, Unit::Count, "route", route);
-                Ok(json_response(
-                    StatusCode::OK,
-                    &json!({"status": "duplicate", "eventId": event_id}),
-                ))
+                Ok(duplicate(event_id, &old))
             }
             Err(e) => {
                 warn!(error = %e, "event not stored");
@@ -282,9 +286,16 @@ impl IngestApp {
         };
         tracing::Span::current().record("org_id", message.organization_id.as_str());
         if !org_allowed(&self.config.outbound_org_ids, &message.organization_id) {
+            // The path token was right: the sender is ours, so the answer (which Salesforce
+            // shows in its Outbound Message queue) says what to change, as the log does.
+            let why = format!(
+                "organization {} is not in SF_OUTBOUND_ORG_IDS (add it to the ingest's SF_OUTBOUND_ORG_IDS to accept its Outbound Messages)",
+                message.organization_id.as_str()
+            );
             warn!(
                 reason = "organization not allowed",
-                "outbound message rejected"
+                org_id = message.organization_id.as_str(),
+                "outbound message rejected: {why}"
             );
             metric_by(
                 "signature_failures",
@@ -293,7 +304,11 @@ impl IngestApp {
                 "route",
                 ROUTE_OUTBOUND,
             );
-            return fault(StatusCode::UNAUTHORIZED, false, "invalid_signature");
+            return fault(
+                StatusCode::UNAUTHORIZED,
+                false,
+                &format!("organization_not_allowed: {why}"),
+            );
         }
         let now_ms = crate::now_millis();
         if message.unidentified > 0 {
@@ -359,13 +374,19 @@ impl IngestApp {
         })
         .to_string();
         let reason = format!("notification not usable: {}", bad.reason);
-        let item = skipped_event_item(
+        let mut item = skipped_event_item(
             &bad.event_id,
             payload,
             &reason,
             now_ms,
             self.config.event_ttl,
         );
+        if let Some(notification) = &bad.input {
+            RoutingInput::OutboundMessage {
+                notification: notification.clone(),
+            }
+            .keep_on(&mut item);
+        }
         match self.store.put_if_absent(item).await {
             Ok(PutOutcome::Created) => {
                 warn!(%reason, "outbound notification skipped");
@@ -459,6 +480,23 @@ pub fn prepare(
     }
 }
 
+/// A duplicate's answer: 200 with what is stored for the event (its job's status, rule and,
+/// when SKIPPED, why), not what the event would become under today's routing.
+fn duplicate(event_id: &str, stored: &Item) -> Response<Body> {
+    let stored = StoredJob::of(stored);
+    info!(stored = %stored.status, "duplicate event");
+    let mut answer = json!({"status": "duplicate", "eventId": event_id, "stored": stored.status});
+    if let Some(o) = answer.as_object_mut() {
+        if let Some(rule) = stored.rule {
+            o.insert("rule".into(), json!(rule));
+        }
+        if let Some(reason) = stored.reason {
+            o.insert("reason".into(), json!(reason));
+        }
+    }
+    json_response(StatusCode::OK, &answer)
+}
+
 /// What a JSON event body becomes.
 #[derive(Debug)]
 pub enum JsonEvent {
@@ -535,6 +573,7 @@ pub fn route_notifications(
             event_id: n.event_id.clone(),
             sobject_type: n.sobject_type.clone().filter(|t| !t.is_empty()),
             reason,
+            input: Some(view.clone()),
         };
         match routing.route(Input::Outbound(&view), None) {
             Routed::Matched(rule, Ok(x)) => dials.push(DialRequest {

@@ -3,6 +3,7 @@
 //! Everything with logic lives here; the crates in `functions/` only bootstrap a Lambda and hand each
 //! request to one function of this library. See `DESIGN.md` in the repository for the data model.
 
+pub mod bootstrap;
 pub mod callers;
 pub mod calls;
 pub mod config;

@@ -50,12 +50,13 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 use tracing::{info, info_span, warn, Instrument};
 
-use crate::config::{CommonConfig, ConfigError, Env};
+use crate::config::{CommonConfig, ConfigError, Env, Problems};
 use crate::ids::{SalesforceEventId, SalesforceId};
-use crate::jobs::{new_dial_job, skipped_event_item};
+use crate::jobs::reroute::RoutingInput;
+use crate::jobs::{new_dial_job, skipped_event_item, StoredJob};
 use crate::routing::{Input, Routed, Routing};
 use crate::salesforce::events::{DialRequest, EventSource};
-use crate::store::{PutOutcome, Store, StoreError};
+use crate::store::{Store, StoreError, Stored};
 use crate::telemetry::{metric_by, Unit};
 
 /// The `route` dimension of the relay's metrics (beside the ingest's `events` and
@@ -81,33 +82,35 @@ pub struct RelayConfig {
 
 impl RelayConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let raw = env.required(
-            "SF_RELAY_ORG_IDS",
-            "the Salesforce org ids whose relayed events are accepted (comma-separated)",
-        )?;
-        let org_ids = raw
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|id| {
-                SalesforceId::parse("SF_RELAY_ORG_IDS", id).map_err(|e| ConfigError::Invalid {
-                    var: "SF_RELAY_ORG_IDS",
-                    reason: format!("{id:?} {}", e.problem),
-                })
+        let mut p = Problems::new();
+        let org_ids: Vec<SalesforceId> = env
+            .list("SF_RELAY_ORG_IDS")
+            .iter()
+            .filter_map(|id| {
+                p.ok(SalesforceId::parse("SF_RELAY_ORG_IDS", id).map_err(|e| {
+                    ConfigError::Invalid {
+                        var: "SF_RELAY_ORG_IDS",
+                        reason: format!("{id:?} {}", e.problem),
+                    }
+                }))
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        if org_ids.is_empty() {
-            return Err(ConfigError::Missing {
+            .collect();
+        if env.list("SF_RELAY_ORG_IDS").is_empty() {
+            p.push(ConfigError::Missing {
                 var: "SF_RELAY_ORG_IDS",
-                hint: "at least one Salesforce org id",
+                hint: "the Salesforce org ids whose relayed events are accepted (comma-separated)",
             });
         }
-        let ttl_days = crate::config::event_ttl_days(env)?;
-        Ok(Self {
-            common: CommonConfig::from_env(env)?,
+        let ttl_days = p.or(crate::config::event_ttl_days(env), 7);
+        let common = CommonConfig::collect(env, &mut p);
+        let Some(routing) = p.ok(Routing::from_env(env)) else {
+            return Err(p.into_error());
+        };
+        p.finish(Self {
+            common,
             org_ids,
             event_ttl: Duration::from_secs(ttl_days * 86_400),
-            routing: Arc::new(Routing::from_env(env)?),
+            routing: Arc::new(routing),
         })
     }
 }
@@ -301,6 +304,10 @@ pub struct JobOutcome {
     pub event_id: String,
     /// `queued`, `duplicate` or `skipped`.
     pub status: &'static str,
+    /// A duplicate's stored job status (`PENDING`, `DONE`, `SKIPPED`…); `rule` and `reason` are
+    /// then the stored job's too, not what today's routing would make of the event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -469,19 +476,25 @@ impl RelayApp {
                 Some(why),
             ),
         };
-        let created = self.store.put_if_absent(item).await?;
-        let status = match (created, &skipped) {
-            (PutOutcome::AlreadyExists, _) => {
-                info!("duplicate relayed event");
+        let status = match (self.store.put_if_absent_or_stored(item).await?, &skipped) {
+            (Stored::Existing(old), _) => {
+                let stored = StoredJob::of(&old);
+                info!(stored = %stored.status, "duplicate relayed event");
                 metric_by("duplicates", 1.0, Unit::Count, "route", ROUTE_RELAY);
-                "duplicate"
+                return Ok(JobOutcome {
+                    event_id: event_id.as_str().to_owned(),
+                    status: "duplicate",
+                    stored: Some(stored.status),
+                    rule: stored.rule,
+                    reason: stored.reason,
+                });
             }
-            (PutOutcome::Created, Some(reason)) => {
+            (Stored::Created, Some(reason)) => {
                 warn!(%reason, "relayed event skipped");
                 metric_by("events_skipped", 1.0, Unit::Count, "route", ROUTE_RELAY);
                 "skipped"
             }
-            (PutOutcome::Created, None) => {
+            (Stored::Created, None) => {
                 info!(
                     rule = rule.as_deref().unwrap_or_default(),
                     "relayed event queued"
@@ -493,12 +506,14 @@ impl RelayApp {
         Ok(JobOutcome {
             event_id: event_id.as_str().to_owned(),
             status,
+            stored: None,
             rule,
             reason: skipped,
         })
     }
 
-    /// The SKIPPED record of a relayed event: what is known about it, no field values.
+    /// The SKIPPED record of a relayed event: what is known about it, and what the routing saw
+    /// (kept for `sfvapi-admin reroute`, gone with the item).
     fn skipped(
         &self,
         relayed: &RelayedEvent,
@@ -519,13 +534,22 @@ impl RelayApp {
                 json!(r.chars().take(18).collect::<String>()),
             );
         }
-        skipped_event_item(
+        let mut item = skipped_event_item(
             event_id,
             payload.to_string(),
             reason,
             now_ms,
             self.config.event_ttl,
-        )
+        );
+        // What the routing saw, for `sfvapi-admin reroute` once the document is fixed.
+        RoutingInput::Relay {
+            detail_type: relayed.detail_type.clone(),
+            payload: relayed.payload.clone(),
+            record: record.map(str::to_owned),
+            change_event: relayed.is_change_event(),
+        }
+        .keep_on(&mut item);
+        item
     }
 }
 

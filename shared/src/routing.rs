@@ -404,6 +404,39 @@ fn is_api_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 80 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// A `contact`/`case` field choice sfvapi can read, or why not, naming it. The one relationship
+/// it follows is `case.ContactId` (the Case's Contact, read at dial time); a path that looks like
+/// another one (`cases.ContactId`, `Case.ContactId`, `case.AccountId`, `Case__r.ContactId`) is a
+/// typo that would make every event SKIPPED with "is missing". Relayed events' fields are flat (an
+/// id is one name such as `ContactId`), an Outbound Message's are `sObject.<Field>`; the signed
+/// HTTP route's body is the sender's own JSON, so nested paths stay allowed there.
+fn known_choice(what: &str, path: &Path, matcher: &Matcher) -> Result<(), String> {
+    let first = path.segments[0].to_ascii_lowercase();
+    let unknown = |why: &str| {
+        Err(format!(
+            "{what}: {:?} is not a choice sfvapi knows: {why} (the only relationship read is case.ContactId, the Case's Contact at dial time)",
+            path.as_str()
+        ))
+    };
+    let relationship = first.ends_with("__r")
+        || matches!(first.as_str(), "case" | "cases" | "contact" | "contacts");
+    if path.segments.len() > 1 && relationship {
+        return unknown("it reads like a relationship");
+    }
+    match matcher {
+        Matcher::Relay { .. } if path.segments.len() > 1 => {
+            unknown("a relayed event's fields are flat, name one such as ContactId")
+        }
+        Matcher::Route(HttpRoute::OutboundMessage)
+            if path.segments.len() > 1
+                && (path.segments.len() != 2 || path.segments[0] != "sObject") =>
+        {
+            unknown("an Outbound Message's fields are sObject.<Field>")
+        }
+        _ => Ok(()),
+    }
+}
+
 /// CDC change types (Change Data Capture Developer Guide, "ChangeEventHeader Fields").
 const CHANGE_TYPES: &[&str] = &[
     "CREATE",
@@ -628,9 +661,9 @@ impl Routing {
                 }
                 case.push(CaseSource::RecordId);
             } else {
-                case.push(CaseSource::Field(
-                    Path::parse(&c).map_err(|e| format!("case: {e}"))?,
-                ));
+                let path = Path::parse(&c).map_err(|e| format!("case: {e}"))?;
+                known_choice("case", &path, &matcher)?;
+                case.push(CaseSource::Field(path));
             }
         }
         let raw_contact = r.contact.map(OneOrMany::into_vec).unwrap_or_default();
@@ -653,9 +686,9 @@ impl Routing {
                 }
                 contact.push(ContactSource::FromCase);
             } else {
-                contact.push(ContactSource::Field(
-                    Path::parse(c).map_err(|e| format!("contact: {e}"))?,
-                ));
+                let path = Path::parse(c).map_err(|e| format!("contact: {e}"))?;
+                known_choice("contact", &path, &matcher)?;
+                contact.push(ContactSource::Field(path));
             }
         }
         let utc_offset = r
@@ -1236,6 +1269,27 @@ mod tests {
                 "$recordId",
             ),
             ("- id: a\n  when: {detailType: X__e}\n  contact: \"a..b\"\n", "not a field path"),
+            // A typo in the deferral is refused at load, naming the unknown choice.
+            (
+                "- id: a\n  when: {detailType: CaseChangeEvent}\n  case: $recordId\n  contact: [ContactId, cases.ContactId]\n",
+                "contact: \"cases.ContactId\" is not a choice sfvapi knows: it reads like a relationship (the only relationship read is case.ContactId",
+            ),
+            (
+                "- id: a\n  when: {route: events}\n  eventId: e\n  case: c\n  contact: Case.ContactId\n",
+                "contact: \"Case.ContactId\" is not a choice sfvapi knows",
+            ),
+            (
+                "- id: a\n  when: {detailType: X__e}\n  contact: C__c\n  case: case.Id\n",
+                "case: \"case.Id\" is not a choice sfvapi knows",
+            ),
+            (
+                "- id: a\n  when: {detailType: X__e}\n  contact: Details.ContactId\n",
+                "a relayed event's fields are flat",
+            ),
+            (
+                "- id: a\n  when: {route: outbound-message}\n  contact: sObject.Case__r.ContactId\n",
+                "an Outbound Message's fields are sObject.<Field>",
+            ),
         ];
         for (rules, expected) in cases {
             let e = doc(rules).unwrap_err();

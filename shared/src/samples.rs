@@ -334,13 +334,15 @@ fn oauth_callback() -> serde_json::Value {
     event
 }
 
-pub fn write_all(dir: &str) -> Result<(), String> {
+/// The paths written, in order.
+pub fn write_all(dir: &str) -> Result<Vec<String>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{dir}: {e}"))?;
+    let mut written = Vec::new();
     for (name, event) in all() {
         let path = format!("{dir}/{name}");
         let text = serde_json::to_string_pretty(&event).map_err(|e| e.to_string())?;
         std::fs::write(&path, text + "\n").map_err(|e| format!("{path}: {e}"))?;
-        println!("wrote {path}");
+        written.push(path);
     }
-    Ok(())
+    Ok(written)
 }

@@ -57,9 +57,16 @@ async fn duplicate_is_200_and_costs_one_write_attempt() {
     t.counter.reset();
     let a = answer(t.app.handle(signed_event(&body)).await);
     assert_eq!(a.status, 200, "{}", a.body);
+    // What is stored for the event: its job's status and the rule that made it, read from the
+    // same conditional PutItem (no extra read).
     assert_eq!(
         a.json,
-        serde_json::json!({"status": "duplicate", "eventId": "9a1b7c2e-3f4d-4e5a-8b6c-7d8e9f0a1b2c"})
+        serde_json::json!({
+            "status": "duplicate",
+            "eventId": "9a1b7c2e-3f4d-4e5a-8b6c-7d8e9f0a1b2c",
+            "stored": "PENDING",
+            "rule": "http-platform-event"
+        })
     );
     assert_eq!(t.counter.total(), 1);
     assert_eq!(t.counter.count("PutItem"), 1);
@@ -440,9 +447,15 @@ async fn outbound_message_rejections() {
     let other_org = String::from_utf8(body.clone())
         .unwrap()
         .replace("00D5e000000AbCdEAK", "00D5e000000ZzZz");
-    assert_eq!(
-        answer(t.app.handle(outbound(OM_TOKEN, other_org.as_bytes())).await).status,
-        401
+    let a = answer(t.app.handle(outbound(OM_TOKEN, other_org.as_bytes())).await);
+    assert_eq!(a.status, 401);
+    // The refusal names the org and the variable that would let it in.
+    assert!(
+        a.body.contains(
+            "<faultstring>organization_not_allowed: organization 00D5e000000ZzZz is not in SF_OUTBOUND_ORG_IDS"
+        ),
+        "{}",
+        a.body
     );
 
     let a = answer(

@@ -2111,4 +2111,138 @@ async fn do_not_call_on_a_call_blocks_every_later_dial_also_with_salesforce_down
         .unwrap()
         .starts_with("opted out on call"));
     assert_eq!(w.calls().await.len(), 1, "only the call before she said no");
+
+/// The relay under one routing document (a file), on the world's table.
+fn relay_under(w: &World, routing: &str) -> sfvapi::relay::RelayApp {
+    let vars: HashMap<&str, String> = [
+        ("TABLE_NAME", w.store.table().to_owned()),
+        (
+            "SF_RELAY_ORG_IDS",
+            sfvapi::samples::LOCAL_RELAY_ORG_ID.to_owned(),
+        ),
+        ("ROUTING_FILE", routing.to_owned()),
+    ]
+    .into_iter()
+    .collect();
+    let config = sfvapi::relay::RelayConfig::from_env(&Env::new(move |k| vars.get(k).cloned()))
+        .expect("relay config");
+    sfvapi::relay::RelayApp::new(config, w.store.clone())
+}
+
+async fn relay_answer(app: &sfvapi::relay::RelayApp, eventbridge_id: &str) -> Value {
+    let event =
+        sfvapi::samples::relay_platform_event(sfvapi::samples::LOCAL_RELAY_ORG_ID, eventbridge_id);
+    app.handle_event(&event).await.unwrap().to_json()["jobs"][0].clone()
+}
+
+/// Deliver 4 of issue 26: a relayed event SKIPPED while the routing document was wrong (a typo
+/// in the Contact field) answers, when relayed again under the fixed document, what is stored;
+/// `reroute` under the fixed document makes it PENDING once, the worker calls once, and
+/// rerouting again makes no second job.
+#[tokio::test]
+async fn a_job_skipped_under_a_broken_routing_is_rerouted_once_and_called_once() {
+    use sfvapi::jobs::reroute::{Rerouted, Rerouter};
+    let fixed = format!(
+        "{}/../events/routing-event-relay.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let broken = routing_file(
+        "version: 1\nrules:\n  - id: call-request\n    when: {detailType: Call_Request__e}\n    contact: Contact_Id__c\n",
+    );
+    let w = World::new(&[("ROUTING_FILE", &fixed)]).await;
+    w.vapi_answers(201, None).await;
+    const CHARLES: &str = "0035e00000LowRvAAJ";
+    let mut charles: Value = serde_json::from_slice(&fixture("salesforce/contact.json")).unwrap();
+    charles["Id"] = json!(CHARLES);
+    w.contact(CHARLES, charles).await;
+    let pk = format!("evt#sf#{}", sfvapi::samples::RELAY_EVENT_UUID);
+
+    let skipped = relay_answer(&relay_under(&w, &broken), "eb-1").await;
+    assert_eq!(skipped["status"], "skipped", "{skipped}");
+    assert_eq!(w.status(&pk).await, "SKIPPED");
+
+    // Relayed again under the fixed document: a duplicate, described as stored (SKIPPED, no
+    // rule, the stored reason), not as today's routing would make it.
+    let fixed_relay = relay_under(&w, &fixed);
+    let again = relay_answer(&fixed_relay, "eb-2").await;
+    assert_eq!(again["status"], "duplicate", "{again}");
+    assert_eq!(again["stored"], "SKIPPED", "{again}");
+    assert!(again.get("rule").is_none(), "{again}");
+    assert!(
+        again["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Contact_Id__c: is missing"),
+        "{again}"
+    );
+
+    let fixed_routing = sfvapi::routing::Routing::load_file(&fixed).unwrap();
+    let dry = Rerouter {
+        store: &w.store,
+        routing: &fixed_routing,
+        dry_run: true,
+    };
+    assert_eq!(
+        dry.reroute(&pk, sfvapi::now_millis()).await.unwrap(),
+        Rerouted::WouldQueue {
+            rule: "call-request".into()
+        }
+    );
+    assert_eq!(w.status(&pk).await, "SKIPPED", "a dry run writes nothing");
+    // Found by its time range too.
+    let now = sfvapi::now_millis();
+    assert_eq!(
+        dry.skipped_between(now - 60_000, now + 1).await.unwrap(),
+        std::slice::from_ref(&pk)
+    );
+
+    // The broken document still skips it, saying why.
+    let broken_routing = sfvapi::routing::Routing::load_file(&broken).unwrap();
+    let still = Rerouter {
+        store: &w.store,
+        routing: &broken_routing,
+        dry_run: false,
+    };
+    assert!(matches!(
+        still.reroute(&pk, sfvapi::now_millis()).await.unwrap(),
+        Rerouted::StillSkipped { reason } if reason.contains("Contact_Id__c")
+    ));
+
+    let rerouter = Rerouter {
+        store: &w.store,
+        routing: &fixed_routing,
+        dry_run: false,
+    };
+    assert_eq!(
+        rerouter.reroute(&pk, sfvapi::now_millis()).await.unwrap(),
+        Rerouted::Queued {
+            rule: "call-request".into()
+        }
+    );
+    assert_eq!(w.status(&pk).await, "PENDING");
+    // Twice: no second job.
+    assert_eq!(
+        rerouter.reroute(&pk, sfvapi::now_millis()).await.unwrap(),
+        Rerouted::AlreadyRerouted
+    );
+
+    let worker = w.worker().await;
+    assert!(deliver(&worker, &pk).await.is_empty());
+    assert!(deliver(&worker, &pk).await.is_empty());
+    assert_eq!(w.calls().await.len(), 1, "called once");
+    let job = w.item(&pk).await;
+    let payload: Value = serde_json::from_str(attr::opt_s(&job, "payload").unwrap()).unwrap();
+    assert_eq!(payload["rule"], "call-request");
+    assert_eq!(payload["contactId"], CHARLES);
+    assert_eq!(
+        rerouter.reroute(&pk, sfvapi::now_millis()).await.unwrap(),
+        Rerouted::AlreadyRerouted
+    );
+
+    // Now a duplicate answers the stored job: its status and its rule.
+    let later = relay_answer(&fixed_relay, "eb-3").await;
+    assert_eq!(later["status"], "duplicate");
+    assert_eq!(later["rule"], "call-request", "{later}");
+    assert_ne!(later["stored"], "SKIPPED", "{later}");
+    assert_eq!(w.calls().await.len(), 1, "still one call");
 }

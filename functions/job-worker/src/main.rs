@@ -8,7 +8,7 @@ use sfvapi::jobs::worker::{Worker, WorkerEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     sfvapi::telemetry::init();
-    let worker = Worker::from_env().await?;
+    let worker = sfvapi::bootstrap::init(Worker::from_env()).await?;
     let worker = &worker;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         match WorkerEvent::parse(event.payload)? {

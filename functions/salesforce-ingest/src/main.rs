@@ -8,7 +8,7 @@ use sfvapi::ingest::IngestApp;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     sfvapi::telemetry::init();
-    let app = IngestApp::from_env().await?;
+    let app = sfvapi::bootstrap::init(IngestApp::from_env()).await?;
     let app = &app;
     run(service_fn(move |req: Request| async move {
         Ok::<_, Error>(app.handle(req).await)

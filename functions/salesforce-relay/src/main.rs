@@ -11,7 +11,7 @@ use sfvapi::relay::RelayApp;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     sfvapi::telemetry::init();
-    let app = RelayApp::from_env().await?;
+    let app = sfvapi::bootstrap::init(RelayApp::from_env()).await?;
     let app = &app;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         Ok::<Value, Error>(app.handle(event.payload).await?)

@@ -161,6 +161,12 @@ async fn a_broken_routing_document_stops_the_functions_init_naming_it() {
         .unwrap();
     assert!(!out.status.success(), "init must fail");
     assert!(api.first_next().is_none(), "no invocation was asked for");
+    // Told to the runtime API, so the waiting `cargo lambda invoke` fails at once with it.
+    let reported = api.init_error().expect("the init error is reported");
+    assert!(
+        reported.contains("writeBack.Case: the rule maps no case"),
+        "{reported}"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(&format!(
@@ -168,4 +174,26 @@ async fn a_broken_routing_document_stops_the_functions_init_naming_it() {
         )),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn an_unconfigured_relay_reports_every_missing_variable_to_the_runtime_api_at_once() {
+    let api = RuntimeApi::start().await.unwrap();
+    let child = spawn(&api, &[("EVENT_TTL_DAYS", "0")]);
+    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("the function stops")
+        .unwrap();
+    assert!(!out.status.success(), "init must fail");
+    let reported: Value =
+        serde_json::from_str(&api.init_error().expect("the init error is reported")).unwrap();
+    assert_eq!(reported["errorType"], "Runtime.InitError");
+    let message = reported["errorMessage"].as_str().unwrap();
+    assert!(message.starts_with("3 configuration problems"), "{message}");
+    for var in ["SF_RELAY_ORG_IDS", "EVENT_TTL_DAYS", "TABLE_NAME"] {
+        assert!(
+            message.contains(&format!("environment variable {var} ")),
+            "{var}: {message}"
+        );
+    }
 }

@@ -10,7 +10,7 @@ use sfvapi::salesforce::connect::RefresherApp;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     sfvapi::telemetry::init();
-    let app = RefresherApp::from_env().await?;
+    let app = sfvapi::bootstrap::init(RefresherApp::from_env()).await?;
     let app = &app;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         app.handle(event.payload).await.map_err(Error::from)

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::config::{CommonConfig, ConfigError, Env, SalesforceConfig};
+use crate::config::{CommonConfig, ConfigError, Env, Problems, SalesforceConfig};
 use crate::jobs::queue::QueueSettings;
 use crate::twilio::Sender;
 
@@ -150,18 +150,23 @@ pub struct Pacing {
 }
 
 impl WorkerConfig {
+    /// Every problem at once (`ConfigError::Several`), not one per restart.
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let mut p = Problems::new();
         let invalid = |var: &'static str, reason: String| ConfigError::Invalid { var, reason };
-        let max_attempts: u32 = env.parse_or("MAX_ATTEMPTS", 5)?;
+        let secs = |p: &mut Problems, var: &'static str, default: u64| {
+            p.or(env.secs_or(var, default), Duration::from_secs(default))
+        };
+        let max_attempts: u32 = p.or(env.parse_or("MAX_ATTEMPTS", 5), 5);
         if !(1..=50).contains(&max_attempts) {
-            return Err(invalid("MAX_ATTEMPTS", "must be between 1 and 50".into()));
+            p.push(invalid("MAX_ATTEMPTS", "must be between 1 and 50".into()));
         }
         let queue = QueueSettings {
-            lease: env.secs_or("JOB_LEASE_SECS", 60)?,
-            dial_lease: env.secs_or("DIAL_LEASE_SECS", 120)?,
+            lease: secs(&mut p, "JOB_LEASE_SECS", 60),
+            dial_lease: secs(&mut p, "DIAL_LEASE_SECS", 120),
             max_attempts,
-            backoff_base: env.secs_or("RETRY_BASE_SECS", 30)?,
-            backoff_max: env.secs_or("RETRY_MAX_SECS", 900)?,
+            backoff_base: secs(&mut p, "RETRY_BASE_SECS", 30),
+            backoff_max: secs(&mut p, "RETRY_MAX_SECS", 900),
         };
         let twilio_sender = match (
             env.optional("TWILIO_MESSAGING_SERVICE_SID"),
@@ -172,11 +177,20 @@ impl WorkerConfig {
             (None, None) => None,
         };
         let followup = Followup {
-            policy: env.parse_or("FOLLOWUP_POLICY", FollowupPolicy::NotReached)?,
-            inbound_policy: env.parse_or("FOLLOWUP_INBOUND_POLICY", FollowupPolicy::Never)?,
-            high_value: env.parse_or("FOLLOWUP_HIGH_VALUE", true)?,
-            high_value_revenue: env.parse_or("HIGH_VALUE_REVENUE", 100_000.0)?,
-            channel: env.parse_or("FOLLOWUP_CHANNEL", FollowupChannel::Sms)?,
+            policy: p.or(
+                env.parse_or("FOLLOWUP_POLICY", FollowupPolicy::NotReached),
+                FollowupPolicy::NotReached,
+            ),
+            inbound_policy: p.or(
+                env.parse_or("FOLLOWUP_INBOUND_POLICY", FollowupPolicy::Never),
+                FollowupPolicy::Never,
+            ),
+            high_value: p.or(env.parse_or("FOLLOWUP_HIGH_VALUE", true), true),
+            high_value_revenue: p.or(env.parse_or("HIGH_VALUE_REVENUE", 100_000.0), 0.0),
+            channel: p.or(
+                env.parse_or("FOLLOWUP_CHANNEL", FollowupChannel::Sms),
+                FollowupChannel::Sms,
+            ),
             sms_text: env.optional("FOLLOWUP_SMS_TEXT").unwrap_or_else(|| {
                 "Hi {name}, we just tried to reach you about your support case. Reply or call us back any time.".into()
             }),
@@ -185,51 +199,37 @@ impl WorkerConfig {
             }),
             opt_out_fields: env.list("FOLLOWUP_OPT_OUT_FIELDS"),
         };
-        let quiet_hours = match env.optional("QUIET_HOURS") {
-            None => None,
-            Some(w) => {
-                let offset = env
-                    .optional("QUIET_HOURS_UTC_OFFSET")
-                    .unwrap_or_else(|| "+00:00".into());
-                Some(QuietHours::parse(&w, &offset).map_err(|e| invalid("QUIET_HOURS", e))?)
-            }
-        };
-        let routing = std::sync::Arc::new(crate::routing::Routing::from_env(env)?);
-        // The deprecated fixed-offset window and the policy's zones say the same thing two ways
-        // that disagree twice a year: a deployment uses one.
-        if env.optional("QUIET_HOURS").is_some() && routing.sets_time_zone() {
-            return Err(invalid(
-                "QUIET_HOURS",
-                format!(
-                    "(with QUIET_HOURS_UTC_OFFSET) is deprecated and may not be mixed with the routing document's policy.timeZone ({}): remove it and say the hours as policy.hours or CALL_HOURS, in the customer's own zone",
-                    routing.source_name()
-                ),
-            ));
-        }
-        let mut salesforce = SalesforceConfig::from_env(env)?;
-        // Opt-out checkboxes, and the policy's consent and time-zone fields, must come back with
-        // the Contact.
-        let policy_fields: Vec<String> = routing.policy_contact_fields();
-        for f in followup.opt_out_fields.iter().chain(&policy_fields) {
+        let quiet_hours = env.optional("QUIET_HOURS").and_then(|w| {
+            let offset = env
+                .optional("QUIET_HOURS_UTC_OFFSET")
+                .unwrap_or_else(|| "+00:00".into());
+            p.ok(QuietHours::parse(&w, &offset).map_err(|e| invalid("QUIET_HOURS", e)))
+        });
+        let mut salesforce = SalesforceConfig::collect(env, &mut p);
+        // Opt-out checkboxes must come back with the Contact.
+        for f in &followup.opt_out_fields {
             if !salesforce.contact_custom_fields.contains(f) {
                 salesforce.contact_custom_fields.push(f.clone());
             }
         }
-        let ttl_days: u64 = env.parse_or("EVENT_TTL_DAYS", 7)?;
-        let recent_days: u64 = env.parse_or("INBOUND_RECENT_CALL_DAYS", 3.min(ttl_days.max(1)))?;
+        let ttl_days: u64 = p.or(env.parse_or("EVENT_TTL_DAYS", 7), 7);
+        let recent_days: u64 = p.or(
+            env.parse_or("INBOUND_RECENT_CALL_DAYS", 3.min(ttl_days.max(1))),
+            0,
+        );
         // The index points at call#, which lives EVENT_TTL_DAYS: it must not outlive it.
         if recent_days > ttl_days.max(1) {
-            return Err(invalid(
+            p.push(invalid(
                 "INBOUND_RECENT_CALL_DAYS",
                 format!(
                     "must be at most EVENT_TTL_DAYS ({ttl_days}): the index points at call# items"
                 ),
             ));
         }
-        let vapi_timeout = env.secs_or("VAPI_HTTP_TIMEOUT_SECS", 10)?;
+        let vapi_timeout = secs(&mut p, "VAPI_HTTP_TIMEOUT_SECS", 10);
         // A dial must be answered (or time out) well before the sweep gives up on it.
         if queue.dial_lease < vapi_timeout + Duration::from_secs(30) {
-            return Err(invalid(
+            p.push(invalid(
                 "DIAL_LEASE_SECS",
                 format!(
                     "must exceed VAPI_HTTP_TIMEOUT_SECS ({}) by at least 30 s",
@@ -237,31 +237,34 @@ impl WorkerConfig {
                 ),
             ));
         }
-        let max_concurrent_calls: u32 = env.parse_or(
-            "VAPI_MAX_CONCURRENT_CALLS",
+        let max_concurrent_calls: u32 = p.or(
+            env.parse_or(
+                "VAPI_MAX_CONCURRENT_CALLS",
+                crate::pacing::DEFAULT_MAX_CONCURRENT_CALLS,
+            ),
             crate::pacing::DEFAULT_MAX_CONCURRENT_CALLS,
-        )?;
+        );
         if !(1..=1000).contains(&max_concurrent_calls) {
-            return Err(invalid(
+            p.push(invalid(
                 "VAPI_MAX_CONCURRENT_CALLS",
                 "must be between 1 and 1000".into(),
             ));
         }
-        let max_call = env.secs_or("VAPI_MAX_CALL_SECS", 600)?;
+        let max_call = secs(&mut p, "VAPI_MAX_CALL_SECS", 600);
         // Vapi's assistant `maxDurationSeconds` is 10..=43200 (OpenAPI CreateAssistantDTO).
         if !(10..=43_200).contains(&max_call.as_secs()) {
-            return Err(invalid(
+            p.push(invalid(
                 "VAPI_MAX_CALL_SECS",
                 "must be between 10 and 43200 (Vapi's maxDurationSeconds range)".into(),
             ));
         }
         let reconcile = Reconcile {
-            verify_grace: env.secs_or("VAPI_VERIFY_GRACE_SECS", 60)?,
-            verify_max_tries: env.parse_or("VAPI_VERIFY_MAX_TRIES", 12)?,
-            report_after: max_call + env.secs_or("VAPI_REPORT_GRACE_SECS", 300)?,
+            verify_grace: secs(&mut p, "VAPI_VERIFY_GRACE_SECS", 60),
+            verify_max_tries: p.or(env.parse_or("VAPI_VERIFY_MAX_TRIES", 12), 12),
+            report_after: max_call + secs(&mut p, "VAPI_REPORT_GRACE_SECS", 300),
         };
         if reconcile.verify_max_tries == 0 {
-            return Err(invalid(
+            p.push(invalid(
                 "VAPI_VERIFY_MAX_TRIES",
                 "must be at least 1".into(),
             ));
@@ -269,47 +272,80 @@ impl WorkerConfig {
         let pacing = Pacing {
             max_concurrent_calls,
             slot_hold: max_call + queue.dial_lease,
-            slot_wait: env
-                .secs_or("VAPI_SLOT_WAIT_SECS", 10)?
-                .max(Duration::from_secs(1)),
+            slot_wait: secs(&mut p, "VAPI_SLOT_WAIT_SECS", 10).max(Duration::from_secs(1)),
         };
+        let required = |p: &mut Problems, var: &'static str, hint: &'static str| {
+            p.or(env.required(var, hint), String::new())
+        };
+        let common = CommonConfig::collect(env, &mut p);
+        let vapi_secret_arn =
+            required(&mut p, "VAPI_SECRET_ARN", "the Vapi secret holding api_key");
+        let vapi_assistant_id = required(
+            &mut p,
+            "VAPI_ASSISTANT_ID",
+            "the Vapi assistant that places the calls",
+        );
+        let vapi_phone_number_id = required(
+            &mut p,
+            "VAPI_PHONE_NUMBER_ID",
+            "the Vapi phone number calls come from",
+        );
+        let twilio_timeout = secs(&mut p, "TWILIO_HTTP_TIMEOUT_SECS", 10);
         let mut call_policy = crate::policy::spec::Deployment::default();
         if let Some(raw) = env.optional("CALL_CAP") {
-            call_policy.cap =
-                crate::policy::spec::parse_env_cap(&raw).map_err(|e| invalid("CALL_CAP", e))?;
+            call_policy.cap = p.or(
+                crate::policy::spec::parse_env_cap(&raw).map_err(|e| invalid("CALL_CAP", e)),
+                call_policy.cap,
+            );
         }
         if let Some(raw) = env.optional("CALL_HOURS") {
-            call_policy.hours =
-                crate::policy::Window::parse_hours(&raw).map_err(|e| invalid("CALL_HOURS", e))?;
+            call_policy.hours = p.or(
+                crate::policy::Window::parse_hours(&raw).map_err(|e| invalid("CALL_HOURS", e)),
+                call_policy.hours,
+            );
         }
-        Ok(Self {
+        let Some(routing) = p.ok(crate::routing::Routing::from_env(env)) else {
+            return Err(p.into_error());
+        };
+        // The deprecated fixed-offset window and the policy's zones say the same thing two ways
+        // that disagree twice a year: a deployment uses one.
+        if env.optional("QUIET_HOURS").is_some() && routing.sets_time_zone() {
+            p.push(invalid(
+                "QUIET_HOURS",
+                format!(
+                    "(with QUIET_HOURS_UTC_OFFSET) is deprecated and may not be mixed with the routing document's policy.timeZone ({}): remove it and say the hours as policy.hours or CALL_HOURS, in the customer's own zone",
+                    routing.source_name()
+                ),
+            ));
+        }
+        // The policy's consent and time-zone fields must come back with the Contact too.
+        for f in routing.policy_contact_fields() {
+            if !salesforce.contact_custom_fields.contains(&f) {
+                salesforce.contact_custom_fields.push(f);
+            }
+        }
+        p.finish(Self {
             call_policy,
             pacing,
             reconcile,
-            routing,
-            common: CommonConfig::from_env(env)?,
+            routing: std::sync::Arc::new(routing),
+            common,
             salesforce,
             queue,
-            vapi_secret_arn: env.required("VAPI_SECRET_ARN", "the Vapi secret holding api_key")?,
+            vapi_secret_arn,
             vapi_server_secret_arn: env.optional("VAPI_SERVER_SECRET_ARN"),
             vapi_base_url: env
                 .optional("VAPI_BASE_URL")
                 .unwrap_or_else(|| crate::vapi::client::DEFAULT_BASE_URL.into()),
-            vapi_assistant_id: env.required(
-                "VAPI_ASSISTANT_ID",
-                "the Vapi assistant that places the calls",
-            )?,
-            vapi_phone_number_id: env.required(
-                "VAPI_PHONE_NUMBER_ID",
-                "the Vapi phone number calls come from",
-            )?,
+            vapi_assistant_id,
+            vapi_phone_number_id,
             vapi_timeout,
             twilio_secret_arn: env.optional("TWILIO_SECRET_ARN"),
             twilio_base_url: env
                 .optional("TWILIO_BASE_URL")
                 .unwrap_or_else(|| crate::twilio::DEFAULT_BASE_URL.into()),
             twilio_sender,
-            twilio_timeout: env.secs_or("TWILIO_HTTP_TIMEOUT_SECS", 10)?,
+            twilio_timeout,
             followup,
             quiet_hours,
             ttl: Duration::from_secs(ttl_days.max(1) * 86_400),
@@ -358,4 +394,30 @@ mod tests {
         let e = worker(&[("FOLLOWUP_INBOUND_POLICY", "sometimes")]).unwrap_err();
         assert!(e.to_string().contains("FOLLOWUP_INBOUND_POLICY"), "{e}");
     }
+
+    #[test]
+    fn a_worker_without_configuration_names_every_missing_variable_at_once() {
+        let e = WorkerConfig::from_env(&env(&[
+            ("QUIET_HOURS", "22:00"),
+            ("FOLLOWUP_CHANNEL", "pigeon"),
+        ]))
+        .unwrap_err();
+        let mut vars = e.vars();
+        vars.sort_unstable();
+        assert_eq!(
+            vars,
+            [
+                "FOLLOWUP_CHANNEL",
+                "QUIET_HOURS",
+                "SF_CONNECTION_SECRET_ARN",
+                "TABLE_NAME",
+                "VAPI_ASSISTANT_ID",
+                "VAPI_PHONE_NUMBER_ID",
+                "VAPI_SECRET_ARN"
+            ],
+            "{e}"
+        );
+        assert!(e.to_string().contains("unknown channel \"pigeon\""), "{e}");
+    }
+
 }

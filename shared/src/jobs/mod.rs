@@ -17,6 +17,7 @@ pub mod optout;
 pub mod queue;
 pub mod reconcile;
 pub mod report;
+pub mod reroute;
 pub mod worker;
 pub mod writeback;
 
@@ -189,7 +190,9 @@ pub fn new_retry_dial_job(
 /// The item that records an event sfvapi will not act on (e.g. an Outbound Message notification
 /// without a Contact id), with why. Same key, dedup and attributes as [`new_dial_job`], but
 /// already SKIPPED and outside the `retry_due` index, so the worker never picks it up and
-/// `sfvapi-admin show` explains it. `payload` is what is known about the event (no field values).
+/// `sfvapi-admin show` explains it. `payload` is what is known about the event (no field values);
+/// the caller may add what the routing saw (`reroute::RoutingInput::keep_on`, attribute `input`,
+/// gone with the item) so `sfvapi-admin reroute` can route it again once the document is fixed.
 pub fn skipped_event_item(
     id: &SalesforceEventId,
     payload: String,
@@ -211,4 +214,33 @@ pub fn skipped_event_item(
     item.insert("finished_at".to_owned(), attr::n(received_at_ms));
     item.insert("event_id".to_owned(), attr::s(id.as_str()));
     item
+}
+
+/// What a stored job says about itself: its status, the routing rule it was made by (none for a
+/// SKIPPED event that matched no rule) and, when SKIPPED, why. What a duplicate's answer reports,
+/// so it describes what is stored, not what the event would become under today's routing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredJob {
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl StoredJob {
+    pub fn of(item: &Item) -> Self {
+        let rule = attr::opt_s(item, "payload")
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+            .and_then(|p| p.get("rule").and_then(|r| r.as_str()).map(str::to_owned));
+        let status = attr::opt_s(item, "status").unwrap_or("UNKNOWN").to_owned();
+        let reason = (status == JobStatus::Skipped.as_str())
+            .then(|| attr::opt_s(item, "reason").map(str::to_owned))
+            .flatten();
+        Self {
+            status,
+            rule,
+            reason,
+        }
+    }
 }

@@ -236,6 +236,9 @@ pub struct RejectedNotification {
     pub sobject_type: Option<String>,
     /// What is wrong, naming the field (safe to store and log: no field values).
     pub reason: String,
+    /// The notification as the routing saw it ([`Notification::view`]), kept on the SKIPPED
+    /// item for `sfvapi-admin reroute`; `None` when it was refused before routing.
+    pub input: Option<Map<String, Value>>,
 }
 
 /// One notification of an Outbound Message, as sent: its `Id`, its sObject's type and fields.
@@ -305,6 +308,7 @@ pub fn parse_outbound_message(body: &[u8]) -> Result<OutboundMessage, InvalidVal
                 event_id,
                 sobject_type,
                 reason: e.to_string(),
+                input: None,
             }),
         }
     }

@@ -48,6 +48,14 @@ pub enum PutOutcome {
     AlreadyExists,
 }
 
+/// The result of [`Store::put_if_absent_or_stored`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stored {
+    Created,
+    /// An item with this key already exists (here); nothing was written.
+    Existing(Item),
+}
+
 /// Handle on the table. Cheap to clone; build once per cold start.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -85,6 +93,45 @@ impl Store {
             Ok(_) => Ok(PutOutcome::Created),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
                 Ok(PutOutcome::AlreadyExists)
+            }
+            Err(e) => Err(unavailable("PutItem", &e)),
+        }
+    }
+
+    /// [`Self::put_if_absent`] that, when the key is taken, also answers the stored item (from
+    /// the same PutItem: `ReturnValuesOnConditionCheckFailure=ALL_OLD`, no extra read), so a
+    /// duplicate's answer can say what is stored rather than what the event would become now.
+    pub async fn put_if_absent_or_stored(&self, item: Item) -> Result<Stored, StoreError> {
+        let pk = item
+            .get(PK)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        let res = self
+            .client
+            .put_item()
+            .table_name(&*self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(Stored::Created),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                let old = match e.err() {
+                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
+                        c.item().cloned()
+                    }
+                    _ => None,
+                };
+                match old {
+                    Some(old) => Ok(Stored::Existing(old)),
+                    // A store that does not return the old item: read it.
+                    None => Ok(Stored::Existing(self.get(&pk).await?.unwrap_or_default())),
+                }
             }
             Err(e) => Err(unavailable("PutItem", &e)),
         }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{CommonConfig, ConfigError, Env};
+use crate::config::{CommonConfig, ConfigError, Env, Problems};
 use crate::secrets::SecretString;
 use crate::signature::{PayloadFormat, VapiAuth, VapiHmac};
 
@@ -69,43 +69,49 @@ pub struct VapiWebhookConfig {
 
 impl VapiWebhookConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let tolerance_secs: i64 = env.parse_or("VAPI_SIGNATURE_TOLERANCE_SECS", 300)?;
+        let mut p = Problems::new();
+        let mut tolerance_secs: i64 = p.or(env.parse_or("VAPI_SIGNATURE_TOLERANCE_SECS", 300), 300);
         if !(1..=3600).contains(&tolerance_secs) {
-            return Err(ConfigError::Invalid {
+            p.push(ConfigError::Invalid {
                 var: "VAPI_SIGNATURE_TOLERANCE_SECS",
                 reason: "must be between 1 and 3600 seconds".into(),
             });
+            tolerance_secs = 300;
         }
-        let ttl_days: u64 = env.parse_or("EVENT_TTL_DAYS", 7)?;
-        if ttl_days == 0 {
-            return Err(ConfigError::Invalid {
-                var: "EVENT_TTL_DAYS",
-                reason: "must be at least 1".into(),
-            });
-        }
-        let lookup_ms: u64 = env.parse_or("VAPI_LIVE_LOOKUP_TIMEOUT_MS", 3000)?;
+        let ttl_days = p.or(crate::config::event_ttl_days(env), 7);
+        let lookup_ms: u64 = p.or(env.parse_or("VAPI_LIVE_LOOKUP_TIMEOUT_MS", 3000), 3000);
         if !(100..=15_000).contains(&lookup_ms) {
-            return Err(ConfigError::Invalid {
+            p.push(ConfigError::Invalid {
                 var: "VAPI_LIVE_LOOKUP_TIMEOUT_MS",
                 reason: "must be between 100 and 15000 ms (Vapi waits 20 s by default)".into(),
             });
         }
-        Ok(Self {
-            common: CommonConfig::from_env(env)?,
-            secret_arn: env.required(
-                "VAPI_SERVER_SECRET_ARN",
-                "the ARN or name of the Vapi server secret (server_secrets, context_key)",
-            )?,
-            live_lookups: env.parse_or("SF_LIVE_LOOKUPS", false)?,
-            auth_modes: auth_modes(env)?,
+        let c = Self {
+            common: CommonConfig::collect(env, &mut p),
+            secret_arn: p.or(
+                env.required(
+                    "VAPI_SERVER_SECRET_ARN",
+                    "the ARN or name of the Vapi server secret (server_secrets, context_key)",
+                ),
+                String::new(),
+            ),
+            live_lookups: p.or(env.parse_or("SF_LIVE_LOOKUPS", false), false),
+            auth_modes: auth_modes(env, &mut p),
             tolerance_secs,
-            max_body_bytes: env.parse_or("VAPI_MAX_BODY_BYTES", 1024 * 1024usize)?,
-            max_report_bytes: env.parse_or("VAPI_MAX_REPORT_BYTES", 5 * 1024 * 1024usize)?,
+            max_body_bytes: p.or(env.parse_or("VAPI_MAX_BODY_BYTES", 1024 * 1024usize), 0),
+            max_report_bytes: p.or(
+                env.parse_or("VAPI_MAX_REPORT_BYTES", 5 * 1024 * 1024usize),
+                0,
+            ),
             event_ttl: Duration::from_secs(ttl_days * 86_400),
-            tool_cache_ttl: env.secs_or("VAPI_TOOL_CACHE_TTL_SECS", 86_400)?,
+            tool_cache_ttl: p.or(
+                env.secs_or("VAPI_TOOL_CACHE_TTL_SECS", 86_400),
+                Duration::ZERO,
+            ),
             live_lookup_timeout: Duration::from_millis(lookup_ms),
-            inbound: crate::vapi::inbound::InboundConfig::from_env(env)?,
-        })
+            inbound: p.or(crate::vapi::inbound::InboundConfig::from_env(env), None),
+        };
+        p.finish(c)
     }
 }
 
@@ -114,7 +120,7 @@ impl VapiWebhookConfig {
 /// `VAPI_HMAC_TIMESTAMP_HEADER` (x-timestamp), `VAPI_HMAC_SIGNATURE_PREFIX` (none, e.g. `sha256=`),
 /// `VAPI_HMAC_PAYLOAD_FORMAT` (`{timestamp}.{body}` or `{body}`), `VAPI_HMAC_ENCODING` (hex|base64),
 /// `VAPI_BEARER_HEADER` (authorization).
-fn auth_modes<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Vec<VapiAuth>, ConfigError> {
+fn auth_modes<F: Fn(&str) -> Option<String>>(env: &Env<F>, p: &mut Problems) -> Vec<VapiAuth> {
     let names = {
         let l = env.list("VAPI_AUTH_MODES");
         if l.is_empty() {
@@ -128,62 +134,75 @@ fn auth_modes<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Vec<VapiAut
     for name in names {
         let mode = match name.to_ascii_lowercase().as_str() {
             "hmac" => VapiAuth::Hmac(VapiHmac {
-                algorithm: env.parse_or("VAPI_HMAC_ALGORITHM", defaults.algorithm)?,
+                algorithm: p.or(
+                    env.parse_or("VAPI_HMAC_ALGORITHM", defaults.algorithm),
+                    defaults.algorithm,
+                ),
                 signature_header: header_name(
                     env,
+                    p,
                     "VAPI_HMAC_SIGNATURE_HEADER",
                     &defaults.signature_header,
-                )?,
+                ),
                 timestamp_header: header_name(
                     env,
+                    p,
                     "VAPI_HMAC_TIMESTAMP_HEADER",
                     &defaults.timestamp_header,
-                )?,
+                ),
                 signature_prefix: env
                     .optional("VAPI_HMAC_SIGNATURE_PREFIX")
                     .unwrap_or_default(),
-                payload_format: env
-                    .parse_or("VAPI_HMAC_PAYLOAD_FORMAT", PayloadFormat::TimestampDotBody)?,
-                encoding: env.parse_or("VAPI_HMAC_ENCODING", defaults.encoding)?,
+                payload_format: p.or(
+                    env.parse_or("VAPI_HMAC_PAYLOAD_FORMAT", PayloadFormat::TimestampDotBody),
+                    PayloadFormat::TimestampDotBody,
+                ),
+                encoding: p.or(
+                    env.parse_or("VAPI_HMAC_ENCODING", defaults.encoding),
+                    defaults.encoding,
+                ),
             }),
             "secret" => VapiAuth::Secret,
             "bearer" => VapiAuth::Bearer {
-                header: header_name(env, "VAPI_BEARER_HEADER", "authorization")?,
+                header: header_name(env, p, "VAPI_BEARER_HEADER", "authorization"),
             },
             "legacy" => VapiAuth::Legacy,
             other => {
-                return Err(ConfigError::Invalid {
+                p.push(ConfigError::Invalid {
                     var: "VAPI_AUTH_MODES",
                     reason: format!(
                         "unknown mode {other:?}, expected hmac, secret, bearer or legacy"
                     ),
-                })
+                });
+                continue;
             }
         };
         if !modes.contains(&mode) {
             modes.push(mode);
         }
     }
-    Ok(modes)
+    modes
 }
 
 fn header_name<F: Fn(&str) -> Option<String>>(
     env: &Env<F>,
+    p: &mut Problems,
     var: &'static str,
     default: &str,
-) -> Result<String, ConfigError> {
+) -> String {
     let name = env
         .optional(var)
         .unwrap_or_else(|| default.to_owned())
         .to_ascii_lowercase();
     // Header lookups are by lower-case name; a bad name could never match.
     if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-        return Err(ConfigError::Invalid {
+        p.push(ConfigError::Invalid {
             var,
             reason: format!("{name:?} is not a valid HTTP header name"),
         });
+        return default.to_owned();
     }
-    Ok(name)
+    name
 }
 
 #[cfg(test)]

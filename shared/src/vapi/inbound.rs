@@ -77,16 +77,21 @@ impl InboundConfig {
         let Some(assistant_id) = env.optional("VAPI_INBOUND_ASSISTANT_ID") else {
             return Ok(None);
         };
-        let ms: u64 = env.parse_or("VAPI_ASSISTANT_REQUEST_DEADLINE_MS", 3_000)?;
+        let mut p = crate::config::Problems::new();
+        let ms: u64 = p.or(
+            env.parse_or("VAPI_ASSISTANT_REQUEST_DEADLINE_MS", 3_000),
+            3_000,
+        );
         if !(100..=MAX_DEADLINE_MS).contains(&ms) {
-            return Err(ConfigError::Invalid {
+            p.push(ConfigError::Invalid {
                 var: "VAPI_ASSISTANT_REQUEST_DEADLINE_MS",
                 reason: format!(
                     "must be between 100 and {MAX_DEADLINE_MS} ms (Vapi ends the call when no assistant arrives within 7.5 s end to end)"
                 ),
             });
         }
-        Ok(Some(Self {
+        let salesforce_search = p.or(env.parse_or("INBOUND_SALESFORCE_SEARCH", true), true);
+        p.finish(Some(Self {
             assistant_id,
             deadline: Duration::from_millis(ms),
             greeting: env.optional("INBOUND_GREETING").unwrap_or_else(|| {
@@ -95,7 +100,7 @@ impl InboundConfig {
             greeting_no_case: env.optional("INBOUND_GREETING_NO_CASE").unwrap_or_else(|| {
                 "Hi {firstName}, thanks for calling us back. How can I help?".into()
             }),
-            salesforce_search: env.parse_or("INBOUND_SALESFORCE_SEARCH", true)?,
+            salesforce_search,
         }))
     }
 }

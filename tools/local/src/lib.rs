@@ -33,3 +33,20 @@ pub mod pump;
 pub mod runner;
 pub mod stack;
 pub mod timeline;
+pub mod watch;
+
+/// Every value `SCENARIO` (or `--scenario`) takes: the sandbox's scenarios, then the demo
+/// stories of their own (`callback`, `event-relay`).
+pub const SCENARIOS: [&str; 5] = ["normal", "no-answer", "outage", "callback", "event-relay"];
+
+/// `Ok` when `value` is one of [`SCENARIOS`]; else what to do, naming where the value came from
+/// (`SCENARIO`, `--scenario`) and every scenario.
+pub fn check_scenario(source: &str, value: &str) -> Result<(), String> {
+    if SCENARIOS.contains(&value.trim()) {
+        return Ok(());
+    }
+    Err(format!(
+        "{source} = {value:?} is not a scenario: use one of {} (e.g. make demo SCENARIO=no-answer)",
+        SCENARIOS.join(", ")
+    ))
+}

@@ -5,6 +5,8 @@
 //!   Ctrl-C / SIGTERM; prints one JSON line with the URLs.
 //! - `demo`: the scripted end-to-end flow with a timeline per event; exits 0 only if it completed.
 //! - `demo-ingest`: the sample events through the ingest handler alone.
+//! - `watch`: the stack's table, secrets and sandbox for `cargo lambda watch`, which it runs with
+//!   their environment written to `.local/watch.env` (`make watch`, `sfvapi_local::watch`).
 //!
 //! Options: `--port P` (runner port, default any free one), `--timeout-secs N` (demo wait,
 //! default 30), `--scenario normal|no-answer|outage|opt-out|callback|event-relay|calling-policy` (also `SCENARIO`;
@@ -21,7 +23,7 @@ use std::time::Duration;
 use sfvapi_local::demo::{self, DemoOptions};
 use sfvapi_local::stack::{Stack, StackConfig};
 
-const USAGE: &str = "usage: sfvapi-local serve|demo|demo-ingest [--port P] [--timeout-secs N] [--scenario normal|no-answer|outage|opt-out|callback|event-relay|calling-policy] [sandbox flags]\n(run it through scripts/services.sh, or `make demo`)";
+const USAGE: &str = "usage: sfvapi-local serve|demo|demo-ingest|watch [--port P] [--timeout-secs N] [--scenario normal|no-answer|outage|opt-out|callback|event-relay|calling-policy] [sandbox flags]\n(run it through scripts/services.sh, or `make demo`)";
 
 /// Demo stories that are not sandbox scenarios: the customer calling back
 /// (`tools/local/src/callback.rs`) and the relayed events (`tools/local/src/event_relay.rs`).
@@ -48,7 +50,13 @@ fn parse_args(mut raw: Vec<String>) -> Result<Args, String> {
     let mut timeout = Duration::from_secs(30);
     let mut rest = Vec::new();
     let story_of = |s: &str| STORIES.iter().copied().find(|k| *k == s.trim());
-    let mut story = std::env::var("SCENARIO").ok().and_then(|s| story_of(&s));
+    let scenario = std::env::var("SCENARIO")
+        .ok()
+        .filter(|s| !s.trim().is_empty());
+    if let Some(s) = &scenario {
+        sfvapi_local::check_scenario("SCENARIO", s)?;
+    }
+    let mut story = scenario.and_then(|s| story_of(&s));
     let mut it = raw.into_iter();
     while let Some(a) = it.next() {
         let (name, inline) = match a.split_once('=') {
@@ -82,6 +90,11 @@ fn parse_args(mut raw: Vec<String>) -> Result<Args, String> {
                     && it.as_slice().first().and_then(|s| story_of(s)).is_some() =>
             {
                 story = it.next().as_deref().and_then(story_of);
+            }
+            "--scenario" => {
+                let v = value(&mut it)?;
+                sfvapi_local::check_scenario("--scenario", &v)?;
+                rest.push(format!("--scenario={v}"));
             }
             _ => rest.push(a),
         }
@@ -159,6 +172,10 @@ async fn main() -> ExitCode {
             }
         }
         "demo-ingest" => ingest_demo::run().await,
+        "watch" => {
+            init_logs("warn");
+            watch(args).await
+        }
         _ => Err(USAGE.into()),
     };
     match result {
@@ -182,6 +199,63 @@ async fn serve(args: Args) -> Result<(), String> {
     eprintln!("stopping");
     stack.shutdown().await;
     Ok(())
+}
+
+/// `make watch`: the local stack, its environment written to `.local/watch.env`, and
+/// `cargo lambda watch --env-file` on it until Ctrl-C or SIGTERM, which stop both.
+async fn watch(args: Args) -> Result<(), String> {
+    let config = StackConfig {
+        runner_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port),
+        sandbox: args.sandbox,
+        ..StackConfig::default()
+    };
+    let stack = Stack::start(config).await.map_err(|e| e.to_string())?;
+    let path = sfvapi_local::watch::ENV_FILE;
+    if let Some(dir) = std::path::Path::new(path).parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, sfvapi_local::watch::env_file(&stack.env))
+        .map_err(|e| format!("{path}: {e}"))?;
+    eprintln!(
+        "local stack up (table {}); the functions' environment is in {path}\n         invoke with: make invoke FN=salesforce-ingest EVENT=salesforce-new-event.json",
+        stack.table
+    );
+    let mut child = tokio::process::Command::new("cargo")
+        .args(["lambda", "watch", "--env-file", path])
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "cargo lambda watch: {e} (is .tools/venv/bin on PATH? `make watch` puts it there)"
+            )
+        })?;
+    let outcome = tokio::select! {
+        status = child.wait() => match status {
+            Ok(s) if s.success() => Ok(()),
+            Ok(s) => Err(format!("cargo lambda watch ended: {s}")),
+            Err(e) => Err(format!("cargo lambda watch: {e}")),
+        },
+        () = wait_for_signal() => {
+            eprintln!("stopping");
+            Ok(())
+        }
+    };
+    // SIGTERM first, so cargo lambda watch stops the functions it started; then for sure.
+    if let Some(pid) = child.id() {
+        let _ = tokio::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await;
+    }
+    if tokio::time::timeout(std::time::Duration::from_secs(5), child.wait())
+        .await
+        .is_err()
+    {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
+    stack.shutdown().await;
+    outcome
 }
 
 async fn wait_for_signal() {

@@ -205,7 +205,7 @@ async fn run_unbounded(sandbox: sandbox::Config, limit: Duration) -> Run {
 
     // Salesforce → runner → the ingest handler, over real HTTP: 202 / 200 duplicate / 202 / 401.
     let sent = demo::send_script(&stack.runner_url).await.unwrap();
-    let answers: Vec<(u16, Value)> = sent
+    let mut answers: Vec<(u16, Value)> = sent
         .iter()
         .map(|s| {
             (
@@ -214,11 +214,24 @@ async fn run_unbounded(sandbox: sandbox::Config, limit: Duration) -> Run {
             )
         })
         .collect();
+    // The duplicate answers what is stored: the job (by now PENDING, or already being worked on)
+    // and its rule.
+    let stored = answers[1].1["stored"].take();
+    assert!(
+        ["PENDING", "RUNNING", "DIALING", "DONE"].contains(&stored.as_str().unwrap_or("")),
+        "{stored}"
+    );
+    if let Some(o) = answers[1].1.as_object_mut() {
+        o.remove("stored");
+    }
     assert_eq!(
         answers,
         [
             (202, json!({"status": "queued", "eventId": ADA_EVENT})),
-            (200, json!({"status": "duplicate", "eventId": ADA_EVENT})),
+            (
+                200,
+                json!({"status": "duplicate", "eventId": ADA_EVENT, "rule": "http-flat"})
+            ),
             (202, json!({"status": "queued", "eventId": GRACE_EVENT})),
             (401, json!({"error": "invalid_signature"})),
         ]

@@ -4,6 +4,8 @@
 //!   sfvapi-admin jobs --status FAILED             list jobs in one status
 //!   sfvapi-admin show <eventId>                   a job, its call and its timeline
 //!   sfvapi-admin redrive <eventId> [--force]      FAILED (or, with --force, NEEDS_REVIEW) → PENDING
+//!   sfvapi-admin reroute <eventId>… | --from T [--to T] [--dry-run] [--routing FILE]
+//!                                                 SKIPPED jobs through the current routing, once
 //!   sfvapi-admin sweep                            run the retry sweep once
 //!   sfvapi-admin sign-events [DIR]                (re)write DIR/*.json API Gateway events, freshly signed
 //!
@@ -11,7 +13,11 @@
 //!
 //! AWS settings (region, credentials, endpoints) come from the environment like every AWS tool:
 //! `AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:8000` points it at DynamoDB Local.
+//!
+//! Times print as UTC ISO-8601. A command writes its output at the end, once; a reader that
+//! went away (`sfvapi-admin show <id> | head -4`) ends it quietly, never with a panic.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 mod jobs;
@@ -21,6 +27,10 @@ const USAGE: &str = "usage:
   sfvapi-admin jobs --status FAILED|NEEDS_REVIEW|RETRY|PENDING|RUNNING|DIALING|DONE|SKIPPED [--table NAME]
   sfvapi-admin show <eventId> [--table NAME]
   sfvapi-admin redrive <eventId> [--force] [--table NAME]
+  sfvapi-admin reroute <eventId>... [--dry-run] [--routing FILE] [--table NAME]
+  sfvapi-admin reroute --from TIME [--to TIME] [--dry-run] [--routing FILE] [--table NAME]
+      SKIPPED jobs through the current routing document (--routing, else $ROUTING_FILE, else
+      the built-in routing.yaml); each job is rerouted at most once. TIME: 2026-12-06T03:00:00Z
   sfvapi-admin sweep [--table NAME]
   sfvapi-admin sign-events [DIR]             (default: events)
 The table defaults to $TABLE_NAME; AWS settings come from the environment.";
@@ -33,23 +43,52 @@ async fn main() -> ExitCode {
         Some("jobs") => jobs::list(&args[1..]).await,
         Some("show") => jobs::show(&args[1..]).await,
         Some("redrive") => jobs::redrive(&args[1..]).await,
+        Some("reroute") => jobs::reroute(&args[1..]).await,
         Some("sweep") => jobs::sweep(&args[1..]).await,
-        Some("sign-events") => {
-            sfvapi::samples::write_all(args.get(1).map(String::as_str).unwrap_or("events"))
-        }
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            Ok(())
-        }
+        Some("sign-events") => sfvapi::samples::write_all(
+            args.get(1).map(String::as_str).unwrap_or("events"),
+        )
+        .map(|paths| {
+            paths
+                .iter()
+                .map(|p| format!("wrote {p}\n"))
+                .collect::<String>()
+        }),
+        Some("-h" | "--help" | "help") => Ok(format!("{USAGE}\n")),
         _ => Err(format!("unknown command\n{USAGE}")),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(text) => emit(&text),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Write a command's output. A closed pipe (the reader took what it wanted) is not a failure.
+fn emit(text: &str) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: writing the output: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `say!(out, "…", …)`: one line onto a command's output.
+#[macro_export]
+macro_rules! say {
+    ($out:expr, $($arg:tt)*) => {{
+        $out.push_str(&format!($($arg)*));
+        $out.push('\n');
+    }};
 }
 
 pub(crate) fn flag(args: &[String], name: &str) -> Option<String> {
@@ -65,13 +104,12 @@ pub(crate) fn table_name(args: &[String]) -> Result<String, String> {
         .ok_or_else(|| "no table: pass --table NAME or set TABLE_NAME".to_owned())
 }
 
-async fn create_table(args: &[String]) -> Result<(), String> {
+async fn create_table(args: &[String]) -> Result<String, String> {
     let table = table_name(args)?;
     let sdk = sfvapi::config::aws_sdk_config().await;
     let client = sfvapi::store::client(&sdk);
     sfvapi::store::create_table(&client, &table)
         .await
         .map_err(|e| e.to_string())?;
-    println!("table {table} is ready");
-    Ok(())
+    Ok(format!("table {table} is ready\n"))
 }
