@@ -2111,6 +2111,7 @@ async fn do_not_call_on_a_call_blocks_every_later_dial_also_with_salesforce_down
         .unwrap()
         .starts_with("opted out on call"));
     assert_eq!(w.calls().await.len(), 1, "only the call before she said no");
+}
 
 /// The relay under one routing document (a file), on the world's table.
 fn relay_under(w: &World, routing: &str) -> sfvapi::relay::RelayApp {
