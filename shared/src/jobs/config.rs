@@ -419,5 +419,4 @@ mod tests {
         );
         assert!(e.to_string().contains("unknown channel \"pigeon\""), "{e}");
     }
-
 }

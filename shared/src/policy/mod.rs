@@ -270,7 +270,13 @@ mod tests {
         // Idaho's 208-332: Boise (Mountain) and Los Angeles (Pacific). 14:30 UTC in January is
         // 07:30 in Boise and 06:30 in Los Angeles: the call waits for 08:00 Pacific.
         let (c, p) = contact("+12083325555", &[]);
-        let v = check(&Policy::default(), None, &c, &p, utc("2027-01-13T14:30:00Z"));
+        let v = check(
+            &Policy::default(),
+            None,
+            &c,
+            &p,
+            utc("2027-01-13T14:30:00Z"),
+        );
         let Verdict::Wait { until, reason } = v else {
             panic!("{v:?}")
         };

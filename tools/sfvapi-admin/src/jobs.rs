@@ -255,7 +255,7 @@ async fn calling_policy(
             break;
         };
         say!(
-                out,
+            out,
             "call {n} of the cadence ({pk}#{n}): {} {} {}",
             attr::opt_s(&next, "status").unwrap_or("?"),
             attr::opt_s(&next, "call_id").unwrap_or(""),
@@ -278,9 +278,7 @@ async fn calling_policy(
                 out,
                 "opted out: Contact {contact} on call {} at {}; no call or follow-up reaches her",
                 attr::opt_s(&o, "call_id").unwrap_or("?"),
-                attr::opt_n(&o, "opted_out_at")
-                    .map(utc)
-                    .unwrap_or_default()
+                attr::opt_n(&o, "opted_out_at").map(utc).unwrap_or_default()
             );
         }
     }

@@ -243,7 +243,10 @@ async fn show_explains_the_calling_policy() {
     let (ok, out) = admin(&table, &["show", "cli-policy-1"]);
     assert!(ok, "{out}");
     assert!(out.contains(reason), "{out}");
-    assert!(out.contains("next try       2026-07-15T15:00:00.000Z"), "{out}");
+    assert!(
+        out.contains("next try       2026-07-15T15:00:00.000Z"),
+        "{out}"
+    );
     assert!(
         out.contains("call 2 of the cadence (evt#sf#cli-policy-1#2): RETRY")
             && out.contains("call 1 ended customer-did-not-answer"),
