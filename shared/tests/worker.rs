@@ -2249,3 +2249,83 @@ async fn a_job_skipped_under_a_broken_routing_is_rerouted_once_and_called_once()
     assert_ne!(later["stored"], "SKIPPED", "{later}");
     assert_eq!(w.calls().await.len(), 1, "still one call");
 }
+
+/// `consent: {contactPointType: Phone}`: the Contact's Individual's ContactPointTypeConsent
+/// records decide (one more query); a yes calls, a later no, none or an unreadable object never.
+#[tokio::test]
+async fn consent_from_the_consent_objects_fails_closed() {
+    const INDIVIDUAL: &str = "0PK5e000000AbCdGAK";
+    let doc = policy_document("{consent: {contactPointType: Phone, purpose: Customer Service}}");
+    let cases: [(u16, Value, Option<&str>); 4] = [
+        (
+            200,
+            json!([{"attributes": {"type": "ContactPointTypeConsent"}, "PrivacyConsentStatus": "OptIn", "EffectiveFrom": "2026-01-01T00:00:00.000+0000", "EffectiveTo": null}]),
+            None,
+        ),
+        (
+            200,
+            json!([
+                {"attributes": {"type": "ContactPointTypeConsent"}, "PrivacyConsentStatus": "OptIn", "EffectiveFrom": "2026-01-01T00:00:00.000+0000", "EffectiveTo": null},
+                {"attributes": {"type": "ContactPointTypeConsent"}, "PrivacyConsentStatus": "OptOut", "EffectiveFrom": "2026-06-01T00:00:00.000+0000", "EffectiveTo": null}
+            ]),
+            Some("no consent: OptOut in effect (ContactPointTypeConsent Phone, purpose Customer Service of Individual 0PK5e000000AbCdGAK)"),
+        ),
+        (200, json!([]), Some("no consent: no ContactPointTypeConsent record")),
+        // An org without Data Protection and Privacy has no such object (Salesforce's 400).
+        (
+            400,
+            json!([{"message": "sObject type 'ContactPointTypeConsent' is not supported.", "errorCode": "INVALID_TYPE"}]),
+            Some("no consent: the consent could not be read"),
+        ),
+    ];
+    for (i, (status, records, skipped)) in cases.into_iter().enumerate() {
+        let w = World::new(&[("ROUTING_FILE", &doc)]).await;
+        w.vapi_answers(201, None).await;
+        let mut ada: Value = serde_json::from_slice(&fixture("salesforce/contact.json")).unwrap();
+        ada["IndividualId"] = json!(INDIVIDUAL);
+        contact_query_mock(ADA, Some(ada))
+            .with_priority(1)
+            .mount(&w.sf)
+            .await;
+        let body = if status == 200 {
+            json!({"totalSize": records.as_array().unwrap().len(), "done": true, "records": records})
+        } else {
+            records
+        };
+        Mock::given(method("GET"))
+            .and(path(SF_QUERY_PATH))
+            .and(wiremock::matchers::query_param_contains(
+                "q",
+                "FROM ContactPointTypeConsent",
+            ))
+            .respond_with(ResponseTemplate::new(status).set_body_json(body))
+            .with_priority(1)
+            .mount(&w.sf)
+            .await;
+        let worker = w.worker().await;
+        let pk = w.enqueue(&format!("cpc-{i}"), ADA).await;
+        deliver(&worker, &pk).await;
+        let job = w.item(&pk).await;
+        match skipped {
+            None => {
+                assert_eq!(attr::opt_s(&job, "status"), Some("DONE"), "{job:?}");
+                assert_eq!(w.calls().await.len(), 1);
+            }
+            Some(why) => {
+                assert_eq!(attr::opt_s(&job, "status"), Some("SKIPPED"), "{job:?}");
+                let reason = attr::opt_s(&job, "reason").unwrap();
+                assert!(reason.starts_with(why), "{reason}");
+                assert!(w.calls().await.is_empty());
+            }
+        }
+        let q = queries(&w).await;
+        assert!(
+            q.contains("IndividualId"),
+            "the Contact's query reads it: {q}"
+        );
+        assert!(
+            q.contains(&format!("WHERE PartyId = '{INDIVIDUAL}' AND ContactPointType = 'Phone' AND DataUsePurpose.Name = 'Customer Service'")),
+            "{q}"
+        );
+    }
+}

@@ -200,6 +200,12 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
     // The calling policy: consent and the window (in process), then the opt-outs and the caps
     // (one conditional write). Waiting uses no attempt.
     let policy = rule_policy.effective(&inner.config.call_policy);
+    if let Some(crate::policy::Consent::ContactPoint { channel, purpose }) = &policy.consent {
+        if let Some(outcome) = contact_point_consent(w, &contact, channel, purpose.as_deref()).await
+        {
+            return Ok((outcome, read_at));
+        }
+    }
     match crate::policy::check(
         &policy,
         quiet_hours.as_ref(),
@@ -564,6 +570,51 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
         },
         extra,
     ))
+}
+
+/// Consent from the consent objects (`crate::salesforce::consent`): `None` when an `OptIn` is in
+/// effect; else what the job does: SKIPPED (no consent, no Individual, an org without Data
+/// Protection and Privacy: fail closed), or RETRY when Salesforce could not answer.
+async fn contact_point_consent(
+    w: &Worker,
+    contact: &Contact,
+    channel: &str,
+    purpose: Option<&str>,
+) -> Option<Outcome> {
+    let skip = |why: String| {
+        metric("policy_no_consent", 1.0, Unit::Count);
+        Some(Outcome::Skipped {
+            reason: format!("no consent: {why}"),
+        })
+    };
+    let Some(individual) = contact
+        .custom
+        .get("IndividualId")
+        .and_then(Value::as_str)
+        .and_then(|s| crate::ids::SalesforceId::parse("IndividualId", s).ok())
+    else {
+        return skip("the Contact has no Individual (Contact.IndividualId is empty)".into());
+    };
+    let records = match w
+        .inner
+        .salesforce
+        .rest
+        .contact_point_consents(&individual, channel, purpose)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) if e.is_retryable() => return Some(sf_outcome("reading the consent", &e)),
+        Err(e) => return skip(format!("the consent could not be read ({e})")),
+    };
+    match crate::salesforce::consent::decide(&records, w.clock().now().timestamp_millis()) {
+        Ok(()) => None,
+        Err(why) => skip(format!(
+            "{why} (ContactPointTypeConsent {channel}{} of Individual {individual})",
+            purpose
+                .map(|p| format!(", purpose {p}"))
+                .unwrap_or_default()
+        )),
+    }
 }
 
 /// Who holds a call's pacing slot: the event (its first call), or `<event>#<n>` for call n of a

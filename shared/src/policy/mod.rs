@@ -76,13 +76,16 @@ pub enum Verdict {
     Skip { reason: String },
 }
 
-/// Whether the Contact's consent field holds one of the values that mean yes.
+/// Whether the Contact's consent field holds one of the values that mean yes. Consent in the
+/// consent objects is read by the worker before [`check`] (`Consent::ContactPoint`).
 fn consent_given(c: &Consent, contact: &Contact) -> Result<(), String> {
-    let value = match contact.custom.get(&c.field) {
+    let Consent::Field { field, values } = c else {
+        return Ok(());
+    };
+    let value = match contact.custom.get(field) {
         None => {
             return Err(format!(
-                "no consent: Contact.{} was not read (is it a Contact field?)",
-                c.field
+                "no consent: Contact.{field} was not read (is it a Contact field?)"
             ))
         }
         Some(serde_json::Value::Null) => None,
@@ -92,14 +95,12 @@ fn consent_given(c: &Consent, contact: &Contact) -> Result<(), String> {
         Some(_) => None,
     };
     match value {
-        Some(v) if c.values.contains(&v) => Ok(()),
+        Some(v) if values.contains(&v) => Ok(()),
         Some(v) => Err(format!(
-            "no consent: Contact.{} is {:?}, not one of {:?}",
-            c.field,
+            "no consent: Contact.{field} is {:?}, not one of {values:?}",
             v.chars().take(40).collect::<String>(),
-            c.values
         )),
-        None => Err(format!("no consent: Contact.{} is empty", c.field)),
+        None => Err(format!("no consent: Contact.{field} is empty")),
     }
 }
 
@@ -305,7 +306,7 @@ mod tests {
     #[test]
     fn consent_fails_closed() {
         let policy = Policy {
-            consent: Some(Consent {
+            consent: Some(Consent::Field {
                 field: "Voice_Consent__c".into(),
                 values: vec!["true".into()],
             }),
@@ -332,7 +333,7 @@ mod tests {
         ));
         // A picklist.
         let policy = Policy {
-            consent: Some(Consent {
+            consent: Some(Consent::Field {
                 field: "Consent__c".into(),
                 values: vec!["Granted".into()],
             }),

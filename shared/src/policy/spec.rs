@@ -54,12 +54,19 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("busy", "customer-busy"),
 ];
 
-/// What the worker must hold before it dials: a Contact field with one of these values.
+/// What the worker must hold before it dials; without it the job is SKIPPED, never dialled.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Consent {
-    pub field: String,
-    /// Compared with the field's value as text (`true` for a checkbox, a picklist's value).
-    pub values: Vec<String>,
+pub enum Consent {
+    /// A Contact field with one of these values (compared as text: `true` for a checkbox, a
+    /// picklist's value), read in the Contact's own query.
+    Field { field: String, values: Vec<String> },
+    /// An `OptIn` `ContactPointTypeConsent` in effect for this contact point type (`Phone`) of the
+    /// Contact's `Individual`, and none `OptOut` (`crate::salesforce::consent`): one more query.
+    ContactPoint {
+        channel: String,
+        /// A `DataUsePurpose` name the consent must be for.
+        purpose: Option<String>,
+    },
 }
 
 /// What a job does when the cap is reached.
@@ -195,7 +202,10 @@ impl Policy {
         self.time_zone_field
             .as_deref()
             .into_iter()
-            .chain(self.consent.as_ref().map(|c| c.field.as_str()))
+            .chain(self.consent.as_ref().map(|c| match c {
+                Consent::Field { field, .. } => field.as_str(),
+                Consent::ContactPoint { .. } => "IndividualId",
+            }))
     }
 }
 
@@ -334,11 +344,41 @@ fn object_keys(
 }
 
 fn consent(m: &serde_json::Map<String, Value>) -> Result<Consent, String> {
+    if let Some(channel) = m.get("contactPointType") {
+        object_keys("consent", m, &["contactPointType", "purpose"])?;
+        // ContactPointTypeConsent.ContactPointType's values (Object Reference).
+        const CHANNELS: &[&str] = &["Phone", "Email", "MailingAddress", "Social", "Web"];
+        let channel = channel
+            .as_str()
+            .filter(|c| CHANNELS.contains(c))
+            .ok_or(format!(
+                "policy.consent.contactPointType: one of {}",
+                CHANNELS.join(", ")
+            ))?;
+        let purpose = match m.get("purpose") {
+            None => None,
+            Some(p) => {
+                let p = p.as_str().map(str::trim).unwrap_or_default();
+                let ok = !p.is_empty()
+                    && p.len() <= 80
+                    && p.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || " -_".contains(c));
+                if !ok {
+                    return Err("policy.consent.purpose: a DataUsePurpose name (letters, digits, spaces, - and _)".into());
+                }
+                Some(p.to_owned())
+            }
+        };
+        return Ok(Consent::ContactPoint {
+            channel: channel.to_owned(),
+            purpose,
+        });
+    }
     object_keys("consent", m, &["field", "values"])?;
     let field = m
         .get("field")
         .and_then(Value::as_str)
-        .ok_or("policy.consent.field: the Contact field that holds the consent is required")?;
+        .ok_or("policy.consent.field: the Contact field that holds the consent is required (or contactPointType: Phone, for the consent objects)")?;
     let values = match m.get("values") {
         None => vec!["true".to_owned()],
         Some(v) => strings("consent.values", v)?,
@@ -346,7 +386,7 @@ fn consent(m: &serde_json::Map<String, Value>) -> Result<Consent, String> {
     if values.is_empty() {
         return Err("policy.consent.values: at least one value means consent".into());
     }
-    Ok(Consent {
+    Ok(Consent::Field {
         field: api_name("consent.field", field)?,
         values,
     })
@@ -567,10 +607,21 @@ mod tests {
             "the third call was the last"
         );
         assert_eq!(r.next_after(1, "customer-ended-call"), None, "reached");
+        let p = raw("{consent: {contactPointType: Phone, purpose: Customer Service}}")
+            .parse()
+            .unwrap();
+        assert_eq!(
+            p.consent,
+            Some(Consent::ContactPoint {
+                channel: "Phone".into(),
+                purpose: Some("Customer Service".into())
+            })
+        );
+        assert_eq!(p.contact_fields().collect::<Vec<_>>(), ["IndividualId"]);
         let p = raw("{}").over(Some(&defaults)).parse().unwrap();
         assert_eq!(
             p.consent,
-            Some(Consent {
+            Some(Consent::Field {
                 field: "Voice_Consent__c".into(),
                 values: vec!["true".into()]
             })
@@ -587,6 +638,18 @@ mod tests {
             ("{skipDates: [2026-02-30]}", "policy.skipDates"),
             ("{consent: {values: [true]}}", "policy.consent.field"),
             ("{consent: {field: 'a b'}}", "policy.consent.field"),
+            (
+                "{consent: {contactPointType: Fax}}",
+                "policy.consent.contactPointType",
+            ),
+            (
+                "{consent: {contactPointType: Phone, purpose: \"x'; DELETE\"}}",
+                "policy.consent.purpose",
+            ),
+            (
+                "{consent: {contactPointType: Phone, field: A__c}}",
+                "policy.consent.field",
+            ),
             ("{cap: {calls: 0}}", "policy.cap.calls"),
             ("{cap: {calls: 11}}", "policy.cap.calls"),
             ("{cap: {per: 2y}}", "policy.cap.per"),

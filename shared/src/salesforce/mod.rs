@@ -3,6 +3,7 @@
 //! and the token refresher / connect routes (`connect`).
 
 pub mod connect;
+pub mod consent;
 pub mod events;
 pub mod lookup;
 pub mod oauth;

@@ -106,7 +106,7 @@ pub fn in_process(n: usize) -> (f64, Samples, usize) {
     let plain = Policy::default();
     let strict = Policy {
         time_zone_field: Some("Time_Zone__c".into()),
-        consent: Some(Consent {
+        consent: Some(Consent::Field {
             field: "Voice_Consent__c".into(),
             values: vec!["true".into()],
         }),
