@@ -296,33 +296,15 @@ pub(crate) async fn run_report(
         .await?;
         extra.push(("opted_out", AttributeValue::S("analysis".into())));
     }
-    let opt_out_call = crate::policy::ledger::contact_opted_out(store, contact_id).await?;
     let call_policy = rule
         .map(|r| &r.policy)
         .unwrap_or(inner.config.routing.default_policy());
     let reached = !EndedReason::parse(&p.ended_reason).is_not_reached();
     // A call that reached nobody: the next call of the rule's cadence, once.
-    let cadence = match (&call_policy.retry, &opt_out_call, p.is_inbound()) {
-        (Some(retry), None, false) => {
-            schedule_retry(w, retry, &p, &c, contact_id, &mut extra).await?
-        }
+    let cadence = match (&call_policy.retry, p.is_inbound()) {
+        (Some(retry), false) => schedule_retry(w, retry, &p, &c, contact_id, &mut extra).await?,
         _ => Cadence::Over,
     };
-    if let Some(call) = &opt_out_call {
-        extra.push((
-            "followup",
-            AttributeValue::S(format!("opted out on call {call}")),
-        ));
-        return Ok((
-            Outcome::Done {
-                call_id: None,
-                detail: Some(format!(
-                    "Task upserted; the customer opted out on call {call}"
-                )),
-            },
-            extra,
-        ));
-    }
     let cadence_follow_up = call_policy.retry.as_ref().map(|r| r.follow_up);
     let hold = match (cadence, cadence_follow_up) {
         (_, Some(RetryFollowUp::Never)) => Some("never during a retry cadence"),
@@ -438,7 +420,12 @@ pub(crate) async fn run_report(
             extra,
         ));
     }
-    if let Some(call) = crate::policy::ledger::phone_opted_out(store, &phone).await? {
+    // Never after a "no": the Contact's or the number's (read only when a message would go).
+    let said_no = match crate::policy::ledger::contact_opted_out(store, contact_id).await? {
+        Some(call) => Some(call),
+        None => crate::policy::ledger::phone_opted_out(store, &phone).await?,
+    };
+    if let Some(call) = said_no {
         extra.push((
             "followup",
             AttributeValue::S(format!("opted out on call {call}")),
@@ -447,7 +434,7 @@ pub(crate) async fn run_report(
             Outcome::Done {
                 call_id: None,
                 detail: Some(format!(
-                    "Task upserted; the number opted out on call {call}"
+                    "Task upserted; the customer opted out on call {call}"
                 )),
             },
             extra,
@@ -636,6 +623,14 @@ async fn schedule_retry(
         }
         return Ok(Cadence::Over);
     };
+    // An opt-out ends the cadence.
+    if let Some(call) = crate::policy::ledger::contact_opted_out(store, contact_id).await? {
+        extra.push((
+            "retry",
+            AttributeValue::S(format!("none: the customer opted out on call {call}")),
+        ));
+        return Ok(Cadence::Over);
+    }
     let next = n + 1;
     let now = crate::now_millis();
     let due = now + delay.as_millis() as i64;
