@@ -235,7 +235,13 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
         }
         Verdict::Skip { reason } => {
             info!(reason, "the calling policy says never");
-            metric("policy_no_consent", 1.0, Unit::Count);
+            // No consent; else no calling time at all in the next two weeks (counted with the
+            // waits: a window that never opens is a window problem).
+            if reason.starts_with("no consent") {
+                metric("policy_no_consent", 1.0, Unit::Count);
+            } else {
+                metric("policy_wait_window", 1.0, Unit::Count);
+            }
             return Ok((Outcome::Skipped { reason }, read_at));
         }
     }
