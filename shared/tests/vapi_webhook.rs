@@ -144,6 +144,7 @@ fn snapshot() -> CallSnapshot {
             reason: Some("Payment failed twice".into()),
         }),
         captured_at: Some(1_795_690_000_000),
+        handoff: None,
     }
 }
 
