@@ -861,9 +861,8 @@ impl Routing {
 
     fn handoff(h: RawHandoff) -> Result<Handoff, String> {
         let phone = |key: &'static str, raw: &str| {
-            E164Phone::parse(key, raw).map_err(|e| {
-                format!("{key}: {raw:?} {} (write it as +15550100123)", e.problem)
-            })
+            E164Phone::parse(key, raw)
+                .map_err(|e| format!("{key}: {raw:?} {} (write it as +15550100123)", e.problem))
         };
         let to = match (h.to.as_deref().map(str::trim), h.number.as_deref()) {
             (Some("caseOwner"), None) => HandoffTarget::CaseOwner,
@@ -1614,14 +1613,23 @@ mod tests {
             HandoffTarget::Number(n) if n.expose() == "+15550100123"
         ));
         // No handoff: none.
-        assert_eq!(rule("{assistantId: x}").unwrap().rules()[0].action.handoff, None);
+        assert_eq!(
+            rule("{assistantId: x}").unwrap().rules()[0].action.handoff,
+            None
+        );
         // Every mistake names its key.
         for (call, key) in [
             ("{handoff: {to: manager}}", "call.handoff.to"),
-            ("{handoff: {to: caseOwner, number: \"+15550100123\"}}", "not both"),
+            (
+                "{handoff: {to: caseOwner, number: \"+15550100123\"}}",
+                "not both",
+            ),
             ("{handoff: {}}", "say who takes the call"),
             ("{handoff: {number: \"5550100\"}}", "call.handoff.number"),
-            ("{handoff: {to: caseOwner, fallback: \"+0123\"}}", "call.handoff.fallback"),
+            (
+                "{handoff: {to: caseOwner, fallback: \"+0123\"}}",
+                "call.handoff.fallback",
+            ),
             ("{handoff: {to: caseOwner, phone: x}}", "phone"),
         ] {
             let e = rule(call).unwrap_err();
@@ -1630,6 +1638,9 @@ mod tests {
         // caseOwner needs a Case.
         let e = doc("- id: a\n  when: {route: events}\n  eventId: e\n  contact: c\n  call: {handoff: {to: caseOwner}}\n")
             .unwrap_err();
-        assert!(e.problem.contains("call.handoff.to: caseOwner needs"), "{e}");
+        assert!(
+            e.problem.contains("call.handoff.to: caseOwner needs"),
+            "{e}"
+        );
     }
 }

@@ -880,12 +880,18 @@ fn the_assistants_offer_a_transfer_whose_destination_is_decided_at_call_time() {
         assert_valid("CreateTransferCallToolDTO", tool, what);
         let messages = a["serverMessages"].as_array().cloned().unwrap_or_default();
         for m in ["transfer-destination-request", "transfer-update"] {
-            assert!(messages.contains(&json!(m)), "{what}: serverMessages lack {m}");
+            assert!(
+                messages.contains(&json!(m)),
+                "{what}: serverMessages lack {m}"
+            );
         }
         let prompt = a["model"]["messages"][0]["content"]
             .as_str()
             .unwrap_or_default();
-        assert!(prompt.contains("transferCall"), "{what}: the prompt never says when");
+        assert!(
+            prompt.contains("transferCall"),
+            "{what}: the prompt never says when"
+        );
     }
     // Negative twin: a transfer tool given a function, as a custom tool would have, is refused.
     let bad = json!({"type": "transferCall", "function": {"name": "transfer"}});

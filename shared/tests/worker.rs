@@ -129,9 +129,10 @@ impl World {
         // Files (the whole transcript): as Salesforce answers a create and a read.
         Mock::given(method("POST"))
             .and(path("/services/data/v62.0/sobjects/ContentVersion"))
-            .respond_with(ResponseTemplate::new(201).set_body_json(
-                json!({"id": CONTENT_VERSION, "success": true, "errors": []}),
-            ))
+            .respond_with(
+                ResponseTemplate::new(201)
+                    .set_body_json(json!({"id": CONTENT_VERSION, "success": true, "errors": []})),
+            )
             .mount(&self.sf)
             .await;
         Mock::given(method("GET"))
@@ -146,9 +147,11 @@ impl World {
             .await;
         Mock::given(method("POST"))
             .and(path("/services/data/v62.0/sobjects/ContentDocumentLink"))
-            .respond_with(ResponseTemplate::new(201).set_body_json(
-                json!({"id": "06A5e00000AbCdEEAV", "success": true, "errors": []}),
-            ))
+            .respond_with(
+                ResponseTemplate::new(201).set_body_json(
+                    json!({"id": "06A5e00000AbCdEEAV", "success": true, "errors": []}),
+                ),
+            )
             .mount(&self.sf)
             .await;
         // The Task by its external id (what the report reads when an id is not usable).
@@ -2448,8 +2451,14 @@ async fn a_transfer_goes_warm_to_the_case_owner_a_queue_to_the_fallback_and_nobo
 
     let owned = enqueue_routed(&w, "handoff-owned", Some(ADA), OWNED_CASE, Some("warm")).await;
     let queued = enqueue_routed(&w, "handoff-queued", Some(ADA), QUEUED_CASE, Some("warm")).await;
-    let nobody =
-        enqueue_routed(&w, "handoff-nobody", Some(ADA), NO_PHONE_CASE, Some("owner-only")).await;
+    let nobody = enqueue_routed(
+        &w,
+        "handoff-nobody",
+        Some(ADA),
+        NO_PHONE_CASE,
+        Some("owner-only"),
+    )
+    .await;
     for pk in [&owned, &queued, &nobody] {
         assert!(deliver(&worker, pk).await.is_empty());
         assert_eq!(w.status(pk).await, "DONE", "{pk}");
@@ -2468,11 +2477,12 @@ async fn a_transfer_goes_warm_to_the_case_owner_a_queue_to_the_fallback_and_nobo
     // A queue-owned Case: the fallback, and no User read for a queue.
     let a = w.transfer_request(&w.call_of(&queued).await).await;
     assert_eq!(a["destination"]["number"], "+14155550199", "{a}");
-    assert!(
-        received_on(&w.sf, &format!("/services/data/v62.0/sobjects/User/{QUEUE}"))
-            .await
-            .is_empty()
-    );
+    assert!(received_on(
+        &w.sf,
+        &format!("/services/data/v62.0/sobjects/User/{QUEUE}")
+    )
+    .await
+    .is_empty());
 
     // An owner without a phone and no fallback: the customer is told, the owner gets one Task
     // however often the model asks.
@@ -2484,9 +2494,15 @@ async fn a_transfer_goes_warm_to_the_case_owner_a_queue_to_the_fallback_and_nobo
     }
     let job = format!("evt#vapi#{call}#handoff");
     assert_eq!(w.status(&job).await, "PENDING");
-    let tasks_before = w.posts(&w.sf, "/services/data/v62.0/sobjects/Task").await.len();
+    let tasks_before = w
+        .posts(&w.sf, "/services/data/v62.0/sobjects/Task")
+        .await
+        .len();
     assert!(deliver(&worker, &job).await.is_empty());
-    assert!(deliver(&worker, &job).await.is_empty(), "a redelivery runs nothing");
+    assert!(
+        deliver(&worker, &job).await.is_empty(),
+        "a redelivery runs nothing"
+    );
     assert_eq!(w.status(&job).await, "DONE");
     let tasks = w.posts(&w.sf, "/services/data/v62.0/sobjects/Task").await;
     assert_eq!(tasks.len(), tasks_before + 1);
@@ -2496,7 +2512,10 @@ async fn a_transfer_goes_warm_to_the_case_owner_a_queue_to_the_fallback_and_nobo
     assert_eq!(task["WhoId"], ADA);
     assert_eq!(task["Subject"], "Customer asked to speak to you");
     let description = task["Description"].as_str().unwrap_or_default();
-    assert!(description.contains("no Phone or MobilePhone"), "{description}");
+    assert!(
+        description.contains("no Phone or MobilePhone"),
+        "{description}"
+    );
     assert!(description.contains("Refund not received"), "{description}");
 
     // The transfer Vapi reports lands on the call's timeline and on call#, masked.
@@ -2507,7 +2526,10 @@ async fn a_transfer_goes_warm_to_the_case_owner_a_queue_to_the_fallback_and_nobo
         "call": {"id": owned_call, "orgId": "org-test"}
     }});
     for _ in 0..2 {
-        assert_eq!(webhook_delivers(&w, update.to_string().as_bytes()).await, 200);
+        assert_eq!(
+            webhook_delivers(&w, update.to_string().as_bytes()).await,
+            200
+        );
     }
     let record = w
         .item(&format!(
@@ -2538,7 +2560,9 @@ async fn a_40000_character_transcript_lands_whole_in_one_file_linked_to_task_and
     let mut n = 0;
     while transcript.chars().count() < 40_000 {
         n += 1;
-        transcript.push_str(&format!("User: line {n:05} of a long call about the refund.\n"));
+        transcript.push_str(&format!(
+            "User: line {n:05} of a long call about the refund.\n"
+        ));
     }
     let transcript: String = transcript.chars().take(40_000).collect();
     let mut rep: Value = serde_json::from_slice(&report("customer-ended-call")).unwrap();
@@ -2574,7 +2598,11 @@ async fn a_40000_character_transcript_lands_whole_in_one_file_linked_to_task_and
     let data = base64::engine::general_purpose::STANDARD
         .decode(file["VersionData"].as_str().unwrap())
         .unwrap();
-    assert_eq!(String::from_utf8(data).unwrap(), transcript, "the whole text");
+    assert_eq!(
+        String::from_utf8(data).unwrap(),
+        transcript,
+        "the whole text"
+    );
 
     // Linked to the Task and the Case, viewers, once each.
     let links: Vec<Value> = w
@@ -2602,7 +2630,9 @@ async fn a_40000_character_transcript_lands_whole_in_one_file_linked_to_task_and
     let description = task["Description"].as_str().unwrap();
     assert!(description.chars().count() <= 32_000);
     assert!(
-        description.contains(&format!("Full transcript: the file \"Transcript {CALL_ID}\"")),
+        description.contains(&format!(
+            "Full transcript: the file \"Transcript {CALL_ID}\""
+        )),
         "{}",
         &description[..300.min(description.len())]
     );
@@ -2613,12 +2643,20 @@ async fn a_transcript_that_fits_the_task_makes_no_file() {
     let w = World::new(&[]).await;
     w.twilio_accepts().await;
     let worker = w.worker().await;
-    assert_eq!(webhook_delivers(&w, &report("customer-ended-call")).await, 200);
+    assert_eq!(
+        webhook_delivers(&w, &report("customer-ended-call")).await,
+        200
+    );
     assert!(deliver(&worker, REPORT_PK).await.is_empty());
     assert_eq!(w.status(REPORT_PK).await, "DONE");
     assert!(w
         .posts(&w.sf, "/services/data/v62.0/sobjects/ContentVersion")
         .await
         .is_empty());
-    assert!(w.store.get(&format!("file#{CALL_ID}")).await.unwrap().is_none());
+    assert!(w
+        .store
+        .get(&format!("file#{CALL_ID}"))
+        .await
+        .unwrap()
+        .is_none());
 }

@@ -325,7 +325,12 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
         .await
         {
             Ok(h) => snapshot.handoff = Some(h),
-            Err(e) => return Ok((sf_outcome("reading the owner for call.handoff", &e), read_at)),
+            Err(e) => {
+                return Ok((
+                    sf_outcome("reading the owner for call.handoff", &e),
+                    read_at,
+                ))
+            }
         }
     }
     let snapshot_json = serde_json::to_string(&snapshot).unwrap_or_default();

@@ -36,7 +36,11 @@ pub async fn resolve(
     };
     let (number, source, unavailable) = match (&handoff.to, &owner) {
         (HandoffTarget::Number(n), _) => (Some(n.clone()), "number", None),
-        (_, None) => (None, handoff.to.as_str(), Some("the record has no owner".to_owned())),
+        (_, None) => (
+            None,
+            handoff.to.as_str(),
+            Some("the record has no owner".to_owned()),
+        ),
         (_, Some(o)) => match rest.owner_phone(o).await? {
             OwnerPhone::Number(p) => (Some(p), handoff.to.as_str(), None),
             OwnerPhone::None(why) => (None, handoff.to.as_str(), Some(why)),

@@ -80,7 +80,12 @@ impl SalesforceClient {
             "ShareType": "V",
         });
         let answer = self
-            .send(Method::POST, "/sobjects/ContentDocumentLink", &[], Some(&body))
+            .send(
+                Method::POST,
+                "/sobjects/ContentDocumentLink",
+                &[],
+                Some(&body),
+            )
             .await?;
         if first_error_code(&answer).as_deref() == Some("DUPLICATE_VALUE") {
             return Ok(Linked::AlreadyLinked);

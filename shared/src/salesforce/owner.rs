@@ -151,8 +151,12 @@ mod tests {
             phone_of(&json!({"Phone": "555-0100", "MobilePhone": "+14155550199"})),
             OwnerPhone::Number(E164Phone::parse("p", "+14155550199").unwrap())
         );
-        assert!(matches!(phone_of(&json!({"Phone": null})), OwnerPhone::None(w) if w.contains("no Phone")));
-        assert!(matches!(phone_of(&json!({"Phone": "555-0100"})), OwnerPhone::None(w) if w.contains("E.164")));
+        assert!(
+            matches!(phone_of(&json!({"Phone": null})), OwnerPhone::None(w) if w.contains("no Phone"))
+        );
+        assert!(
+            matches!(phone_of(&json!({"Phone": "555-0100"})), OwnerPhone::None(w) if w.contains("E.164"))
+        );
     }
 
     #[test]
@@ -163,6 +167,9 @@ mod tests {
         assert!(t.get("OwnerId").is_none());
         assert_eq!(t["WhatId"], "5005e00000AbCdEAAV");
         let u = SalesforceId::parse("o", "0055e000001AbCdAAK").unwrap();
-        assert_eq!(callback_task(&u, None, None, "x")["OwnerId"], "0055e000001AbCdAAK");
+        assert_eq!(
+            callback_task(&u, None, None, "x")["OwnerId"],
+            "0055e000001AbCdAAK"
+        );
     }
 }

@@ -172,8 +172,7 @@ fn is_open(hours: &HandoffHours, now: DateTime<Utc>) -> Result<bool, String> {
     let mut skip = Vec::with_capacity(hours.skip.len());
     for d in &hours.skip {
         skip.push(
-            NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                .map_err(|_| format!("{d:?} is not a date"))?,
+            NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| format!("{d:?} is not a date"))?,
         );
     }
     skip.sort();
@@ -263,9 +262,7 @@ pub async fn answer_request(
             info!(reason, "transfer declined");
             metric("transfers_declined", 1.0, Unit::Count);
             if let Some(owner) = owner_id {
-                let id = |v: Option<&String>| {
-                    v.and_then(|s| SalesforceId::parse("id", s).ok())
-                };
+                let id = |v: Option<&String>| v.and_then(|s| SalesforceId::parse("id", s).ok());
                 let payload = HandoffPayload {
                     call_id: call.clone(),
                     owner_id: owner.clone(),
@@ -324,10 +321,7 @@ pub async fn record_update(
                 "SET transferred_to = :to, expires_at = if_not_exists(expires_at, :exp)",
             )
             .expression_attribute_values(":to", attr::s(&to))
-            .expression_attribute_values(
-                ":exp",
-                attr::n(now_ms / 1000 + ttl.as_secs() as i64),
-            )
+            .expression_attribute_values(":exp", attr::n(now_ms / 1000 + ttl.as_secs() as i64))
             .send()
             .await
             .map_err(|e| unavailable("UpdateItem", &e))?;
@@ -361,7 +355,9 @@ mod tests {
     }
 
     fn at(rfc: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(rfc).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(rfc)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     #[test]

@@ -257,7 +257,9 @@ impl VapiWebhookApp {
                 .await
                 .map_err(unavailable_api)?;
                 info!(to = %crate::vapi::transfer::describe_destination(update), "transfer recorded");
-                Ok(ok(json!({"status": if outcome == PutOutcome::Created { "recorded" } else { "duplicate" }})))
+                Ok(ok(
+                    json!({"status": if outcome == PutOutcome::Created { "recorded" } else { "duplicate" }}),
+                ))
             }
             MessageKind::Other(kind) => {
                 span.record("message_type", kind.as_str());

@@ -570,7 +570,16 @@ async fn run_call(app: Arc<App>, url: Option<String>, mut call: Value, plan: Pla
                 tokio::time::sleep(plan.delay).await;
                 let mut m = base_message("transfer-update", &call);
                 m.insert("destination".into(), destination);
-                deliver(&app, url, &id, "transfer-update", &json!({"message": m}), None, 1).await;
+                deliver(
+                    &app,
+                    url,
+                    &id,
+                    "transfer-update",
+                    &json!({"message": m}),
+                    None,
+                    1,
+                )
+                .await;
                 ended_reason = "assistant-forwarded-call";
             }
             continue;

@@ -54,7 +54,12 @@ pub(crate) fn seed_users() -> Vec<Value> {
         })
     };
     vec![
-        user(CASE_OWNER, "Grace Hopper", json!("+1 (415) 555-0100"), Value::Null),
+        user(
+            CASE_OWNER,
+            "Grace Hopper",
+            json!("+1 (415) 555-0100"),
+            Value::Null,
+        ),
         user(NO_PHONE_OWNER, "Alan Turing", Value::Null, Value::Null),
     ]
 }
@@ -95,11 +100,15 @@ pub(super) fn create_version(st: &mut State, req: &Req) -> Resp {
     };
     let text = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
     let (title, path, data) = (text("Title"), text("PathOnClient"), text("VersionData"));
-    let absent: Vec<&str> = [("Title", &title), ("PathOnClient", &path), ("VersionData", &data)]
-        .into_iter()
-        .filter(|(_, v)| v.is_empty())
-        .map(|(k, _)| k)
-        .collect();
+    let absent: Vec<&str> = [
+        ("Title", &title),
+        ("PathOnClient", &path),
+        ("VersionData", &data),
+    ]
+    .into_iter()
+    .filter(|(_, v)| v.is_empty())
+    .map(|(k, _)| k)
+    .collect();
     if !absent.is_empty() {
         return missing(&absent);
     }
@@ -164,14 +173,22 @@ pub(super) fn create_link(st: &mut State, req: &Req) -> Resp {
     if !absent.is_empty() {
         return missing(&absent);
     }
-    let share = if share.is_empty() { "V".to_owned() } else { share };
+    let share = if share.is_empty() {
+        "V".to_owned()
+    } else {
+        share
+    };
     if !["V", "C", "I"].contains(&share.as_str()) {
         return Resp::json(
             400,
             &json!([{"message": format!("Share Type: bad value for restricted picklist field: {share}"), "errorCode": "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "fields": ["ShareType"]}]),
         );
     }
-    if !st.versions.iter().any(|v| super::same_id(&v.document_id, &doc)) {
+    if !st
+        .versions
+        .iter()
+        .any(|v| super::same_id(&v.document_id, &doc))
+    {
         return Resp::json(
             400,
             &json!([{"message": format!("Content Document ID: id value of incorrect type: {doc}"), "errorCode": "INVALID_CROSS_REFERENCE_KEY", "fields": ["ContentDocumentId"]}]),
