@@ -2438,7 +2438,7 @@ impl World {
 async fn a_transfer_goes_warm_to_the_case_owner_a_queue_to_the_fallback_and_nobody_to_a_callback_task(
 ) {
     let doc = routing_file(
-        "version: 1\nrules:\n  - id: warm\n    when: {detailType: CaseChangeEvent}\n    case: $recordId\n    contact: case.ContactId\n    call:\n      handoff: {to: caseOwner, fallback: \"+1 415 555 0199\"}\n  - id: owner-only\n    when: {detailType: CaseChangeEvent}\n    case: $recordId\n    contact: case.ContactId\n    call:\n      handoff: {to: caseOwner}\n",
+        "version: 1\nrules:\n  - id: warm\n    when: {detailType: CaseChangeEvent}\n    case: $recordId\n    contact: case.ContactId\n    call:\n      handoff: {to: caseOwner, fallback: \"+1 415 555 0199\"}\n  - id: owner-only\n    when: {detailType: CaseChangeEvent}\n    case: $recordId\n    contact: case.ContactId\n    call:\n      handoff: {to: caseOwner}\n  - id: contact-owner\n    when: {detailType: CaseChangeEvent}\n    case: $recordId\n    contact: case.ContactId\n    call:\n      handoff: {to: contactOwner}\n",
     );
     let w = World::new(&[("ROUTING_FILE", &doc)]).await;
     w.vapi_creates_calls(false, None).await;
@@ -2447,6 +2447,17 @@ async fn a_transfer_goes_warm_to_the_case_owner_a_queue_to_the_fallback_and_nobo
     w.case_owned_by(NO_PHONE_CASE, NO_PHONE_OWNER).await;
     w.user(OWNER, json!("+1 (415) 555-0100"), json!(null)).await;
     w.user(NO_PHONE_OWNER, json!(null), json!(null)).await;
+    // Ada's own owner (Contact.OwnerId), on her mobile.
+    const ADAS_OWNER: &str = "0055e000003AdAoAAK";
+    Mock::given(method("GET"))
+        .and(path(format!("/services/data/v62.0/sobjects/Contact/{ADA}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "attributes": {"type": "Contact"}, "Id": ADA, "OwnerId": ADAS_OWNER
+        })))
+        .mount(&w.sf)
+        .await;
+    w.user(ADAS_OWNER, json!(""), json!("+44 20 7946 0018"))
+        .await;
     let worker = w.worker().await;
 
     let owned = enqueue_routed(&w, "handoff-owned", Some(ADA), OWNED_CASE, Some("warm")).await;
@@ -2459,7 +2470,15 @@ async fn a_transfer_goes_warm_to_the_case_owner_a_queue_to_the_fallback_and_nobo
         Some("owner-only"),
     )
     .await;
-    for pk in [&owned, &queued, &nobody] {
+    let contact_owner = enqueue_routed(
+        &w,
+        "handoff-contact",
+        Some(ADA),
+        OWNED_CASE,
+        Some("contact-owner"),
+    )
+    .await;
+    for pk in [&owned, &queued, &nobody, &contact_owner] {
         assert!(deliver(&worker, pk).await.is_empty());
         assert_eq!(w.status(pk).await, "DONE", "{pk}");
     }
@@ -2473,6 +2492,10 @@ async fn a_transfer_goes_warm_to_the_case_owner_a_queue_to_the_fallback_and_nobo
     assert_eq!(d["transferPlan"]["mode"], "warm-transfer-say-summary");
     vapi_schema::validate("ServerMessageResponseTransferDestinationRequest", &a)
         .unwrap_or_else(|e| panic!("{e:?}"));
+
+    // contactOwner: the Contact's owner, her MobilePhone when Phone is empty.
+    let a = w.transfer_request(&w.call_of(&contact_owner).await).await;
+    assert_eq!(a["destination"]["number"], "+442079460018", "{a}");
 
     // A queue-owned Case: the fallback, and no User read for a queue.
     let a = w.transfer_request(&w.call_of(&queued).await).await;
