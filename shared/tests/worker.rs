@@ -2478,7 +2478,13 @@ async fn a_transfer_goes_warm_to_the_case_owner_a_queue_to_the_fallback_and_nobo
         Some("contact-owner"),
     )
     .await;
-    for pk in [&owned, &queued, &nobody, &contact_owner] {
+    // An owner Salesforce no longer has (404 for good): the call is still placed, the hand-off
+    // goes to the fallback.
+    const GONE_OWNER: &str = "0055e000004GoNeAAK";
+    const GONE_OWNER_CASE: &str = "5005e00000HoFf4AAF";
+    w.case_owned_by(GONE_OWNER_CASE, GONE_OWNER).await;
+    let gone = enqueue_routed(&w, "handoff-gone", Some(ADA), GONE_OWNER_CASE, Some("warm")).await;
+    for pk in [&owned, &queued, &nobody, &contact_owner, &gone] {
         assert!(deliver(&worker, pk).await.is_empty());
         assert_eq!(w.status(pk).await, "DONE", "{pk}");
     }
@@ -2492,6 +2498,9 @@ async fn a_transfer_goes_warm_to_the_case_owner_a_queue_to_the_fallback_and_nobo
     assert_eq!(d["transferPlan"]["mode"], "warm-transfer-say-summary");
     vapi_schema::validate("ServerMessageResponseTransferDestinationRequest", &a)
         .unwrap_or_else(|e| panic!("{e:?}"));
+
+    let a = w.transfer_request(&w.call_of(&gone).await).await;
+    assert_eq!(a["destination"]["number"], "+14155550199", "{a}");
 
     // contactOwner: the Contact's owner, her MobilePhone when Phone is empty.
     let a = w.transfer_request(&w.call_of(&contact_owner).await).await;

@@ -19,8 +19,10 @@ use crate::store::{attr, PutOutcome, Store, StoreError};
 use crate::vapi::transfer::{handoff_pk, HandoffPayload};
 
 /// Who takes the call, read from Salesforce: the owner's `User` phone (a queue has none), else
-/// the fallback. A Salesforce error is returned (the dial retries): a call placed without its
-/// hand-off would tell a customer asking for a person that nobody is there.
+/// the fallback. A retryable Salesforce error is returned (the dial retries): a call placed
+/// without its hand-off would tell a customer asking for a person that nobody is there. A refusal
+/// for good (the owner's record is gone or not readable by the connection user) does not stop the
+/// call: the hand-off is then "unavailable", with Salesforce's reason.
 pub async fn resolve(
     rest: &SalesforceClient,
     handoff: &Handoff,
@@ -29,9 +31,23 @@ pub async fn resolve(
     customer: &E164Phone,
     policy: &Policy,
 ) -> Result<HandoffSnapshot, RestError> {
+    let unreadable = |e: RestError| -> Result<String, RestError> {
+        if e.is_retryable() {
+            Err(e)
+        } else {
+            Ok(format!("the owner could not be read: {e}"))
+        }
+    };
+    let mut problem = None;
     let owner = match &handoff.to {
         HandoffTarget::CaseOwner => case.and_then(|c| c.owner_id.clone()),
-        HandoffTarget::ContactOwner => rest.contact_owner(contact).await?,
+        HandoffTarget::ContactOwner => match rest.contact_owner(contact).await {
+            Ok(o) => o,
+            Err(e) => {
+                problem = Some(unreadable(e)?);
+                None
+            }
+        },
         HandoffTarget::Number(_) => None,
     };
     let (number, source, unavailable) = match (&handoff.to, &owner) {
@@ -39,11 +55,12 @@ pub async fn resolve(
         (_, None) => (
             None,
             handoff.to.as_str(),
-            Some("the record has no owner".to_owned()),
+            Some(problem.unwrap_or_else(|| "the record has no owner".to_owned())),
         ),
-        (_, Some(o)) => match rest.owner_phone(o).await? {
-            OwnerPhone::Number(p) => (Some(p), handoff.to.as_str(), None),
-            OwnerPhone::None(why) => (None, handoff.to.as_str(), Some(why)),
+        (_, Some(o)) => match rest.owner_phone(o).await {
+            Ok(OwnerPhone::Number(p)) => (Some(p), handoff.to.as_str(), None),
+            Ok(OwnerPhone::None(why)) => (None, handoff.to.as_str(), Some(why)),
+            Err(e) => (None, handoff.to.as_str(), Some(unreadable(e)?)),
         },
     };
     let (number, source, unavailable) = match (number, &handoff.fallback) {
