@@ -2692,3 +2692,84 @@ async fn a_transcript_that_fits_the_task_makes_no_file() {
         .unwrap()
         .is_none());
 }
+
+/// A report whose transcript does not fit the Task (40,000 characters).
+fn long_report() -> Vec<u8> {
+    let mut rep: Value = serde_json::from_slice(&report("customer-ended-call")).unwrap();
+    rep["message"]["artifact"]["transcript"] = json!("User: the refund again. ".repeat(1_700));
+    rep.to_string().into_bytes()
+}
+
+#[tokio::test]
+async fn an_upload_refused_by_salesforce_is_retried_and_one_with_no_answer_is_never_repeated() {
+    // Refused (500): nothing was created, the retry uploads, one file in the end.
+    let w = World::new(&[("SF_HTTP_TIMEOUT_SECS", "1")]).await;
+    w.twilio_accepts().await;
+    Mock::given(method("POST"))
+        .and(path("/services/data/v62.0/sobjects/ContentVersion"))
+        .respond_with(ResponseTemplate::new(500).set_body_json(
+            json!([{"message": "An unexpected error occurred.", "errorCode": "UNKNOWN_EXCEPTION"}]),
+        ))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&w.sf)
+        .await;
+    let worker = w.worker().await;
+    assert_eq!(webhook_delivers(&w, &long_report()).await, 200);
+    deliver(&worker, REPORT_PK).await;
+    assert_eq!(w.status(REPORT_PK).await, "RETRY");
+    assert!(
+        w.store
+            .get(&format!("file#{CALL_ID}"))
+            .await
+            .unwrap()
+            .is_none(),
+        "released"
+    );
+    assert_eq!(worker.sweep().await.unwrap().requeued, 1);
+    deliver(&worker, REPORT_PK).await;
+    assert_eq!(w.status(REPORT_PK).await, "DONE");
+    let uploads = w
+        .posts(&w.sf, "/services/data/v62.0/sobjects/ContentVersion")
+        .await;
+    assert_eq!(
+        uploads.len(),
+        2,
+        "the refused one and the one that made the file"
+    );
+    assert_eq!(
+        attr::opt_s(&w.item(&format!("file#{CALL_ID}")).await, "state"),
+        Some("LINKED")
+    );
+
+    // No answer (a timeout): Salesforce may have made the file; no run uploads it again.
+    let w = World::new(&[("SF_HTTP_TIMEOUT_SECS", "1")]).await;
+    w.twilio_accepts().await;
+    Mock::given(method("POST"))
+        .and(path("/services/data/v62.0/sobjects/ContentVersion"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"id": CONTENT_VERSION, "success": true, "errors": []}))
+                .set_delay(Duration::from_secs(3)),
+        )
+        .with_priority(1)
+        .mount(&w.sf)
+        .await;
+    let worker = w.worker().await;
+    assert_eq!(webhook_delivers(&w, &long_report()).await, 200);
+    deliver(&worker, REPORT_PK).await;
+    assert_eq!(w.status(REPORT_PK).await, "RETRY");
+    assert_eq!(worker.sweep().await.unwrap().requeued, 1);
+    deliver(&worker, REPORT_PK).await;
+    let job = w.item(REPORT_PK).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("DONE"), "{job:?}");
+    let review = attr::opt_s(&job, "transcript_file_review").unwrap_or_default();
+    assert!(review.contains("look for \"Transcript"), "{review}");
+    assert_eq!(
+        w.posts(&w.sf, "/services/data/v62.0/sobjects/ContentVersion")
+            .await
+            .len(),
+        1,
+        "never uploaded twice"
+    );
+}
