@@ -17,6 +17,7 @@
 //! | `call_status` | S | latest Vapi call status (`queued`, `ringing`, `in-progress`, `forwarding`, `ended`, …; at most [`MAX_STATUS_CHARS`]) |
 //! | `status_at` | N | ms, Vapi's timestamp of that status (later statuses win) |
 //! | `ended_reason` | S | Vapi's `endedReason`, once ended (at most [`MAX_STATUS_CHARS`]) |
+//! | `transferred_to` | S | where Vapi transferred the call (`transfer-update`, masked; `vapi::transfer`) |
 //!
 //! Never `status`: that attribute is the job state the table's stream filter matches
 //! (`status = PENDING` starts the worker), and a `call#` item is written from what Vapi (or
@@ -59,6 +60,51 @@ pub struct CallSnapshot {
     /// ms since epoch when the data was read from Salesforce.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub captured_at: Option<i64>,
+    /// Who takes the call when the customer asks for a person (the rule's `call.handoff`),
+    /// resolved by the worker at dial time so Vapi's `transfer-destination-request` is answered
+    /// from this item alone (`crate::vapi::transfer`). Never served to the assistant's tools
+    /// (they answer `customer` and `case` only), so its numbers are kept whole: Vapi dials them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<HandoffSnapshot>,
+}
+
+/// The resolved `call.handoff` of a call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HandoffSnapshot {
+    /// Where the number came from: `caseOwner`, `contactOwner`, `number` or `fallback`.
+    pub source: String,
+    /// E.164, whole: the number Vapi dials. `None`: nobody to hand to (see `unavailable`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+    /// The owner (a `User` `005…`, or a queue `00G…`) who gets the "asked to speak to you" Task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
+    /// The customer's number (E.164, whole), shown to the person taking the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_id: Option<String>,
+    /// The rule's calling hours, when it sets them: outside them nobody is transferred.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours: Option<HandoffHours>,
+    /// Why there is no number (a queue-owned Case, an owner without a phone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+}
+
+/// A rule's `policy.hours` / `days` / `timeZone`, as the transfer checks them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HandoffHours {
+    /// Minutes after local midnight: open from `start` (inclusive) to `end` (exclusive).
+    pub start: u32,
+    pub end: u32,
+    /// Monday first.
+    pub days: [bool; 7],
+    /// Local dates (`YYYY-MM-DD`) on which nobody is transferred (the rule's `policy.skip`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip: Vec<String>,
+    /// IANA zone name.
+    pub time_zone: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -126,6 +172,8 @@ pub struct CallRecord {
     pub ended_reason: Option<String>,
     /// Which call of its event this is (1 when the item does not say).
     pub call_number: u32,
+    /// Where Vapi transferred the call (`transfer-update`, masked: `number +1******0100`).
+    pub transferred_to: Option<String>,
 }
 
 impl CallRecord {
@@ -150,6 +198,7 @@ impl CallRecord {
             call_number: attr::opt_n(item, "call_number")
                 .and_then(|n| u32::try_from(n).ok())
                 .unwrap_or(1),
+            transferred_to: own("transferred_to"),
         })
     }
 }
@@ -347,6 +396,7 @@ impl CallSnapshot {
                 reason: reason.map(str::to_owned),
             }),
             captured_at: Some(now_ms),
+            handoff: None,
         }
     }
 }

@@ -36,6 +36,9 @@
 //!     variables: { campaign: escalations }
 //!     followUp: always                # never | not-reached | always
 //!     quietHours: "21:00-08:00"       # or "none"; quietHoursUtcOffset: "-05:00"
+//!     handoff:                        # a customer asking for a person is transferred (warm)
+//!       to: caseOwner                 #   caseOwner | contactOwner, or number: "+1…"
+//!       fallback: "+15550100123"      #   when the owner has no number (a queue)
 //!   writeBack:                        # the call's outcome onto the Case / Contact
 //!     Case:
 //!       Call_Outcome__c: successEvaluation
@@ -54,7 +57,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::config::{ConfigError, Env};
-use crate::ids::{Priority, SalesforceEventId, SalesforceId};
+use crate::ids::{E164Phone, Priority, SalesforceEventId, SalesforceId};
 use crate::jobs::config::FollowupPolicy;
 use crate::policy::{Policy, QuietHours, RawPolicy};
 
@@ -200,6 +203,38 @@ pub struct Action {
     pub follow_up: Option<FollowupPolicy>,
     /// `Some(None)`: quiet hours off for this rule; `None`: the worker's `QUIET_HOURS`.
     pub quiet_hours: Option<Option<QuietHours>>,
+    /// `call.handoff`: who takes the call when the customer asks for a person (`crate::vapi::transfer`).
+    pub handoff: Option<Handoff>,
+}
+
+/// Whose number a warm transfer dials (`call.handoff.to` / `call.handoff.number`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandoffTarget {
+    /// The Case's owner (`Case.OwnerId` → `User.Phone`, else `User.MobilePhone`), read by the
+    /// worker at dial time. A queue-owned Case (`OwnerId` prefix `00G`) has no number.
+    CaseOwner,
+    /// The Contact's owner (`Contact.OwnerId` → the `User`'s phone), read at dial time.
+    ContactOwner,
+    /// A fixed number (a team line).
+    Number(E164Phone),
+}
+
+impl HandoffTarget {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::CaseOwner => "caseOwner",
+            Self::ContactOwner => "contactOwner",
+            Self::Number(_) => "number",
+        }
+    }
+}
+
+/// `call.handoff: {to: caseOwner | contactOwner | number: "+1…", fallback: "+1…"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handoff {
+    pub to: HandoffTarget,
+    /// Dialled when the target has no number (a queue-owned Case, an owner without a phone).
+    pub fallback: Option<E164Phone>,
 }
 
 /// The Salesforce objects a call's outcome can be written onto.
@@ -381,6 +416,15 @@ struct RawCall {
     follow_up: Option<String>,
     quiet_hours: Option<String>,
     quiet_hours_utc_offset: Option<String>,
+    handoff: Option<RawHandoff>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHandoff {
+    to: Option<String>,
+    number: Option<String>,
+    fallback: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -699,6 +743,14 @@ impl Routing {
             None => Action::default(),
             Some(c) => Self::action(c)?,
         };
+        if let Some(h) = &action.handoff {
+            if h.to == HandoffTarget::CaseOwner && case.is_empty() {
+                return Err(
+                    "call.handoff.to: caseOwner needs the rule to map case (the Case whose owner takes the call)"
+                        .into(),
+                );
+            }
+        }
         let policy = r.policy.unwrap_or_default().over(default_policy).parse()?;
         if utc_offset && policy.time_zone_set {
             return Err("call.quietHoursUtcOffset is deprecated and may not be mixed with policy.timeZone: say the hours as policy.hours in the customer's zone instead".into());
@@ -796,13 +848,50 @@ impl Routing {
                     .map_err(|e| format!("call.quietHours: {e}"))?,
             )),
         };
+        let handoff = c.handoff.map(Self::handoff).transpose()?;
         Ok(Action {
             assistant_id: id("assistantId", c.assistant_id)?,
             phone_number_id: id("phoneNumberId", c.phone_number_id)?,
             variables: c.variables,
             follow_up,
             quiet_hours,
+            handoff,
         })
+    }
+
+    fn handoff(h: RawHandoff) -> Result<Handoff, String> {
+        let phone = |key: &'static str, raw: &str| {
+            E164Phone::parse(key, raw)
+                .map_err(|e| format!("{key}: {raw:?} {} (write it as +15550100123)", e.problem))
+        };
+        let to = match (h.to.as_deref().map(str::trim), h.number.as_deref()) {
+            (Some("caseOwner"), None) => HandoffTarget::CaseOwner,
+            (Some("contactOwner"), None) => HandoffTarget::ContactOwner,
+            (None, Some(n)) => HandoffTarget::Number(phone("call.handoff.number", n)?),
+            (Some(other), None) => {
+                return Err(format!(
+                    "call.handoff.to: {other:?} is not a target: use caseOwner or contactOwner, or number: \"+1…\" instead of to"
+                ))
+            }
+            (Some(_), Some(_)) => {
+                return Err(
+                    "call.handoff: set either to (caseOwner, contactOwner) or number, not both"
+                        .into(),
+                )
+            }
+            (None, None) => {
+                return Err(
+                    "call.handoff: say who takes the call: to: caseOwner, to: contactOwner or number: \"+1…\""
+                        .into(),
+                )
+            }
+        };
+        let fallback = h
+            .fallback
+            .as_deref()
+            .map(|f| phone("call.handoff.fallback", f))
+            .transpose()?;
+        Ok(Handoff { to, fallback })
     }
 
     pub fn source_name(&self) -> &str {
@@ -1502,5 +1591,56 @@ mod tests {
             let e = Routing::parse("t.yaml", doc).unwrap_err();
             assert!(e.problem.contains("quietHoursUtcOffset is deprecated"), "{e}");
         }
+    }
+
+    #[test]
+    fn call_handoff_names_the_case_owner_the_contact_owner_or_a_number() {
+        let rule = |call: &str| {
+            doc(&format!(
+                "- id: a\n  when: {{route: events}}\n  eventId: e\n  contact: c\n  case: k\n  call: {call}\n"
+            ))
+        };
+        let r = rule("{handoff: {to: caseOwner, fallback: \"+1 (415) 555-0100\"}}").unwrap();
+        let h = r.rules()[0].action.handoff.clone().unwrap();
+        assert_eq!(h.to, HandoffTarget::CaseOwner);
+        assert_eq!(h.fallback.unwrap().expose(), "+14155550100");
+        let r = rule("{handoff: {to: contactOwner}}").unwrap();
+        let h = r.rules()[0].action.handoff.clone().unwrap();
+        assert_eq!((h.to, h.fallback), (HandoffTarget::ContactOwner, None));
+        let r = rule("{handoff: {number: \"+15550100123\"}}").unwrap();
+        assert!(matches!(
+            &r.rules()[0].action.handoff.as_ref().unwrap().to,
+            HandoffTarget::Number(n) if n.expose() == "+15550100123"
+        ));
+        // No handoff: none.
+        assert_eq!(
+            rule("{assistantId: x}").unwrap().rules()[0].action.handoff,
+            None
+        );
+        // Every mistake names its key.
+        for (call, key) in [
+            ("{handoff: {to: manager}}", "call.handoff.to"),
+            (
+                "{handoff: {to: caseOwner, number: \"+15550100123\"}}",
+                "not both",
+            ),
+            ("{handoff: {}}", "say who takes the call"),
+            ("{handoff: {number: \"5550100\"}}", "call.handoff.number"),
+            (
+                "{handoff: {to: caseOwner, fallback: \"+0123\"}}",
+                "call.handoff.fallback",
+            ),
+            ("{handoff: {to: caseOwner, phone: x}}", "phone"),
+        ] {
+            let e = rule(call).unwrap_err();
+            assert!(e.problem.contains(key), "{call}: {e}");
+        }
+        // caseOwner needs a Case.
+        let e = doc("- id: a\n  when: {route: events}\n  eventId: e\n  contact: c\n  call: {handoff: {to: caseOwner}}\n")
+            .unwrap_err();
+        assert!(
+            e.problem.contains("call.handoff.to: caseOwner needs"),
+            "{e}"
+        );
     }
 }

@@ -277,7 +277,7 @@ fn server_messages() -> Vec<(String, Value)> {
 #[test]
 fn every_server_message_shipped_matches_server_message() {
     let messages = server_messages();
-    assert!(messages.len() >= 11, "{} messages", messages.len());
+    assert!(messages.len() >= 13, "{} messages", messages.len());
     for (what, message) in &messages {
         assert_valid("ServerMessage", message, what);
     }
@@ -384,6 +384,7 @@ async fn webhook() -> (VapiWebhookApp, Store) {
                     ..Default::default()
                 }),
                 captured_at: Some(sfvapi::now_millis()),
+                handoff: None,
             },
             created_at_ms: sfvapi::now_millis(),
             slot: None,
@@ -570,6 +571,7 @@ fn every_variable_of_the_inbound_assistant_is_set_for_a_known_caller() {
             reason: Some("Payment failed twice".into()),
         }),
         captured_at: None,
+        handoff: None,
     };
     let set: BTreeSet<String> = sfvapi::vapi::inbound::variable_values(
         &snapshot,
@@ -637,6 +639,7 @@ async fn inbound_webhook(inbound: bool) -> VapiWebhookApp {
                     ..Default::default()
                 }),
                 captured_at: Some(sfvapi::now_millis()),
+                handoff: None,
             },
             created_at_ms: sfvapi::now_millis(),
             slot: None,
@@ -858,4 +861,125 @@ fn the_assistants_offer_do_not_call_and_its_answer_is_a_tool_call_result() {
         &json!({"results": [entry]}),
         "the doNotCall answer",
     );
+}
+
+// ------------------------------------------------------------------ transfers (issue 24)
+
+const TRANSFER_CALL_ID: &str = "c0ffee00-7777-4222-8333-444455556666";
+
+#[test]
+fn the_assistants_offer_a_transfer_whose_destination_is_decided_at_call_time() {
+    for (what, a) in [("outbound", assistant()), ("inbound", inbound_assistant())] {
+        let tools = a["model"]["tools"].as_array().cloned().unwrap_or_default();
+        let tool = tools
+            .iter()
+            .find(|t| t["type"] == "transferCall")
+            .unwrap_or_else(|| panic!("{what}: no transferCall tool"));
+        // No destinations: Vapi then sends transfer-destination-request to the server URL.
+        assert_eq!(tool["destinations"], json!([]), "{what}: {tool}");
+        assert_valid("CreateTransferCallToolDTO", tool, what);
+        let messages = a["serverMessages"].as_array().cloned().unwrap_or_default();
+        for m in ["transfer-destination-request", "transfer-update"] {
+            assert!(
+                messages.contains(&json!(m)),
+                "{what}: serverMessages lack {m}"
+            );
+        }
+        let prompt = a["model"]["messages"][0]["content"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            prompt.contains("transferCall"),
+            "{what}: the prompt never says when"
+        );
+    }
+    // Negative twin: a transfer tool given a function, as a custom tool would have, is refused.
+    let bad = json!({"type": "transferCall", "function": {"name": "transfer"}});
+    assert_rejected(
+        "CreateTransferCallToolDTO",
+        &bad,
+        "property function should not exist",
+    );
+}
+
+async fn seed_transfer_call(store: &Store, handoff: sfvapi::calls::HandoffSnapshot) {
+    record_call(
+        store,
+        &NewCall {
+            call_number: 1,
+            call_id: VapiCallId::parse("id", TRANSFER_CALL_ID).expect("call id"),
+            event_id: SalesforceEventId::parse("e", "case-escalated-5005e00000AbCdEAAV-7")
+                .expect("event id"),
+            contact_id: SalesforceId::parse("c", "0035e00000XyZ12AAF").expect("contact id"),
+            case_id: Some(SalesforceId::parse("c", CASE_ID).expect("case id")),
+            snapshot: CallSnapshot {
+                handoff: Some(handoff),
+                ..Default::default()
+            },
+            created_at_ms: sfvapi::now_millis(),
+            slot: None,
+        },
+        Duration::from_secs(3600),
+    )
+    .await
+    .expect("seed call#");
+}
+
+fn transfer_request(call_id: &str) -> Value {
+    json!({"message": {
+        "type": "transfer-destination-request",
+        "timestamp": sfvapi::now_millis(),
+        // A destination in the message is ignored: the answer comes from call#.
+        "destination": {"type": "number", "number": "+19005550000"},
+        "call": {"id": call_id, "orgId": "org-test"}
+    }})
+}
+
+#[tokio::test]
+async fn every_transfer_destination_answer_matches_server_message_response_transfer_destination_request(
+) {
+    let (app, store) = webhook().await;
+    seed_transfer_call(
+        &store,
+        sfvapi::calls::HandoffSnapshot {
+            source: "caseOwner".into(),
+            number: Some("+14155550100".into()),
+            owner_id: Some("0055e000001AbCdAAK".into()),
+            caller_id: Some("+14155550123".into()),
+            hours: None,
+            unavailable: None,
+        },
+    )
+    .await;
+    let schema = "ServerMessageResponseTransferDestinationRequest";
+
+    // The Case owner, warm, the customer's number as caller id.
+    let a = tool_answer(&app, &transfer_request(TRANSFER_CALL_ID)).await;
+    assert_valid(schema, &a, "the transfer to the Case owner");
+    let d = &a["destination"];
+    assert_eq!(d["type"], "number");
+    assert_eq!(d["number"], "+14155550100", "from call#, never the message");
+    assert_eq!(d["callerId"], "+14155550123");
+    let mode = d["transferPlan"]["mode"].as_str().unwrap_or_default();
+    assert!(mode.starts_with("warm-transfer-"), "{mode}");
+    assert_eq!(d["transferPlan"]["summaryPlan"]["enabled"], true);
+
+    // Negative twin: a mode Vapi does not have is rejected.
+    let mut bad = a.clone();
+    bad["destination"]["transferPlan"]["mode"] = json!("warm");
+    assert_rejected(schema, &bad, "/destination");
+
+    // A call without call.handoff (CALL_ID): a message for the customer, no destination.
+    let a = tool_answer(&app, &transfer_request(CALL_ID)).await;
+    assert_valid(schema, &a, "the declined transfer");
+    assert!(a.get("destination").is_none(), "{a}");
+    assert_eq!(a["message"]["type"], "request-failed");
+    assert!(a["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("call you back"));
+    // Negative twin: the message as bare text is not what Vapi reads.
+    let mut bad = a.clone();
+    bad["message"] = json!("nobody is available");
+    assert_rejected(schema, &bad, "/message");
 }

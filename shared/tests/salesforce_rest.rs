@@ -233,7 +233,7 @@ async fn case_is_typed() {
         .and(path(format!("{DATA}/sobjects/Case/{CASE_ID}")))
         .and(query_param(
             "fields",
-            "Id,Subject,Status,Priority,ContactId,CaseNumber,Description",
+            "Id,Subject,Status,Priority,ContactId,CaseNumber,Description,OwnerId",
         ))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "attributes": {"type": "Case"}, "Id": CASE_ID, "Subject": "Payment failed",

@@ -23,6 +23,11 @@ const CASE: &str = "5005e00000AbCdEAAV";
 const CALL_ID: &str = "c0ffee00-1111-4222-8333-444455556666";
 const VAPI_HOOK_SECRET: &str = "vapi-hook-secret-for-tests-0123456789";
 const CONTEXT_KEY: &str = "call-context-key-for-tests-0123456789";
+const CONTENT_VERSION: &str = "0685e00000AbCdEAAV";
+/// A Task id with its checksum (the POST mock's `00T5e00000AbCdEAAV` has none, so the report
+/// reads the Task by its external id to link the transcript file).
+const TASK_ID: &str = "00T5e00000AbCdEEAV";
+const CONTENT_DOCUMENT: &str = "0695e00000AbCdEAAV";
 
 struct World {
     store: Store,
@@ -119,6 +124,44 @@ impl World {
                     json!({"id": "00T5e00000AbCdEAAV", "success": true, "errors": []}),
                 ),
             )
+            .mount(&self.sf)
+            .await;
+        // Files (the whole transcript): as Salesforce answers a create and a read.
+        Mock::given(method("POST"))
+            .and(path("/services/data/v62.0/sobjects/ContentVersion"))
+            .respond_with(
+                ResponseTemplate::new(201)
+                    .set_body_json(json!({"id": CONTENT_VERSION, "success": true, "errors": []})),
+            )
+            .mount(&self.sf)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!(
+                "/services/data/v62.0/sobjects/ContentVersion/{CONTENT_VERSION}"
+            )))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "attributes": {"type": "ContentVersion"}, "Id": CONTENT_VERSION,
+                "ContentDocumentId": CONTENT_DOCUMENT
+            })))
+            .mount(&self.sf)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/services/data/v62.0/sobjects/ContentDocumentLink"))
+            .respond_with(
+                ResponseTemplate::new(201).set_body_json(
+                    json!({"id": "06A5e00000AbCdEEAV", "success": true, "errors": []}),
+                ),
+            )
+            .mount(&self.sf)
+            .await;
+        // The Task by its external id (what the report reads when an id is not usable).
+        Mock::given(method("GET"))
+            .and(path_regex(
+                r"^/services/data/v62.0/sobjects/Task/Vapi_Call_Id__c/.+$",
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "attributes": {"type": "Task"}, "Id": TASK_ID
+            })))
             .mount(&self.sf)
             .await;
         Mock::given(method("PATCH"))
@@ -2328,4 +2371,405 @@ async fn consent_from_the_consent_objects_fails_closed() {
             "{q}"
         );
     }
+}
+
+// ------------------------------------------------------------------ hand-off (issue 24)
+
+const OWNER: &str = "0055e000001AbCdAAK";
+const NO_PHONE_OWNER: &str = "0055e000002NoPhAAK";
+const QUEUE: &str = "00G5e000000AbCdEAK";
+const OWNED_CASE: &str = "5005e00000HoFf1AAF";
+const QUEUED_CASE: &str = "5005e00000HoFf2AAF";
+const NO_PHONE_CASE: &str = "5005e00000HoFf3AAF";
+
+impl World {
+    /// `GET …/sobjects/Case/{id}` answers a Case of Ada's owned by `owner`.
+    async fn case_owned_by(&self, case: &str, owner: &str) {
+        Mock::given(method("GET"))
+            .and(path(format!("/services/data/v62.0/sobjects/Case/{case}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "attributes": {"type": "Case"}, "Id": case, "CaseNumber": "00001030",
+                "Subject": "Refund not received", "Status": "Escalated", "Priority": "High",
+                "ContactId": ADA, "OwnerId": owner
+            })))
+            .mount(&self.sf)
+            .await;
+    }
+
+    /// `GET …/sobjects/User/{id}` answers the User's phone fields, as Salesforce does.
+    async fn user(&self, id: &str, phone: Value, mobile: Value) {
+        Mock::given(method("GET"))
+            .and(path(format!("/services/data/v62.0/sobjects/User/{id}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "attributes": {"type": "User", "url": format!("/services/data/v62.0/sobjects/User/{id}")},
+                "Id": id, "Phone": phone, "MobilePhone": mobile
+            })))
+            .mount(&self.sf)
+            .await;
+    }
+
+    /// The job's call id (the dial has run).
+    async fn call_of(&self, pk: &str) -> String {
+        attr::opt_s(&self.item(pk).await, "call_id")
+            .unwrap_or_else(|| panic!("{pk} placed no call"))
+            .to_owned()
+    }
+
+    /// The webhook's answer to Vapi's `transfer-destination-request` for `call_id`.
+    async fn transfer_request(&self, call_id: &str) -> Value {
+        // A destination in the message is Vapi's guess and never used.
+        let body = json!({"message": {
+            "type": "transfer-destination-request", "timestamp": sfvapi::now_millis(),
+            "destination": {"type": "number", "number": "+19005550000"},
+            "call": {"id": call_id, "orgId": "org-test"}
+        }});
+        let a = answer(
+            webhook_app(self)
+                .await
+                .handle(vapi_signed(body.to_string().as_bytes()))
+                .await,
+        );
+        assert_eq!(a.status, 200, "{}", a.body);
+        a.json
+    }
+}
+
+#[tokio::test]
+async fn a_transfer_goes_warm_to_the_case_owner_a_queue_to_the_fallback_and_nobody_to_a_callback_task(
+) {
+    let doc = routing_file(
+        "version: 1\nrules:\n  - id: warm\n    when: {detailType: CaseChangeEvent}\n    case: $recordId\n    contact: case.ContactId\n    call:\n      handoff: {to: caseOwner, fallback: \"+1 415 555 0199\"}\n  - id: owner-only\n    when: {detailType: CaseChangeEvent}\n    case: $recordId\n    contact: case.ContactId\n    call:\n      handoff: {to: caseOwner}\n  - id: contact-owner\n    when: {detailType: CaseChangeEvent}\n    case: $recordId\n    contact: case.ContactId\n    call:\n      handoff: {to: contactOwner}\n",
+    );
+    let w = World::new(&[("ROUTING_FILE", &doc)]).await;
+    w.vapi_creates_calls(false, None).await;
+    w.case_owned_by(OWNED_CASE, OWNER).await;
+    w.case_owned_by(QUEUED_CASE, QUEUE).await;
+    w.case_owned_by(NO_PHONE_CASE, NO_PHONE_OWNER).await;
+    w.user(OWNER, json!("+1 (415) 555-0100"), json!(null)).await;
+    w.user(NO_PHONE_OWNER, json!(null), json!(null)).await;
+    // Ada's own owner (Contact.OwnerId), on her mobile.
+    const ADAS_OWNER: &str = "0055e000003AdAoAAK";
+    Mock::given(method("GET"))
+        .and(path(format!("/services/data/v62.0/sobjects/Contact/{ADA}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "attributes": {"type": "Contact"}, "Id": ADA, "OwnerId": ADAS_OWNER
+        })))
+        .mount(&w.sf)
+        .await;
+    w.user(ADAS_OWNER, json!(""), json!("+44 20 7946 0018"))
+        .await;
+    let worker = w.worker().await;
+
+    let owned = enqueue_routed(&w, "handoff-owned", Some(ADA), OWNED_CASE, Some("warm")).await;
+    let queued = enqueue_routed(&w, "handoff-queued", Some(ADA), QUEUED_CASE, Some("warm")).await;
+    let nobody = enqueue_routed(
+        &w,
+        "handoff-nobody",
+        Some(ADA),
+        NO_PHONE_CASE,
+        Some("owner-only"),
+    )
+    .await;
+    let contact_owner = enqueue_routed(
+        &w,
+        "handoff-contact",
+        Some(ADA),
+        OWNED_CASE,
+        Some("contact-owner"),
+    )
+    .await;
+    // An owner Salesforce no longer has (404 for good): the call is still placed, the hand-off
+    // goes to the fallback.
+    const GONE_OWNER: &str = "0055e000004GoNeAAK";
+    const GONE_OWNER_CASE: &str = "5005e00000HoFf4AAF";
+    w.case_owned_by(GONE_OWNER_CASE, GONE_OWNER).await;
+    let gone = enqueue_routed(&w, "handoff-gone", Some(ADA), GONE_OWNER_CASE, Some("warm")).await;
+    for pk in [&owned, &queued, &nobody, &contact_owner, &gone] {
+        assert!(deliver(&worker, pk).await.is_empty());
+        assert_eq!(w.status(pk).await, "DONE", "{pk}");
+    }
+
+    // The Case owner's User phone, warm, the customer's number shown to the owner.
+    let a = w.transfer_request(&w.call_of(&owned).await).await;
+    let d = &a["destination"];
+    assert_eq!(d["type"], "number", "{a}");
+    assert_eq!(d["number"], "+14155550100");
+    assert_eq!(d["callerId"], "+14155550123");
+    assert_eq!(d["transferPlan"]["mode"], "warm-transfer-say-summary");
+    vapi_schema::validate("ServerMessageResponseTransferDestinationRequest", &a)
+        .unwrap_or_else(|e| panic!("{e:?}"));
+
+    let a = w.transfer_request(&w.call_of(&gone).await).await;
+    assert_eq!(a["destination"]["number"], "+14155550199", "{a}");
+
+    // contactOwner: the Contact's owner, her MobilePhone when Phone is empty.
+    let a = w.transfer_request(&w.call_of(&contact_owner).await).await;
+    assert_eq!(a["destination"]["number"], "+442079460018", "{a}");
+
+    // A queue-owned Case: the fallback, and no User read for a queue.
+    let a = w.transfer_request(&w.call_of(&queued).await).await;
+    assert_eq!(a["destination"]["number"], "+14155550199", "{a}");
+    assert!(received_on(
+        &w.sf,
+        &format!("/services/data/v62.0/sobjects/User/{QUEUE}")
+    )
+    .await
+    .is_empty());
+
+    // An owner without a phone and no fallback: the customer is told, the owner gets one Task
+    // however often the model asks.
+    let call = w.call_of(&nobody).await;
+    for _ in 0..2 {
+        let a = w.transfer_request(&call).await;
+        assert!(a.get("destination").is_none(), "{a}");
+        assert_eq!(a["message"]["type"], "request-failed");
+    }
+    let job = format!("evt#vapi#{call}#handoff");
+    assert_eq!(w.status(&job).await, "PENDING");
+    let tasks_before = w
+        .posts(&w.sf, "/services/data/v62.0/sobjects/Task")
+        .await
+        .len();
+    assert!(deliver(&worker, &job).await.is_empty());
+    assert!(
+        deliver(&worker, &job).await.is_empty(),
+        "a redelivery runs nothing"
+    );
+    assert_eq!(w.status(&job).await, "DONE");
+    let tasks = w.posts(&w.sf, "/services/data/v62.0/sobjects/Task").await;
+    assert_eq!(tasks.len(), tasks_before + 1);
+    let task: Value = serde_json::from_slice(&tasks[tasks.len() - 1].body).unwrap();
+    assert_eq!(task["OwnerId"], NO_PHONE_OWNER);
+    assert_eq!(task["WhatId"], NO_PHONE_CASE);
+    assert_eq!(task["WhoId"], ADA);
+    assert_eq!(task["Subject"], "Customer asked to speak to you");
+    let description = task["Description"].as_str().unwrap_or_default();
+    assert!(
+        description.contains("no Phone or MobilePhone"),
+        "{description}"
+    );
+    assert!(description.contains("Refund not received"), "{description}");
+
+    // The transfer Vapi reports lands on the call's timeline and on call#, masked.
+    let owned_call = w.call_of(&owned).await;
+    let update = json!({"message": {
+        "type": "transfer-update", "timestamp": 1_795_690_210_000_i64,
+        "destination": {"type": "number", "number": "+14155550100"},
+        "call": {"id": owned_call, "orgId": "org-test"}
+    }});
+    for _ in 0..2 {
+        assert_eq!(
+            webhook_delivers(&w, update.to_string().as_bytes()).await,
+            200
+        );
+    }
+    let record = w
+        .item(&format!(
+            "evt#vapi#{owned_call}#transfer-update#1795690210000"
+        ))
+        .await;
+    assert_eq!(attr::opt_s(&record, "kind"), Some("transfer-update"));
+    assert_eq!(
+        attr::opt_s(&record, "transferred_to"),
+        Some("number +1******0100")
+    );
+    let call_item = w.item(&format!("call#{owned_call}")).await;
+    assert_eq!(
+        attr::opt_s(&call_item, "transferred_to"),
+        Some("number +1******0100")
+    );
+}
+
+// ------------------------------------------------------------------ the whole transcript (issue 24)
+
+#[tokio::test]
+async fn a_40000_character_transcript_lands_whole_in_one_file_linked_to_task_and_case_once() {
+    let w = World::new(&[]).await;
+    w.twilio_accepts().await;
+    let worker = w.worker().await;
+    // 40,000 characters, numbered lines, so a cut anywhere shows.
+    let mut transcript = String::new();
+    let mut n = 0;
+    while transcript.chars().count() < 40_000 {
+        n += 1;
+        transcript.push_str(&format!(
+            "User: line {n:05} of a long call about the refund.\n"
+        ));
+    }
+    let transcript: String = transcript.chars().take(40_000).collect();
+    let mut rep: Value = serde_json::from_slice(&report("customer-ended-call")).unwrap();
+    rep["message"]["artifact"]["transcript"] = json!(transcript);
+    assert_eq!(webhook_delivers(&w, rep.to_string().as_bytes()).await, 200);
+
+    assert!(deliver(&worker, REPORT_PK).await.is_empty());
+    assert_eq!(w.status(REPORT_PK).await, "DONE");
+    // The report job runs a second time (an operator's redrive).
+    w.store
+        .client()
+        .update_item()
+        .table_name(w.store.table())
+        .key("pk", attr::s(REPORT_PK))
+        .update_expression("SET #s = :p")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":p", attr::s("PENDING"))
+        .send()
+        .await
+        .unwrap();
+    assert!(deliver(&worker, REPORT_PK).await.is_empty());
+    assert_eq!(w.status(REPORT_PK).await, "DONE");
+
+    // One file, holding every character.
+    let files = w
+        .posts(&w.sf, "/services/data/v62.0/sobjects/ContentVersion")
+        .await;
+    assert_eq!(files.len(), 1, "one file per call");
+    let file: Value = serde_json::from_slice(&files[0].body).unwrap();
+    assert_eq!(file["Title"], format!("Transcript {CALL_ID}"));
+    assert_eq!(file["PathOnClient"], format!("transcript-{CALL_ID}.txt"));
+    use base64::Engine;
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(file["VersionData"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(data).unwrap(),
+        transcript,
+        "the whole text"
+    );
+
+    // Linked to the Task and the Case, viewers, once each.
+    let links: Vec<Value> = w
+        .posts(&w.sf, "/services/data/v62.0/sobjects/ContentDocumentLink")
+        .await
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let mut linked: Vec<&str> = links
+        .iter()
+        .map(|l| l["LinkedEntityId"].as_str().unwrap())
+        .collect();
+    linked.sort_unstable();
+    assert_eq!(linked, vec![TASK_ID, CASE]);
+    for l in &links {
+        assert_eq!(l["ContentDocumentId"], CONTENT_DOCUMENT);
+        assert_eq!(l["ShareType"], "V");
+    }
+    let guard = w.item(&format!("file#{CALL_ID}")).await;
+    assert_eq!(attr::opt_s(&guard, "state"), Some("LINKED"));
+
+    // The Task holds what fits and says where the rest is.
+    let tasks = w.posts(&w.sf, "/services/data/v62.0/sobjects/Task").await;
+    let task: Value = serde_json::from_slice(&tasks[0].body).unwrap();
+    let description = task["Description"].as_str().unwrap();
+    assert!(description.chars().count() <= 32_000);
+    assert!(
+        description.contains(&format!(
+            "Full transcript: the file \"Transcript {CALL_ID}\""
+        )),
+        "{}",
+        &description[..300.min(description.len())]
+    );
+}
+
+#[tokio::test]
+async fn a_transcript_that_fits_the_task_makes_no_file() {
+    let w = World::new(&[]).await;
+    w.twilio_accepts().await;
+    let worker = w.worker().await;
+    assert_eq!(
+        webhook_delivers(&w, &report("customer-ended-call")).await,
+        200
+    );
+    assert!(deliver(&worker, REPORT_PK).await.is_empty());
+    assert_eq!(w.status(REPORT_PK).await, "DONE");
+    assert!(w
+        .posts(&w.sf, "/services/data/v62.0/sobjects/ContentVersion")
+        .await
+        .is_empty());
+    assert!(w
+        .store
+        .get(&format!("file#{CALL_ID}"))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+/// A report whose transcript does not fit the Task (40,000 characters).
+fn long_report() -> Vec<u8> {
+    let mut rep: Value = serde_json::from_slice(&report("customer-ended-call")).unwrap();
+    rep["message"]["artifact"]["transcript"] = json!("User: the refund again. ".repeat(1_700));
+    rep.to_string().into_bytes()
+}
+
+#[tokio::test]
+async fn an_upload_refused_by_salesforce_is_retried_and_one_with_no_answer_is_never_repeated() {
+    // Refused (500): nothing was created, the retry uploads, one file in the end.
+    let w = World::new(&[("SF_HTTP_TIMEOUT_SECS", "1")]).await;
+    w.twilio_accepts().await;
+    Mock::given(method("POST"))
+        .and(path("/services/data/v62.0/sobjects/ContentVersion"))
+        .respond_with(ResponseTemplate::new(500).set_body_json(
+            json!([{"message": "An unexpected error occurred.", "errorCode": "UNKNOWN_EXCEPTION"}]),
+        ))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&w.sf)
+        .await;
+    let worker = w.worker().await;
+    assert_eq!(webhook_delivers(&w, &long_report()).await, 200);
+    deliver(&worker, REPORT_PK).await;
+    assert_eq!(w.status(REPORT_PK).await, "RETRY");
+    assert!(
+        w.store
+            .get(&format!("file#{CALL_ID}"))
+            .await
+            .unwrap()
+            .is_none(),
+        "released"
+    );
+    assert_eq!(worker.sweep().await.unwrap().requeued, 1);
+    deliver(&worker, REPORT_PK).await;
+    assert_eq!(w.status(REPORT_PK).await, "DONE");
+    let uploads = w
+        .posts(&w.sf, "/services/data/v62.0/sobjects/ContentVersion")
+        .await;
+    assert_eq!(
+        uploads.len(),
+        2,
+        "the refused one and the one that made the file"
+    );
+    assert_eq!(
+        attr::opt_s(&w.item(&format!("file#{CALL_ID}")).await, "state"),
+        Some("LINKED")
+    );
+
+    // No answer (a timeout): Salesforce may have made the file; no run uploads it again.
+    let w = World::new(&[("SF_HTTP_TIMEOUT_SECS", "1")]).await;
+    w.twilio_accepts().await;
+    Mock::given(method("POST"))
+        .and(path("/services/data/v62.0/sobjects/ContentVersion"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"id": CONTENT_VERSION, "success": true, "errors": []}))
+                .set_delay(Duration::from_secs(3)),
+        )
+        .with_priority(1)
+        .mount(&w.sf)
+        .await;
+    let worker = w.worker().await;
+    assert_eq!(webhook_delivers(&w, &long_report()).await, 200);
+    deliver(&worker, REPORT_PK).await;
+    assert_eq!(w.status(REPORT_PK).await, "RETRY");
+    assert_eq!(worker.sweep().await.unwrap().requeued, 1);
+    deliver(&worker, REPORT_PK).await;
+    let job = w.item(REPORT_PK).await;
+    assert_eq!(attr::opt_s(&job, "status"), Some("DONE"), "{job:?}");
+    let review = attr::opt_s(&job, "transcript_file_review").unwrap_or_default();
+    assert!(review.contains("look for \"Transcript"), "{review}");
+    assert_eq!(
+        w.posts(&w.sf, "/services/data/v62.0/sobjects/ContentVersion")
+            .await
+            .len(),
+        1,
+        "never uploaded twice"
+    );
 }

@@ -310,13 +310,35 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
         info!(call_number = n, "a call of the retry cadence");
     }
 
-    let snapshot = CallSnapshot::from_salesforce(
+    let mut snapshot = CallSnapshot::from_salesforce(
         &contact,
         case.as_ref(),
         req.reason.as_deref(),
         inner.config.followup.high_value_revenue,
         contact_read_at,
     );
+    // `call.handoff`: who takes the call if the customer asks for a person, read now so the
+    // webhook answers Vapi's transfer-destination-request from call# alone (jobs::handoff).
+    if let Some(handoff) = &action.handoff {
+        match super::handoff::resolve(
+            &inner.salesforce.rest,
+            handoff,
+            case.as_ref(),
+            &contact_id,
+            &phone,
+            rule_policy,
+        )
+        .await
+        {
+            Ok(h) => snapshot.handoff = Some(h),
+            Err(e) => {
+                return Ok((
+                    sf_outcome("reading the owner for call.handoff", &e),
+                    read_at,
+                ))
+            }
+        }
+    }
     let snapshot_json = serde_json::to_string(&snapshot).unwrap_or_default();
 
     let api_key = match inner

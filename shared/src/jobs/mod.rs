@@ -13,11 +13,13 @@ use crate::store::{attr, Item, EXPIRES_AT, PK};
 
 pub mod config;
 pub mod dial;
+pub mod handoff;
 pub mod optout;
 pub mod queue;
 pub mod reconcile;
 pub mod report;
 pub mod reroute;
+pub mod transcript;
 pub mod worker;
 pub mod writeback;
 
@@ -63,6 +65,9 @@ pub enum JobKind {
     /// Set a Contact's `DoNotCall` after she asked not to be called again (`jobs::optout`).
     #[serde(rename = "optout")]
     OptOut,
+    /// Leave the Case's owner a Task "Customer asked to speak to you" when a transfer found
+    /// nobody (`jobs::handoff`).
+    Handoff,
 }
 
 impl JobKind {
@@ -71,6 +76,7 @@ impl JobKind {
             Self::Dial => "dial",
             Self::Note => "note",
             Self::OptOut => "optout",
+            Self::Handoff => "handoff",
             Self::Report => "report",
         }
     }

@@ -218,6 +218,7 @@ impl JobQueue {
             Some("report") => Some(JobKind::Report),
             Some("note") => Some(JobKind::Note),
             Some("optout") => Some(JobKind::OptOut),
+            Some("handoff") => Some(JobKind::Handoff),
             _ => None,
         };
         let (Some(kind), Some(payload)) = (kind, attr::opt_s(&item, "payload")) else {

@@ -18,7 +18,7 @@ use crate::calls::{read_call, record_cost};
 use crate::ids::{SalesforceEventId, SalesforceId};
 use crate::policy::RetryFollowUp;
 use crate::salesforce::events::DialRequest;
-use crate::salesforce::rest::{Contact, TaskFields};
+use crate::salesforce::rest::{Contact, TaskFields, UpsertOutcome};
 use crate::store::{attr, unavailable, PutOutcome, StoreError, EXPIRES_AT, PK};
 use crate::telemetry::{metric, Unit};
 use crate::twilio::{
@@ -36,6 +36,8 @@ struct Correlation {
     rule: Option<String>,
     /// The event's dial request (what a retry cadence dials again).
     dial: Option<DialRequest>,
+    /// Who took the call (`call#.transferred_to`), read for a forwarded call only.
+    transferred_to: Option<String>,
 }
 
 async fn correlate(w: &Worker, p: &ReportPayload) -> Result<Correlation, StoreError> {
@@ -46,9 +48,14 @@ async fn correlate(w: &Worker, p: &ReportPayload) -> Result<Correlation, StoreEr
         case_id: p.case_id.clone(),
         rule: None,
         dial: None,
+        transferred_to: None,
     };
-    if c.contact_id.is_none() || c.event_id.is_none() {
+    // A forwarded call (Vapi OpenAPI `Call.endedReason` `assistant-forwarded-call`): the Task
+    // says who took it, from the `transfer-update` recorded on call#.
+    let forwarded = EndedReason::parse(&p.ended_reason) == EndedReason::AssistantForwardedCall;
+    if c.contact_id.is_none() || c.event_id.is_none() || forwarded {
         if let Some(rec) = read_call(store, &p.call_id).await? {
+            c.transferred_to = rec.transferred_to;
             c.event_id = c.event_id.or(rec.event_id);
             c.contact_id = c.contact_id.or_else(|| {
                 rec.contact_id
@@ -98,7 +105,8 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
         .map(|t| t.timestamp_millis())
 }
 
-fn task_fields(p: &ReportPayload, c: &Correlation) -> TaskFields {
+/// The Task, and whether the transcript was cut to fit it.
+fn task_fields(p: &ReportPayload, c: &Correlation) -> (TaskFields, bool) {
     let duration_s = match (
         p.started_at.as_deref().and_then(parse_rfc3339_ms),
         p.ended_at.as_deref().and_then(parse_rfc3339_ms),
@@ -118,19 +126,39 @@ fn task_fields(p: &ReportPayload, c: &Correlation) -> TaskFields {
         facts.push(format!("Cost: ${cost:.2}"));
     }
     lines.push(facts.join(" · "));
+    if let Some(t) = &c.transferred_to {
+        lines.push(format!("Transferred to: {t} (warm, after a summary)"));
+    }
     if let Some(u) = &p.recording_url {
         lines.push(format!("Recording: {u}"));
     }
     if let Some(e) = &p.success_evaluation {
         lines.push(format!("Success evaluation: {e}"));
     }
+    let mut cut = false;
     if let Some(t) = &p.transcript {
         lines.push(String::new());
-        lines.push("Transcript:".into());
         // The transcript comes last and gets what is left of Task.Description's 32,000
         // characters, so a cut keeps its mark instead of losing it to the final truncation.
-        let used: usize = lines.iter().map(|l| l.chars().count() + 1).sum();
-        let room = crate::salesforce::rest::TASK_DESCRIPTION_MAX_CHARS.saturating_sub(used);
+        let room = |lines: &[String]| {
+            let used: usize = lines.iter().map(|l| l.chars().count() + 1).sum::<usize>() + 12;
+            crate::salesforce::rest::TASK_DESCRIPTION_MAX_CHARS.saturating_sub(used)
+        };
+        if t.chars().count() > room(&lines) {
+            // Too long for the Task: the whole text goes into a file (jobs::transcript).
+            cut = true;
+            lines.push(format!(
+                "Full transcript: the file \"{}\" in Files, on this Task and its Case{}.",
+                super::transcript::file_title(&p.call_id),
+                if p.transcript_truncated {
+                    " (itself cut at the end: the call's transcript was longer than sfvapi keeps)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        let room = room(&lines);
+        lines.push("Transcript:".into());
         let (t, _) =
             crate::vapi::jobs::truncate_chars(t.clone(), room, crate::vapi::jobs::TRUNCATION_MARK);
         lines.push(t);
@@ -159,7 +187,7 @@ fn task_fields(p: &ReportPayload, c: &Correlation) -> TaskFields {
         extra.insert("ActivityDate".into(), json!(date));
     }
     let _ = &c.event_id;
-    TaskFields {
+    let task = TaskFields {
         subject: if p.is_inbound() {
             format!("Vapi inbound call: {}", p.ended_reason)
         } else {
@@ -170,7 +198,8 @@ fn task_fields(p: &ReportPayload, c: &Correlation) -> TaskFields {
         who_id: c.contact_id.clone(),
         what_id: c.case_id.clone(),
         extra,
-    }
+    };
+    (task, cut)
 }
 
 pub(crate) async fn run_report(
@@ -214,7 +243,7 @@ pub(crate) async fn run_report(
             vec![],
         ));
     }
-    let task = task_fields(&p, &c);
+    let (task, cut) = task_fields(&p, &c);
     let upserted = match inner
         .salesforce
         .rest
@@ -229,6 +258,43 @@ pub(crate) async fn run_report(
         "task_upserted_at",
         AttributeValue::N(crate::now_millis().to_string()),
     )];
+    // The whole transcript as a file on the Task and the Case, once per call.
+    if let (true, Some(transcript)) = (cut, p.transcript.as_deref()) {
+        let task_id = match &upserted {
+            UpsertOutcome::Created { id } | UpsertOutcome::Updated { id: Some(id) } => {
+                SalesforceId::parse("Task id", id).ok()
+            }
+            UpsertOutcome::Updated { id: None } => None,
+        };
+        let task_id = match task_id {
+            Some(id) => id,
+            None => match inner.salesforce.rest.task_id(p.call_id.as_str()).await {
+                Ok(id) => id,
+                Err(e) => return Ok((sf_outcome("reading the Task's id", &e), extra)),
+            },
+        };
+        let mut records = vec![&task_id];
+        if let Some(case) = &c.case_id {
+            records.push(case);
+        }
+        match super::transcript::keep(w, &p.call_id, transcript, &records).await {
+            Ok(super::transcript::Kept::Linked { document }) => {
+                info!(document = %document.as_str(), "full transcript attached");
+                extra.push((
+                    "transcript_file",
+                    AttributeValue::S(document.as_str().to_owned()),
+                ));
+            }
+            Ok(super::transcript::Kept::NeedsReview(why)) => {
+                warn!(why, "full transcript not attached");
+                extra.push(("transcript_file_review", AttributeValue::S(why)));
+            }
+            Err(super::transcript::KeepError::Store(e)) => return Err(e),
+            Err(super::transcript::KeepError::Salesforce(e)) => {
+                return Ok((sf_outcome("attaching the full transcript", &e), extra))
+            }
+        }
+    }
     let rule = c
         .rule
         .as_deref()

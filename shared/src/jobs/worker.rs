@@ -171,6 +171,7 @@ impl Worker {
             JobKind::Report => Box::pin(super::report::run_report(self, &job)).await?,
             JobKind::Note => Box::pin(super::report::run_note(self, &job)).await?,
             JobKind::OptOut => Box::pin(super::optout::run(self, &job)).await?,
+            JobKind::Handoff => Box::pin(super::handoff::run(self, &job)).await?,
         };
         self.record(&job, outcome, &extra).await
     }

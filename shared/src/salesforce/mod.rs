@@ -5,8 +5,10 @@
 pub mod connect;
 pub mod consent;
 pub mod events;
+pub mod files;
 pub mod lookup;
 pub mod oauth;
+pub mod owner;
 pub mod rest;
 pub mod search;
 pub mod token;

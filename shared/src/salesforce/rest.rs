@@ -205,6 +205,9 @@ pub struct Case {
     pub priority: Option<Priority>,
     pub contact_id: Option<SalesforceId>,
     pub description: Option<String>,
+    /// `OwnerId`: a `User` (`005…`) or a queue (`00G…`); whom a `call.handoff: {to: caseOwner}`
+    /// transfers to (`salesforce::owner`).
+    pub owner_id: Option<SalesforceId>,
 }
 
 /// What a record update did: applied, or refused by Salesforce for good (an unknown or
@@ -439,7 +442,7 @@ impl SalesforceClient {
         }
     }
 
-    /// `GET …/sobjects/Case/{id}?fields=Subject,Status,Priority,ContactId,CaseNumber,Description`.
+    /// `GET …/sobjects/Case/{id}?fields=Subject,Status,Priority,ContactId,CaseNumber,Description,OwnerId`.
     pub async fn get_case(&self, id: &SalesforceId) -> Result<Case, RestError> {
         let path = format!("/sobjects/Case/{}", id.as_str());
         let answer = self
@@ -448,7 +451,7 @@ impl SalesforceClient {
                 &path,
                 &[(
                     "fields",
-                    "Id,Subject,Status,Priority,ContactId,CaseNumber,Description".into(),
+                    "Id,Subject,Status,Priority,ContactId,CaseNumber,Description,OwnerId".into(),
                 )],
                 None,
             )
@@ -463,7 +466,31 @@ impl SalesforceClient {
             priority: s("Priority").and_then(|p| Priority::parse("Priority", &p).ok()),
             contact_id: s("ContactId").and_then(|c| SalesforceId::parse("ContactId", &c).ok()),
             description: s("Description"),
+            owner_id: s("OwnerId").and_then(|o| SalesforceId::parse("OwnerId", &o).ok()),
         })
+    }
+
+    /// The id of the Task whose external id is `external_id`
+    /// (`GET …/sobjects/Task/{ExternalIdField}/{value}?fields=Id`): for an upsert that answered
+    /// without one (204 on older API versions).
+    pub async fn task_id(&self, external_id: &str) -> Result<SalesforceId, RestError> {
+        let field = self.tokens.oauth().config().task_external_id_field.clone();
+        let value: String = url::form_urlencoded::byte_serialize(external_id.as_bytes()).collect();
+        let answer = self
+            .send(
+                Method::GET,
+                &format!("/sobjects/Task/{field}/{value}"),
+                &[("fields", "Id".into())],
+                None,
+            )
+            .await?;
+        let v = expect_json(answer, "Task", external_id)?;
+        v.get("Id")
+            .and_then(Value::as_str)
+            .and_then(|s| SalesforceId::parse("Id", s).ok())
+            .ok_or_else(|| RestError::Malformed {
+                detail: "Task answer has no Id".into(),
+            })
     }
 
     /// Write the call's Task keyed by `external_id`: create it (`POST …/sobjects/Task`, with the
@@ -625,6 +652,14 @@ fn first_error(body: &[u8]) -> Option<ApiErrorEntry> {
     serde_json::from_slice::<Vec<ApiErrorEntry>>(body)
         .ok()
         .and_then(|v| v.into_iter().next())
+}
+
+/// The `errorCode` of a refused answer (`None` for a success).
+pub(super) fn first_error_code(answer: &Answer) -> Option<String> {
+    if answer.status.is_success() {
+        return None;
+    }
+    first_error(&answer.body).map(|e| e.error_code)
 }
 
 pub(super) fn expect_json(

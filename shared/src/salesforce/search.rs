@@ -200,6 +200,7 @@ impl SalesforceClient {
             priority: s("Priority").and_then(|p| Priority::parse("Priority", &p).ok()),
             contact_id: s("ContactId").and_then(|c| SalesforceId::parse("ContactId", &c).ok()),
             description: None,
+            owner_id: None,
         }))
     }
 }

@@ -550,6 +550,7 @@ mod tests {
                 ..Default::default()
             }),
             captured_at: None,
+            handoff: None,
         }
     }
 

@@ -13,6 +13,10 @@ use crate::vapi::messages::{CallDirection, EndOfCallReport, ToolCallId};
 
 /// Salesforce's `Task.Description` holds 32,000 characters; a longer transcript is cut to fit.
 pub const MAX_TRANSCRIPT_CHARS: usize = 32_000;
+/// The longest transcript a `report` job keeps (for the file `jobs::transcript` attaches when the
+/// Task's cut does not hold it all): at most 320 KB even in 4-byte characters, so the job item
+/// stays within DynamoDB's 400 KB; a two-hour call's transcript is about 80,000 characters.
+pub const MAX_STORED_TRANSCRIPT_CHARS: usize = 80_000;
 pub const MAX_SUMMARY_CHARS: usize = 4_000;
 pub const MAX_NOTE_CHARS: usize = 4_000;
 const MAX_URL_CHARS: usize = 2_048;
@@ -60,7 +64,7 @@ pub struct ReportPayload {
     pub ended_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
-    /// At most `MAX_TRANSCRIPT_CHARS` characters.
+    /// At most `MAX_STORED_TRANSCRIPT_CHARS` characters (the Task gets what fits of it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transcript: Option<String>,
     #[serde(default)]
@@ -92,7 +96,7 @@ impl ReportPayload {
     ) -> Self {
         let (transcript, transcript_truncated) = match report.transcript {
             Some(t) => {
-                let (t, cut) = truncate_chars(t, MAX_TRANSCRIPT_CHARS, TRUNCATION_MARK);
+                let (t, cut) = truncate_chars(t, MAX_STORED_TRANSCRIPT_CHARS, TRUNCATION_MARK);
                 (Some(t), cut)
             }
             None => (None, false),

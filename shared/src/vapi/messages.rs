@@ -1,6 +1,7 @@
 //! Vapi server messages, typed. Every message is `{"message":{"type":…,"call":{…},"timestamp":…}}`
 //! (Vapi API reference: `ServerMessageToolCalls`, `ServerMessageStatusUpdate`,
-//! `ServerMessageEndOfCallReport`; tool-call request shape in https://docs.vapi.ai/tools-calling).
+//! `ServerMessageEndOfCallReport`, `ServerMessageTransferDestinationRequest`,
+//! `ServerMessageTransferUpdate`; tool-call request shape in https://docs.vapi.ai/tools-calling).
 //! The types sfvapi acts on get their own arm; every other type (`transcript`, `speech-update`,
 //! `conversation-update`, `hang`, `user-interrupted`, and anything Vapi adds later) is `Other`,
 //! answered 200 and ignored, so a new message type can never break a live call.
@@ -43,6 +44,12 @@ pub enum MessageKind {
     EndOfCallReport(Box<EndOfCallReport>),
     /// `assistant-request`: an inbound call asks which assistant answers it (`vapi::inbound`).
     AssistantRequest(AssistantRequest),
+    /// `transfer-destination-request` (Vapi OpenAPI `ServerMessageTransferDestinationRequest`):
+    /// the assistant's `transferCall` tool has no destination and asks where to transfer
+    /// (`vapi::transfer`). Nothing of the message is kept: the answer comes from `call#`.
+    TransferDestinationRequest,
+    /// `transfer-update` (Vapi OpenAPI `ServerMessageTransferUpdate`): a transfer happened.
+    TransferUpdate(TransferUpdate),
     /// Any other `message.type`, kept for the log line.
     Other(String),
 }
@@ -299,6 +306,17 @@ pub struct StatusUpdate {
     pub ended_reason: Option<EndedReason>,
 }
 
+/// What a `transfer-update` says, for the call's timeline (Vapi OpenAPI
+/// `ServerMessageTransferUpdate.destination`: a `TransferDestinationNumber`, `…Sip` or
+/// `…Assistant`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferUpdate {
+    /// `destination.type` (`number`, `sip`, `assistant`), at most 40 characters.
+    pub destination_type: Option<String>,
+    /// `destination.number`, masked (`+1******0100`): the timeline is not the place for a number.
+    pub destination: Option<String>,
+}
+
 /// The parts of an end-of-call report that sfvapi keeps (everything else is dropped at the edge).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndOfCallReport {
@@ -349,6 +367,8 @@ pub fn parse(body: &[u8]) -> Result<ServerMessage, InvalidValue> {
             MessageKind::EndOfCallReport(Box::new(parse_report(&mut msg, call.as_ref())?))
         }
         "assistant-request" => MessageKind::AssistantRequest(parse_assistant_request(&msg)),
+        "transfer-destination-request" => MessageKind::TransferDestinationRequest,
+        "transfer-update" => MessageKind::TransferUpdate(parse_transfer_update(&msg)),
         _ => MessageKind::Other(kind),
     };
     Ok(ServerMessage {
@@ -396,6 +416,23 @@ fn parse_call(call: Option<&Value>) -> Result<Option<CallRef>, InvalidValue> {
             .filter(|n| n.len() <= 40)
             .and_then(|n| E164Phone::parse("call.customer.number", n.trim()).ok()),
     }))
+}
+
+/// Never an error: a `transfer-update` is a record of what Vapi did, kept as well as it reads.
+fn parse_transfer_update(msg: &Map<String, Value>) -> TransferUpdate {
+    let dest = msg.get("destination");
+    let text = |key: &str| {
+        dest.and_then(|d| d.get(key))
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+    TransferUpdate {
+        destination_type: text("type").map(|t| bounded(t, 40)),
+        destination: text("number")
+            .or_else(|| text("sipUri"))
+            .map(|n| crate::ids::mask_phone(&bounded(n, 64))),
+    }
 }
 
 /// The caller of an inbound call: `call.customer.number` (Vapi OpenAPI `Call.customer`,
@@ -637,6 +674,29 @@ mod tests {
         let m = parse(br#"{"message":{"type":"speech-update","status":"started"}}"#).unwrap();
         assert_eq!(m.kind, MessageKind::Other("speech-update".into()));
         assert!(m.call.is_none());
+    }
+
+    #[test]
+    fn transfer_messages_are_typed_and_keep_no_number_in_clear() {
+        let m = parse(br#"{"message":{"type":"transfer-destination-request","call":{"id":"c-1"},"destination":{"type":"number","number":"+19995550000"}}}"#).unwrap();
+        assert_eq!(m.kind, MessageKind::TransferDestinationRequest);
+        assert_eq!(m.call.unwrap().id.as_str(), "c-1");
+        let m = parse(br#"{"message":{"type":"transfer-update","timestamp":1795690000000,"call":{"id":"c-1"},"destination":{"type":"number","number":"+14155550100"}}}"#).unwrap();
+        assert_eq!(
+            m.kind,
+            MessageKind::TransferUpdate(TransferUpdate {
+                destination_type: Some("number".into()),
+                destination: Some("+1******0100".into()),
+            })
+        );
+        let m = parse(br#"{"message":{"type":"transfer-update","destination":7}}"#).unwrap();
+        assert_eq!(
+            m.kind,
+            MessageKind::TransferUpdate(TransferUpdate {
+                destination_type: None,
+                destination: None
+            })
+        );
     }
 
     #[test]

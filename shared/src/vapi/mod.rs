@@ -10,4 +10,5 @@ pub mod inbound;
 pub mod jobs;
 pub mod messages;
 pub mod tools;
+pub mod transfer;
 pub mod webhook;

@@ -265,6 +265,7 @@ mod tests {
                 ..Default::default()
             }),
             captured_at: None,
+            handoff: None,
         };
         let ok = answer_from_snapshot(&Tool::LookupCase, &snap, Some("5005e00000AbCdE"));
         assert!(matches!(ok, ToolOutcome::Result(r) if r.contains("Refund")));

@@ -4,6 +4,9 @@
 //!   keys) reads the call's snapshot and any cached answers together; each new answer costs one conditional PutItem.
 //! - `status-update`: one conditional PutItem (dedup per status) + one UpdateItem on `call#`.
 //! - `end-of-call-report`: ONE conditional PutItem that dedups and enqueues the `report` job.
+//! - `transfer-destination-request`: answered from `call#` (one GetItem) with the rule's
+//!   `call.handoff` (`crate::vapi::transfer`); `transfer-update`: one conditional PutItem on the
+//!   call's timeline + one UpdateItem on `call#`.
 //! - `assistant-request` (an inbound call): answered in the response with the inbound assistant,
 //!   and the caller's context when she is known (`crate::vapi::inbound`), within its deadline.
 //! - anything else: 200, logged, nothing stored.
@@ -223,6 +226,40 @@ impl VapiWebhookApp {
             MessageKind::AssistantRequest(req) => {
                 span.record("message_type", "assistant-request");
                 self.assistant_request(&msg, req).await
+            }
+            MessageKind::TransferDestinationRequest => {
+                span.record("message_type", "transfer-destination-request");
+                let call = msg
+                    .require_call()
+                    .map_err(|e| ApiError::InvalidPayload(e.to_string()))?;
+                let (answer, _) = crate::vapi::transfer::answer_request(
+                    &self.store,
+                    &call.id,
+                    now_ms,
+                    self.config.event_ttl,
+                )
+                .await;
+                Ok(ok(answer))
+            }
+            MessageKind::TransferUpdate(update) => {
+                span.record("message_type", "transfer-update");
+                let call = msg
+                    .require_call()
+                    .map_err(|e| ApiError::InvalidPayload(e.to_string()))?;
+                let outcome = crate::vapi::transfer::record_update(
+                    &self.store,
+                    &call.id,
+                    update,
+                    msg.timestamp_ms.unwrap_or(now_ms),
+                    now_ms,
+                    self.config.event_ttl,
+                )
+                .await
+                .map_err(unavailable_api)?;
+                info!(to = %crate::vapi::transfer::describe_destination(update), "transfer recorded");
+                Ok(ok(
+                    json!({"status": if outcome == PutOutcome::Created { "recorded" } else { "duplicate" }}),
+                ))
             }
             MessageKind::Other(kind) => {
                 span.record("message_type", kind.as_str());

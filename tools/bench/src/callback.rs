@@ -160,6 +160,7 @@ async fn seed_ada(stack: &Stack) -> Result<(), String> {
             reason: Some("Payment failed twice".into()),
         }),
         captured_at: Some(sfvapi::now_millis()),
+        handoff: None,
     };
     record_call(
         &stack.store,

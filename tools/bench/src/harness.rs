@@ -363,6 +363,7 @@ pub async fn seed_call(store: &Store) {
             reason: Some("Payment failed twice".into()),
         }),
         captured_at: Some(sfvapi::now_millis()),
+        handoff: None,
     };
     record_call(
         store,

@@ -19,6 +19,12 @@ pub enum Scenario {
     /// The customer answers and asks not to be called again: the assistant calls its
     /// `doNotCall` tool (README, "Calling policy"), then she hangs up.
     OptOut,
+    /// The customer answers and asks for a person: Vapi's `transferCall` tool (no destinations
+    /// in `events/assistant.json`) sends `transfer-destination-request` to the server URL
+    /// (Vapi OpenAPI `ServerMessageTransferDestinationRequest`); a `destination` in the answer is
+    /// dialled (`transfer-update`, the call ends `assistant-forwarded-call`), a `message` is
+    /// said and the call goes on.
+    Transfer,
 }
 
 impl std::str::FromStr for Scenario {
@@ -29,8 +35,9 @@ impl std::str::FromStr for Scenario {
             "no-answer" => Ok(Self::NoAnswer),
             "outage" => Ok(Self::Outage),
             "opt-out" => Ok(Self::OptOut),
+            "transfer" => Ok(Self::Transfer),
             other => Err(format!(
-                "unknown scenario {other:?}, expected normal, no-answer, outage or opt-out"
+                "unknown scenario {other:?}, expected normal, no-answer, outage, opt-out or transfer"
             )),
         }
     }

@@ -108,6 +108,10 @@ pub(crate) fn handle(app: &App, req: &Req) -> Resp {
             )
         }
         ("DELETE", "/_sandbox/requests") => Resp::json(200, &json!({"cleared": app.log.clear()})),
+        // The files the fake Salesforce keeps (a call's whole transcript) and their links.
+        ("GET", "/_sandbox/salesforce/files") => {
+            Resp::json(200, &crate::salesforce::files_json(&lock(&app.sf)))
+        }
         ("GET", "/_sandbox/control") => Resp::json(200, &json!({"ok": true, "state": state(app)})),
         ("POST", "/_sandbox/control") => match serde_json::from_slice::<Control>(&req.body) {
             Err(e) => bad(e.to_string()),

@@ -25,6 +25,8 @@
 //!   message_type?, call_id?, delivery?, attempt?, check? {ok, detail}` (out: tool-call answers).
 //!   `/_sandbox` requests themselves are not logged.
 //! - `DELETE /_sandbox/requests` → `{"cleared":N}`.
+//! - `GET /_sandbox/salesforce/files` → the Salesforce Files kept (`ContentVersion`s, their text
+//!   and their `ContentDocumentLink`s).
 //! - `POST /_sandbox/inbound-call` `{"from": "+14155550123"}`: a customer calls the phone number;
 //!   the fake Vapi sends `assistant-request` to `--vapi-server-url` and runs the call with the
 //!   assistant it answers (see `vapi::inbound`). Answers `{"ok", "callId", "assistantRequest",
@@ -61,7 +63,9 @@
 //!   every issued access token (a dead session: REST answers 401 until a new token is fetched);
 //!   `api_usage` sets N of `Sforce-Limit-Info: api-usage=N/M` (beyond M, REST answers 403);
 //!   `hang_next` makes the next N REST calls answer only after `hang_ms` (default 10 s).
-//!   Vapi `scenario: "outage"` re-arms `outage_count` failures; `fail_next.status` ∈ 400 (a limit:
+//!   Vapi `scenario` ∈ `normal`, `no-answer`, `outage`, `opt-out`, `transfer` (the customer asks
+//!   for a person: `transfer-destination-request`, then `transfer-update` when the answer names a
+//!   destination); `scenario: "outage"` re-arms `outage_count` failures; `fail_next.status` ∈ 400 (a limit:
 //!   `{"message":["Over Concurrency Limit."],"error":"Bad Request","statusCode":400}`), 429, 500,
 //!   503 for the next `POST /call`s; `concurrency_limit` sets how many calls may be live at once
 //!   (beyond it `POST /call` is a 201 with `subscriptionLimits.concurrencyBlocked: true`, status

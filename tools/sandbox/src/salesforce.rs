@@ -23,6 +23,9 @@
 //!   <https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_task.htm>.
 //! - SOSL phone search (`GET /search?q=FIND {…} IN PHONE FIELDS RETURNING Contact(…)`) and the
 //!   open-Case query of an inbound caller: `search` (below), which cites its documents.
+//! - Users (`GET /sobjects/User/{id}`, a Case owner's phone) and Salesforce Files
+//!   (`ContentVersion`, `ContentDocumentLink`: a call's whole transcript): `files` (below), which
+//!   cites its documents.
 
 use std::collections::{HashMap, HashSet};
 
@@ -32,7 +35,10 @@ use serde_json::{json, Map, Value};
 use crate::config::SalesforceConfig;
 use crate::{lock, util, App, Req, Resp};
 
+mod files;
 mod search;
+
+pub(crate) use files::files_json;
 
 const ORG_ID: &str = "00D5e000000SbXqEAK";
 const USER_ID: &str = "0055e000001SbXqAAK";
@@ -75,6 +81,10 @@ pub(crate) struct State {
     cases: Vec<Value>,
     /// External id value → Task.
     tasks: HashMap<String, Task>,
+    users: Vec<Value>,
+    /// Salesforce Files: `ContentVersion`s and their `ContentDocumentLink`s (`files`).
+    versions: Vec<files::Version>,
+    links: Vec<files::Link>,
     next_record: u64,
 }
 
@@ -92,6 +102,9 @@ impl State {
             contacts: seed_contacts(),
             cases: seed_cases(),
             tasks: HashMap::new(),
+            users: files::seed_users(),
+            versions: Vec::new(),
+            links: Vec::new(),
             next_record: 1,
         }
     }
@@ -116,6 +129,7 @@ impl State {
             "hang_ms": self.hang.as_millis() as u64,
             "active_tokens": self.tokens.len(),
             "tasks": self.tasks.len(),
+            "files": self.versions.len(),
         })
     }
 
@@ -266,6 +280,8 @@ fn seed_cases() -> Vec<Value> {
             "Status": status,
             "Priority": priority,
             "ContactId": contact,
+            // Case.OwnerId: a User (005) or a queue (00G); a hand-off dials the User's phone.
+            "OwnerId": files::CASE_OWNER,
             // Standard fields an org leaves empty come back as null, not absent.
             "Description": Value::Null,
             // Case.IsClosed is set by Salesforce from the Status (Case object reference).
@@ -285,14 +301,19 @@ fn seed_cases() -> Vec<Value> {
             "High",
             "0035e00000XyZ12AAF",
         ),
-        case(
-            "5005e00000DnCa1AAF",
-            "00001027",
-            "Do not call me about my order",
-            "New",
-            "Medium",
-            "0035e00000DnCa1AAF",
-        ),
+        // Owned by a queue: a hand-off goes to the rule's fallback.
+        {
+            let mut c = case(
+                "5005e00000DnCa1AAF",
+                "00001027",
+                "Do not call me about my order",
+                "New",
+                "Medium",
+                "0035e00000DnCa1AAF",
+            );
+            c["OwnerId"] = json!(files::QUEUE);
+            c
+        },
         case(
             "5005e00000BadPhAAJ",
             "00001028",
@@ -720,6 +741,22 @@ fn rest_inner(app: &App, st: &mut State, req: &Req) -> Resp {
                 }
             }
             _ => method_not_allowed(method, "GET,HEAD,PATCH,DELETE"),
+        },
+        ["sobjects", "User", id] => match *method {
+            http::Method::GET => files::get_user(st, id, req),
+            _ => method_not_allowed(method, "GET,HEAD,PATCH"),
+        },
+        ["sobjects", "ContentVersion"] => match *method {
+            http::Method::POST => files::create_version(st, req),
+            _ => method_not_allowed(method, "GET,HEAD,POST"),
+        },
+        ["sobjects", "ContentVersion", id] => match *method {
+            http::Method::GET => files::get_version(st, id, req),
+            _ => method_not_allowed(method, "GET,HEAD,PATCH"),
+        },
+        ["sobjects", "ContentDocumentLink"] => match *method {
+            http::Method::POST => files::create_link(st, req),
+            _ => method_not_allowed(method, "GET,HEAD,POST"),
         },
         ["sobjects", "CaseComment"] => match *method {
             http::Method::POST => create_case_comment(st, req),

@@ -37,6 +37,27 @@ use crate::{lock, util, App, Req, Resp};
 
 pub(crate) mod inbound;
 
+/// Vapi OpenAPI `ServerMessageTransferDestinationRequest.type`: what the `transfer` scenario
+/// sends when its customer asks for a person.
+const TRANSFER_REQUEST: &str = "transfer-destination-request";
+
+/// The `destination` of an answer to `transfer-destination-request`, when it is one Vapi would
+/// dial: the answer validates against `ServerMessageResponseTransferDestinationRequest` and names
+/// a destination (a `message` alone means "nobody": the call goes on).
+fn transfer_destination(answer: Option<&str>) -> Option<Value> {
+    let v: Value = serde_json::from_str(answer?).ok()?;
+    if let Err(problems) =
+        vapi_schema::validate("ServerMessageResponseTransferDestinationRequest", &v)
+    {
+        tracing::warn!(
+            "transfer-destination-request answer is not Vapi's shape: {}",
+            problems.join("; ")
+        );
+        return None;
+    }
+    v.get("destination").filter(|d| d.is_object()).cloned()
+}
+
 /// The assistant's opt-out tool (`events/assistant.json`), which the `opt-out` scenario calls.
 const DO_NOT_CALL: &str = "doNotCall";
 /// `Call.endedReason` of a call refused by the org's concurrency limit (Vapi OpenAPI `Call`).
@@ -503,7 +524,7 @@ async fn run_call(app: Arc<App>, url: Option<String>, mut call: Value, plan: Pla
         .to_owned();
     let started = sfvapi::now_millis();
     let mut steps: Vec<(&str, Option<&str>)> = vec![("status-update", Some("ringing"))];
-    let ended_reason = match plan.scenario {
+    let mut ended_reason = match plan.scenario {
         Scenario::NoAnswer => "customer-did-not-answer",
         _ => {
             steps.push(("status-update", Some("in-progress")));
@@ -511,6 +532,9 @@ async fn run_call(app: Arc<App>, url: Option<String>, mut call: Value, plan: Pla
             "customer-ended-call"
         }
     };
+    if plan.scenario == Scenario::Transfer {
+        steps.push((TRANSFER_REQUEST, None));
+    }
     // DESIGN.md "Vapi facts": `end-of-call-report` comes after `status-update` ended, once
     // post-processing is done.
     steps.push(("status-update", Some("ended")));
@@ -536,6 +560,29 @@ async fn run_call(app: Arc<App>, url: Option<String>, mut call: Value, plan: Pla
                 let mut st = lock(&app.vapi);
                 st.live = st.live.saturating_sub(1);
             }
+        }
+        if kind == TRANSFER_REQUEST {
+            // Sent once, synchronously: Vapi waits for the answer before it dials anyone.
+            let Some(url) = url.as_deref() else { continue };
+            let message = json!({"message": base_message(TRANSFER_REQUEST, &call)});
+            let answer = deliver(&app, url, &id, TRANSFER_REQUEST, &message, None, 1).await;
+            if let Some(destination) = transfer_destination(answer.as_deref()) {
+                tokio::time::sleep(plan.delay).await;
+                let mut m = base_message("transfer-update", &call);
+                m.insert("destination".into(), destination);
+                deliver(
+                    &app,
+                    url,
+                    &id,
+                    "transfer-update",
+                    &json!({"message": m}),
+                    None,
+                    1,
+                )
+                .await;
+                ended_reason = "assistant-forwarded-call";
+            }
+            continue;
         }
         let (message, tool_call_id) = match kind {
             "status-update" => (
@@ -796,12 +843,13 @@ async fn deliver(
     message: &Value,
     tool_call_id: Option<&str>,
     delivery: u32,
-) {
+) -> Option<String> {
     let cfg = &app.config.vapi;
     let body = message.to_string();
     let path = url::Url::parse(url)
         .map(|u| u.path().to_owned())
         .unwrap_or_default();
+    let mut answer = None;
     for attempt in 1..=cfg.delivery_attempts {
         let headers = signed_headers(cfg, &body);
         let mut entry = Entry::new(Service::Vapi, Direction::Out, "POST", &path);
@@ -849,6 +897,9 @@ async fn deliver(
                     entry.check = Some(check);
                 }
                 entry.response_body = text;
+                if (200..300).contains(&status) {
+                    answer = Some(entry.response_body.clone());
+                }
                 !(200..300).contains(&status) && !RETRY_EXCLUDED_STATUS.contains(&status)
             }
         };
@@ -857,7 +908,7 @@ async fn deliver(
         let failed_error = entry.error.clone();
         app.log.push(entry);
         if !retry {
-            return;
+            return answer;
         }
         if attempt < cfg.delivery_attempts {
             tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
@@ -871,6 +922,7 @@ async fn deliver(
             );
         }
     }
+    answer
 }
 
 /// Vapi's contract for a tool-call answer: 200 and a body that is a

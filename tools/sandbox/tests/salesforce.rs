@@ -688,3 +688,117 @@ async fn record_updates_answer_204_or_refuse_the_whole_update_naming_what_is_wro
     );
     assert_eq!(patch(wrong, &tok, "{}").await.0, 400);
 }
+
+#[tokio::test]
+async fn files_are_content_versions_linked_once_per_record_and_users_have_phones() {
+    use base64::Engine;
+    let h = common::start_default().await;
+    let sf = &h.salesforce_url;
+    let t = token(sf).await;
+    let tok = t["access_token"].as_str().unwrap();
+    let post = |object: &str, body: Value| {
+        common::client()
+            .post(format!("{sf}/services/data/v62.0/sobjects/{object}"))
+            .bearer_auth(tok)
+            .json(&body)
+            .send()
+    };
+    let text = "AI: Hello Ada.\nUser: I want the whole record.\n".repeat(1_000);
+    let data = base64::engine::general_purpose::STANDARD.encode(&text);
+
+    // Required fields and a blob that is not base64 are refused as Salesforce does.
+    let r = post("ContentVersion", json!({"Title": "T", "VersionData": data}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e[0]["errorCode"], "REQUIRED_FIELD_MISSING");
+    assert_eq!(e[0]["fields"], json!(["PathOnClient"]));
+    let r = post(
+        "ContentVersion",
+        json!({"Title": "T", "PathOnClient": "t.txt", "VersionData": "%%%"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+
+    let r = post("ContentVersion", json!({"Title": "Transcript c-1", "PathOnClient": "transcript-c-1.txt", "VersionData": data}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let version = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(version.starts_with("068"), "{version}");
+    let (status, _, v) = get(
+        format!("{sf}/services/data/v62.0/sobjects/ContentVersion/{version}?fields=Id,ContentDocumentId"),
+        tok,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let document = v["ContentDocumentId"].as_str().unwrap().to_owned();
+    assert!(document.starts_with("069"), "{document}");
+
+    let link = |entity: &str, share: &str| {
+        post(
+            "ContentDocumentLink",
+            json!({"ContentDocumentId": document, "LinkedEntityId": entity, "ShareType": share}),
+        )
+    };
+    assert_eq!(link(CASE, "V").await.unwrap().status(), 201);
+    let again = link(CASE, "V").await.unwrap();
+    assert_eq!(again.status(), 400);
+    assert_eq!(
+        again.json::<Value>().await.unwrap()[0]["errorCode"],
+        "DUPLICATE_VALUE"
+    );
+    let bad = link(ADA, "X").await.unwrap();
+    assert_eq!(
+        bad.json::<Value>().await.unwrap()[0]["errorCode"],
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+    );
+    let unknown = post(
+        "ContentDocumentLink",
+        json!({"ContentDocumentId": "0695e00000ZzZzZAAA", "LinkedEntityId": CASE, "ShareType": "V"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        unknown.json::<Value>().await.unwrap()[0]["errorCode"],
+        "INVALID_CROSS_REFERENCE_KEY"
+    );
+
+    // The control API shows the whole text and its one link.
+    let files: Value = common::client()
+        .get(format!("{sf}/_sandbox/salesforce/files"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(files["files"][0]["text"], text);
+    assert_eq!(files["files"][0]["links"].as_array().unwrap().len(), 1);
+
+    // Ada's Case is owned by a User with a phone; the DoNotCall Case by a queue.
+    let (_, _, case) = get(
+        format!("{sf}/services/data/v62.0/sobjects/Case/{CASE}?fields=OwnerId"),
+        tok,
+    )
+    .await;
+    let owner = case["OwnerId"].as_str().unwrap().to_owned();
+    let (status, _, user) = get(
+        format!("{sf}/services/data/v62.0/sobjects/User/{owner}?fields=Id,Phone,MobilePhone"),
+        tok,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(user["Phone"], "+1 (415) 555-0100");
+    let (_, _, queued) = get(
+        format!("{sf}/services/data/v62.0/sobjects/Case/5005e00000DnCa1AAF?fields=OwnerId"),
+        tok,
+    )
+    .await;
+    assert!(queued["OwnerId"].as_str().unwrap().starts_with("00G"));
+}

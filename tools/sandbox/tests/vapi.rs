@@ -852,3 +852,88 @@ async fn a_hung_answer_still_creates_the_call_and_a_dropped_report_never_arrives
     // Only the next call hangs.
     assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
 }
+
+/// A webhook that answers `transfer-destination-request` with `answer` (and tool calls as
+/// [`Webhook`] does).
+struct TransferWebhook {
+    answer: Value,
+}
+
+impl Respond for TransferWebhook {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let v: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        if v["message"]["type"] == "transfer-destination-request" {
+            ResponseTemplate::new(200).set_body_json(self.answer.clone())
+        } else {
+            Webhook.respond(req)
+        }
+    }
+}
+
+async fn transfer_webhook(answer: Value) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/vapi/webhook"))
+        .respond_with(TransferWebhook { answer })
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn the_transfer_scenario_asks_where_to_and_dials_the_destination_it_is_given() {
+    let destination = json!({"type": "number", "number": "+14155550100", "callerId": "+14155550123",
+        "transferPlan": {"mode": "warm-transfer-say-summary"}});
+    let server = transfer_webhook(json!({"destination": destination})).await;
+    let mut c = config(&server);
+    c.vapi.scenario = sandbox::Scenario::Transfer;
+    let h = common::start(c).await;
+    assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
+    let reqs = received(&server, 7).await;
+    assert_eq!(
+        kinds(&reqs),
+        [
+            "status-update:ringing",
+            "status-update:in-progress",
+            "tool-calls",
+            "transfer-destination-request",
+            "transfer-update",
+            "status-update:ended",
+            "end-of-call-report"
+        ]
+    );
+    assert_signed(&reqs);
+    for r in &reqs {
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        vapi_schema::validate("ServerMessage", &v).unwrap_or_else(|e| panic!("{e:?}"));
+    }
+    let update: Value = serde_json::from_slice(&reqs[4].body).unwrap();
+    assert_eq!(update["message"]["destination"], destination);
+    let report: Value = serde_json::from_slice(&reqs[6].body).unwrap();
+    assert_eq!(report["message"]["endedReason"], "assistant-forwarded-call");
+}
+
+#[tokio::test]
+async fn a_transfer_answered_with_a_message_only_transfers_nobody() {
+    let server = transfer_webhook(json!({"message": {"type": "request-failed",
+        "content": "Nobody can take your call right now."}, "error": "no number"}))
+    .await;
+    let mut c = config(&server);
+    c.vapi.scenario = sandbox::Scenario::Transfer;
+    let h = common::start(c).await;
+    assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
+    let reqs = received(&server, 6).await;
+    assert_eq!(
+        kinds(&reqs),
+        [
+            "status-update:ringing",
+            "status-update:in-progress",
+            "tool-calls",
+            "transfer-destination-request",
+            "status-update:ended",
+            "end-of-call-report"
+        ]
+    );
+    let report: Value = serde_json::from_slice(&reqs[5].body).unwrap();
+    assert_eq!(report["message"]["endedReason"], "customer-ended-call");
+}
