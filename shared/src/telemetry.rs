@@ -235,6 +235,10 @@ pub const METRICS: &[&str] = &[
     "policy_zone_invalid",
     // vapi-webhook (the doNotCall tool), job-worker (the end-of-call analysis): opt-outs recorded
     "policy_opt_outs",
+    // vapi-webhook: transfer-destination-request answered with the owner's (or fallback) number,
+    // or declined (nobody to transfer to: the customer is told, the owner gets a callback Task)
+    "transfers",
+    "transfers_declined",
     // every function that calls Salesforce's REST API (`Sforce-Limit-Info`)
     "sf_api_usage",
     "sf_api_limit",
