@@ -410,6 +410,22 @@ impl SalesforceClient {
         Ok(Answer { status, body })
     }
 
+    /// `GET …/sobjects/{object}/describe`: the object's metadata, `fields[]` with `name`, `type`,
+    /// `externalId`, `unique`, `updateable` among others
+    /// (<https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_sobject_describe.htm>).
+    /// What `sfvapi-admin doctor` checks the org's fields with.
+    pub async fn describe(&self, object: &'static str) -> Result<Value, RestError> {
+        let answer = self
+            .send(
+                Method::GET,
+                &format!("/sobjects/{object}/describe"),
+                &[],
+                None,
+            )
+            .await?;
+        expect_json(answer, object, "describe")
+    }
+
     /// One SOQL query (`GET …/query?q=SELECT … FROM Contact WHERE Id = '…'`) for the standard
     /// fields, `Account.AnnualRevenue` and the configured custom fields. No record → `NotFound`.
     pub async fn get_contact(&self, id: &SalesforceId) -> Result<Contact, RestError> {

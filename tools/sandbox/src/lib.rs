@@ -94,6 +94,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{Config, ConfigError, Scenario};
 pub use log::{Direction, Entry, Service};
+pub use vapi::{SEED_ASSISTANT_ID, SEED_CREDENTIAL_ID, SEED_CREDENTIAL_NAME};
 
 const OAUTH_SECRET_FIELDS: &[&str] = &[
     "client_secret",
