@@ -201,7 +201,7 @@ pub async fn check(
             Check::fail(
                 format!("{prefix}.backoff-plan"),
                 format!("assistant {id} has no server.backoffPlan: Vapi sends each server message once, and a report lost to one failed request is never retried"),
-                format!("{SETUP} (events/assistant.json has the plan: exponential, 3 retries)"),
+                format!("give server a backoffPlan (events/assistant.json has one: exponential, 3 retries): {SETUP}"),
             )
         });
         let Some(cred_id) = server["credentialId"].as_str() else {

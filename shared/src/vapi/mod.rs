@@ -9,5 +9,6 @@ pub mod context;
 pub mod inbound;
 pub mod jobs;
 pub mod messages;
+pub mod setup;
 pub mod tools;
 pub mod webhook;

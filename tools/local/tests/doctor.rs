@@ -251,7 +251,7 @@ async fn doctor_passes_on_the_local_stack_and_each_break_fails_its_own_check() {
     assert_breaks(
         &report,
         &[format!("vapi.assistant.{outbound}.backoff-plan").as_str()],
-        "backoff",
+        "backoffPlan",
     );
     local
         .vapi(
