@@ -310,21 +310,14 @@ async fn converge(
     };
     let id = found["id"].as_str().map(str::to_owned);
     let mut changes = changed_fields(found, &want);
-    // Vapi may not show a stored credential's secret: an absent secretKey is not a difference.
-    if let (Some(Value::Object(plan)), true) = (
-        changes.get_mut("authenticationPlan"),
-        found["authenticationPlan"].get("secretKey").is_none(),
-    ) {
+    // Vapi may not show a stored credential's secret: an absent secretKey is not a difference
+    // (the plan is then sent, secret included, only when another of its settings differs).
+    let secret_hidden = found["authenticationPlan"].get("secretKey").is_none();
+    if let (true, Some(Value::Object(plan))) = (secret_hidden, changes.get("authenticationPlan")) {
         let mut shown = plan.clone();
         shown.remove("secretKey");
         if contains(&found["authenticationPlan"], &Value::Object(shown)) {
             changes.remove("authenticationPlan");
-        } else {
-            plan.remove("secretKey");
-            plan.insert(
-                "secretKey".into(),
-                want["authenticationPlan"]["secretKey"].clone(),
-            );
         }
     }
     if changes.is_empty() {

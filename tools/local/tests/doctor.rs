@@ -24,10 +24,7 @@ struct Local {
 
 impl Local {
     fn target(&self) -> Target {
-        Target {
-            env: self.stack.env.clone(),
-            webhook_url: Some(format!("{}/vapi/webhook", self.stack.runner_url)),
-        }
+        self.stack.doctor_target()
     }
 
     async fn doctor(&self, target: &Target) -> Report {
