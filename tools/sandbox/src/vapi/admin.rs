@@ -53,6 +53,8 @@ pub(crate) fn seed(cfg: &VapiConfig) -> (HashMap<String, Value>, HashMap<String,
             "payloadFormat": "{timestamp}.{body}",
             "signatureEncoding": "hex",
         },
+        // Required in `WebhookCredential`; an HMAC credential has no OAuth session: empty.
+        "authenticationSession": {},
         "createdAt": now,
         "updatedAt": now,
     });
@@ -114,7 +116,8 @@ pub(crate) fn delete_assistant(app: &Arc<App>, id: &str) -> Resp {
     }
 }
 
-/// `POST /credential` (`CreateWebhookCredentialDTO`) → 201 `WebhookCredential`.
+/// `POST /credential` (`CreateWebhookCredentialDTO`) → 201 `WebhookCredential` (the body plus
+/// `id`, `orgId`, `authenticationSession`, `createdAt`, `updatedAt`, its required fields).
 pub(crate) fn create_credential(app: &Arc<App>, req: &Req) -> Resp {
     let body = match json_body(req) {
         Ok(v) => v,
@@ -135,6 +138,8 @@ pub(crate) fn create_credential(app: &Arc<App>, req: &Req) -> Resp {
     let now = util::iso8601(sfvapi::now_millis());
     c.insert("id".into(), json!(id));
     c.insert("orgId".into(), json!(app.config.vapi.org_id));
+    c.entry("authenticationSession")
+        .or_insert_with(|| json!({}));
     c.insert("createdAt".into(), json!(now));
     c.insert("updatedAt".into(), json!(now));
     let c = Value::Object(c);
