@@ -40,7 +40,8 @@
 //!       "revoke_tokens": true,
 //!       "api_usage": 14990,
 //!       "hang_next": 1,
-//!       "hang_ms": 5000
+//!       "hang_ms": 5000,
+//!       "task_external_id_unique": true
 //!     },
 //!     "vapi": {
 //!       "scenario": "normal",
@@ -60,7 +61,9 @@
 //!   `invalid_client` (401) for the next `count` token requests; `revoke_tokens` invalidates
 //!   every issued access token (a dead session: REST answers 401 until a new token is fetched);
 //!   `api_usage` sets N of `Sforce-Limit-Info: api-usage=N/M` (beyond M, REST answers 403);
-//!   `hang_next` makes the next N REST calls answer only after `hang_ms` (default 10 s).
+//!   `hang_next` makes the next N REST calls answer only after `hang_ms` (default 10 s);
+//!   `task_external_id_unique: false` makes Task's describe show the external-id field without
+//!   Unique (what `sfvapi-admin doctor` must catch).
 //!   Vapi `scenario: "outage"` re-arms `outage_count` failures; `fail_next.status` ∈ 400 (a limit:
 //!   `{"message":["Over Concurrency Limit."],"error":"Bad Request","statusCode":400}`), 429, 500,
 //!   503 for the next `POST /call`s; `concurrency_limit` sets how many calls may be live at once
