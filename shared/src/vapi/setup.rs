@@ -49,6 +49,41 @@ pub enum SetupError {
     Network { detail: String },
     #[error("{0}")]
     Input(String),
+    #[error("the Vapi server secret: {0}")]
+    Secret(#[from] crate::secrets::SecretsError),
+}
+
+/// Length of a generated server secret.
+pub const GENERATED_SECRET_CHARS: usize = 48;
+
+/// The stack's server secret (`VAPI_SERVER_SECRET_ARN`) as the credential's secret: its first
+/// `server_secrets`; when it has none, a new one of [`GENERATED_SECRET_CHARS`] random letters and
+/// digits, written into the secret next to the fields already there (`context_key` kept) unless
+/// `dry_run`. Read uncached: an operator's edit is never overwritten with an older copy. The
+/// second value says whether the secret was generated. The value is never printed.
+pub async fn server_secret(
+    cache: &crate::secrets::SecretsCache,
+    arn: &str,
+    dry_run: bool,
+) -> Result<(SecretString, bool), SetupError> {
+    use rand::Rng as _;
+    let raw = cache.get_uncached(arn).await?;
+    // Checked first as the webhook reads it (a short secret is refused, naming the field).
+    let parsed: crate::vapi::config::VapiServerSecret = crate::secrets::parse_json(arn, &raw)?;
+    if let Some(first) = parsed.server_secrets.into_iter().next() {
+        return Ok((first, false));
+    }
+    let mut fields: Map<String, Value> = crate::secrets::parse_json(arn, &raw)?;
+    let generated: String = rand::rng()
+        .sample_iter(&rand::distr::Alphanumeric)
+        .take(GENERATED_SECRET_CHARS)
+        .map(char::from)
+        .collect();
+    fields.insert("server_secrets".into(), json!([generated]));
+    if !dry_run {
+        cache.put(arn, &Value::Object(fields).to_string()).await?;
+    }
+    Ok((SecretString::new(generated), true))
 }
 
 /// What to set up.

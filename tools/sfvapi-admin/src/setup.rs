@@ -1,11 +1,12 @@
 //! `sfvapi-admin setup vapi --webhook-url URL [--dry-run] [--events DIR]`: `sfvapi::vapi::setup`
-//! with the stack's Vapi key (`VAPI_SECRET_ARN`) and server secret (`VAPI_SERVER_SECRET_ARN`),
+//! with the stack's Vapi key (`VAPI_SECRET_ARN`) and server secret (`VAPI_SERVER_SECRET_ARN`; one
+//! is generated and stored there when it has none),
 //! the assistants of `DIR/assistant.json` and `DIR/assistant-inbound.json`, every body checked
 //! against Vapi's schema (`vapi-schema`).
 
 use serde_json::Value;
 use sfvapi::secrets::SecretsCache;
-use sfvapi::vapi::config::{VapiSecret, VapiServerSecret};
+use sfvapi::vapi::config::VapiSecret;
 use sfvapi::vapi::setup::{self, Input};
 
 use crate::flag;
@@ -50,14 +51,22 @@ async fn vapi(args: &[String]) -> Result<String, String> {
         .api_key
         .ok_or("VAPI_SECRET_ARN's api_key is empty: put the org's private API key there")?;
     let server_arn = var("VAPI_SERVER_SECRET_ARN")?;
-    let server_secret = cache
-        .get_json::<VapiServerSecret>(&server_arn)
+    let dry_run = args.iter().any(|a| a == "--dry-run");
+    let (server_secret, generated) = setup::server_secret(&cache, &server_arn, dry_run)
         .await
-        .map_err(|e| e.to_string())?
-        .server_secrets
-        .into_iter()
-        .next()
-        .ok_or("VAPI_SERVER_SECRET_ARN's server_secrets is empty: put a secret of 32+ characters there (`openssl rand -hex 24`)")?;
+        .map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    if generated {
+        out.push_str(&format!(
+            "server secret: {} a new one ({} characters) in {server_arn}'s server_secrets\n",
+            if dry_run {
+                "would generate and store"
+            } else {
+                "generated and stored"
+            },
+            setup::GENERATED_SECRET_CHARS
+        ));
+    }
     let mut assistants = Vec::new();
     for file in ["assistant.json", "assistant-inbound.json"] {
         let path = format!("{dir}/{file}");
@@ -70,10 +79,11 @@ async fn vapi(args: &[String]) -> Result<String, String> {
         webhook_url,
         server_secret,
         assistants,
-        dry_run: args.iter().any(|a| a == "--dry-run"),
+        dry_run,
     };
     let report = setup::run(&input, &vapi_schema::validate)
         .await
         .map_err(|e| e.to_string())?;
-    Ok(report.to_text())
+    out.push_str(&report.to_text());
+    Ok(out)
 }
