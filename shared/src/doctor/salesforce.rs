@@ -101,10 +101,12 @@ pub async fn check(
         }
     };
     let mut describes: BTreeMap<&'static str, Fields> = BTreeMap::new();
+    let mut usage = None;
     for object in ["Task", "Contact", "Case"] {
         match conn.rest.describe(object).await {
-            Ok(d) => {
+            Ok((d, u)) => {
                 describes.insert(object, fields_of(&d));
+                usage = u.or(usage);
             }
             Err(e) => {
                 out.push(Check::fail(
@@ -120,6 +122,8 @@ pub async fn check(
         "salesforce.rest",
         "REST calls work (describe of Task, Contact, Case)",
     ));
+
+    out.push(api_usage(usage));
 
     // The Task upsert key.
     let id = "salesforce.task-external-id";
@@ -217,4 +221,37 @@ pub async fn check(
         }
     }
     out
+}
+
+/// At or above this share of the org's 24-hour API allowance, `salesforce.api-usage` warns.
+pub const API_USAGE_WARN_PERCENT: u64 = 80;
+
+/// The org's API usage against its 24-hour limit, from `Sforce-Limit-Info: api-usage=N/M`
+/// (<https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_api_usage.htm>).
+fn api_usage(usage: Option<(u64, u64)>) -> Check {
+    let id = "salesforce.api-usage";
+    match usage {
+        None => Check::warn(
+            id,
+            "Salesforce sent no Sforce-Limit-Info header",
+            "check the org's API usage in Setup → Company Information",
+        ),
+        Some((used, max))
+            if max > 0
+                && used.saturating_mul(100) >= max.saturating_mul(API_USAGE_WARN_PERCENT) =>
+        {
+            Check::warn(
+                id,
+                format!(
+                    "API usage {used} of {max} in the last 24 hours ({}%)",
+                    used.saturating_mul(100) / max
+                ),
+                "at the limit Salesforce answers 403 REQUEST_LIMIT_EXCEEDED and jobs wait: find the heavy API user (Setup → System Overview) or raise the limit",
+            )
+        }
+        Some((used, max)) => Check::pass(
+            id,
+            format!("API usage {used} of {max} in the last 24 hours"),
+        ),
+    }
 }

@@ -147,6 +147,7 @@ async fn doctor_passes_on_the_local_stack_and_each_break_fails_its_own_check() {
         "salesforce.rest",
         "salesforce.task-external-id",
         "salesforce.contact-fields",
+        "salesforce.api-usage",
         "vapi.key",
         "twilio.account",
     ]
@@ -179,6 +180,25 @@ async fn doctor_passes_on_the_local_stack_and_each_break_fails_its_own_check() {
     local
         .control(json!({"salesforce": {"task_external_id_unique": true}}))
         .await;
+
+    // 2b. The org's API allowance nearly used up: a warning, not a failure.
+    local
+        .control(json!({"salesforce": {"api_usage": 13_000}}))
+        .await;
+    let report = local.doctor(&target).await;
+    assert!(report.ok(), "{}", report.to_text());
+    let warned: Vec<&str> = report
+        .with(Status::Warn)
+        .iter()
+        .map(|c| c.id.as_str())
+        .collect();
+    assert_eq!(warned, vec!["salesforce.api-usage"], "{}", report.to_text());
+    assert!(
+        report.to_text().contains("of 15000"),
+        "{}",
+        report.to_text()
+    );
+    local.control(json!({"salesforce": {"api_usage": 0}})).await;
 
     // 3. A write-back field that does not exist (next to one that does).
     let dir = std::env::temp_dir().join(format!("sfvapi-doctor-{}", sfvapi::now_millis()));
