@@ -8,7 +8,8 @@
 //!   External ID + Unique, every Contact field read exists, every `writeBack` field exists and
 //!   is updateable ([`salesforce`]);
 //! - `vapi.*`: the key works, each assistant exists, sends to the stack's webhook through an
-//!   existing HMAC credential signing with a secret the stack accepts, and has a backoff plan
+//!   existing HMAC credential signing with a secret the stack accepts, has a backoff plan and
+//!   asks for the server messages sfvapi acts on
 //!   ([`vapi`]);
 //! - `twilio.*`: the credentials work and the account is active.
 //!

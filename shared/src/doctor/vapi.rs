@@ -48,6 +48,43 @@ fn message(body: &Value) -> String {
     }
 }
 
+/// The server messages sfvapi acts on: the tool answers, the call's status (a call that ends
+/// without a report), and the report.
+pub const NEEDED_MESSAGES: [&str; 3] = ["tool-calls", "status-update", "end-of-call-report"];
+
+fn server_messages(prefix: &str, id: &str, list: &Value) -> Check {
+    let check = format!("{prefix}.server-messages");
+    let Some(list) = list.as_array() else {
+        return Check::warn(
+            check,
+            format!("assistant {id} sets no serverMessages: Vapi's default set applies"),
+            format!(
+                "set serverMessages to include {} as events/assistant.json does",
+                NEEDED_MESSAGES.join(", ")
+            ),
+        );
+    };
+    let missing: Vec<&str> = NEEDED_MESSAGES
+        .into_iter()
+        .filter(|m| !list.iter().any(|l| l.as_str() == Some(m)))
+        .collect();
+    if missing.is_empty() {
+        Check::pass(
+            check,
+            format!("serverMessages include {}", NEEDED_MESSAGES.join(", ")),
+        )
+    } else {
+        Check::fail(
+            check,
+            format!(
+                "assistant {id}'s serverMessages lack {}: sfvapi never hears of them",
+                missing.join(", ")
+            ),
+            format!("add {} to serverMessages: {SETUP}", missing.join(", ")),
+        )
+    }
+}
+
 const SETUP: &str = "run `sfvapi-admin setup vapi --webhook-url <the stack's VapiWebhookUrl>`, or set it in Vapi's dashboard (README \"Connect Vapi\")";
 
 pub async fn check(
@@ -204,6 +241,7 @@ pub async fn check(
                 format!("give server a backoffPlan (events/assistant.json has one: exponential, 3 retries): {SETUP}"),
             )
         });
+        out.push(server_messages(&prefix, &id, &assistant["serverMessages"]));
         let Some(cred_id) = server["credentialId"].as_str() else {
             out.push(Check::fail(
                 format!("{prefix}.credential"),

@@ -156,6 +156,7 @@ async fn doctor_passes_on_the_local_stack_and_each_break_fails_its_own_check() {
     .chain([
         format!("vapi.assistant.{outbound}.server-url"),
         format!("vapi.assistant.{outbound}.backoff-plan"),
+        format!("vapi.assistant.{outbound}.server-messages"),
         format!("vapi.assistant.{outbound}.credential"),
         format!("vapi.assistant.{inbound}.server-url"),
         format!("vapi.assistant.{inbound}.credential"),
@@ -278,6 +279,28 @@ async fn doctor_passes_on_the_local_stack_and_each_break_fails_its_own_check() {
         )
         .await;
     assert!(local.doctor(&target).await.ok());
+
+    // 5b. No end-of-call reports asked for: the outcome never reaches Salesforce.
+    local
+        .vapi(
+            reqwest::Method::PATCH,
+            &format!("/assistant/{outbound}"),
+            Some(json!({"serverMessages": ["tool-calls", "status-update"]})),
+        )
+        .await;
+    let report = local.doctor(&target).await;
+    assert_breaks(
+        &report,
+        &[format!("vapi.assistant.{outbound}.server-messages").as_str()],
+        "add end-of-call-report",
+    );
+    local
+        .vapi(
+            reqwest::Method::PATCH,
+            &format!("/assistant/{outbound}"),
+            Some(json!({"serverMessages": ["tool-calls", "status-update", "end-of-call-report"]})),
+        )
+        .await;
 
     // 6. An empty secret: the server secret's context_key blanked.
     let good_server = json!({"server_secrets": [local.server_secret], "context_key": sfvapi::samples::LOCAL_CONTEXT_KEY});
