@@ -119,6 +119,8 @@ pub struct Outcome {
     /// None when a dry run would create it.
     pub id: Option<String>,
     pub action: Action,
+    /// A dry run's request, `POST /assistant {…}` (a secret shown as `(secret)`).
+    pub request: Option<String>,
 }
 
 impl fmt::Display for Outcome {
@@ -134,6 +136,9 @@ impl fmt::Display for Outcome {
         write!(f, "{} {:?} {id}: {word}", self.kind, self.name)?;
         for d in diff {
             write!(f, "\n    {d}")?;
+        }
+        if let Some(r) = &self.request {
+            write!(f, "\n    {r}")?;
         }
         Ok(())
     }
@@ -330,6 +335,7 @@ async fn converge(
                 name,
                 id: None,
                 action: Action::WouldCreate,
+                request: Some(format!("POST /{collection} {}", redacted(&body))),
             });
         }
         let created = api
@@ -341,6 +347,7 @@ async fn converge(
             name,
             id,
             action: Action::Created,
+            request: None,
         });
     };
     let id = found["id"].as_str().map(str::to_owned);
@@ -361,6 +368,7 @@ async fn converge(
             name,
             id,
             action: Action::Unchanged,
+            request: None,
         });
     }
     let mut diff = Vec::new();
@@ -375,11 +383,17 @@ async fn converge(
     let body = Value::Object(changes);
     check(schemas.1, &body)?;
     if api.input.dry_run {
+        let request = format!(
+            "PATCH /{collection}/{} {}",
+            id.as_deref().unwrap_or("?"),
+            redacted(&body)
+        );
         return Ok(Outcome {
             kind,
             name,
             id,
             action: Action::WouldUpdate(diff),
+            request: Some(request),
         });
     }
     let Some(id_str) = id.as_deref() else {
@@ -394,7 +408,20 @@ async fn converge(
         name,
         id,
         action: Action::Updated(diff),
+        request: None,
     })
+}
+
+/// A body as a dry run prints it: the credential's secret as `(secret)`.
+fn redacted(body: &Value) -> String {
+    let mut b = body.clone();
+    if let Some(k) = b
+        .get_mut("authenticationPlan")
+        .and_then(|p| p.get_mut("secretKey"))
+    {
+        *k = json!("(secret)");
+    }
+    b.to_string()
 }
 
 /// The credential as sfvapi's webhook checks it by default (`VAPI_AUTH_MODES=hmac`).

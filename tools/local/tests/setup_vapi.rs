@@ -1,7 +1,7 @@
 //! `sfvapi-admin setup vapi` (issue 22) against the fake Vapi alone (no AWS services needed:
 //! `cargo test -p sfvapi-local --test setup_vapi`): from nothing it creates the credential and
 //! both assistants, a second run changes nothing, a changed webhook URL is updated and reported,
-//! `--dry-run` sends no change, and a body Vapi's schema refuses is never sent.
+//! `--dry-run` prints the requests and sends none, and a body Vapi's schema refuses is never sent.
 
 use serde_json::{json, Value};
 use sfvapi::secrets::SecretString;
@@ -220,6 +220,12 @@ async fn setup_vapi_creates_everything_then_changes_nothing_then_updates_a_new_w
         "{}",
         dry.to_text()
     );
+    assert!(
+        dry.to_text()
+            .contains(&format!("PATCH /assistant/{} {{\"server\":", ids[0])),
+        "{}",
+        dry.to_text()
+    );
     assert_eq!(fake.writes_since(seq).await, Vec::<String>::new());
 
     // The webhook moved: both assistants are updated with `server` alone, and the change shown.
@@ -276,5 +282,30 @@ async fn a_body_vapis_schema_refuses_is_never_sent() {
         fake.writes_since(seq).await,
         vec!["POST /credential".to_owned()]
     );
+    fake.sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_dry_run_from_nothing_prints_the_requests_and_sends_none() {
+    let fake = Fake::start().await;
+    let seq = fake.last_seq().await;
+    let dry = fake.setup(WEBHOOK, true).await;
+    assert_eq!(
+        actions(&dry),
+        vec![
+            ("credential", Action::WouldCreate),
+            ("assistant", Action::WouldCreate),
+            ("assistant", Action::WouldCreate)
+        ]
+    );
+    let text = dry.to_text();
+    assert!(text.contains("POST /credential {"), "{text}");
+    assert!(text.contains(r#""secretKey":"(secret)""#), "{text}");
+    assert_eq!(text.matches("POST /assistant {").count(), 2, "{text}");
+    assert!(
+        text.contains("VapiAssistantId=<created on a real run>"),
+        "{text}"
+    );
+    assert_eq!(fake.writes_since(seq).await, Vec::<String>::new());
     fake.sb.shutdown().await;
 }
