@@ -7,6 +7,10 @@
 //! contract (`tools/vapi-schema`), answers in its shapes, enforces the org's concurrency limit
 //! (`--vapi-concurrency-limit`, default 10) and, like Vapi without a `server.backoffPlan`, sends
 //! each message once (`--delivery-attempts N` retries like a backoff plan).
+//! What `sfvapi-admin doctor` and `setup vapi` ask is answered too: Salesforce's
+//! `sobjects/{object}/describe`, Vapi's credentials (`GET|POST /credential`,
+//! `GET|PATCH|DELETE /credential/{id}`) and assistant list / update / delete (`vapi::admin`, which
+//! also seeds the HMAC credential and the outbound assistant), Twilio's account fetch.
 //! Built on plain hyper 1 (already in the dependency tree) rather than axum: there are a dozen
 //! routes, matched on path segments, and no extractors or middleware are needed.
 //!
