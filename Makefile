@@ -76,6 +76,7 @@ test: tools $(CHECKOV_VENV)/.installed
 	$(CHECKOV_VENV)/bin/checkov -f template.yaml --compact --quiet --skip-download
 	SFVAPI_NO_METRICS=1 scripts/services.sh bash -c 'cargo clippy --workspace --all-targets -- -D warnings && cargo test --workspace'
 
+# The local stack: `sfvapi-admin doctor`'s checklist first (a failure stops the demo), then the calls.
 demo: tools
 	cargo build --quiet -p sfvapi-local
 	SFVAPI_NO_METRICS=1 scripts/services.sh target/debug/sfvapi-local demo

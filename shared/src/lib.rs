@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod callers;
 pub mod calls;
 pub mod config;
+pub mod doctor;
 pub mod http;
 pub mod ids;
 pub mod ingest;

@@ -185,6 +185,49 @@ impl TwilioClient {
         self.post(creds, "Calls.json", &form).await
     }
 
+    /// `GET /2010-04-01/Accounts/{sid}.json`: whether the credentials work, and the account's
+    /// `status` (`active`, `suspended`, `closed`)
+    /// (<https://www.twilio.com/docs/iam/api/account#fetch-an-account-resource>).
+    pub async fn fetch_account_status(
+        &self,
+        creds: &TwilioCredentials,
+    ) -> Result<String, TwilioError> {
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}.json",
+            self.base_url, creds.account_sid
+        );
+        let resp = self
+            .http
+            .get(url)
+            .basic_auth(&creds.username, Some(creds.password.expose()))
+            .send()
+            .await
+            .map_err(send_error)?;
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if (200..300).contains(&status) {
+            return Ok(body
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown")
+                .to_owned());
+        }
+        let code = body
+            .get("code")
+            .and_then(Value::as_u64)
+            .and_then(|c| u32::try_from(c).ok());
+        let message = body
+            .get("message")
+            .and_then(Value::as_str)
+            .map_or_else(|| format!("HTTP {status}"), str::to_owned);
+        Err(TwilioError::Rejected {
+            status,
+            code,
+            message,
+            more_info: None,
+        })
+    }
+
     async fn post(
         &self,
         creds: &TwilioCredentials,

@@ -317,6 +317,8 @@ pub struct SalesforceClient {
 pub(super) struct Answer {
     status: StatusCode,
     body: Vec<u8>,
+    /// `Sforce-Limit-Info`'s `api-usage=N/M`, when Salesforce sent it.
+    api_usage: Option<(u64, u64)>,
 }
 
 impl SalesforceClient {
@@ -395,12 +397,12 @@ impl SalesforceClient {
         }
         let resp = req.send().await?;
         let status = resp.status();
-        if let Some((used, max)) = resp
+        let api_usage = resp
             .headers()
             .get("sforce-limit-info")
             .and_then(|v| v.to_str().ok())
-            .and_then(parse_limit_info)
-        {
+            .and_then(parse_limit_info);
+        if let Some((used, max)) = api_usage {
             info!(
                 sf_api_usage = used,
                 sf_api_limit = max,
@@ -410,7 +412,32 @@ impl SalesforceClient {
             metric("sf_api_limit", max as f64, Unit::Count);
         }
         let body = resp.bytes().await?.to_vec();
-        Ok(Answer { status, body })
+        Ok(Answer {
+            status,
+            body,
+            api_usage,
+        })
+    }
+
+    /// `GET …/sobjects/{object}/describe`: the object's metadata, `fields[]` with `name`, `type`,
+    /// `externalId`, `unique`, `updateable` among others
+    /// (<https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_sobject_describe.htm>).
+    /// What `sfvapi-admin doctor` checks the org's fields with.
+    /// With it, the org's API usage and limit from `Sforce-Limit-Info`, when sent.
+    pub async fn describe(
+        &self,
+        object: &'static str,
+    ) -> Result<(Value, Option<(u64, u64)>), RestError> {
+        let answer = self
+            .send(
+                Method::GET,
+                &format!("/sobjects/{object}/describe"),
+                &[],
+                None,
+            )
+            .await?;
+        let usage = answer.api_usage;
+        Ok((expect_json(answer, object, "describe")?, usage))
     }
 
     /// One SOQL query (`GET …/query?q=SELECT … FROM Contact WHERE Id = '…'`) for the standard

@@ -9,6 +9,7 @@ pub mod context;
 pub mod inbound;
 pub mod jobs;
 pub mod messages;
+pub mod setup;
 pub mod tools;
 pub mod transfer;
 pub mod webhook;

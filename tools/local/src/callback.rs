@@ -48,6 +48,8 @@ pub async fn create_inbound_assistant(
     let mut assistant: Value = serde_json::from_str(INBOUND_ASSISTANT)
         .map_err(|e| format!("events/assistant-inbound.json: {e}"))?;
     assistant["server"]["url"] = json!(webhook_url);
+    // The HMAC credential the sandbox starts with, signing with the stack's server secret.
+    assistant["server"]["credentialId"] = json!(sandbox::SEED_CREDENTIAL_ID);
     let resp = reqwest::Client::new()
         .post(format!("{vapi_url}/assistant"))
         .bearer_auth(api_key)

@@ -316,6 +316,19 @@ async fn drive(stack: &Stack, opts: &DemoOptions) -> Result<(), String> {
         "sfvapi demo — real handlers on {} (table {}), sandbox Salesforce {} / Vapi {} / Twilio {}, scenario {:?}\n",
         stack.runner_url, stack.table, stack.salesforce_url, stack.vapi_url, stack.twilio_url, stack.scenario
     );
+    // First the deployment's checklist, as an operator runs it after `sam deploy`.
+    let checklist = stack.doctor().await;
+    println!(
+        "sfvapi-admin doctor --webhook-url {}/vapi/webhook\n{}",
+        stack.runner_url,
+        checklist.to_text()
+    );
+    if !checklist.ok() {
+        return Err(format!(
+            "doctor: {} check(s) failed on the local stack (above); the demo would not be meaningful",
+            checklist.failed().len()
+        ));
+    }
     let sent = send_script(&stack.runner_url).await?;
     for s in &sent {
         let mark = if s.status == s.expect { "ok " } else { "!! " };

@@ -333,6 +333,20 @@ impl Stack {
         })
     }
 
+    /// What `sfvapi-admin doctor` checks for this stack: its variables and its webhook.
+    pub fn doctor_target(&self) -> sfvapi::doctor::Target {
+        sfvapi::doctor::Target {
+            env: self.env.clone(),
+            webhook_url: Some(format!("{}/vapi/webhook", self.runner_url)),
+        }
+    }
+
+    /// `sfvapi-admin doctor`'s checklist of this stack.
+    pub async fn doctor(&self) -> sfvapi::doctor::Report {
+        let sdk = sfvapi::config::aws_sdk_config().await;
+        sfvapi::doctor::run(&self.doctor_target(), &sdk).await
+    }
+
     /// The line `serve` prints.
     pub fn urls_json(&self) -> serde_json::Value {
         serde_json::json!({

@@ -49,6 +49,8 @@ struct SalesforceControl {
     /// The next N REST calls answer only after `hang_ms` (default 10 s): a slow Salesforce.
     hang_next: Option<u32>,
     hang_ms: Option<u64>,
+    /// Whether Task's describe says the external-id field is Unique (default true).
+    task_external_id_unique: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -233,6 +235,9 @@ fn apply(app: &App, c: Control) -> Result<(), String> {
         }
         if let Some(ms) = sf.hang_ms {
             st.hang = std::time::Duration::from_millis(ms);
+        }
+        if let Some(b) = sf.task_external_id_unique {
+            st.task_external_id_unique = b;
         }
     }
     if let Some(v) = c.vapi {

@@ -7,6 +7,10 @@
 //! contract (`tools/vapi-schema`), answers in its shapes, enforces the org's concurrency limit
 //! (`--vapi-concurrency-limit`, default 10) and, like Vapi without a `server.backoffPlan`, sends
 //! each message once (`--delivery-attempts N` retries like a backoff plan).
+//! What `sfvapi-admin doctor` and `setup vapi` ask is answered too: Salesforce's
+//! `sobjects/{object}/describe`, Vapi's credentials (`GET|POST /credential`,
+//! `GET|PATCH|DELETE /credential/{id}`) and assistant list / update / delete (`vapi::admin`, which
+//! also seeds the HMAC credential and the outbound assistant), Twilio's account fetch.
 //! Built on plain hyper 1 (already in the dependency tree) rather than axum: there are a dozen
 //! routes, matched on path segments, and no extractors or middleware are needed.
 //!
@@ -42,7 +46,8 @@
 //!       "revoke_tokens": true,
 //!       "api_usage": 14990,
 //!       "hang_next": 1,
-//!       "hang_ms": 5000
+//!       "hang_ms": 5000,
+//!       "task_external_id_unique": true
 //!     },
 //!     "vapi": {
 //!       "scenario": "normal",
@@ -62,7 +67,9 @@
 //!   `invalid_client` (401) for the next `count` token requests; `revoke_tokens` invalidates
 //!   every issued access token (a dead session: REST answers 401 until a new token is fetched);
 //!   `api_usage` sets N of `Sforce-Limit-Info: api-usage=N/M` (beyond M, REST answers 403);
-//!   `hang_next` makes the next N REST calls answer only after `hang_ms` (default 10 s).
+//!   `hang_next` makes the next N REST calls answer only after `hang_ms` (default 10 s);
+//!   `task_external_id_unique: false` makes Task's describe show the external-id field without
+//!   Unique (what `sfvapi-admin doctor` must catch).
 //!   Vapi `scenario` ∈ `normal`, `no-answer`, `outage`, `opt-out`, `transfer` (the customer asks
 //!   for a person: `transfer-destination-request`, then `transfer-update` when the answer names a
 //!   destination); `scenario: "outage"` re-arms `outage_count` failures; `fail_next.status` ∈ 400 (a limit:
@@ -98,6 +105,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{Config, ConfigError, Scenario};
 pub use log::{Direction, Entry, Service};
+pub use vapi::{SEED_ASSISTANT_ID, SEED_CREDENTIAL_ID, SEED_CREDENTIAL_NAME};
 
 const OAUTH_SECRET_FIELDS: &[&str] = &[
     "client_secret",

@@ -86,6 +86,9 @@ pub(crate) struct State {
     versions: Vec<files::Version>,
     links: Vec<files::Link>,
     next_record: u64,
+    /// Whether the describe of Task says the external-id field is `unique` (as created by
+    /// `salesforce/`; `false` shows `sfvapi-admin doctor` a field made without "Unique").
+    pub task_external_id_unique: bool,
 }
 
 impl State {
@@ -106,6 +109,7 @@ impl State {
             versions: Vec::new(),
             links: Vec::new(),
             next_record: 1,
+            task_external_id_unique: true,
         }
     }
 
@@ -114,6 +118,7 @@ impl State {
         self.fail_next = None;
         self.token_error = None;
         self.hang_next = 0;
+        self.task_external_id_unique = true;
     }
 
     pub fn revoke_all_tokens(&mut self) {
@@ -130,6 +135,7 @@ impl State {
             "active_tokens": self.tokens.len(),
             "tasks": self.tasks.len(),
             "files": self.versions.len(),
+            "task_external_id_unique": self.task_external_id_unique,
         })
     }
 
@@ -711,6 +717,10 @@ fn rest_inner(app: &App, st: &mut State, req: &Req) -> Resp {
         },
         ["search"] => match *method {
             http::Method::GET => search::sosl(st, req),
+            _ => method_not_allowed(method, "GET,HEAD"),
+        },
+        ["sobjects", object, "describe"] => match *method {
+            http::Method::GET => describe(cfg, st, object),
             _ => method_not_allowed(method, "GET,HEAD"),
         },
         ["sobjects", "Contact", id] => match *method {
@@ -1319,4 +1329,111 @@ fn create_case_comment(st: &mut State, req: &Req) -> Resp {
     }
     let id = st.next_id("00a");
     Resp::json(201, &json!({"id": id, "success": true, "errors": []}))
+}
+
+/// Task fields (Task object reference,
+/// <https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_task.htm>)
+/// with their describe `type`; the configured external-id field is added by [`describe`].
+const TASK_DESCRIBE: &[(&str, &str)] = &[
+    ("Id", "id"),
+    ("Subject", "combobox"),
+    ("Status", "picklist"),
+    ("Priority", "picklist"),
+    ("Description", "textarea"),
+    ("WhoId", "reference"),
+    ("WhatId", "reference"),
+    ("ActivityDate", "date"),
+    ("TaskSubtype", "picklist"),
+    ("CallDurationInSeconds", "int"),
+    ("CallType", "picklist"),
+    ("CallDisposition", "string"),
+    ("CallObject", "string"),
+];
+
+/// A describe `type` for a seeded record's value.
+fn describe_type(name: &str, value: &Value) -> &'static str {
+    match value {
+        _ if name == "Id" => "id",
+        _ if name.ends_with("Id") => "reference",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "double",
+        Value::Object(_) => "reference",
+        _ if name.ends_with("Date") || name.ends_with("Date__c") => "date",
+        _ => "string",
+    }
+}
+
+/// One `fields[]` entry of a describe answer: the properties sfvapi reads (`name`, `type`,
+/// `externalId`, `unique`, `updateable`, `createable`, `nillable`).
+fn describe_field(name: &str, kind: &str, updateable: bool, external: bool, unique: bool) -> Value {
+    json!({
+        "name": name,
+        "label": name.trim_end_matches("__c").replace('_', " "),
+        "type": kind,
+        "externalId": external,
+        "unique": unique,
+        "updateable": updateable,
+        "createable": updateable || TASK_CREATE_ONLY.contains(&name),
+        "nillable": name != "Id",
+        "custom": name.ends_with("__c"),
+    })
+}
+
+/// `GET /sobjects/{Object}/describe` → 200 with `name` and `fields[]` (REST API "sObject
+/// Describe",
+/// <https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_sobject_describe.htm>;
+/// field properties as the `Field` type of the SOAP describe,
+/// <https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_describesobjects_describesobjectresult.htm>).
+/// Contact and Case list the seeded records' fields (relationships and computed fields not
+/// updateable), Task the object reference's and the external-id field (External ID, Unique
+/// unless switched off). Another object is 404 NOT_FOUND, as for an object the org lacks.
+fn describe(cfg: &SalesforceConfig, st: &State, object: &str) -> Resp {
+    let fields: Vec<Value> = match object {
+        "Contact" | "Case" => {
+            let records = if object == "Contact" {
+                &st.contacts
+            } else {
+                &st.cases
+            };
+            let mut names: Vec<(String, &'static str)> = Vec::new();
+            for r in records {
+                for (k, v) in r.as_object().into_iter().flatten() {
+                    if k != "attributes" && !names.iter().any(|(n, _)| n == k) {
+                        names.push((k.clone(), describe_type(k, v)));
+                    }
+                }
+            }
+            names
+                .iter()
+                .filter(|(n, _)| n != "Account")
+                .map(|(n, t)| {
+                    describe_field(n, t, !READ_ONLY_FIELDS.contains(&n.as_str()), false, false)
+                })
+                .collect()
+        }
+        "Task" => TASK_DESCRIBE
+            .iter()
+            .map(|(n, t)| {
+                describe_field(
+                    n,
+                    t,
+                    *n != "Id" && !TASK_CREATE_ONLY.contains(n),
+                    false,
+                    false,
+                )
+            })
+            .chain(std::iter::once(describe_field(
+                &cfg.task_external_id_field,
+                "string",
+                true,
+                true,
+                st.task_external_id_unique,
+            )))
+            .collect(),
+        _ => return not_found(),
+    };
+    Resp::json(
+        200,
+        &json!({"name": object, "label": object, "custom": false, "updateable": true, "fields": fields}),
+    )
 }

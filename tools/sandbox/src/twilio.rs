@@ -40,6 +40,9 @@ fn error(status: u16, code: u32, message: &str) -> Resp {
 
 pub(crate) fn handle(app: &App, req: &Req) -> Resp {
     let segs: Vec<&str> = req.path.trim_matches('/').split('/').collect();
+    if let ["2010-04-01", "Accounts", account_json] = segs.as_slice() {
+        return fetch_account(app, req, account_json);
+    }
     let (account, resource) = match segs.as_slice() {
         ["2010-04-01", "Accounts", account, resource] => (*account, *resource),
         _ => {
@@ -292,4 +295,41 @@ fn create_call(account: &str, form: &HashMap<String, String>) -> Result<Value, R
         "uri": format!("/2010-04-01/Accounts/{account}/Calls/{sid}.json"),
         "queue_time": "0",
     }))
+}
+
+/// `GET /2010-04-01/Accounts/{AccountSid}.json` → 200, the Account resource
+/// (<https://www.twilio.com/docs/iam/api/account#fetch-an-account-resource>): `sid`,
+/// `friendly_name`, `status` (`active`), `type`; 401 code 20003 for wrong credentials, 404 code
+/// 20404 for another account. What `sfvapi-admin doctor` checks the credentials with.
+fn fetch_account(app: &App, req: &Req, account_json: &str) -> Resp {
+    let cfg = &app.config.twilio;
+    let not_found = || {
+        error(
+            404,
+            20404,
+            &format!("The requested resource {} was not found", req.path),
+        )
+    };
+    let Some(account) = account_json.strip_suffix(".json") else {
+        return not_found();
+    };
+    if !basic_auth_ok(req, &cfg.account_sid, &cfg.auth_token) {
+        return error(401, 20003, "Authenticate");
+    }
+    if account != cfg.account_sid {
+        return not_found();
+    }
+    if req.method != http::Method::GET {
+        return error(405, 20004, "Method not allowed");
+    }
+    Resp::json(
+        200,
+        &json!({
+            "sid": account,
+            "friendly_name": "sfvapi sandbox",
+            "status": "active",
+            "type": "Full",
+            "uri": format!("/2010-04-01/Accounts/{account}.json"),
+        }),
+    )
 }

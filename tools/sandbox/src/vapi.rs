@@ -1,4 +1,5 @@
-//! The fake Vapi: `POST /call`, `GET /call/{id}`, `POST /assistant`, `GET /assistant/{id}`, then
+//! The fake Vapi: `POST /call`, `GET /call/{id}`, `POST /assistant`, `GET /assistant/{id}` (and
+//! the credential and assistant administration of `admin`), then
 //! each call's life as server messages sent to the configured server URL, signed like Vapi's
 //! HMAC credential (Vapi OpenAPI `HMACAuthenticationPlan`, defaults): `x-timestamp: <unix ms>`,
 //! `x-signature: hex(HMAC-SHA256(secret, "{timestamp}.{body}"))`.
@@ -35,7 +36,10 @@ use crate::log::{Check, Direction, Entry, Service};
 use crate::salesforce::FailNext;
 use crate::{lock, util, App, Req, Resp};
 
+mod admin;
 pub(crate) mod inbound;
+
+pub use admin::{SEED_ASSISTANT_ID, SEED_CREDENTIAL_ID, SEED_CREDENTIAL_NAME};
 
 /// Vapi OpenAPI `ServerMessageTransferDestinationRequest.type`: what the `transfer` scenario
 /// sends when its customer asks for a person.
@@ -80,6 +84,8 @@ pub(crate) struct State {
     blocked: u64,
     calls: HashMap<String, Value>,
     assistants: HashMap<String, Value>,
+    /// Credentials by id (`admin`).
+    credentials: HashMap<String, Value>,
     /// Place the call, then send no `end-of-call-report` (the call still ends, and
     /// `GET /call/{id}` shows its report fields): a report Vapi never delivered.
     pub drop_reports: bool,
@@ -91,6 +97,7 @@ pub(crate) struct State {
 
 impl State {
     pub fn new(cfg: &VapiConfig) -> Self {
+        let (credentials, assistants) = admin::seed(cfg);
         Self {
             scenario: cfg.scenario,
             outage_count: cfg.outage_count,
@@ -108,7 +115,8 @@ impl State {
             created: 0,
             blocked: 0,
             calls: HashMap::new(),
-            assistants: HashMap::new(),
+            assistants,
+            credentials,
             drop_reports: false,
             hang_next: 0,
             hang: Duration::from_secs(15),
@@ -120,10 +128,12 @@ impl State {
     pub fn reset_switches(&mut self, cfg: &VapiConfig) {
         let calls = std::mem::take(&mut self.calls);
         let assistants = std::mem::take(&mut self.assistants);
+        let credentials = std::mem::take(&mut self.credentials);
         let live = self.live;
         *self = Self::new(cfg);
         self.calls = calls;
         self.assistants = assistants;
+        self.credentials = credentials;
         self.live = live;
         self.peak_live = live;
     }
@@ -152,6 +162,7 @@ impl State {
             "blocked": self.blocked,
             "calls": self.calls.len(),
             "assistants": self.assistants.len(),
+            "credentials": self.credentials.len(),
             "drop_reports": self.drop_reports,
             "hang_next": self.hang_next,
             "hang_ms": self.hang.as_millis() as u64,
@@ -177,6 +188,14 @@ pub(crate) fn handle(app: &Arc<App>, req: &Req) -> Resp {
         (&http::Method::GET, ["call", id]) => Route::GetCall(id),
         (&http::Method::POST, ["assistant"]) => Route::CreateAssistant,
         (&http::Method::GET, ["assistant", id]) => Route::GetAssistant(id),
+        (&http::Method::GET, ["assistant"]) => Route::ListAssistants,
+        (&http::Method::PATCH, ["assistant", id]) => Route::UpdateAssistant(id),
+        (&http::Method::DELETE, ["assistant", id]) => Route::DeleteAssistant(id),
+        (&http::Method::GET, ["credential"]) => Route::ListCredentials,
+        (&http::Method::POST, ["credential"]) => Route::CreateCredential,
+        (&http::Method::GET, ["credential", id]) => Route::GetCredential(id),
+        (&http::Method::PATCH, ["credential", id]) => Route::UpdateCredential(id),
+        (&http::Method::DELETE, ["credential", id]) => Route::DeleteCredential(id),
         _ => {
             return error(
                 404,
@@ -206,6 +225,14 @@ pub(crate) fn handle(app: &Arc<App>, req: &Req) -> Resp {
         Route::ListCalls => list_calls(app, req),
         Route::CreateCall => create_call(app, req),
         Route::CreateAssistant => create_assistant(app, req),
+        Route::ListAssistants => admin::list_assistants(app),
+        Route::UpdateAssistant(id) => admin::update_assistant(app, req, id),
+        Route::DeleteAssistant(id) => admin::delete_assistant(app, id),
+        Route::ListCredentials => admin::list_credentials(app),
+        Route::CreateCredential => admin::create_credential(app, req),
+        Route::GetCredential(id) => admin::get_credential(app, id),
+        Route::UpdateCredential(id) => admin::update_credential(app, req, id),
+        Route::DeleteCredential(id) => admin::delete_credential(app, id),
     }
 }
 
@@ -215,6 +242,14 @@ enum Route<'a> {
     GetCall(&'a str),
     CreateAssistant,
     GetAssistant(&'a str),
+    ListAssistants,
+    UpdateAssistant(&'a str),
+    DeleteAssistant(&'a str),
+    ListCredentials,
+    CreateCredential,
+    GetCredential(&'a str),
+    UpdateCredential(&'a str),
+    DeleteCredential(&'a str),
 }
 
 /// The body as JSON, or Vapi's 400 for a body that is not.

@@ -8,6 +8,10 @@
 //!                                                 SKIPPED jobs through the current routing, once
 //!   sfvapi-admin sweep                            run the retry sweep once
 //!   sfvapi-admin sign-events [DIR]                (re)write DIR/*.json API Gateway events, freshly signed
+//!   sfvapi-admin setup vapi --webhook-url URL [--dry-run]
+//!                                                 the Vapi credential and assistants, idempotent
+//!   sfvapi-admin doctor [--json] [--webhook-url URL]
+//!                                                 the deployment's checklist (exit 1 on a failure)
 //!
 //! Every table command takes `--table NAME` (default: `$TABLE_NAME`).
 //!
@@ -20,7 +24,9 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+mod doctor;
 mod jobs;
+mod setup;
 
 const USAGE: &str = "usage:
   sfvapi-admin create-table [--table NAME]
@@ -33,6 +39,15 @@ const USAGE: &str = "usage:
       the built-in routing.yaml); each job is rerouted at most once. TIME: 2026-12-06T03:00:00Z
   sfvapi-admin sweep [--table NAME]
   sfvapi-admin sign-events [DIR]             (default: events)
+  sfvapi-admin setup vapi --webhook-url URL [--dry-run] [--events DIR]
+      create or update, matched by name, the HMAC credential (the secret: VAPI_SERVER_SECRET_ARN's
+      first server_secrets) and the assistants of DIR/assistant.json and DIR/assistant-inbound.json
+      (default DIR: events) with server.url and credentialId filled; the key: VAPI_SECRET_ARN
+  sfvapi-admin doctor [--json] [--webhook-url URL]
+      one checklist of the deployment (secrets, Salesforce, Vapi, Twilio), each line
+      PASS / WARN / FAIL with the fix; exits 1 on any failure. Reads the stack's variables
+      from the environment (TABLE_NAME, *_SECRET_ARN, VAPI_*, SF_*, TWILIO_*); --webhook-url
+      (else $VAPI_WEBHOOK_URL) is the stack's VapiWebhookUrl output.
 The table defaults to $TABLE_NAME; AWS settings come from the environment.";
 
 #[tokio::main]
@@ -54,6 +69,8 @@ async fn main() -> ExitCode {
                 .map(|p| format!("wrote {p}\n"))
                 .collect::<String>()
         }),
+        Some("setup") => setup::run(&args[1..]).await,
+        Some("doctor") => return doctor::run(&args[1..]).await,
         Some("-h" | "--help" | "help") => Ok(format!("{USAGE}\n")),
         _ => Err(format!("unknown command\n{USAGE}")),
     };

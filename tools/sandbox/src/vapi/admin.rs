@@ -1,0 +1,206 @@
+//! The fake Vapi's configuration API, what `sfvapi-admin doctor` and `setup` call: credentials
+//! (`GET /credential`, `GET|PATCH|DELETE /credential/{id}`, `POST /credential`) and assistants
+//! (`GET /assistant`, `PATCH|DELETE /assistant/{id}`; create and read are in `vapi`).
+//!
+//! Shapes as Vapi's API reference and OpenAPI schemas give them
+//! (`tools/vapi-schema/vendor/openapi-schemas.json`): a credential is a `WebhookCredential`
+//! (`provider: "webhook"`, `authenticationPlan` an `HMACAuthenticationPlan` with `secretKey` and
+//! `algorithm`; README "Connect Vapi"), created from `CreateWebhookCredentialDTO`
+//! (<https://docs.vapi.ai/api-reference/credentials/create>), listed as an array
+//! (<https://docs.vapi.ai/api-reference/credentials/list>); an assistant is updated with
+//! `UpdateAssistantDTO`, the fields sent replacing the stored ones
+//! (<https://docs.vapi.ai/api-reference/assistants/update>), and deleted with
+//! `DELETE /assistant/{id}` answering the deleted assistant.
+//!
+//! Seeded at startup, as a deployer sets up Vapi (README "Connect Vapi"): the HMAC credential
+//! [`SEED_CREDENTIAL_ID`] with the configured server secret, and the outbound assistant
+//! [`SEED_ASSISTANT_ID`] from `events/assistant.json` with `server.url` (the configured server
+//! URL) and `credentialId` filled.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use super::{error, json_body, schema_problems};
+use crate::config::VapiConfig;
+use crate::{lock, util, App, Req, Resp};
+
+/// The HMAC credential the sandbox starts with (it signs with the configured server secret).
+pub const SEED_CREDENTIAL_ID: &str = "sandbox-credential";
+/// Its name (what `setup vapi` matches credentials by).
+pub const SEED_CREDENTIAL_NAME: &str = "sfvapi-webhook";
+/// The outbound assistant the sandbox starts with (`VAPI_ASSISTANT_ID` of the local stack).
+pub const SEED_ASSISTANT_ID: &str = "sandbox-assistant";
+
+const OUTBOUND_ASSISTANT: &str = include_str!("../../../../events/assistant.json");
+
+/// The seeded credentials and assistants by id.
+pub(crate) fn seed(cfg: &VapiConfig) -> (HashMap<String, Value>, HashMap<String, Value>) {
+    let now = util::iso8601(sfvapi::now_millis());
+    let credential = json!({
+        "id": SEED_CREDENTIAL_ID,
+        "orgId": cfg.org_id,
+        "provider": "webhook",
+        "name": SEED_CREDENTIAL_NAME,
+        // The webhook's defaults (README "Connect Vapi").
+        "authenticationPlan": {
+            "type": "hmac",
+            "secretKey": cfg.server_secret,
+            "algorithm": "sha256",
+            "signatureHeader": "x-signature",
+            "timestampHeader": "x-timestamp",
+            "payloadFormat": "{timestamp}.{body}",
+            "signatureEncoding": "hex",
+        },
+        // Required in `WebhookCredential`; an HMAC credential has no OAuth session: empty.
+        "authenticationSession": {},
+        "createdAt": now,
+        "updatedAt": now,
+    });
+    let mut assistants = HashMap::new();
+    if let Ok(Value::Object(mut a)) = serde_json::from_str::<Value>(OUTBOUND_ASSISTANT) {
+        if let Some(Value::Object(server)) = a.get_mut("server") {
+            match &cfg.server_url {
+                Some(url) => server.insert("url".into(), json!(url)),
+                None => server.remove("url"),
+            };
+            server.insert("credentialId".into(), json!(SEED_CREDENTIAL_ID));
+        }
+        a.insert("id".into(), json!(SEED_ASSISTANT_ID));
+        a.insert("orgId".into(), json!(cfg.org_id));
+        a.insert("createdAt".into(), json!(now));
+        a.insert("updatedAt".into(), json!(now));
+        assistants.insert(SEED_ASSISTANT_ID.to_owned(), Value::Object(a));
+    }
+    let credentials = HashMap::from([(SEED_CREDENTIAL_ID.to_owned(), credential)]);
+    (credentials, assistants)
+}
+
+/// `GET /credential` → 200, every credential (Vapi's list answer: a JSON array).
+pub(crate) fn list_credentials(app: &Arc<App>) -> Resp {
+    let st = lock(&app.vapi);
+    let mut all: Vec<&Value> = st.credentials.values().collect();
+    all.sort_by_key(|c| c["createdAt"].as_str().unwrap_or_default().to_owned());
+    Resp::json(200, &json!(all))
+}
+
+/// `GET /assistant` → 200, every assistant (a JSON array, newest first).
+pub(crate) fn list_assistants(app: &Arc<App>) -> Resp {
+    let st = lock(&app.vapi);
+    let mut all: Vec<&Value> = st.assistants.values().collect();
+    all.sort_by_key(|a| std::cmp::Reverse(a["createdAt"].as_str().unwrap_or_default().to_owned()));
+    Resp::json(200, &json!(all))
+}
+
+pub(crate) fn get_credential(app: &Arc<App>, id: &str) -> Resp {
+    match lock(&app.vapi).credentials.get(id) {
+        Some(c) => Resp::json(200, c),
+        None => error(404, json!("Credential not found"), "Not Found"),
+    }
+}
+
+/// `DELETE /credential/{id}` → 200, the deleted credential.
+pub(crate) fn delete_credential(app: &Arc<App>, id: &str) -> Resp {
+    match lock(&app.vapi).credentials.remove(id) {
+        Some(c) => Resp::json(200, &c),
+        None => error(404, json!("Credential not found"), "Not Found"),
+    }
+}
+
+/// `DELETE /assistant/{id}` → 200, the deleted assistant.
+pub(crate) fn delete_assistant(app: &Arc<App>, id: &str) -> Resp {
+    match lock(&app.vapi).assistants.remove(id) {
+        Some(a) => Resp::json(200, &a),
+        None => error(404, json!("Assistant not found"), "Not Found"),
+    }
+}
+
+/// `POST /credential` (`CreateWebhookCredentialDTO`) → 201 `WebhookCredential` (the body plus
+/// `id`, `orgId`, `authenticationSession`, `createdAt`, `updatedAt`, its required fields).
+pub(crate) fn create_credential(app: &Arc<App>, req: &Req) -> Resp {
+    let body = match json_body(req) {
+        Ok(v) => v,
+        Err(resp) => return resp,
+    };
+    let problems = schema_problems("CreateWebhookCredentialDTO", &body);
+    if !problems.is_empty() {
+        return error(400, json!(problems), "Bad Request");
+    }
+    let Value::Object(mut c) = body else {
+        return error(
+            400,
+            json!(["request body must be a JSON object"]),
+            "Bad Request",
+        );
+    };
+    let id = util::uuid_v4();
+    let now = util::iso8601(sfvapi::now_millis());
+    c.insert("id".into(), json!(id));
+    c.insert("orgId".into(), json!(app.config.vapi.org_id));
+    c.entry("authenticationSession")
+        .or_insert_with(|| json!({}));
+    c.insert("createdAt".into(), json!(now));
+    c.insert("updatedAt".into(), json!(now));
+    let c = Value::Object(c);
+    lock(&app.vapi).credentials.insert(id, c.clone());
+    Resp::json(201, &c)
+}
+
+/// `PATCH /credential/{id}` (`UpdateWebhookCredentialDTO`) → 200, the credential with the fields
+/// sent replacing its own.
+pub(crate) fn update_credential(app: &Arc<App>, req: &Req, id: &str) -> Resp {
+    update(app, req, id, "UpdateWebhookCredentialDTO", Kind::Credential)
+}
+
+/// `PATCH /assistant/{id}` (`UpdateAssistantDTO`) → 200 `Assistant`.
+pub(crate) fn update_assistant(app: &Arc<App>, req: &Req, id: &str) -> Resp {
+    update(app, req, id, "UpdateAssistantDTO", Kind::Assistant)
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Credential,
+    Assistant,
+}
+
+fn update(app: &Arc<App>, req: &Req, id: &str, schema: &str, kind: Kind) -> Resp {
+    let body = match json_body(req) {
+        Ok(v) => v,
+        Err(resp) => return resp,
+    };
+    let problems = schema_problems(schema, &body);
+    if !problems.is_empty() {
+        return error(400, json!(problems), "Bad Request");
+    }
+    let Value::Object(fields) = body else {
+        return error(
+            400,
+            json!(["request body must be a JSON object"]),
+            "Bad Request",
+        );
+    };
+    let mut st = lock(&app.vapi);
+    let (map, missing) = match kind {
+        Kind::Credential => (&mut st.credentials, "Credential not found"),
+        Kind::Assistant => (&mut st.assistants, "Assistant not found"),
+    };
+    let Some(Value::Object(stored)) = map.get_mut(id) else {
+        return error(404, json!(missing), "Not Found");
+    };
+    merge(stored, fields);
+    stored.insert(
+        "updatedAt".into(),
+        json!(util::iso8601(sfvapi::now_millis())),
+    );
+    Resp::json(200, &Value::Object(stored.clone()))
+}
+
+/// Each top-level field sent replaces the stored one whole (a `server` sent without
+/// `backoffPlan` leaves none). `setup vapi` always sends a changed top-level field whole, so a
+/// deep merge on Vapi's side would end the same.
+fn merge(stored: &mut Map<String, Value>, fields: Map<String, Value>) {
+    for (k, v) in fields {
+        stored.insert(k, v);
+    }
+}
