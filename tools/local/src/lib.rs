@@ -36,8 +36,16 @@ pub mod timeline;
 pub mod watch;
 
 /// Every value `SCENARIO` (or `--scenario`) takes: the sandbox's scenarios, then the demo
-/// stories of their own (`callback`, `event-relay`).
-pub const SCENARIOS: [&str; 5] = ["normal", "no-answer", "outage", "callback", "event-relay"];
+/// stories of their own (`callback`, `event-relay`, `calling-policy`). The sandbox's `opt-out`
+/// and `transfer` serve the stories and tests (`SANDBOX_SCENARIO`), not the demo's own checks.
+pub const SCENARIOS: [&str; 6] = [
+    "normal",
+    "no-answer",
+    "outage",
+    "callback",
+    "event-relay",
+    "calling-policy",
+];
 
 /// `Ok` when `value` is one of [`SCENARIOS`]; else what to do, naming where the value came from
 /// (`SCENARIO`, `--scenario`) and every scenario.

@@ -9,7 +9,7 @@
 //!   their environment written to `.local/watch.env` (`make watch`, `sfvapi_local::watch`).
 //!
 //! Options: `--port P` (runner port, default any free one), `--timeout-secs N` (demo wait,
-//! default 30), `--scenario normal|no-answer|outage|opt-out|callback|event-relay|calling-policy` (also `SCENARIO`;
+//! default 30), `--scenario normal|no-answer|outage|callback|event-relay|calling-policy` (also `SCENARIO`;
 //! `callback` is the customer calling back, `sfvapi_local::callback`; `event-relay` runs
 //! `sfvapi_local::event_relay` on a normal sandbox; `calling-policy` runs `sfvapi_local::calling_policy`), and any `sfvapi-sandbox` flag
 //! (`--deliver-twice`, `--outage-count 2`, …, or their `SANDBOX_*` variables).
@@ -23,7 +23,7 @@ use std::time::Duration;
 use sfvapi_local::demo::{self, DemoOptions};
 use sfvapi_local::stack::{Stack, StackConfig};
 
-const USAGE: &str = "usage: sfvapi-local serve|demo|demo-ingest|watch [--port P] [--timeout-secs N] [--scenario normal|no-answer|outage|opt-out|callback|event-relay|calling-policy] [sandbox flags]\n(run it through scripts/services.sh, or `make demo`)";
+const USAGE: &str = "usage: sfvapi-local serve|demo|demo-ingest|watch [--port P] [--timeout-secs N] [--scenario normal|no-answer|outage|callback|event-relay|calling-policy] [sandbox flags]\n(run it through scripts/services.sh, or `make demo`)";
 
 /// Demo stories that are not sandbox scenarios: the customer calling back
 /// (`tools/local/src/callback.rs`) and the relayed events (`tools/local/src/event_relay.rs`).

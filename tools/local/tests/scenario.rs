@@ -1,10 +1,17 @@
 //! `make demo SCENARIO=…` with a scenario that does not exist: the answer names the variable the
-//! user set (not the sandbox's own `SANDBOX_SCENARIO`) and every scenario, callback and
-//! event-relay included. No services needed: the arguments are refused before anything starts.
+//! user set (not the sandbox's own `SANDBOX_SCENARIO`) and every scenario, callback,
+//! event-relay and calling-policy included. No services needed: the arguments are refused before anything starts.
 
 use std::process::Command;
 
-const ALL: [&str; 5] = ["normal", "no-answer", "outage", "callback", "event-relay"];
+const ALL: [&str; 6] = [
+    "normal",
+    "no-answer",
+    "outage",
+    "callback",
+    "event-relay",
+    "calling-policy",
+];
 
 fn demo(scenario_env: Option<&str>, args: &[&str]) -> (bool, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sfvapi-local"));
