@@ -52,16 +52,9 @@ pub(crate) fn sf_outcome(what: &str, e: &RestError) -> Outcome {
 
 pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra), StoreError> {
     let inner = &w.inner;
-    let mut req: DialRequest = match serde_json::from_str(&job.payload) {
-        Ok(r) => r,
-        Err(e) => {
-            return Ok((
-                Outcome::Failed {
-                    error: format!("job payload unreadable: {e}"),
-                },
-                vec![],
-            ))
-        }
+    let mut req: DialRequest = match job.payload_as() {
+        Ok(p) => p,
+        Err(unreadable) => return Ok((unreadable, vec![])),
     };
 
     let default_action = Action::default();

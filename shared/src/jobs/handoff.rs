@@ -112,16 +112,9 @@ pub async fn queue_callback(
 /// The `handoff` job: `POST …/sobjects/Task` for the owner. A retry after an unknown outcome may
 /// create a second Task, which a person can close; a lost callback cannot be undone.
 pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra), StoreError> {
-    let p: HandoffPayload = match serde_json::from_str(&job.payload) {
+    let p: HandoffPayload = match job.payload_as() {
         Ok(p) => p,
-        Err(e) => {
-            return Ok((
-                Outcome::Failed {
-                    error: format!("job payload unreadable: {e}"),
-                },
-                vec![],
-            ))
-        }
+        Err(unreadable) => return Ok((unreadable, vec![])),
     };
     let mut description = describe(&p.call_id, &p.reason);
     if let Some(summary) = &p.summary {

@@ -81,16 +81,9 @@ pub fn asked_in_analysis(structured: Option<&serde_json::Map<String, serde_json:
 /// retry is harmless; Salesforce down → RETRY (and FAILED after the attempts, for a redrive: the
 /// local opt-out keeps blocking meanwhile).
 pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra), StoreError> {
-    let p: OptOutPayload = match serde_json::from_str(&job.payload) {
+    let p: OptOutPayload = match job.payload_as() {
         Ok(p) => p,
-        Err(e) => {
-            return Ok((
-                Outcome::Failed {
-                    error: format!("job payload unreadable: {e}"),
-                },
-                vec![],
-            ))
-        }
+        Err(unreadable) => return Ok((unreadable, vec![])),
     };
     let fields =
         serde_json::Map::from_iter([("DoNotCall".to_owned(), serde_json::Value::Bool(true))]);

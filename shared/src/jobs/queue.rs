@@ -72,6 +72,16 @@ pub struct ClaimedJob {
     pub contact_id: Option<String>,
 }
 
+impl ClaimedJob {
+    /// The job's payload as `T`. A payload this worker cannot read never becomes readable, so
+    /// the job is FAILED at once with why (rather than retried).
+    pub fn payload_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, Outcome> {
+        serde_json::from_str(&self.payload).map_err(|e| Outcome::Failed {
+            error: format!("job payload unreadable: {e}"),
+        })
+    }
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -643,4 +653,39 @@ fn new_token() -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill(&mut bytes);
     hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(payload: &str) -> ClaimedJob {
+        ClaimedJob {
+            pk: "evt#sf#t".into(),
+            kind: JobKind::Dial,
+            payload: payload.into(),
+            attempts: 1,
+            claim_token: "t".into(),
+            received_at: 0,
+            event_id: None,
+            call_id: None,
+            verify_from: None,
+            verify_tries: 0,
+            snapshot: None,
+            contact_id: None,
+        }
+    }
+
+    #[test]
+    fn an_unreadable_payload_fails_the_job_saying_why() {
+        let read: Result<serde_json::Value, Outcome> = job(r#"{"a": 1}"#).payload_as();
+        assert_eq!(read, Ok(serde_json::json!({"a": 1})));
+        let read: Result<serde_json::Value, Outcome> = job("{not json").payload_as();
+        match read {
+            Err(Outcome::Failed { error }) => {
+                assert!(error.starts_with("job payload unreadable: "), "{error}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -207,16 +207,9 @@ pub(crate) async fn run_report(
     job: &ClaimedJob,
 ) -> Result<(Outcome, Extra), StoreError> {
     let inner = &w.inner;
-    let p: ReportPayload = match serde_json::from_str(&job.payload) {
+    let p: ReportPayload = match job.payload_as() {
         Ok(p) => p,
-        Err(e) => {
-            return Ok((
-                Outcome::Failed {
-                    error: format!("job payload unreadable: {e}"),
-                },
-                vec![],
-            ))
-        }
+        Err(unreadable) => return Ok((unreadable, vec![])),
     };
     // The call is over even if its `status-update` `ended` was lost: free its pacing slot (a
     // no-op when `ended` already did). Best effort; the slot also frees itself at its expiry.
@@ -832,16 +825,9 @@ async fn release_guard(w: &Worker, pk: &str) -> Result<(), StoreError> {
 }
 
 pub(crate) async fn run_note(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra), StoreError> {
-    let p: NotePayload = match serde_json::from_str(&job.payload) {
+    let p: NotePayload = match job.payload_as() {
         Ok(p) => p,
-        Err(e) => {
-            return Ok((
-                Outcome::Failed {
-                    error: format!("job payload unreadable: {e}"),
-                },
-                vec![],
-            ))
-        }
+        Err(unreadable) => return Ok((unreadable, vec![])),
     };
     // Each note job runs once per toolCallId; a retry after an unknown outcome could add the
     // comment twice, which is harmless for a note (unlike a call or an SMS).
