@@ -56,10 +56,10 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::config::{ConfigError, Env};
 use crate::ids::{E164Phone, Priority, SalesforceEventId, SalesforceId};
-use crate::jobs::config::FollowupPolicy;
-use crate::policy::{Policy, QuietHours, RawPolicy};
+use crate::policy::followup::FollowupPolicy;
+use crate::policy::spec::{Policy, RawPolicy};
+use crate::policy::window::QuietHours;
 
 /// The document shipped in the bundle (the repository's `routing.yaml`).
 pub const BUILT_IN: &str = include_str!("../../routing.yaml");
@@ -529,14 +529,6 @@ fn predicate(raw: &Value) -> Result<Predicate, String> {
 }
 
 impl Routing {
-    /// The document the function runs with: `ROUTING_FILE` if set, else the built-in one.
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        match env.optional(ROUTING_FILE) {
-            None => Ok(Self::built_in()?),
-            Some(path) => Ok(Self::load_file(&path)?),
-        }
-    }
-
     pub fn load_file(path: &str) -> Result<Self, RoutingError> {
         let text = std::fs::read_to_string(path).map_err(|e| RoutingError {
             source_name: path.to_owned(),
