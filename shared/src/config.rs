@@ -178,6 +178,18 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 }
 
+/// Reading the routing document named by the environment is configuration's job, so this
+/// constructor lives here: `routing` itself knows nothing of `Env` (it sits below `config`).
+impl crate::routing::Routing {
+    /// The document the function runs with: `ROUTING_FILE` if set, else the built-in one.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        match env.optional(crate::routing::ROUTING_FILE) {
+            None => Ok(Self::built_in()?),
+            Some(path) => Ok(Self::load_file(&path)?),
+        }
+    }
+}
+
 /// Settings every function shares.
 #[derive(Debug, Clone)]
 pub struct CommonConfig {
@@ -188,15 +200,6 @@ pub struct CommonConfig {
 }
 
 impl CommonConfig {
-    /// The table and the secrets cache, from the environment's AWS settings: what every
-    /// function builds once per cold start.
-    pub async fn clients(&self) -> (crate::store::Store, crate::secrets::SecretsCache) {
-        let sdk = aws_sdk_config().await;
-        let store = crate::store::Store::new(crate::store::client(&sdk), self.table_name.clone());
-        let secrets = crate::secrets::SecretsCache::new(secrets_client(&sdk), self.secrets_ttl);
-        (store, secrets)
-    }
-
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         let mut p = Problems::new();
         let c = Self::collect(env, &mut p);

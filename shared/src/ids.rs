@@ -65,6 +65,11 @@ impl fmt::Display for SalesforceEventId {
     }
 }
 
+/// Salesforce's key prefix of a queue (`Group`): a queue-owned Case has no phone to dial.
+pub const QUEUE_PREFIX: &str = "00G";
+/// Salesforce's key prefix of a `User`.
+pub const USER_PREFIX: &str = "005";
+
 /// A Salesforce record id: 15 characters (case-sensitive) or 18 (with the case-safe suffix).
 /// An 18-char id's suffix is checked, so a typo is caught here and not as a 404 later.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

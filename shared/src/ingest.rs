@@ -29,8 +29,8 @@ use tracing::{field, info, info_span, warn, Instrument};
 use crate::config::{ConfigError, Env, IngestConfig};
 use crate::http::{body_bytes, json_response, xml_response, ApiError};
 use crate::ids::{SalesforceEventId, SalesforceId};
-use crate::jobs::reroute::RoutingInput;
-use crate::jobs::{new_dial_job, skipped_event_item, StoredJob};
+use crate::queue::item::{new_dial_job, skipped_event_item, StoredJob};
+use crate::queue::skipped::RoutingInput;
 use crate::routing::{Input, Routed, Routing};
 use crate::salesforce::events::{
     parse_outbound_notifications, soap_fault, DialRequest, EventSource, RejectedNotification,
@@ -80,7 +80,7 @@ impl IngestApp {
     /// Read the configuration and build the AWS clients (no network yet).
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = IngestConfig::from_env(&Env::process())?;
-        let (store, secrets) = config.common.clients().await;
+        let (store, secrets) = crate::store::connect(&config.common).await;
         Ok(Self::new(config, store, secrets))
     }
 

@@ -52,8 +52,8 @@ use tracing::{info, info_span, warn, Instrument};
 
 use crate::config::{CommonConfig, ConfigError, Env, Problems};
 use crate::ids::{SalesforceEventId, SalesforceId};
-use crate::jobs::reroute::RoutingInput;
-use crate::jobs::{new_dial_job, skipped_event_item, StoredJob};
+use crate::queue::item::{new_dial_job, skipped_event_item, StoredJob};
+use crate::queue::skipped::RoutingInput;
 use crate::routing::{Input, Routed, Routing};
 use crate::salesforce::events::{DialRequest, EventSource};
 use crate::store::{Store, StoreError, Stored};

@@ -4,50 +4,10 @@
 use std::time::Duration;
 
 use crate::config::{CommonConfig, ConfigError, Env, Problems, SalesforceConfig};
-use crate::jobs::queue::QueueSettings;
+use crate::queue::QueueSettings;
 use crate::twilio::Sender;
 
-/// When the customer gets a follow-up after the call (DESIGN.md, "Twilio facts").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FollowupPolicy {
-    Never,
-    /// No answer, busy, voicemail and the like. The default.
-    NotReached,
-    Always,
-}
-
-impl std::str::FromStr for FollowupPolicy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "never" => Ok(Self::Never),
-            "not-reached" => Ok(Self::NotReached),
-            "always" => Ok(Self::Always),
-            other => Err(format!(
-                "unknown policy {other:?}, expected never, not-reached or always"
-            )),
-        }
-    }
-}
-
-/// How the follow-up reaches the customer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FollowupChannel {
-    Sms,
-    /// A Twilio voice call with inline TwiML (the seed's high-value path).
-    Call,
-}
-
-impl std::str::FromStr for FollowupChannel {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "sms" => Ok(Self::Sms),
-            "call" => Ok(Self::Call),
-            other => Err(format!("unknown channel {other:?}, expected sms or call")),
-        }
-    }
-}
+pub use crate::policy::followup::{FollowupChannel, FollowupPolicy};
 
 #[derive(Debug, Clone)]
 pub struct Followup {

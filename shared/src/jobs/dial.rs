@@ -18,37 +18,21 @@ use rand::Rng;
 use serde_json::{Map, Value};
 use tracing::{error, info, warn};
 
-use super::queue::{ClaimedJob, Outcome};
-use super::worker::Worker;
+use super::context::Worker;
+use super::outcome::{sf_outcome, slot_holder, Extra};
 use crate::calls::{record_call, CallSnapshot, NewCall};
 use crate::ids::SalesforceEventId;
 use crate::pacing::{release_for_call, Acquired};
 use crate::policy::ledger::{self, Admission};
 use crate::policy::{OnCap, Verdict};
+use crate::queue::{ClaimedJob, Outcome};
 use crate::routing::Action;
 use crate::salesforce::events::DialRequest;
-use crate::salesforce::rest::{Contact, RestError};
+use crate::salesforce::rest::Contact;
 use crate::store::StoreError;
 use crate::telemetry::{metric, Unit};
 use crate::vapi::client::{CreateCall, CreatedCall, VapiError};
 use crate::vapi::config::VapiSecret;
-
-pub(crate) type Extra = Vec<(&'static str, AttributeValue)>;
-
-/// A Salesforce failure as a job outcome: retryable errors come back later, the rest fail with
-/// Salesforce's message.
-pub(crate) fn sf_outcome(what: &str, e: &RestError) -> Outcome {
-    if e.is_retryable() {
-        Outcome::Retry {
-            error: format!("{what}: {e}"),
-            not_before: None,
-        }
-    } else {
-        Outcome::Failed {
-            error: format!("{what}: {e}"),
-        }
-    }
-}
 
 pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra), StoreError> {
     let inner = &w.inner;
@@ -89,9 +73,9 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
 
     // An earlier dial of this event has an unknown outcome: ask Vapi before anything else.
     if let Some(since) = job.verify_from {
-        match super::reconcile::verify_dial(w, job, &req, assistant_id, since).await? {
-            super::reconcile::Verdict::Settled(outcome, extra) => return Ok((outcome, extra)),
-            super::reconcile::Verdict::Absent => {}
+        match super::placed::verify_dial(w, job, &req, assistant_id, since).await? {
+            super::placed::Verdict::Settled(outcome, extra) => return Ok((outcome, extra)),
+            super::placed::Verdict::Absent => {}
         }
     }
 
@@ -238,7 +222,7 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
             return Ok((Outcome::Skipped { reason }, read_at));
         }
     }
-    let n = super::call_number_of(&job.pk);
+    let n = crate::queue::item::call_number_of(&job.pk);
     let cap = policy.cap();
     match ledger::admit(
         inner.queue.store(),
@@ -313,7 +297,7 @@ pub(crate) async fn run(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra)
     // `call.handoff`: who takes the call if the customer asks for a person, read now so the
     // webhook answers Vapi's transfer-destination-request from call# alone (jobs::handoff).
     if let Some(handoff) = &action.handoff {
-        match super::handoff::resolve(
+        match crate::salesforce::owner::resolve_handoff(
             &inner.salesforce.rest,
             handoff,
             case.as_ref(),
@@ -636,14 +620,6 @@ async fn contact_point_consent(
                 .unwrap_or_default()
         )),
     }
-}
-
-/// Who holds a call's pacing slot: the event (its first call), or `<event>#<n>` for call n of a
-/// retry cadence.
-pub(crate) fn slot_holder<'a>(job: &'a ClaimedJob, req: &'a DialRequest) -> &'a str {
-    job.pk
-        .strip_prefix("evt#sf#")
-        .unwrap_or(req.event_id.as_str())
 }
 
 /// A secret that could not be read is a passing failure: come back later.

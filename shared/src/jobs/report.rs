@@ -11,12 +11,12 @@ use serde_json::{json, Map};
 use tracing::{info, warn};
 
 use super::config::{FollowupChannel, FollowupPolicy};
-use super::dial::{sf_outcome, Extra};
-use super::queue::{ClaimedJob, Outcome};
-use super::worker::Worker;
+use super::context::Worker;
+use super::outcome::{sf_outcome, Extra};
 use crate::calls::{read_call, record_cost};
 use crate::ids::{SalesforceEventId, SalesforceId};
 use crate::policy::RetryFollowUp;
+use crate::queue::{ClaimedJob, Outcome};
 use crate::salesforce::events::DialRequest;
 use crate::salesforce::rest::{Contact, TaskFields, UpsertOutcome};
 use crate::store::{attr, unavailable, PutOutcome, StoreError, EXPIRES_AT, PK};
@@ -76,7 +76,10 @@ async fn correlate(w: &Worker, p: &ReportPayload) -> Result<Correlation, StoreEr
             .as_deref()
             .and_then(|e| SalesforceEventId::parse("eventId", e).ok())
         {
-            if let Some(item) = store.get(&super::salesforce_event_pk(&id)).await? {
+            if let Some(item) = store
+                .get(&crate::queue::item::salesforce_event_pk(&id))
+                .await?
+            {
                 if let Some(dial) = attr::opt_s(&item, "payload")
                     .and_then(|s| serde_json::from_str::<DialRequest>(s).ok())
                 {
@@ -342,8 +345,8 @@ pub(crate) async fn run_report(
     };
     let store = inner.queue.store();
     // "Stop calling me", as the end-of-call analysis heard it.
-    if super::optout::asked_in_analysis(p.structured_data.as_ref()) {
-        super::optout::opt_out(
+    if crate::policy::optout::asked_in_analysis(p.structured_data.as_ref()) {
+        crate::policy::optout::opt_out(
             store,
             contact_id,
             None,
@@ -704,8 +707,9 @@ async fn schedule_retry(
         p.call_id,
         crate::policy::utc_text(due)
     );
-    let item = super::new_retry_dial_job(&req, next, due, &reason, now, w.inner.config.ttl);
-    let pk = super::call_job_pk(&req.event_id, next);
+    let item =
+        crate::queue::item::new_retry_dial_job(&req, next, due, &reason, now, w.inner.config.ttl);
+    let pk = crate::queue::item::call_job_pk(&req.event_id, next);
     if store.put_if_absent(item).await? == PutOutcome::Created {
         info!(job = %pk, due, "retry cadence: next call scheduled");
         metric("policy_retry_scheduled", 1.0, Unit::Count);

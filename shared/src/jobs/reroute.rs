@@ -1,59 +1,26 @@
 //! A way back for events SKIPPED while the routing document was wrong (`sfvapi-admin reroute`).
 //!
 //! A SKIPPED job keeps what the routing saw of its event ([`RoutingInput`], attribute `input`,
-//! at most [`MAX_INPUT_BYTES`], gone with the item after `EVENT_TTL_DAYS`). Rerouting runs it
+//! at most [`crate::queue::skipped::MAX_INPUT_BYTES`], gone with the item after `EVENT_TTL_DAYS`). Rerouting runs it
 //! through the current document: a rule that now matches turns the item into a PENDING dial job
 //! (the stream hands it to the worker, as a redrive does) with one conditional UpdateItem —
 //! still SKIPPED and never rerouted before — so a job is rerouted at most once, however often
 //! or concurrently the command runs.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use tracing::info;
 
 use crate::ids::SalesforceEventId;
-use crate::jobs::queue::{JobQueue, QueueSettings};
-use crate::jobs::{retry_shard, JobStatus, UNCLAIMED_GRACE_MS};
+use crate::queue::item::{retry_shard, JobStatus, UNCLAIMED_GRACE_MS};
+use crate::queue::skipped::{RoutingInput, INPUT};
+use crate::queue::{JobQueue, QueueSettings};
 use crate::routing::{Input, Routed, Routing};
 use crate::salesforce::events::{DialRequest, EventSource};
 use crate::store::attr::{n, s};
-use crate::store::{applied, attr, Item, Store, StoreError};
+use crate::store::{applied, attr, Store, StoreError};
 
-/// The attribute of a SKIPPED item that keeps its routing input.
-pub const INPUT: &str = "input";
-/// Larger inputs are not kept (the item stays far under DynamoDB's 400 KB); such an event can
-/// only be sent again from Salesforce.
-pub const MAX_INPUT_BYTES: usize = 64 * 1024;
-
-/// What the routing document saw of an event, per route.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "route", rename_all = "kebab-case")]
-pub enum RoutingInput {
-    /// `POST /salesforce/events`: the JSON body as received.
-    Events { body: String },
-    /// One Outbound Message notification (`{"Id","sObjectType","sObject":{…}}`).
-    OutboundMessage { notification: Map<String, Value> },
-    /// A relayed event: its `detail-type`, its fields and, for CDC, the record of this job.
-    #[serde(rename_all = "camelCase")]
-    Relay {
-        detail_type: String,
-        payload: Map<String, Value>,
-        record: Option<String>,
-        change_event: bool,
-    },
-}
-
+/// Rerouting is the job layer's half of [`RoutingInput`]; the type and how it is kept live with the
+/// skipped item (`crate::queue::skipped`), where ingest and relay can write it.
 impl RoutingInput {
-    /// Keep the input on a SKIPPED item, unless it is larger than [`MAX_INPUT_BYTES`].
-    pub fn keep_on(&self, item: &mut Item) {
-        match serde_json::to_string(self) {
-            Ok(json) if json.len() <= MAX_INPUT_BYTES => {
-                item.insert(INPUT.to_owned(), s(json));
-            }
-            _ => {}
-        }
-    }
-
     /// The event through `routing`: the dial request of the rule that matches, or why none.
     pub fn route(
         &self,
@@ -310,6 +277,9 @@ impl std::fmt::Display for Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queue::skipped::MAX_INPUT_BYTES;
+    use crate::store::Item;
+    use serde_json::{Map, Value};
 
     fn id(s: &str) -> SalesforceEventId {
         SalesforceEventId::parse("e", s).unwrap()

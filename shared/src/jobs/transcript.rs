@@ -15,7 +15,7 @@
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::worker::Worker;
+use super::context::Worker;
 use crate::ids::{SalesforceId, VapiCallId};
 use crate::salesforce::files::Linked;
 use crate::salesforce::rest::RestError;

@@ -3,111 +3,18 @@
 //! be recorded at all (DynamoDB unavailable) are reported in `batchItemFailures`, because a
 //! failed record blocks its shard until it succeeds or its retries run out.
 
-use std::sync::Arc;
-
 use aws_lambda_events::event::dynamodb::Event as DynamodbEvent;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use tracing::{error, info, info_span, warn, Instrument};
 
-use super::config::WorkerConfig;
-use super::queue::{ClaimedJob, JobQueue, Outcome, SweepReport};
-use super::{JobKind, JobStatus};
-use crate::config::{ConfigError, Env};
-use crate::pacing::CallSlots;
-use crate::policy::Clock;
-use crate::salesforce::Connection;
-use crate::secrets::SecretsCache;
-use crate::store::{Store, StoreError};
+use crate::queue::item::{JobKind, JobStatus};
+use crate::queue::{ClaimedJob, Outcome, SweepReport};
+use crate::store::StoreError;
 use crate::telemetry::{metric, Unit};
-use crate::twilio::TwilioClient;
-use crate::vapi::client::VapiClient;
 
-pub(crate) struct Inner {
-    pub config: WorkerConfig,
-    pub queue: JobQueue,
-    pub secrets: SecretsCache,
-    pub salesforce: Connection,
-    pub vapi: VapiClient,
-    pub twilio: TwilioClient,
-    pub slots: CallSlots,
-    /// The calling policy's clock, as an offset from the system's (0 in production; see
-    /// [`Worker::set_clock`]).
-    pub clock_offset_ms: std::sync::atomic::AtomicI64,
-}
-
-/// Built once per cold start; cheap to clone into per-record tasks.
-#[derive(Clone)]
-pub struct Worker {
-    pub(crate) inner: Arc<Inner>,
-}
+pub use super::context::Worker;
 
 impl Worker {
-    pub fn new(
-        config: WorkerConfig,
-        store: Store,
-        secrets: SecretsCache,
-    ) -> Result<Self, ConfigError> {
-        let salesforce =
-            Connection::new(config.salesforce.clone(), store.clone(), secrets.clone())?;
-        let vapi = VapiClient::new(&config.vapi_base_url, config.vapi_timeout).map_err(|e| {
-            ConfigError::Invalid {
-                var: "VAPI_BASE_URL",
-                reason: e.to_string(),
-            }
-        })?;
-        let twilio =
-            TwilioClient::new(&config.twilio_base_url, config.twilio_timeout).map_err(|e| {
-                ConfigError::Invalid {
-                    var: "TWILIO_BASE_URL",
-                    reason: e.to_string(),
-                }
-            })?;
-        let slots = CallSlots::new(
-            store.clone(),
-            config.pacing.max_concurrent_calls,
-            config.pacing.slot_hold,
-        );
-        let queue = JobQueue::new(store, config.queue.clone());
-        Ok(Self {
-            inner: Arc::new(Inner {
-                config,
-                queue,
-                secrets,
-                salesforce,
-                vapi,
-                twilio,
-                slots,
-                clock_offset_ms: std::sync::atomic::AtomicI64::new(0),
-            }),
-        })
-    }
-
-    pub async fn from_env() -> Result<Self, ConfigError> {
-        let config = WorkerConfig::from_env(&Env::process())?;
-        let (store, secrets) = config.common.clients().await;
-        Self::new(config, store, secrets)
-    }
-
-    /// The clock the calling policy reads: the system's, unless a test or the local demo moved it.
-    pub fn clock(&self) -> Clock {
-        Clock::offset(
-            self.inner
-                .clock_offset_ms
-                .load(std::sync::atomic::Ordering::Relaxed),
-        )
-    }
-
-    /// Run the calling policy at another time (tests, the local demo); production never calls it.
-    pub fn set_clock(&self, clock: Clock) {
-        self.inner
-            .clock_offset_ms
-            .store(clock.offset_ms(), std::sync::atomic::Ordering::Relaxed);
-    }
-
-    pub fn queue(&self) -> &JobQueue {
-        &self.inner.queue
-    }
-
     /// The Lambda handler for a stream batch. Records run concurrently; a job's own outcome
     /// (DONE, RETRY, FAILED…) is written on its item, so only a store failure fails a record.
     pub async fn handle(&self, event: DynamodbEvent) -> DynamoDbEventResponse {

@@ -19,7 +19,9 @@ use chrono::{DateTime, Utc};
 use crate::ids::E164Phone;
 use crate::salesforce::rest::Contact;
 
+pub mod followup;
 pub mod ledger;
+pub mod optout;
 pub mod spec;
 pub mod window;
 pub mod zones;

@@ -203,7 +203,7 @@ impl RefresherApp {
 
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = TokenRefresherConfig::from_env(&Env::process())?;
-        let (store, secrets) = config.common.clients().await;
+        let (store, secrets) = crate::store::connect(&config.common).await;
         Self::new(config, store, secrets)
     }
 

@@ -11,9 +11,13 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use super::rest::Case;
 use super::rest::{expect_json, RestError, SalesforceClient};
+use crate::calls::{HandoffHours, HandoffSnapshot};
 use crate::ids::{E164Phone, SalesforceId};
-use crate::vapi::transfer::{QUEUE_PREFIX, USER_PREFIX};
+use crate::ids::{QUEUE_PREFIX, USER_PREFIX};
+use crate::policy::spec::Policy;
+use crate::routing::{Handoff, HandoffTarget};
 
 /// What an owner's record says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +139,77 @@ pub fn callback_task(
         }
     }
     t
+}
+
+/// Who takes the call, read from Salesforce: the owner's `User` phone (a queue has none), else
+/// the fallback. A retryable Salesforce error is returned (the dial retries): a call placed
+/// without its hand-off would tell a customer asking for a person that nobody is there. A refusal
+/// for good (the owner's record is gone or not readable by the connection user) does not stop the
+/// call: the hand-off is then "unavailable", with Salesforce's reason.
+pub async fn resolve_handoff(
+    rest: &SalesforceClient,
+    handoff: &Handoff,
+    case: Option<&Case>,
+    contact: &SalesforceId,
+    customer: &E164Phone,
+    policy: &Policy,
+) -> Result<HandoffSnapshot, RestError> {
+    let unreadable = |e: RestError| -> Result<String, RestError> {
+        if e.is_retryable() {
+            Err(e)
+        } else {
+            Ok(format!("the owner could not be read: {e}"))
+        }
+    };
+    let mut problem = None;
+    let owner = match &handoff.to {
+        HandoffTarget::CaseOwner => case.and_then(|c| c.owner_id.clone()),
+        HandoffTarget::ContactOwner => match rest.contact_owner(contact).await {
+            Ok(o) => o,
+            Err(e) => {
+                problem = Some(unreadable(e)?);
+                None
+            }
+        },
+        HandoffTarget::Number(_) => None,
+    };
+    let (number, source, unavailable) = match (&handoff.to, &owner) {
+        (HandoffTarget::Number(n), _) => (Some(n.clone()), "number", None),
+        (_, None) => (
+            None,
+            handoff.to.as_str(),
+            Some(problem.unwrap_or_else(|| "the record has no owner".to_owned())),
+        ),
+        (_, Some(o)) => match rest.owner_phone(o).await {
+            Ok(OwnerPhone::Number(p)) => (Some(p), handoff.to.as_str(), None),
+            Ok(OwnerPhone::None(why)) => (None, handoff.to.as_str(), Some(why)),
+            Err(e) => (None, handoff.to.as_str(), Some(unreadable(e)?)),
+        },
+    };
+    let (number, source, unavailable) = match (number, &handoff.fallback) {
+        (Some(n), _) => (Some(n), source, None),
+        (None, Some(f)) => (Some(f.clone()), "fallback", unavailable),
+        (None, None) => (None, source, unavailable),
+    };
+    Ok(HandoffSnapshot {
+        source: source.to_owned(),
+        number: number.map(|n| n.expose().to_owned()),
+        owner_id: owner.map(|o| o.as_str().to_owned()),
+        caller_id: Some(customer.expose().to_owned()),
+        hours: policy.hours_set.then(|| HandoffHours {
+            start: policy.window.start,
+            end: policy.window.end,
+            days: policy.window.days,
+            skip: policy
+                .window
+                .skip
+                .iter()
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .collect(),
+            time_zone: policy.time_zone.name().to_owned(),
+        }),
+        unavailable,
+    })
 }
 
 #[cfg(test)]

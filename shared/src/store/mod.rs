@@ -185,6 +185,19 @@ pub fn client_config(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::config::B
     aws_sdk_dynamodb::config::Builder::from(sdk).timeout_config(crate::config::request_timeouts())
 }
 
+/// The table and the secrets cache, from the environment's AWS settings and the settings every
+/// function shares: what every function builds once per cold start. It lives here, not in
+/// `config`, because settings sit below the store (see the layering in `lib.rs`).
+pub async fn connect(
+    common: &crate::config::CommonConfig,
+) -> (Store, crate::secrets::SecretsCache) {
+    let sdk = crate::config::aws_sdk_config().await;
+    let store = Store::new(client(&sdk), common.table_name.clone());
+    let secrets =
+        crate::secrets::SecretsCache::new(crate::config::secrets_client(&sdk), common.secrets_ttl);
+    (store, secrets)
+}
+
 pub fn client(sdk: &aws_config::SdkConfig) -> Client {
     Client::from_conf(client_config(sdk).build())
 }

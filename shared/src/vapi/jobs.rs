@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{SalesforceEventId, SalesforceId, VapiCallId};
-use crate::jobs::{JobKind, JobStatus};
+use crate::queue::item::{JobKind, JobStatus};
 use crate::store::{attr, Item, EXPIRES_AT, PK};
 use crate::vapi::messages::{CallDirection, EndOfCallReport, ToolCallId};
 
@@ -166,7 +166,7 @@ fn job_item(
     received_at_ms: i64,
     ttl: Duration,
 ) -> Item {
-    let mut item = crate::jobs::new_job_item(pk, kind, payload, received_at_ms, ttl);
+    let mut item = crate::queue::item::new_job_item(pk, kind, payload, received_at_ms, ttl);
     item.insert("call_id".to_owned(), attr::s(call.as_str()));
     if let Some(e) = event_id {
         item.insert("event_id".to_owned(), attr::s(e.as_str()));

@@ -28,7 +28,7 @@ use crate::vapi::messages::ToolCallId;
 pub const LOOKUP_CUSTOMER: &str = "lookupCustomer";
 pub const LOOKUP_CASE: &str = "lookupCase";
 pub const LOG_NOTE: &str = "logNote";
-pub const DO_NOT_CALL: &str = crate::jobs::optout::DO_NOT_CALL_TOOL;
+pub const DO_NOT_CALL: &str = crate::policy::optout::DO_NOT_CALL_TOOL;
 
 /// What the caller hears about when there is no customer context at all.
 pub const NO_CONTEXT: &str = "no customer context for this call";

@@ -32,8 +32,8 @@ use tracing::{info, warn};
 
 use crate::calls::{HandoffHours, HandoffSnapshot};
 use crate::ids::{E164Phone, SalesforceId, VapiCallId};
-use crate::jobs::JobStatus;
 use crate::policy::window::Window;
+use crate::queue::item::{new_job_item, JobKind, JobStatus};
 use crate::store::{attr, unavailable, Item, PutOutcome, Store, StoreError, EXPIRES_AT, PK};
 use crate::telemetry::{metric, Unit};
 use crate::vapi::messages::TransferUpdate;
@@ -49,10 +49,7 @@ I've let them know you asked to speak to them, and they will call you back.";
 /// What the customer hears while the person is being dialled (`TransferDestinationNumber.message`).
 pub const CONNECTING_MESSAGE: &str = "Please hold while I connect you.";
 
-/// Salesforce's key prefix of a queue (`Group`): a queue-owned Case has no phone to dial.
-pub const QUEUE_PREFIX: &str = "00G";
-/// Salesforce's key prefix of a `User`.
-pub const USER_PREFIX: &str = "005";
+pub use crate::ids::{QUEUE_PREFIX, USER_PREFIX};
 
 /// What the webhook does with a `transfer-destination-request`.
 #[derive(Debug, Clone, PartialEq)]
@@ -271,7 +268,7 @@ pub async fn answer_request(
                     reason: reason.clone(),
                     summary: snapshot.and_then(summary_of),
                 };
-                match crate::jobs::handoff::queue_callback(store, &payload, now_ms, ttl).await {
+                match queue_callback(store, &payload, now_ms, ttl).await {
                     Ok(o) => info!(
                         duplicate = (o == PutOutcome::AlreadyExists),
                         "callback Task queued for the owner"
@@ -337,6 +334,26 @@ pub fn describe_destination(update: &TransferUpdate) -> String {
         (None, Some(d)) => d.clone(),
         (None, None) => "unknown".into(),
     }
+}
+
+/// Queue the owner's callback Task; a second request on the same call queues nothing more.
+pub async fn queue_callback(
+    store: &Store,
+    payload: &HandoffPayload,
+    now_ms: i64,
+    ttl: Duration,
+) -> Result<PutOutcome, StoreError> {
+    // Typed ids and a short reason: serialising cannot fail.
+    let json = serde_json::to_string(payload).unwrap_or_default();
+    let mut item = new_job_item(
+        handoff_pk(&payload.call_id),
+        JobKind::Handoff,
+        json,
+        now_ms,
+        ttl,
+    );
+    item.insert("call_id".to_owned(), attr::s(payload.call_id.as_str()));
+    store.put_if_absent(item).await
 }
 
 #[cfg(test)]

@@ -113,7 +113,7 @@ impl VapiWebhookApp {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let env = Env::process();
         let config = VapiWebhookConfig::from_env(&env)?;
-        let (store, secrets) = config.common.clients().await;
+        let (store, secrets) = crate::store::connect(&config.common).await;
         Self::wired(&env, config, store, secrets)
     }
 
@@ -600,7 +600,7 @@ impl VapiWebhookApp {
                 false,
             );
         };
-        match crate::jobs::optout::opt_out(
+        match crate::policy::optout::opt_out(
             &self.store,
             &contact,
             call.customer_number.as_ref(),
@@ -614,7 +614,7 @@ impl VapiWebhookApp {
             Ok(first) => {
                 info!(first, "the customer opted out of calls");
                 (
-                    ToolOutcome::Result(crate::jobs::optout::CONFIRMATION.into()),
+                    ToolOutcome::Result(crate::policy::optout::CONFIRMATION.into()),
                     true,
                 )
             }

@@ -21,8 +21,11 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use rand::Rng;
 
-use super::{retry_shard, JobKind, JobStatus, RETRY_SHARDS, UNCLAIMED_GRACE_MS};
+pub mod item;
+pub mod skipped;
+
 use crate::store::{applied, attr, unavailable, Item, Store, StoreError, RETRY_INDEX};
+use item::{retry_shard, JobKind, JobStatus, RETRY_SHARDS, UNCLAIMED_GRACE_MS};
 
 /// Timing of the queue, from the worker's config.
 #[derive(Debug, Clone)]
