@@ -231,7 +231,11 @@ fn marked_table(
             break;
         };
         let first = row.split('|').next().unwrap_or("");
-        if first.trim().chars().all(|c| c == '-' || c == ':' || c == ' ') {
+        if first
+            .trim()
+            .chars()
+            .all(|c| c == '-' || c == ':' || c == ' ')
+        {
             continue; // the separator row
         }
         for (j, part) in first.split('`').enumerate() {
@@ -241,7 +245,9 @@ fn marked_table(
         }
     }
     if out.is_empty() {
-        return Err(format!("no table (or no `NAME` in its first column) after `{marker}`"));
+        return Err(format!(
+            "no table (or no `NAME` in its first column) after `{marker}`"
+        ));
     }
     Ok(out)
 }
@@ -308,9 +314,15 @@ fn passes_to_env(params: &BTreeSet<String>, body: &syn::Block) -> bool {
         fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
             if let syn::Expr::Path(f) = &*call.func {
                 let std_env = f.path.segments.iter().any(|s| s.ident == "env")
-                    && f.path.segments.last().is_some_and(|s| s.ident == "var" || s.ident == "var_os");
+                    && f.path
+                        .segments
+                        .last()
+                        .is_some_and(|s| s.ident == "var" || s.ident == "var_os");
                 let of_param = call.args.iter().any(|a| match a {
-                    syn::Expr::Path(p) => p.path.get_ident().is_some_and(|i| self.0.contains(&i.to_string())),
+                    syn::Expr::Path(p) => p
+                        .path
+                        .get_ident()
+                        .is_some_and(|i| self.0.contains(&i.to_string())),
                     _ => false,
                 });
                 self.1 |= std_env && of_param;
@@ -391,7 +403,11 @@ struct FindReads<'r> {
 impl FindReads<'_> {
     fn is_reader(&self, name: &str) -> bool {
         self.reads.readers.contains(name)
-            || self.reads.closures.get(&self.file).is_some_and(|c| c.contains(name))
+            || self
+                .reads
+                .closures
+                .get(&self.file)
+                .is_some_and(|c| c.contains(name))
     }
     fn arg(&mut self, e: &syn::Expr) {
         let name = match e {
@@ -408,7 +424,10 @@ impl FindReads<'_> {
             _ => None,
         };
         if let Some(name) = name.filter(|n| is_var_name(n)) {
-            self.reads.vars.entry(name).or_insert_with(|| self.file.clone());
+            self.reads
+                .vars
+                .entry(name)
+                .or_insert_with(|| self.file.clone());
         }
     }
 }
@@ -487,7 +506,11 @@ fn rust_sources(dirs: &[PathBuf]) -> BTreeMap<String, String> {
             if path.is_dir() {
                 walk(&path, root, out);
             } else if path.extension().is_some_and(|e| e == "rs") {
-                let rel = path.strip_prefix(root).unwrap_or(&path).display().to_string();
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string();
                 out.insert(rel, read(&path));
             }
         }
@@ -633,7 +656,11 @@ fn parameter_problems(template: &serde_norway::Value, md: &str) -> Vec<String> {
     };
     let params: BTreeSet<String> = template["Parameters"]
         .as_mapping()
-        .map(|m| m.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     let mut problems = Vec::new();
     for p in &params {
@@ -794,9 +821,18 @@ fn a_broken_link_or_anchor_is_named() {
         text.contains("README.md:3: link `docs/deploy.md#check-a-deployment`: docs/deploy.md has no heading with anchor `#check-a-deployment`"),
         "{text}"
     );
-    assert!(text.contains("README.md:3: link `docs/gone.md`: docs/gone.md does not exist"), "{text}");
-    assert!(text.contains("docs/deploy.md:5: link `../README.md#nope`"), "{text}");
-    assert!(text.contains("docs/deploy.md:5: link `../../x.md` points outside"), "{text}");
+    assert!(
+        text.contains("README.md:3: link `docs/gone.md`: docs/gone.md does not exist"),
+        "{text}"
+    );
+    assert!(
+        text.contains("docs/deploy.md:5: link `../README.md#nope`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("docs/deploy.md:5: link `../../x.md` points outside"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -837,7 +873,14 @@ fn the_env_scan_finds_every_way_of_reading_and_skips_tests() {
     let got: Vec<&str> = reads.keys().map(String::as_str).collect();
     assert_eq!(
         got,
-        ["FROM_CLOSURE", "FROM_FIELD", "FROM_HELPER", "FROM_METHOD", "FROM_STD", "ROUTING_FILE"]
+        [
+            "FROM_CLOSURE",
+            "FROM_FIELD",
+            "FROM_HELPER",
+            "FROM_METHOD",
+            "FROM_STD",
+            "ROUTING_FILE"
+        ]
     );
     assert!(env_reads(&BTreeMap::from([("bad.rs".to_owned(), "fn (".to_owned())])).is_err());
 }
@@ -876,10 +919,12 @@ fn a_variable_missing_from_the_reference_or_no_longer_read_is_named() {
         ]
     );
     assert!(marked_table("# no marker\n", "<!-- env: read by sfvapi -->", is_var_name).is_err());
-    assert!(
-        marked_table("<!-- env: read by sfvapi -->\n\ntext\n", "<!-- env: read by sfvapi -->", is_var_name)
-            .is_err()
-    );
+    assert!(marked_table(
+        "<!-- env: read by sfvapi -->\n\ntext\n",
+        "<!-- env: read by sfvapi -->",
+        is_var_name
+    )
+    .is_err());
 }
 
 #[test]
