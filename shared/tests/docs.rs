@@ -387,7 +387,7 @@ impl<'ast> Visit<'ast> for FindReaders<'_> {
             ..
         }) = &*c.expr
         {
-            if is_var_name(&s.value()) && s.value() == c.ident.to_string() {
+            if is_var_name(&s.value()) && c.ident == s.value() {
                 self.reads.consts.insert(c.ident.to_string(), s.value());
             }
         }
