@@ -7,7 +7,7 @@
 use crate::http::apigw_v2_event;
 use crate::signature::sign_salesforce_v2;
 
-/// The local, documented, NOT secret signing secret (README "Local secrets").
+/// The local, documented, NOT secret signing secret (docs/local-development.md).
 /// Every secret is at least 32 characters: shorter ones are refused at load
 /// (`secrets::MIN_SECRET_CHARS`).
 pub const LOCAL_SIGNING_SECRET: &str = "sfvapi-local-signing-secret-not-secret";

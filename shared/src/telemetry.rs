@@ -381,7 +381,7 @@ pub const SLOWEST_DIALS: SavedQuery = SavedQuery {
 | limit 50",
 };
 
-/// Every saved query, in the order README "Operations" lists them.
+/// Every saved query, in the order docs/operations.md lists them.
 pub const SAVED_QUERIES: &[SavedQuery] =
     &[FOLLOW_EVENT, FAILED_JOBS, SIGNATURE_FAILURES, SLOWEST_DIALS];
 

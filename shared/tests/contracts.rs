@@ -748,7 +748,7 @@ fn an_assistant_request_answer_that_drifts_is_rejected_naming_it() {
 
 #[test]
 fn the_phone_number_update_in_the_readme_matches_vapis_update_dto() {
-    // README "Calls back", step 2: the body that points a phone number's server at the webhook.
+    // docs/calls-back.md, step 2: the body that points a phone number's server at the webhook.
     let body = json!({"provider": "vapi", "server": {
         "url": "https://abc123.execute-api.eu-west-1.amazonaws.com/vapi/webhook",
         "credentialId": "5f0c1b2a-3d4e-4f50-8a6b-7c8d9e0f1a2b"}});
@@ -764,7 +764,7 @@ fn the_phone_number_update_in_the_readme_matches_vapis_update_dto() {
         &twilio,
         "the same for a Twilio number",
     );
-    // Clearing the assistant with null is not in the contract: the README says to remove it.
+    // Clearing the assistant with null is not in the contract: docs/calls-back.md says to remove it.
     let mut null_assistant = body.clone();
     null_assistant["assistantId"] = Value::Null;
     assert_rejected("UpdateVapiPhoneNumberDTO", &null_assistant, "/assistantId");

@@ -1,6 +1,7 @@
 //! The operator's view in template.yaml against the code: every sfvapi metric the dashboard or an
 //! alarm names is one the code emits, every name the code emits is in `telemetry::METRICS`, the
-//! saved queries are `telemetry::SAVED_QUERIES` word for word, and README names them.
+//! saved queries are `telemetry::SAVED_QUERIES` word for word, and docs/operations.md (once
+//! README) names them.
 //! No services needed: it reads files.
 
 use std::collections::BTreeSet;
@@ -352,7 +353,8 @@ fn the_saved_queries_are_the_ones_the_code_and_the_demo_print() {
     let t = template();
     let defs = of_type(&t, "AWS::Logs::QueryDefinition");
     assert_eq!(defs.len(), SAVED_QUERIES.len());
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    // The operations manual moved from README to docs/operations.md (issue 25).
+    let readme = std::fs::read_to_string(repo().join("docs/operations.md")).unwrap();
     for q in SAVED_QUERIES {
         let (id, def) = defs
             .iter()
@@ -385,15 +387,17 @@ fn the_level_follows_logging_config_and_nothing_overrides_it() {
     }
 }
 
-/// README's calling-policy example is a document sfvapi accepts, and says what it reads: the
-/// defaults and the rule's own keys as the policy module parses them.
+/// The calling-policy example (docs/calling-policy.md, once README's) is a document sfvapi
+/// accepts, and says what it reads: the defaults and the rule's own keys as the policy module
+/// parses them.
 #[test]
 fn the_readmes_calling_policy_example_is_a_valid_document() {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    let section = &readme[readme.find("\n## Calling policy").expect("the section")..];
+    // The section moved from README to its own page, docs/calling-policy.md (issue 25).
+    let readme = std::fs::read_to_string(repo().join("docs/calling-policy.md")).unwrap();
+    let section = &readme[readme.find("# Calling policy").expect("the section")..];
     let start = section.find("```yaml\n").expect("its example") + "```yaml\n".len();
     let yaml = &section[start..start + section[start..].find("```").unwrap()];
-    let routing = sfvapi::routing::Routing::parse("README.md", yaml)
+    let routing = sfvapi::routing::Routing::parse("docs/calling-policy.md", yaml)
         .unwrap_or_else(|e| panic!("README's example: {e}"));
     let rule = routing.rule("payment-failed").expect("the example rule");
     let p = &rule.policy;

@@ -2198,7 +2198,7 @@ async fn a_job_skipped_under_a_broken_routing_is_rerouted_once_and_called_once()
     const CHARLES: &str = "0035e00000LowRvAAJ";
     let mut charles: Value = serde_json::from_slice(&fixture("salesforce/contact.json")).unwrap();
     charles["Id"] = json!(CHARLES);
-    // The example rule asks for consent (README, "Calling policy"): Charles gave it.
+    // The example rule asks for consent (docs/calling-policy.md): Charles gave it.
     charles["Voice_Consent__c"] = json!(true);
     w.contact(CHARLES, charles).await;
     let pk = format!("evt#sf#{}", sfvapi::samples::RELAY_EVENT_UUID);

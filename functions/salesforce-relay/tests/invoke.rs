@@ -1,7 +1,7 @@
 //! The `salesforce-relay` binary itself, run as Lambda runs it: through a Lambda Runtime API on
 //! loopback (`sfvapi_bench::runtime_api`, the protocol `cargo lambda watch` serves to
-//! `cargo lambda invoke`), on DynamoDB Local. Each sample of `events/` is invoked as the README
-//! says and answers what the README says; a broken routing document stops the init naming it.
+//! `cargo lambda invoke`), on DynamoDB Local. Each sample of `events/` is invoked as
+//! docs/connect-salesforce.md says and answers what it says; a broken routing document stops the init naming it.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};

@@ -13,7 +13,7 @@ use crate::store::Store;
 
 use super::{Check, Target};
 
-/// How to create sfvapi's fields: the package in `salesforce/` (README "Salesforce package").
+/// How to create sfvapi's fields: the package in `salesforce/` (docs/connect-salesforce.md, "Install in Salesforce").
 const DEPLOY_PACKAGE: &str =
     "deploy the package in salesforce/ (`sf project deploy start -d salesforce/force-app`) or create the field in Setup → Object Manager";
 
@@ -78,7 +78,7 @@ pub async fn check(
         Ok(None) => out.push(Check::fail(
             "salesforce.token",
             format!("no token item {}", token::token_pk(&config.connection)),
-            "connect Salesforce (README \"Connect Salesforce\"), then invoke the token refresher once",
+            "connect Salesforce (docs/connect-salesforce.md), then invoke the token refresher once",
         )),
         Err(e) => out.push(Check::fail(
             "salesforce.token",

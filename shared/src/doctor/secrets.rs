@@ -61,7 +61,7 @@ pub async fn check_all(target: &Target, cache: &SecretsCache) -> Read {
                 read.checks.push(Check::warn(
                     id,
                     format!("{var} is not set: what it serves is off"),
-                    format!("set {var} to turn it on (README)"),
+                    format!("set {var} to turn it on (docs/configuration.md)"),
                 ));
             }
             continue;

@@ -85,7 +85,7 @@ fn server_messages(prefix: &str, id: &str, list: &Value) -> Check {
     }
 }
 
-const SETUP: &str = "run `sfvapi-admin setup vapi --webhook-url <the stack's VapiWebhookUrl>`, or set it in Vapi's dashboard (README \"Connect Vapi\")";
+const SETUP: &str = "run `sfvapi-admin setup vapi --webhook-url <the stack's VapiWebhookUrl>`, or set it in Vapi's dashboard (docs/connect-vapi.md)";
 
 pub async fn check(
     target: &Target,

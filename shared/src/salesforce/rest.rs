@@ -19,7 +19,7 @@
 //! <https://developer.salesforce.com/docs/platform/api-rest/guide/dome-upsert.html>) cannot know in
 //! advance whether it creates or updates, so one body cannot be right for both. Instead:
 //! 1. `POST /sobjects/Task` with every field, the external id field included. The external id
-//!    field must be **Unique** (README, Salesforce setup), so a Task for this call that already
+//!    field must be **Unique** (docs/connect-salesforce.md), so a Task for this call that already
 //!    exists makes Salesforce answer 400 `DUPLICATE_VALUE` instead of creating a second one.
 //! 2. On `DUPLICATE_VALUE`, `PATCH /sobjects/Task/{Field}/{value}` without the create-only fields
 //!    ([`TASK_CREATE_ONLY_FIELDS`]): it updates the existing Task (200 `created:false`, or 204 on

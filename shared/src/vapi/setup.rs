@@ -2,7 +2,7 @@
 //! and the stack's secrets, idempotent. Matched by name, each of
 //!
 //! - the HMAC credential Vapi signs server messages with ([`CREDENTIAL_NAME`], the webhook's
-//!   default HMAC settings, README "Connect Vapi"), its secret the first of the stack's
+//!   default HMAC settings, docs/connect-vapi.md), its secret the first of the stack's
 //!   `server_secrets`;
 //! - the outbound and the inbound assistant (`events/assistant.json`,
 //!   `events/assistant-inbound.json`) with `server.url` = the stack's webhook and

@@ -1,6 +1,6 @@
 //! The assistant's built-in tools and how their answers are shaped and cached.
 //!
-//! Tools (define them on the assistant, see README "Connect Vapi"):
+//! Tools (define them on the assistant, see docs/connect-vapi.md):
 //! - `lookupCustomer` / `lookupCase`: answered from the `call#` snapshot the worker captured before
 //!   dialing (one read), or, when there is none, from a [`LiveLookup`] with a deadline.
 //! - `logNote {note}`: enqueues a durable `note` job for the call's Case.

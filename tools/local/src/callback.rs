@@ -24,7 +24,7 @@ use crate::demo::{sandbox_log, scan, settled, DemoOptions, ADA, ADA_EVENT, CASE,
 use crate::stack::{Stack, StackConfig};
 use crate::timeline::{self, Evidence, Sent, Step};
 
-/// The inbound assistant as shipped (README "Calls back").
+/// The inbound assistant as shipped (docs/calls-back.md).
 pub const INBOUND_ASSISTANT: &str = include_str!("../../../events/assistant-inbound.json");
 
 /// The sandbox's seeded numbers: Ada's `Phone`; Katherine's `Phone` stored as "(415) 555-0142";

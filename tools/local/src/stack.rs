@@ -263,7 +263,7 @@ impl Stack {
         }
         let mut env = env_vars(&table, &arns, &sandbox);
         // The assistant inbound calls get, created in the fake Vapi from events/ as a deployer
-        // creates it in Vapi (README "Calls back").
+        // creates it in Vapi (docs/calls-back.md).
         let inbound = crate::callback::create_inbound_assistant(
             &sandbox.vapi_url,
             &vapi_key,

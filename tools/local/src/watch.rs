@@ -29,7 +29,7 @@ pub fn env_file(stack_env: &BTreeMap<String, String>) -> String {
     let mut text = String::from(
         "# The local environment of the five functions under `make watch` (cargo lambda watch\n\
          # --env-file). Written at each start from the local stack: the table and secrets on\n\
-         # DynamoDB Local and moto, the sandbox's URLs. README \"Configuration\" explains each\n\
+         # DynamoDB Local and moto, the sandbox's URLs. docs/configuration.md explains each\n\
          # variable; to try another value, edit it here and restart the function's watch.\n",
     );
     for (k, v) in env {

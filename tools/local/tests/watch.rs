@@ -162,10 +162,11 @@ fn normalise(body: &str, vars: &BTreeMap<String, String>) -> String {
     body
 }
 
-/// The rows of README's sample answers table: (sample, function, status, body).
+/// The rows of the sample answers table (docs/local-development.md, once README's): (sample,
+/// function, status, body).
 fn readme_rows() -> Vec<(String, String, String, String)> {
     let readme = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/local-development.md"),
     )
     .unwrap();
     let start = readme

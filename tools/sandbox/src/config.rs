@@ -17,7 +17,7 @@ pub enum Scenario {
     /// The first `outage_count` `POST /call` answer 500, then calls behave as `normal`.
     Outage,
     /// The customer answers and asks not to be called again: the assistant calls its
-    /// `doNotCall` tool (README, "Calling policy"), then she hangs up.
+    /// `doNotCall` tool (docs/calling-policy.md), then she hangs up.
     OptOut,
     /// The customer answers and asks for a person: Vapi's `transferCall` tool (no destinations
     /// in `events/assistant.json`) sends `transfer-destination-request` to the server URL

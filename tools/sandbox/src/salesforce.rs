@@ -173,11 +173,11 @@ fn seed_contacts() -> Vec<Value> {
             "Last_Contact_Date__c": "2026-11-01",
             "Preferred_Language__c": lang,
             "Account": {"attributes": {"type": "Account"}, "AnnualRevenue": revenue},
-            // Where the demo's routing document writes a call's outcome (README, "The routing
-            // document"); empty until then.
+            // Where the demo's routing document writes a call's outcome (docs/routing.md); empty
+            // until then.
             "Last_Call_Outcome__c": Value::Null,
-            // The calling policy's consent checkbox and time-zone field (README, "Calling
-            // policy"; salesforce/force-app/main/default/objects/Contact/fields/): consent given
+            // The calling policy's consent checkbox and time-zone field (docs/calling-policy.md;
+            // salesforce/force-app/main/default/objects/Contact/fields/): consent given
             // by the callable contacts, none by Alan and Mary; no zone unless set below.
             "Voice_Consent__c": !matches!(name, "Alan Turing" | "Mary Jackson"),
             "Time_Zone__c": Value::Null,
@@ -1146,7 +1146,7 @@ fn task_key(value: &str) -> String {
 /// `POST /sobjects/Task`: create (sObject Basic Information,
 /// https://developer.salesforce.com/docs/platform/api-rest/guide/resources-sobject-retrieve.html
 /// "To create new records, use the sObject Basic Information … resources"). The external id field
-/// is Unique (README's setup), so a second Task with the same value is refused with the API's
+/// is Unique (docs/connect-salesforce.md), so a second Task with the same value is refused with the API's
 /// status code DUPLICATE_VALUE (400); the message mirrors Salesforce's usual
 /// "duplicate value found: <field> duplicates value on record with id: <id>" (its wording is not
 /// re-checked against a doc; sfvapi matches on `errorCode` only).

@@ -831,7 +831,7 @@ fn end_of_call_report(
         json!({
             "summary": summary,
             "successEvaluation": if answered { "true" } else { "false" },
-            // The fields the demo's routing document writes back (README, "The routing document").
+            // The fields the demo's routing document writes back (docs/routing.md).
             "structuredData": {"resolved": answered && scenario != Scenario::OptOut, "callbackRequested": !answered, "doNotCall": scenario == Scenario::OptOut},
         }),
     );

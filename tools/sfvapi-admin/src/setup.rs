@@ -28,7 +28,7 @@ fn read_json(path: &str) -> Result<Value, String> {
 pub async fn run(args: &[String]) -> Result<String, String> {
     match args.first().map(String::as_str) {
         Some("vapi") => vapi(&args[1..]).await,
-        Some("event-relay") => Err("setup event-relay is not built yet (issue 22): follow README \"Connect Salesforce with Event Relay\"".into()),
+        Some("event-relay") => Err("setup event-relay is not built yet (issue 22): follow docs/connect-salesforce.md, \"Connect Salesforce with Event Relay\"".into()),
         _ => Err("usage: sfvapi-admin setup vapi --webhook-url URL [--dry-run] [--events DIR]".into()),
     }
 }

@@ -5,14 +5,14 @@
 //! Shapes as Vapi's API reference and OpenAPI schemas give them
 //! (`tools/vapi-schema/vendor/openapi-schemas.json`): a credential is a `WebhookCredential`
 //! (`provider: "webhook"`, `authenticationPlan` an `HMACAuthenticationPlan` with `secretKey` and
-//! `algorithm`; README "Connect Vapi"), created from `CreateWebhookCredentialDTO`
+//! `algorithm`; docs/connect-vapi.md), created from `CreateWebhookCredentialDTO`
 //! (<https://docs.vapi.ai/api-reference/credentials/create>), listed as an array
 //! (<https://docs.vapi.ai/api-reference/credentials/list>); an assistant is updated with
 //! `UpdateAssistantDTO`, the fields sent replacing the stored ones
 //! (<https://docs.vapi.ai/api-reference/assistants/update>), and deleted with
 //! `DELETE /assistant/{id}` answering the deleted assistant.
 //!
-//! Seeded at startup, as a deployer sets up Vapi (README "Connect Vapi"): the HMAC credential
+//! Seeded at startup, as a deployer sets up Vapi (docs/connect-vapi.md): the HMAC credential
 //! [`SEED_CREDENTIAL_ID`] with the configured server secret, and the outbound assistant
 //! [`SEED_ASSISTANT_ID`] from `events/assistant.json` with `server.url` (the configured server
 //! URL) and `credentialId` filled.
@@ -43,7 +43,7 @@ pub(crate) fn seed(cfg: &VapiConfig) -> (HashMap<String, Value>, HashMap<String,
         "orgId": cfg.org_id,
         "provider": "webhook",
         "name": SEED_CREDENTIAL_NAME,
-        // The webhook's defaults (README "Connect Vapi").
+        // The webhook's defaults (docs/connect-vapi.md).
         "authenticationPlan": {
             "type": "hmac",
             "secretKey": cfg.server_secret,
