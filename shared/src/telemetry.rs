@@ -221,7 +221,7 @@ pub const METRICS: &[&str] = &[
     "dial_limit_refused",
     "vapi_concurrency_limit",
     "vapi_remaining_concurrent_calls",
-    // job-worker: settling doubts by asking Vapi (jobs/reconcile.rs)
+    // job-worker: settling doubts by asking Vapi (jobs/placed.rs, jobs/reconcile.rs)
     "dial_outcome_unknown",
     "dial_verified_absent",
     "dial_verified_placed",
