@@ -1,6 +1,7 @@
 //! `sfvapi-admin setup vapi` (issue 22) against the fake Vapi alone (no AWS services needed:
 //! `cargo test -p sfvapi-local --test setup_vapi`): from nothing it creates the credential and
-//! both assistants, a second run changes nothing, a changed webhook URL is updated and reported,
+//! both assistants and points the phone number's server at the webhook, a second run changes
+//! nothing, a changed webhook URL is updated and reported,
 //! `--dry-run` prints the requests and sends none, and a body Vapi's schema refuses is never sent.
 
 use serde_json::{json, Value};
@@ -78,6 +79,7 @@ impl Fake {
                     serde_json::from_str(INBOUND).expect("events/assistant-inbound.json"),
                 ),
             ],
+            phone_number_id: Some(sandbox::SEED_PHONE_NUMBER_ID.into()),
             dry_run,
         }
     }
@@ -155,13 +157,23 @@ async fn setup_vapi_creates_everything_then_changes_nothing_then_updates_a_new_w
         vec![
             ("credential", Action::Created),
             ("assistant", Action::Created),
-            ("assistant", Action::Created)
+            ("assistant", Action::Created),
+            (
+                "phone-number",
+                Action::Updated(vec![
+                    format!(
+                        "server.credentialId: (none) → \"{}\"",
+                        first.outcomes[0].id.as_deref().unwrap_or("?")
+                    ),
+                    format!("server.url: (none) → \"{WEBHOOK}\"")
+                ])
+            )
         ],
         "{}",
         first.to_text()
     );
     let credential_id = first.outcomes[0].id.clone().expect("credential id");
-    let ids: Vec<String> = first.outcomes[1..]
+    let ids: Vec<String> = first.outcomes[1..3]
         .iter()
         .map(|o| o.id.clone().expect("assistant id"))
         .collect();
@@ -184,11 +196,17 @@ async fn setup_vapi_creates_everything_then_changes_nothing_then_updates_a_new_w
         assert_eq!(a["server"]["credentialId"], json!(credential_id));
         assert!(a["server"]["backoffPlan"].is_object());
     }
+    let number_path = format!("/phone-number/{}", sandbox::SEED_PHONE_NUMBER_ID);
+    let number = fake.call(reqwest::Method::GET, &number_path).await;
+    assert_eq!(number["server"]["url"], WEBHOOK);
+    assert_eq!(number["server"]["credentialId"], json!(credential_id));
+    // The number is shown masked, never whole.
+    assert!(!first.to_text().contains(sandbox::SEED_PHONE_NUMBER));
     assert_eq!(
         first.sam_deploy_line(),
         format!(
-            "sam deploy --parameter-overrides VapiAssistantId={} VapiInboundAssistantId={}",
-            ids[0], ids[1]
+            "sam deploy --parameter-overrides VapiAssistantId={} VapiInboundAssistantId={} VapiPhoneNumberId={}",
+            ids[0], ids[1], sandbox::SEED_PHONE_NUMBER_ID
         )
     );
     assert!(first
@@ -203,12 +221,13 @@ async fn setup_vapi_creates_everything_then_changes_nothing_then_updates_a_new_w
         vec![
             ("credential", Action::Unchanged),
             ("assistant", Action::Unchanged),
-            ("assistant", Action::Unchanged)
+            ("assistant", Action::Unchanged),
+            ("phone-number", Action::Unchanged)
         ],
         "{}",
         second.to_text()
     );
-    assert_eq!(second.to_text().matches(": unchanged").count(), 3);
+    assert_eq!(second.to_text().matches(": unchanged").count(), 4);
     assert_eq!(fake.writes_since(seq).await, Vec::<String>::new());
 
     // A dry run with a new URL reports what it would change and sends nothing.
@@ -226,14 +245,21 @@ async fn setup_vapi_creates_everything_then_changes_nothing_then_updates_a_new_w
         "{}",
         dry.to_text()
     );
+    assert!(
+        dry.to_text()
+            .contains(&format!("PATCH {number_path} {{\"server\":")),
+        "{}",
+        dry.to_text()
+    );
     assert_eq!(fake.writes_since(seq).await, Vec::<String>::new());
 
-    // The webhook moved: both assistants are updated with `server` alone, and the change shown.
+    // The webhook moved: both assistants and the number are updated with `server` alone, and
+    // the change shown.
     let seq = fake.last_seq().await;
     let third = fake.setup(moved, false).await;
     let text = third.to_text();
     assert_eq!(third.outcomes[0].action, Action::Unchanged, "{text}");
-    for o in &third.outcomes[1..] {
+    for o in &third.outcomes[1..4] {
         assert_eq!(
             o.action,
             Action::Updated(vec![format!("server.url: \"{WEBHOOK}\" → \"{moved}\"")]),
@@ -245,8 +271,11 @@ async fn setup_vapi_creates_everything_then_changes_nothing_then_updates_a_new_w
         fake.writes_since(seq).await,
         ids.iter()
             .map(|id| format!("PATCH /assistant/{id}"))
+            .chain([format!("PATCH {number_path}")])
             .collect::<Vec<_>>()
     );
+    let number = fake.call(reqwest::Method::GET, &number_path).await;
+    assert_eq!(number["server"]["url"], moved);
     for id in &ids {
         let a = fake
             .call(reqwest::Method::GET, &format!("/assistant/{id}"))
@@ -295,7 +324,14 @@ async fn a_dry_run_from_nothing_prints_the_requests_and_sends_none() {
         vec![
             ("credential", Action::WouldCreate),
             ("assistant", Action::WouldCreate),
-            ("assistant", Action::WouldCreate)
+            ("assistant", Action::WouldCreate),
+            (
+                "phone-number",
+                Action::WouldUpdate(vec![
+                    "server.credentialId: (none) → \"<the credential's id>\"".to_owned(),
+                    format!("server.url: (none) → \"{WEBHOOK}\"")
+                ])
+            )
         ]
     );
     let text = dry.to_text();
@@ -307,5 +343,21 @@ async fn a_dry_run_from_nothing_prints_the_requests_and_sends_none() {
         "{text}"
     );
     assert_eq!(fake.writes_since(seq).await, Vec::<String>::new());
+    fake.sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_phone_number_vapi_does_not_have_is_named_with_the_fix() {
+    let fake = Fake::start().await;
+    let mut input = fake.input(WEBHOOK, false);
+    input.phone_number_id = Some("no-such-number".into());
+    let err = setup::run(&input, &vapi_schema::validate)
+        .await
+        .expect_err("Vapi answers 404");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("no phone number no-such-number") && msg.contains("VAPI_PHONE_NUMBER_ID"),
+        "{msg}"
+    );
     fake.sb.shutdown().await;
 }

@@ -213,7 +213,7 @@ fn apply(app: &App, c: Control) -> Result<(), String> {
 
     if c.reset {
         lock(&app.sf).reset_switches();
-        lock(&app.vapi).reset_switches(&app.config.vapi);
+        lock(&app.vapi).reset_switches(&app.config.vapi, &app.config.twilio.account_sid);
         lock(&app.twilio).reset_switches();
     }
     if let Some(sf) = c.salesforce {

@@ -105,7 +105,10 @@ use tokio::task::JoinHandle;
 
 pub use config::{Config, ConfigError, Scenario};
 pub use log::{Direction, Entry, Service};
-pub use vapi::{SEED_ASSISTANT_ID, SEED_CREDENTIAL_ID, SEED_CREDENTIAL_NAME};
+pub use vapi::{
+    SEED_ASSISTANT_ID, SEED_CREDENTIAL_ID, SEED_CREDENTIAL_NAME, SEED_PHONE_NUMBER,
+    SEED_PHONE_NUMBER_ID,
+};
 
 const OAUTH_SECRET_FIELDS: &[&str] = &[
     "client_secret",
@@ -199,7 +202,7 @@ pub async fn serve(config: Config) -> Result<Handles, ServeError> {
         .build()?;
     let app = Arc::new(App {
         sf: Mutex::new(salesforce::State::new(&config.salesforce)),
-        vapi: Mutex::new(vapi::State::new(&config.vapi)),
+        vapi: Mutex::new(vapi::State::new(&config.vapi, &config.twilio.account_sid)),
         twilio: Mutex::new(twilio::State::default()),
         log: log::RequestLog::default(),
         urls: urls.clone(),

@@ -39,10 +39,11 @@ const USAGE: &str = "usage:
       the built-in routing.yaml); each job is rerouted at most once. TIME: 2026-12-06T03:00:00Z
   sfvapi-admin sweep [--table NAME]
   sfvapi-admin sign-events [DIR]             (default: events)
-  sfvapi-admin setup vapi --webhook-url URL [--dry-run] [--events DIR]
+  sfvapi-admin setup vapi --webhook-url URL [--phone-number-id ID] [--dry-run] [--events DIR]
       create or update, matched by name, the HMAC credential (the secret: VAPI_SERVER_SECRET_ARN's
       first server_secrets) and the assistants of DIR/assistant.json and DIR/assistant-inbound.json
-      (default DIR: events) with server.url and credentialId filled; the key: VAPI_SECRET_ARN
+      (default DIR: events) with server.url and credentialId filled, and point the phone number's
+      server (--phone-number-id, else $VAPI_PHONE_NUMBER_ID) at the webhook; the key: VAPI_SECRET_ARN
   sfvapi-admin doctor [--json] [--webhook-url URL]
       one checklist of the deployment (secrets, Salesforce, Vapi, Twilio), each line
       PASS / WARN / FAIL with the fix; exits 1 on any failure. Reads the stack's variables

@@ -1,8 +1,9 @@
 //! `sfvapi-admin setup vapi --webhook-url URL [--dry-run] [--events DIR]`: `sfvapi::vapi::setup`
 //! with the stack's Vapi key (`VAPI_SECRET_ARN`) and server secret (`VAPI_SERVER_SECRET_ARN`; one
 //! is generated and stored there when it has none),
-//! the assistants of `DIR/assistant.json` and `DIR/assistant-inbound.json`, every body checked
-//! against Vapi's schema (`vapi-schema`).
+//! the assistants of `DIR/assistant.json` and `DIR/assistant-inbound.json`, the phone number's
+//! server (`--phone-number-id`, else `VAPI_PHONE_NUMBER_ID`), every body checked against Vapi's
+//! schema (`vapi-schema`).
 
 use serde_json::Value;
 use sfvapi::secrets::SecretsCache;
@@ -79,6 +80,9 @@ async fn vapi(args: &[String]) -> Result<String, String> {
         webhook_url,
         server_secret,
         assistants,
+        phone_number_id: flag(args, "--phone-number-id")
+            .or_else(|| std::env::var("VAPI_PHONE_NUMBER_ID").ok())
+            .filter(|v| !v.trim().is_empty()),
         dry_run,
     };
     let report = setup::run(&input, &vapi_schema::validate)
