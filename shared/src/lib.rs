@@ -19,6 +19,7 @@ pub mod routing;
 pub mod salesforce;
 pub mod samples;
 pub mod secrets;
+pub mod setup;
 pub mod signature;
 pub mod store;
 pub mod telemetry;

@@ -9,7 +9,9 @@
 //!   sfvapi-admin sweep                            run the retry sweep once
 //!   sfvapi-admin sign-events [DIR]                (re)write DIR/*.json API Gateway events, freshly signed
 //!   sfvapi-admin setup vapi --webhook-url URL [--dry-run]
-//!                                                 the Vapi credential and assistants, idempotent
+//!                                                 the Vapi credential, assistants and phone number, idempotent
+//!   sfvapi-admin setup event-relay --event NAME… [--filter NAME=EXPR] [--start] [--dry-run]
+//!                                                 Salesforce Event Relay into EventBridge, idempotent
 //!   sfvapi-admin doctor [--json] [--webhook-url URL]
 //!                                                 the deployment's checklist (exit 1 on a failure)
 //!
@@ -44,6 +46,13 @@ const USAGE: &str = "usage:
       first server_secrets) and the assistants of DIR/assistant.json and DIR/assistant-inbound.json
       (default DIR: events) with server.url and credentialId filled, and point the phone number's
       server (--phone-number-id, else $VAPI_PHONE_NUMBER_ID) at the webhook; the key: VAPI_SECRET_ARN
+  sfvapi-admin setup event-relay --event NAME [--event NAME…] [--filter NAME=EXPR…]
+                                 [--region R] [--account ID] [--start] [--dry-run]
+      through Salesforce's Tooling API (the stack's SF_* connection and TABLE_NAME), create or
+      reuse a channel per kind of event, a member per event (with its filterExpression), the
+      named credential for the AWS account (default: STS) and region, a relay per channel
+      (ReplayRecovery EARLIEST); associate each relay's partner event source with a bus; print
+      the stack parameters; with --start set each relay to RUN once the stack's rule is on its bus
   sfvapi-admin doctor [--json] [--webhook-url URL]
       one checklist of the deployment (secrets, Salesforce, Vapi, Twilio), each line
       PASS / WARN / FAIL with the fix; exits 1 on any failure. Reads the stack's variables
