@@ -21,6 +21,7 @@ pub mod samples;
 pub mod secrets;
 pub mod setup;
 pub mod signature;
+pub mod stack;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

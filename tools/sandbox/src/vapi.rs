@@ -211,6 +211,7 @@ pub(crate) fn handle(app: &Arc<App>, req: &Req) -> Resp {
         (&http::Method::GET, ["phone-number"]) => Route::ListPhoneNumbers,
         (&http::Method::GET, ["phone-number", id]) => Route::GetPhoneNumber(id),
         (&http::Method::PATCH, ["phone-number", id]) => Route::UpdatePhoneNumber(id),
+        (&http::Method::GET, ["org", id]) => Route::GetOrg(id),
         _ => {
             return error(
                 404,
@@ -251,6 +252,7 @@ pub(crate) fn handle(app: &Arc<App>, req: &Req) -> Resp {
         Route::ListPhoneNumbers => admin::list_phone_numbers(app),
         Route::GetPhoneNumber(id) => admin::get_phone_number(app, id),
         Route::UpdatePhoneNumber(id) => admin::update_phone_number(app, req, id),
+        Route::GetOrg(id) => admin::get_org(app, id),
     }
 }
 
@@ -271,6 +273,7 @@ enum Route<'a> {
     ListPhoneNumbers,
     GetPhoneNumber(&'a str),
     UpdatePhoneNumber(&'a str),
+    GetOrg(&'a str),
 }
 
 /// The body as JSON, or Vapi's 400 for a body that is not.

@@ -20,6 +20,8 @@
 //! credential and which has no assistant of its own (inbound calls ask its server:
 //! `assistant-request`).
 //!
+//! The org (`GET /org/{id}`): its `concurrencyLimit` (Vapi OpenAPI `Org`).
+//!
 //! Phone numbers (`GET /phone-number`, `GET|PATCH /phone-number/{id}`;
 //! <https://docs.vapi.ai/api-reference/phone-numbers/update>): the update body is the
 //! `Update<Provider>PhoneNumberDTO` of the stored number's `provider` (the OpenAPI
@@ -117,6 +119,22 @@ pub(crate) fn seed(cfg: &VapiConfig, twilio_account_sid: &str) -> Seed {
         assistants,
         phone_numbers,
     }
+}
+
+/// `GET /org/{id}` → 200 `Org` (Vapi OpenAPI `Org`: required `id`, `createdAt`,
+/// `updatedAt`; `concurrencyLimit` the calls live at once, the sandbox's `concurrency_limit`).
+/// The org of another id is 404, as for an org the key does not belong to.
+pub(crate) fn get_org(app: &Arc<App>, id: &str) -> Resp {
+    let cfg = &app.config.vapi;
+    if id != cfg.org_id {
+        return error(404, json!("Org not found"), "Not Found");
+    }
+    let limit = lock(&app.vapi).concurrency_limit;
+    let now = util::iso8601(sfvapi::now_millis());
+    Resp::json(
+        200,
+        &json!({"id": cfg.org_id, "name": "sandbox", "concurrencyLimit": limit, "createdAt": now, "updatedAt": now}),
+    )
 }
 
 /// `GET /phone-number` → 200, every phone number (a JSON array).
