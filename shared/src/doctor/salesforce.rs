@@ -318,7 +318,7 @@ async fn event_relays(
             Some(b) => {
                 r["Id"]
                     .as_str()
-                    .and_then(|id| feedback_of(id))
+                    .and_then(&feedback_of)
                     .and_then(|f| f["RemoteResource"].as_str())
                     == Some(b)
             }

@@ -32,12 +32,15 @@ use serde_json::{json, Value};
 use crate::salesforce::rest::{ApiErrorEntry, RestError, SalesforceClient};
 use crate::setup::{Action, Outcome};
 
+// The names of the package in salesforce/event-relay (deployed with `sf project deploy`): the
+// command and the package meet on the same objects.
+
 /// The channel of the platform events (`…__e`).
-pub const PLATFORM_CHANNEL: &str = "SfvapiEvents__chn";
+pub const PLATFORM_CHANNEL: &str = "Sfvapi_Relay__chn";
 /// The channel of the change events (`…ChangeEvent`).
-pub const CHANGE_CHANNEL: &str = "SfvapiChanges__chn";
+pub const CHANGE_CHANNEL: &str = "Sfvapi_Changes__chn";
 /// The named credential every relay sends through.
-pub const NAMED_CREDENTIAL: &str = "SfvapiEventRelay";
+pub const NAMED_CREDENTIAL: &str = "Sfvapi_Event_Relay";
 /// The relay's recovery option: after an outage, re-send what Salesforce kept (up to 3 days).
 pub const RELAY_OPTION: &str = r#"{"ReplayRecovery":"EARLIEST"}"#;
 /// How long to wait for Salesforce to create the partner event source after the relay.
@@ -101,8 +104,8 @@ impl Kind {
     /// The relay's DeveloperName.
     fn relay(self) -> &'static str {
         match self {
-            Self::Platform => "SfvapiEventsRelay",
-            Self::Change => "SfvapiChangesRelay",
+            Self::Platform => "Sfvapi_Relay",
+            Self::Change => "Sfvapi_Changes_Relay",
         }
     }
 }
@@ -420,7 +423,7 @@ pub async fn feedback(sf: &SalesforceClient) -> Result<Vec<Value>, RelaySetupErr
     Ok(answer["records"].as_array().cloned().unwrap_or_default())
 }
 
-/// The event relays sfvapi manages (`SfvapiEventsRelay`, `SfvapiChangesRelay`) that exist:
+/// The event relays sfvapi manages (`Sfvapi_Relay`, `Sfvapi_Changes_Relay`) that exist:
 /// `Id`, `DeveloperName`, `State`, `EventChannel`.
 pub async fn relays(sf: &SalesforceClient) -> Result<Vec<Value>, RelaySetupError> {
     let t = Tooling { sf };
@@ -852,10 +855,10 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(events[0].kind, Kind::Platform);
-        assert_eq!(events[0].member(), "SfvapiEvents_chn_Call_Request_e");
+        assert_eq!(events[0].member(), "Sfvapi_Relay_chn_Call_Request_e");
         assert_eq!(events[1].kind, Kind::Change);
         assert_eq!(events[1].filter.as_deref(), Some("Priority='High'"));
-        assert_eq!(events[1].member(), "SfvapiChanges_chn_CaseChangeEvent");
+        assert_eq!(events[1].member(), "Sfvapi_Changes_chn_CaseChangeEvent");
     }
 
     #[test]

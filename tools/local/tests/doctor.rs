@@ -329,7 +329,7 @@ async fn doctor_passes_on_the_local_stack_and_each_break_fails_its_own_check() {
     let report = local.doctor(&relay_target).await;
     assert!(report.ok(), "{}", report.to_text());
     for check in ["state", "feedback", "org"] {
-        let id = format!("salesforce.event-relay.SfvapiEventsRelay.{check}");
+        let id = format!("salesforce.event-relay.Sfvapi_Relay.{check}");
         assert_eq!(
             report.get(&id).map(|c| c.status),
             Some(Status::Pass),
@@ -341,7 +341,7 @@ async fn doctor_passes_on_the_local_stack_and_each_break_fails_its_own_check() {
     let report = local.doctor(&relay_target).await;
     assert_breaks(
         &report,
-        &["salesforce.event-relay.SfvapiEventsRelay.state"],
+        &["salesforce.event-relay.Sfvapi_Relay.state"],
         "--start",
     );
     set_relay_state(&local, "RUN").await;
@@ -351,7 +351,7 @@ async fn doctor_passes_on_the_local_stack_and_each_break_fails_its_own_check() {
     let report = local.doctor(&relay_target).await;
     assert_breaks(
         &report,
-        &["salesforce.event-relay.SfvapiEventsRelay.feedback"],
+        &["salesforce.event-relay.Sfvapi_Relay.feedback"],
         "Setup → Event Relays",
     );
     assert!(report.to_text().contains("PARTNER_EVENT_SOURCE_NOT_FOUND"));
@@ -365,7 +365,7 @@ async fn doctor_passes_on_the_local_stack_and_each_break_fails_its_own_check() {
     let report = local.doctor(&other_org).await;
     assert_breaks(
         &report,
-        &["salesforce.event-relay.SfvapiEventsRelay.org"],
+        &["salesforce.event-relay.Sfvapi_Relay.org"],
         "EventRelayOrgIds",
     );
     assert!(local.doctor(&relay_target).await.ok());
@@ -577,7 +577,7 @@ async fn set_relay_state(local: &Local, state: &str) {
     let relays = relay_setup::relays(&conn.rest).await.expect("relays");
     let relay = relays
         .iter()
-        .find(|r| r["DeveloperName"] == "SfvapiEventsRelay")
+        .find(|r| r["DeveloperName"] == "Sfvapi_Relay")
         .expect("the relay exists");
     let id = relay["Id"].as_str().expect("id");
     let (status, body) = conn

@@ -268,7 +268,7 @@ async fn setup_event_relay_creates_everything_then_changes_nothing_then_starts_o
         dry.to_text()
     );
     assert!(dry.to_text().contains(
-        r#"POST /tooling/sobjects/NamedCredential {"FullName":"SfvapiEventRelay","Metadata":{"endpoint":"arn:aws:US-EAST-1:123456789012""#
+        r#"POST /tooling/sobjects/NamedCredential {"FullName":"Sfvapi_Event_Relay","Metadata":{"endpoint":"arn:aws:US-EAST-1:123456789012""#
     ), "{}", dry.to_text());
     assert_eq!(env.writes_since(seq).await, Vec::<String>::new());
 
@@ -284,14 +284,14 @@ async fn setup_event_relay_creates_everything_then_changes_nothing_then_starts_o
     assert_eq!(
         created,
         vec![
-            ("named-credential", "SfvapiEventRelay"),
-            ("channel", "SfvapiEvents__chn"),
-            ("channel-member", "SfvapiEvents_chn_Call_Request_e"),
-            ("event-relay", "SfvapiEventsRelay"),
+            ("named-credential", "Sfvapi_Event_Relay"),
+            ("channel", "Sfvapi_Relay__chn"),
+            ("channel-member", "Sfvapi_Relay_chn_Call_Request_e"),
+            ("event-relay", "Sfvapi_Relay"),
             ("event-bus", first.buses[0].as_str()),
-            ("channel", "SfvapiChanges__chn"),
-            ("channel-member", "SfvapiChanges_chn_CaseChangeEvent"),
-            ("event-relay", "SfvapiChangesRelay"),
+            ("channel", "Sfvapi_Changes__chn"),
+            ("channel-member", "Sfvapi_Changes_chn_CaseChangeEvent"),
+            ("event-relay", "Sfvapi_Changes_Relay"),
             ("event-bus", first.buses[1].as_str()),
         ],
         "{text}"
@@ -320,7 +320,7 @@ async fn setup_event_relay_creates_everything_then_changes_nothing_then_starts_o
         )
     );
     assert!(
-        text.contains("run again with --start to set SfvapiEventsRelay to RUN"),
+        text.contains("run again with --start to set Sfvapi_Relay to RUN"),
         "{text}"
     );
     assert!(text.contains("the stack takes one bus"), "{text}");
@@ -354,7 +354,7 @@ async fn setup_event_relay_creates_everything_then_changes_nothing_then_starts_o
         changed,
         vec![(
             "channel-member",
-            "SfvapiChanges_chn_CaseChangeEvent".to_owned(),
+            "Sfvapi_Changes_chn_CaseChangeEvent".to_owned(),
             Action::Updated(vec![
                 r#"FilterExpression: "Priority='High'" → "Priority='Critical'""#.to_owned()
             ])
@@ -392,7 +392,7 @@ async fn setup_event_relay_creates_everything_then_changes_nothing_then_starts_o
         states,
         vec![(
             "relay-state",
-            "SfvapiEventsRelay".to_owned(),
+            "Sfvapi_Relay".to_owned(),
             Action::Updated(vec![r#"State: "STOP" → "RUN""#.to_owned()])
         )],
         "{}",
@@ -405,8 +405,8 @@ async fn setup_event_relay_creates_everything_then_changes_nothing_then_starts_o
             .find(|r| r["DeveloperName"] == name)
             .map(|r| r["State"].clone())
     };
-    assert_eq!(state_of("SfvapiEventsRelay"), Some("RUN".into()));
-    assert_eq!(state_of("SfvapiChangesRelay"), Some("STOP".into()));
+    assert_eq!(state_of("Sfvapi_Relay"), Some("RUN".into()));
+    assert_eq!(state_of("Sfvapi_Changes_Relay"), Some("STOP".into()));
     let feedback = relay_setup::feedback(&env.conn.rest)
         .await
         .expect("feedback");
@@ -422,7 +422,7 @@ async fn setup_event_relay_creates_everything_then_changes_nothing_then_starts_o
         again
             .outcomes
             .iter()
-            .filter(|o| o.name == "SfvapiEventsRelay")
+            .filter(|o| o.name == "Sfvapi_Relay")
             .all(|o| o.action == Action::Unchanged),
         "{}",
         again.to_text()

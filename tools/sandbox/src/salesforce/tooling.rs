@@ -87,7 +87,6 @@ fn kind(name: &str) -> Option<&'static Kind> {
 }
 
 /// The Tooling records and the relays' feedback.
-#[derive(Default)]
 pub(crate) struct Tooling {
     /// Every record: `Id`, `DeveloperName`, `FullName`, `Metadata` and the fields of its kind.
     records: Vec<(&'static str, Map<String, Value>)>,
@@ -101,6 +100,18 @@ pub(crate) struct PartnerSource {
     pub name: String,
     pub account: String,
     pub region: String,
+}
+
+impl Default for Tooling {
+    /// Ids start at a random point: a channel id names a partner event source in the shared
+    /// EventBridge (moto), so two sandboxes must not make the same one.
+    fn default() -> Self {
+        Self {
+            records: Vec::new(),
+            feedback: Vec::new(),
+            next: rand::random_range(0..1_000_000_000),
+        }
+    }
 }
 
 impl Tooling {
@@ -507,12 +518,13 @@ fn parse(q: &str) -> Option<Query> {
     let upper = q.to_ascii_uppercase();
     upper.strip_prefix("SELECT ")?;
     let from = upper.find(" FROM ")?;
-    let fields = q[7..from]
+    let fields = q
+        .get(7..from)?
         .split(',')
         .map(|f| f.trim().to_owned())
         .filter(|f| !f.is_empty())
         .collect::<Vec<_>>();
-    let rest = q[from + 6..].trim();
+    let rest = q.get(from + 6..)?.trim();
     let (object, cond) = match rest.split_once(char::is_whitespace) {
         Some((o, c)) => (o.to_owned(), Some(c.trim())),
         None => (rest.to_owned(), None),
