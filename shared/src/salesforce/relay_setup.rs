@@ -773,11 +773,13 @@ pub async fn run(
             None,
         ));
     }
-    if report.buses.len() > 1 {
-        report.next.push(format!(
-            "the stack takes one bus (SalesforceEventBusName); {} more relay a second channel: add a rule on each other bus pointing at the relay queue, or deploy a second stack",
-            report.buses[1..].join(", ")
-        ));
+    if let Some((first, others)) = report.buses.split_first() {
+        if !others.is_empty() {
+            report.next.push(format!(
+                "the stack takes one bus (SalesforceEventBusName={first}); the events on {} reach sfvapi only with a rule of their own on that bus sending to the stack's RelayQueueArn, or a second stack",
+                others.join(", ")
+            ));
+        }
     }
     Ok(report)
 }
