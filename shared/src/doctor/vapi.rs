@@ -327,30 +327,25 @@ async fn phone_number(
     base: &str,
     key: &SecretString,
 ) -> Vec<Check> {
-    let mut out = Vec::new();
+    let fail = |detail: String, fix: &str| vec![Check::fail("vapi.phone-number", detail, fix)];
+    let set_id = "set the stack's VapiPhoneNumberId to the id in Vapi's dashboard → Phone Numbers";
     let Some(id) = target.var("VAPI_PHONE_NUMBER_ID") else {
-        out.push(Check::fail(
-            "vapi.phone-number",
-            "VAPI_PHONE_NUMBER_ID is not set: sfvapi has no number to call from",
-            "set the stack's VapiPhoneNumberId to the id in Vapi's dashboard → Phone Numbers",
-        ));
-        return out;
+        return fail(
+            "VAPI_PHONE_NUMBER_ID is not set: sfvapi has no number to call from".into(),
+            set_id,
+        );
     };
     let number = match get(http, base, key, &format!("/phone-number/{id}")).await {
         Ok((200, n)) => n,
         Ok((status, body)) => {
-            out.push(Check::fail(
-                "vapi.phone-number",
+            return fail(
                 format!("GET /phone-number/{id} → {status}: {}", message(&body)),
-                "set the stack's VapiPhoneNumberId to the id in Vapi's dashboard → Phone Numbers",
-            ));
-            return out;
+                set_id,
+            )
         }
-        Err(e) => {
-            out.push(Check::fail("vapi.phone-number", e, "check the network"));
-            return out;
-        }
+        Err(e) => return fail(e, "check the network"),
     };
+    let mut out = Vec::new();
     let shown = number["number"]
         .as_str()
         .map(crate::ids::mask_phone)

@@ -462,16 +462,17 @@ async fn bus(
     source: &str,
     input: &Input,
 ) -> Result<Outcome, RelaySetupError> {
+    let done = |arn: Option<&str>, action| {
+        Ok(outcome(
+            "event-bus",
+            source,
+            arn.map(str::to_owned),
+            action,
+            None,
+        ))
+    };
     match events.describe_event_bus().name(source).send().await {
-        Ok(found) => {
-            return Ok(outcome(
-                "event-bus",
-                source,
-                found.arn().map(str::to_owned),
-                Action::Unchanged,
-                None,
-            ))
-        }
+        Ok(found) => return done(found.arn(), Action::Unchanged),
         Err(e) => {
             let missing = e
                 .as_service_error()
@@ -505,15 +506,7 @@ async fn bus(
             .send()
             .await
         {
-            Ok(created) => {
-                return Ok(outcome(
-                    "event-bus",
-                    source,
-                    created.event_bus_arn().map(str::to_owned),
-                    Action::Created,
-                    None,
-                ))
-            }
+            Ok(created) => return done(created.event_bus_arn(), Action::Created),
             Err(e) => {
                 let pending = e
                     .as_service_error()

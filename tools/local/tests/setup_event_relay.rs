@@ -18,13 +18,13 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use sfvapi::salesforce::relay_setup::{self, Input, Report};
 use sfvapi::setup::Action;
+use sfvapi_local::demo::{sandbox_last_seq, sandbox_writes};
 use sfvapi_local::stack::{Stack, StackConfig};
 
 /// moto's account for any credentials it does not know.
@@ -155,7 +155,6 @@ struct Env {
     stack: Stack,
     conn: sfvapi::salesforce::Connection,
     events: aws_sdk_eventbridge::Client,
-    http: reqwest::Client,
 }
 
 impl Env {
@@ -180,43 +179,17 @@ impl Env {
             .expect("setup succeeds")
     }
 
-    async fn log(&self, since: u64) -> Vec<Value> {
-        self.http
-            .get(format!(
-                "{}/_sandbox/requests?service=salesforce&since={since}",
-                self.stack.salesforce_url
-            ))
-            .send()
+    async fn last_seq(&self) -> u64 {
+        sandbox_last_seq(&self.stack.salesforce_url)
             .await
             .expect("log")
-            .json()
-            .await
-            .expect("log JSON")
-    }
-
-    async fn last_seq(&self) -> u64 {
-        self.log(0)
-            .await
-            .iter()
-            .filter_map(|e| e["seq"].as_u64())
-            .max()
-            .unwrap_or(0)
     }
 
     /// The Tooling writes (POST / PATCH) since `since`.
     async fn writes_since(&self, since: u64) -> Vec<String> {
-        self.log(since)
+        sandbox_writes(&self.stack.salesforce_url, "salesforce", since)
             .await
-            .iter()
-            .filter(|e| e["method"] != "GET")
-            .map(|e| {
-                format!(
-                    "{} {}",
-                    e["method"].as_str().unwrap_or("?"),
-                    e["path"].as_str().unwrap_or("?")
-                )
-            })
-            .collect()
+            .expect("log")
     }
 }
 
@@ -250,10 +223,7 @@ async fn setup_event_relay_creates_everything_then_changes_nothing_then_starts_o
     let env = Env {
         conn: relay_setup::connection_from_env(&sdk).expect("the stack's connection"),
         events,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("client"),
+
         stack,
     };
 

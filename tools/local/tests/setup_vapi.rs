@@ -7,6 +7,7 @@
 use serde_json::{json, Value};
 use sfvapi::secrets::SecretString;
 use sfvapi::vapi::setup::{self, Action, Input, Report, SetupError};
+use sfvapi_local::demo::{sandbox_last_seq, sandbox_writes};
 
 const OUTBOUND: &str = include_str!("../../../events/assistant.json");
 const INBOUND: &str = include_str!("../../../events/assistant-inbound.json");
@@ -97,44 +98,13 @@ impl Fake {
 
     /// The Vapi requests that change something since log entry `since`.
     async fn writes_since(&self, since: u64) -> Vec<String> {
-        let log: Vec<Value> = self
-            .http
-            .get(format!(
-                "{}/_sandbox/requests?service=vapi&since={since}",
-                self.sb.vapi_url
-            ))
-            .send()
+        sandbox_writes(&self.sb.vapi_url, "vapi", since)
             .await
             .expect("log")
-            .json()
-            .await
-            .expect("log JSON");
-        log.iter()
-            .filter(|e| e["method"] != "GET")
-            .map(|e| {
-                format!(
-                    "{} {}",
-                    e["method"].as_str().unwrap_or("?"),
-                    e["path"].as_str().unwrap_or("?")
-                )
-            })
-            .collect()
     }
 
     async fn last_seq(&self) -> u64 {
-        let log: Vec<Value> = self
-            .http
-            .get(format!("{}/_sandbox/requests", self.sb.vapi_url))
-            .send()
-            .await
-            .expect("log")
-            .json()
-            .await
-            .expect("log JSON");
-        log.iter()
-            .filter_map(|e| e["seq"].as_u64())
-            .max()
-            .unwrap_or(0)
+        sandbox_last_seq(&self.sb.vapi_url).await.expect("log")
     }
 }
 

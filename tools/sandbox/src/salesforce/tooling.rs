@@ -31,6 +31,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::files::{body_object, missing};
 use super::{method_not_allowed, not_found, sf_error};
 use crate::{util, Req, Resp};
 
@@ -167,24 +168,6 @@ fn feedback_status(state: &str) -> &'static str {
     }
 }
 
-fn body_object(req: &Req) -> Result<Map<String, Value>, Resp> {
-    match serde_json::from_slice::<Value>(&req.body) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(sf_error(
-            400,
-            "JSON_PARSER_ERROR",
-            "The request body must be a JSON object",
-        )),
-    }
-}
-
-fn missing(field: &str) -> Resp {
-    Resp::json(
-        400,
-        &json!([{"message": format!("Required fields are missing: [{field}]"), "errorCode": "REQUIRED_FIELD_MISSING", "fields": [field]}]),
-    )
-}
-
 fn integrity(message: String) -> Resp {
     sf_error(400, "FIELD_INTEGRITY_EXCEPTION", &message)
 }
@@ -260,10 +243,10 @@ fn create(
         Err(r) => return (r, None),
     };
     let Some(full_name) = body.get("FullName").and_then(Value::as_str) else {
-        return (missing("FullName"), None);
+        return (missing(&["FullName"]), None);
     };
     let Some(Value::Object(meta)) = body.get("Metadata") else {
-        return (missing("Metadata"), None);
+        return (missing(&["Metadata"]), None);
     };
     let dev = developer_name(full_name).to_owned();
     if t.find(k.name, "DeveloperName", &dev).is_some() {
@@ -289,10 +272,10 @@ fn create(
                         None,
                     )
                 }
-                None => return (missing("channelType"), None),
+                None => return (missing(&["channelType"]), None),
             }
             if meta_str(meta, "label").is_none() {
-                return (missing("label"), None);
+                return (missing(&["label"]), None);
             }
         }
         "PlatformEventChannelMember" => {
@@ -302,10 +285,10 @@ fn create(
         }
         "NamedCredential" => {
             if meta_str(meta, "endpoint").is_none() {
-                return (missing("endpoint"), None);
+                return (missing(&["endpoint"]), None);
             }
             if meta_str(meta, "label").is_none() {
-                return (missing("label"), None);
+                return (missing(&["label"]), None);
             }
         }
         "EventRelayConfig" => {
@@ -319,7 +302,7 @@ fn create(
                 );
             }
             let Some(channel) = meta_str(meta, "eventChannel") else {
-                return (missing("eventChannel"), None);
+                return (missing(&["eventChannel"]), None);
             };
             let Some(channel_rec) = t.find("PlatformEventChannel", "FullName", channel) else {
                 return (
@@ -337,7 +320,7 @@ fn create(
                 .unwrap_or_default()
                 .to_owned();
             let Some(dest) = meta_str(meta, "destinationResourceName") else {
-                return (missing("destinationResourceName"), None);
+                return (missing(&["destinationResourceName"]), None);
             };
             let credential = dest
                 .strip_prefix("callout:")
@@ -414,10 +397,10 @@ fn create(
 
 fn check_member(t: &Tooling, meta: &Map<String, Value>) -> Result<(), Resp> {
     let Some(channel) = meta_str(meta, "eventChannel") else {
-        return Err(missing("eventChannel"));
+        return Err(missing(&["eventChannel"]));
     };
     let Some(entity) = meta_str(meta, "selectedEntity") else {
-        return Err(missing("selectedEntity"));
+        return Err(missing(&["selectedEntity"]));
     };
     let Some(ch) = t.find("PlatformEventChannel", "FullName", channel) else {
         return Err(sf_error(
@@ -444,7 +427,7 @@ fn update(t: &mut Tooling, k: &'static Kind, id: &str, req: &Req) -> Resp {
         Err(r) => return r,
     };
     let Some(Value::Object(meta)) = body.get("Metadata") else {
-        return missing("Metadata");
+        return missing(&["Metadata"]);
     };
     let Some(pos) = t
         .records
