@@ -403,7 +403,10 @@ async fn phone_number(
 /// `GET /org/{id}`; the org's id is an assistant's `orgId`) is at least the stack's
 /// `VAPI_MAX_CONCURRENT_CALLS` (default 10): beyond the limit Vapi answers `POST /call` with
 /// a call that never connects (<https://docs.vapi.ai/calls/call-concurrency>). When Vapi does
-/// not show it, a warning saying so.
+/// not show it, a warning saying so. Vapi's published schema marks `Org.concurrencyLimit`
+/// deprecated ("the maximum number of calls that can be active at any given time"); its
+/// `Subscription.concurrencyLimitIncluded` / `…Purchased` carry no description saying how they
+/// add up, so they are not read.
 async fn concurrency(
     target: &Target,
     http: &reqwest::Client,
