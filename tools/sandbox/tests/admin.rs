@@ -91,15 +91,14 @@ async fn describe_lists_fields_with_external_id_unique_and_updateable() {
     h.shutdown().await;
 }
 
-async fn vapi(
-    base: &str,
+/// One JSON request with a bearer token: the status and the JSON body (Null when none).
+async fn send(
+    url: String,
+    token: &str,
     method: reqwest::Method,
-    path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = common::client()
-        .request(method, format!("{base}{path}"))
-        .bearer_auth(VAPI_KEY);
+    let mut req = common::client().request(method, url).bearer_auth(token);
     if let Some(b) = body {
         req = req.json(&b);
     }
@@ -108,6 +107,15 @@ async fn vapi(
         resp.status().as_u16(),
         resp.json().await.unwrap_or(Value::Null),
     )
+}
+
+async fn vapi(
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    send(format!("{base}{path}"), VAPI_KEY, method, body).await
 }
 
 #[tokio::test]
@@ -203,17 +211,13 @@ async fn tooling(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = common::client()
-        .request(method, format!("{sf}/services/data/v62.0{path}"))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    (
-        resp.status().as_u16(),
-        resp.json().await.unwrap_or(Value::Null),
+    send(
+        format!("{sf}/services/data/v62.0{path}"),
+        token,
+        method,
+        body,
     )
+    .await
 }
 
 fn code(body: &Value) -> &str {
@@ -290,15 +294,12 @@ async fn tooling_api_event_relay_objects_follow_salesforces_rules() {
     let relay_id = created["id"].as_str().unwrap().to_owned();
 
     // Its feedback names the partner event source; only state and relayOption change.
-    let q = "SELECT EventRelayConfigId, Status, RemoteResource FROM EventRelayFeedback";
-    let (s, fb) = tooling(
-        sf,
-        &t,
-        Method::GET,
-        &format!("/query?q={}", q.replace(' ', "+")),
-        None,
-    )
-    .await;
+    let call = |method: Method, path: String, body: Option<Value>| {
+        let (sf, t) = (sf.clone(), t.clone());
+        async move { tooling(&sf, &t, method, &path, body).await }
+    };
+    let q = "SELECT+EventRelayConfigId,+Status,+RemoteResource+FROM+EventRelayFeedback";
+    let (s, fb) = call(Method::GET, format!("/query?q={q}"), None).await;
     assert_eq!(s, 200, "{fb}");
     assert_eq!(fb["records"][0]["Status"], "STOPPED");
     assert_eq!(
@@ -306,60 +307,28 @@ async fn tooling_api_event_relay_objects_follow_salesforces_rules() {
         format!("aws.partner/salesforce.com/00D5e000000AbCdEAK/{channel_id}")
     );
     let path = format!("/tooling/sobjects/EventRelayConfig/{relay_id}");
-    let (s, body) = tooling(
-        sf,
-        &t,
-        Method::PATCH,
-        &path,
-        Some(json!({"Metadata": {"eventChannel": "Other__chn"}})),
-    )
-    .await;
+    let refused = json!({"Metadata": {"eventChannel": "Other__chn"}});
+    let (s, body) = call(Method::PATCH, path.clone(), Some(refused)).await;
     assert_eq!(
         (s, code(&body)),
         (400, "FIELD_INTEGRITY_EXCEPTION"),
         "{body}"
     );
-    let (s, _) = tooling(
-        sf,
-        &t,
-        Method::PATCH,
-        &path,
-        Some(json!({"Metadata": {"state": "RUN"}})),
-    )
-    .await;
-    assert_eq!(s, 204);
-    let (s, r) = tooling(sf, &t, Method::GET, &path, None).await;
+    let run = json!({"Metadata": {"state": "RUN"}});
+    assert_eq!(call(Method::PATCH, path.clone(), Some(run)).await.0, 204);
+    let (s, r) = call(Method::GET, path, None).await;
     assert_eq!((s, r["State"].as_str()), (200, Some("RUN")));
 
-    // Tooling queries: the named record, an unknown column 400 INVALID_FIELD.
-    let (s, found) = tooling(
-        sf,
-        &t,
-        Method::GET,
-        "/tooling/query?q=SELECT+Id,+State+FROM+EventRelayConfig+WHERE+DeveloperName+=+'Sfvapi_Relay'",
-        None,
-    )
-    .await;
+    // Tooling queries: the named record; an unknown column, a malformed query: 400.
+    let query = |q: &str| call(Method::GET, format!("/tooling/query?q={q}"), None);
+    let (s, found) =
+        query("SELECT+Id,+State+FROM+EventRelayConfig+WHERE+DeveloperName+=+'Sfvapi_Relay'").await;
     assert_eq!(s, 200, "{found}");
     assert_eq!(found["size"], 1);
     assert_eq!(found["records"][0]["State"], "RUN");
-    let (s, body) = tooling(
-        sf,
-        &t,
-        Method::GET,
-        "/tooling/query?q=SELECT+Nope+FROM+EventRelayConfig",
-        None,
-    )
-    .await;
+    let (s, body) = query("SELECT+Nope+FROM+EventRelayConfig").await;
     assert_eq!((s, code(&body)), (400, "INVALID_FIELD"));
-    let (s, body) = tooling(
-        sf,
-        &t,
-        Method::GET,
-        "/tooling/query?q=SELECT+FROM+EventRelayConfig",
-        None,
-    )
-    .await;
+    let (s, body) = query("SELECT+FROM+EventRelayConfig").await;
     assert_eq!((s, code(&body)), (400, "MALFORMED_QUERY"));
     h.shutdown().await;
 }
