@@ -332,7 +332,7 @@ async fn event_relays(
                 Some(b) => format!("no event relay of sfvapi's feeds the stack's bus {b}"),
                 None => "SF_RELAY_ORG_IDS is set but the org has no event relay of sfvapi's".into(),
             },
-            "run `sfvapi-admin setup event-relay --event <EventName> … --start` (README \"Connect Salesforce with Event Relay\")",
+            "run `sfvapi-admin setup event-relay --event <EventName> … --start` (docs/connect-salesforce.md)",
         ));
         return out;
     }
