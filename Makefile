@@ -11,10 +11,11 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help tools test lint salesforce-check demo demo-ingest bench reliability events watch invoke package clean-tools
+.PHONY: help tools test lint salesforce-check demo first-call demo-ingest bench reliability events watch invoke package clean-tools
 
 help:
 	@echo "make demo    run the flow locally (DynamoDB Local + moto) and show it"
+	@echo "make first-call  from a fresh local stack to a passing sfvapi-admin doctor with the setup commands, timed"
 	@echo "make test    install tools, start local services, run every test and check"
 	@echo "make bench   one table of every figure (target/bench/results.json), sfvapi vs a Powertools peer"
 	@echo "make reliability  the full reliability suite (storms, bad input, signatures, faults)"
@@ -80,6 +81,11 @@ test: tools $(CHECKOV_VENV)/.installed
 demo: tools
 	cargo build --quiet -p sfvapi-local
 	SFVAPI_NO_METRICS=1 scripts/services.sh target/debug/sfvapi-local demo
+
+# From a fresh local stack to a passing `sfvapi-admin doctor` with the setup commands, timed.
+first-call: tools
+	cargo build --quiet -p sfvapi-local -p sfvapi-admin
+	scripts/services.sh scripts/first-call.sh
 
 # The ingest alone, with every sample event (new, duplicate, Platform Event, base64, forged,
 # malformed, Outbound Message), each answer and the resulting table items.

@@ -68,6 +68,11 @@ wait_port "moto" "$moto_port" "$state/moto.log"
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port"
 export AWS_ENDPOINT_URL_DYNAMODB_STREAMS="http://127.0.0.1:$ddb_port"
 export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$moto_port"
+# moto serves every service on one port: EventBridge, CloudFormation and STS for the admin CLI
+# (`setup event-relay`, `--stack`).
+export AWS_ENDPOINT_URL_EVENTBRIDGE="http://127.0.0.1:$moto_port"
+export AWS_ENDPOINT_URL_CLOUDFORMATION="http://127.0.0.1:$moto_port"
+export AWS_ENDPOINT_URL_STS="http://127.0.0.1:$moto_port"
 # Local services accept any credentials; these are not secrets.
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}"
 export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"

@@ -12,10 +12,10 @@
 //! list and every `crate::` / `super::` path outside `#[cfg(test)]` code, and fails on an upward
 //! use, a circle or a module listed nowhere; a new module gets its line here first.
 //!
-//! - layer 0, what everything uses: `ids`, `secrets`, `tls`, `telemetry`, `http`, `signature`, `samples`
-//! - layer 1, settings: `config`, `routing`, `policy::spec`, `policy::window`, `policy::zones`, `policy::followup`
+//! - layer 0, what everything uses: `ids`, `secrets`, `tls`, `telemetry`, `http`, `signature`, `samples`, `setup`
+//! - layer 1, settings: `config`, `stack`, `routing`, `policy::spec`, `policy::window`, `policy::zones`, `policy::followup`
 //! - layer 2, state and vendor clients: `store`, `queue`, `calls`, `pacing`, `callers`, `policy`, `salesforce`, `vapi::client`, `vapi::context`, `vapi::messages`, `twilio`
-//! - layer 3, the work and the HTTP apps: `jobs`, `ingest`, `relay`, `vapi`, `salesforce::lookup`, `salesforce::search`, `salesforce::connect`, `doctor`
+//! - layer 3, the work and the HTTP apps: `jobs`, `ingest`, `relay`, `vapi`, `salesforce::lookup`, `salesforce::search`, `salesforce::connect`, `salesforce::relay_setup`, `doctor`
 //! - layer 4, start-up: `bootstrap`
 //!
 //! Two more rules keep the top layer apart: the vendor modules (`salesforce`, `vapi`) never use
@@ -41,7 +41,9 @@ pub mod routing;
 pub mod salesforce;
 pub mod samples;
 pub mod secrets;
+pub mod setup;
 pub mod signature;
+pub mod stack;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

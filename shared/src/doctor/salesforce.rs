@@ -209,18 +209,200 @@ pub async fn check(
                     format!("{object}.{} is not updateable (Salesforce computes it, or the user may not edit it)", wb.field),
                     format!("write into another field, or give the integration user Edit on {object}.{} (field-level security)", wb.field),
                 ),
-                Some(f) => Check::pass(
-                    id,
-                    format!(
-                        "{object}.{} exists and is updateable ({})",
-                        wb.field,
-                        f["type"].as_str().unwrap_or("?")
-                    ),
-                ),
+                Some(f) => write_back_type(&id, object, &wb.field, &wb.source, f["type"].as_str().unwrap_or("?")),
             });
         }
     }
+    out.extend(event_relays(target, &conn.rest).await);
     out
+}
+
+/// Field types a text value can be written into (describe `type`s:
+/// <https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/field_types.htm>).
+const TEXT_TYPES: &[&str] = &[
+    "string",
+    "textarea",
+    "picklist",
+    "multipicklist",
+    "combobox",
+    "encryptedstring",
+];
+
+/// Whether the report's value for `source` fits a field of `kind`: the summary and the ended
+/// reason are text; `successEvaluation` is text whose shape the rubric decides (a number or
+/// true/false fits a number or checkbox field only with such a rubric: a warning); a
+/// `structuredData` value has the type the analysis plan gives it (not checked).
+fn write_back_type(
+    id: &str,
+    object: &str,
+    field: &str,
+    source: &crate::routing::OutcomeSource,
+    kind: &str,
+) -> Check {
+    use crate::routing::OutcomeSource as S;
+    let text = TEXT_TYPES.contains(&kind);
+    let detail = format!("{object}.{field} exists and is updateable ({kind})");
+    match source {
+        S::StructuredData(_) => Check::pass(id, detail),
+        _ if text => Check::pass(id, detail),
+        S::SuccessEvaluation
+            if matches!(kind, "boolean" | "double" | "int" | "percent" | "currency") =>
+        {
+            Check::warn(
+                id,
+                format!("{object}.{field} is {kind}; successEvaluation is text, written as it comes"),
+                "use a rubric answering true/false or a number (analysisPlan.successEvaluationRubric), or write into a text field",
+            )
+        }
+        _ => Check::fail(
+            id,
+            format!(
+                "{object}.{field} is {kind}, which cannot hold {}: Salesforce refuses every write",
+                source.describe()
+            ),
+            format!("write {} into a text field (Text, Text Area, Picklist), or change writeBack.{object} in the routing document", source.describe()),
+        ),
+    }
+}
+
+/// How recent a relay error must be to fail the check.
+pub const RELAY_ERROR_WINDOW_MS: i64 = 24 * 3600 * 1000;
+
+/// `salesforce.event-relay.<relay>.*`: each event relay the stack expects — the one feeding
+/// `SF_RELAY_EVENT_BUS` (the stack's `SalesforceEventBusName`), else, when `SF_RELAY_ORG_IDS`
+/// is set, the relays `setup event-relay` manages — is in state `RUN`, has no error in its
+/// `EventRelayFeedback` of the last 24 hours, and relays an org the stack accepts.
+async fn event_relays(
+    target: &Target,
+    rest: &crate::salesforce::rest::SalesforceClient,
+) -> Vec<Check> {
+    use crate::salesforce::relay_setup;
+    let bus = target.var("SF_RELAY_EVENT_BUS");
+    let orgs: Vec<String> = target
+        .var("SF_RELAY_ORG_IDS")
+        .map(|v| {
+            v.split(',')
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    if bus.is_none() && orgs.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let (relays, feedback) = match (
+        relay_setup::relays(rest).await,
+        relay_setup::feedback(rest).await,
+    ) {
+        (Ok(r), Ok(f)) => (r, f),
+        (Err(e), _) | (_, Err(e)) => {
+            out.push(Check::fail(
+                "salesforce.event-relay",
+                format!("reading the event relays (Tooling API EventRelayConfig, EventRelayFeedback): {e}"),
+                "the integration user needs View Setup and Configuration",
+            ));
+            return out;
+        }
+    };
+    let feedback_of = |id: &str| {
+        feedback.iter().find(|f| {
+            f["EventRelayConfigId"]
+                .as_str()
+                .is_some_and(|f| same_id(f, id))
+        })
+    };
+    let expected: Vec<&serde_json::Value> = relays
+        .iter()
+        .filter(|r| match bus {
+            Some(b) => {
+                r["Id"]
+                    .as_str()
+                    .and_then(&feedback_of)
+                    .and_then(|f| f["RemoteResource"].as_str())
+                    == Some(b)
+            }
+            None => true,
+        })
+        .collect();
+    if expected.is_empty() {
+        out.push(Check::fail(
+            "salesforce.event-relay",
+            match bus {
+                Some(b) => format!("no event relay of sfvapi's feeds the stack's bus {b}"),
+                None => "SF_RELAY_ORG_IDS is set but the org has no event relay of sfvapi's".into(),
+            },
+            "run `sfvapi-admin setup event-relay --event <EventName> … --start` (docs/connect-salesforce.md)",
+        ));
+        return out;
+    }
+    let now = crate::now_millis();
+    for r in expected {
+        let name = r["DeveloperName"].as_str().unwrap_or("?");
+        let id = r["Id"].as_str().unwrap_or_default();
+        let prefix = format!("salesforce.event-relay.{name}");
+        let state = r["State"].as_str().unwrap_or("?");
+        out.push(if state == "RUN" {
+            Check::pass(format!("{prefix}.state"), format!("event relay {name} is running"))
+        } else {
+            Check::fail(
+                format!("{prefix}.state"),
+                format!("event relay {name} is in state {state}: Salesforce relays nothing"),
+                format!("`sfvapi-admin setup event-relay --event … --start`, or Setup → Event Relays → {name} → Start"),
+            )
+        });
+        let fb = feedback_of(id);
+        let error_ms = fb
+            .and_then(|f| f["ErrorTime"].as_str())
+            .and_then(parse_sf_time);
+        let status = fb.and_then(|f| f["Status"].as_str()).unwrap_or("?");
+        let recent = status == "ERROR" || error_ms.is_some_and(|t| now - t < RELAY_ERROR_WINDOW_MS);
+        out.push(if recent {
+            Check::fail(
+                format!("{prefix}.feedback"),
+                format!(
+                    "event relay {name} reported {} {} (EventRelayFeedback, status {status})",
+                    fb.and_then(|f| f["ErrorCode"].as_str()).unwrap_or("an error"),
+                    fb.and_then(|f| f["ErrorMessage"].as_str()).unwrap_or(""),
+                ),
+                format!("fix what the error names (the named credential's account and region, the partner event source's bus), then start it again: Setup → Event Relays → {name}"),
+            )
+        } else {
+            Check::pass(format!("{prefix}.feedback"), format!("no relay error in the last 24 hours (status {status})"))
+        });
+        let org = fb
+            .and_then(|f| f["RemoteResource"].as_str())
+            .and_then(relay_setup::org_of_source);
+        out.push(match org {
+            Some(o) if orgs.iter().any(|a| same_id(a, o)) => {
+                Check::pass(format!("{prefix}.org"), format!("org {o} is in EventRelayOrgIds"))
+            }
+            Some(o) => Check::fail(
+                format!("{prefix}.org"),
+                format!("event relay {name} relays org {o}, which EventRelayOrgIds does not list: the relay function rejects every event"),
+                format!("add {o} to the stack's EventRelayOrgIds (sam deploy --parameter-overrides EventRelayOrgIds=…)"),
+            ),
+            None => Check::warn(
+                format!("{prefix}.org"),
+                format!("event relay {name} shows no partner event source yet"),
+                "run `sfvapi-admin setup event-relay` again in a minute",
+            ),
+        });
+    }
+    out
+}
+
+/// Salesforce ids compare on their first 15 characters.
+fn same_id(a: &str, b: &str) -> bool {
+    a.len() >= 15 && b.len() >= 15 && a[..15] == b[..15]
+}
+
+/// A Salesforce dateTime (`2026-12-06T05:00:00.000+0000` or RFC 3339) in epoch ms.
+fn parse_sf_time(s: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .or_else(|_| chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 /// At or above this share of the org's 24-hour API allowance, `salesforce.api-usage` warns.

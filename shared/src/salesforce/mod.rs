@@ -1,5 +1,6 @@
 //! Everything Salesforce: the events it sends us (`events`), OAuth flows (`oauth`), the shared
-//! token cache (`token`), the REST client (`rest`), finding a caller by phone number (`search`)
+//! token cache (`token`), the REST client (`rest`), finding a caller by phone number (`search`),
+//! setting up Event Relay through the Tooling API (`relay_setup`)
 //! and the token refresher / connect routes (`connect`).
 
 pub mod connect;
@@ -9,6 +10,7 @@ pub mod files;
 pub mod lookup;
 pub mod oauth;
 pub mod owner;
+pub mod relay_setup;
 pub mod rest;
 pub mod search;
 pub mod token;

@@ -419,6 +419,21 @@ impl SalesforceClient {
         })
     }
 
+    /// Any request under `/services/data/vXX.X` (the Tooling API's `/tooling/…` among them):
+    /// the status and the JSON body (Null when there is none). For the admin commands, which
+    /// read Salesforce's error array themselves ([`ApiErrorEntry`]).
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), RestError> {
+        let answer = self.send(method, path, query, body).await?;
+        let value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+        Ok((answer.status.as_u16(), value))
+    }
+
     /// `GET …/sobjects/{object}/describe`: the object's metadata, `fields[]` with `name`, `type`,
     /// `externalId`, `unique`, `updateable` among others
     /// (<https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_sobject_describe.htm>).

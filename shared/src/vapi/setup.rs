@@ -6,16 +6,22 @@
 //!   `server_secrets`;
 //! - the outbound and the inbound assistant (`events/assistant.json`,
 //!   `events/assistant-inbound.json`) with `server.url` = the stack's webhook and
-//!   `server.credentialId` = that credential
+//!   `server.credentialId` = that credential;
+//! - the phone number (`VAPI_PHONE_NUMBER_ID`, matched by id: a number is bought or imported,
+//!   never created here) with `server.url` = the webhook and `server.credentialId` = the
+//!   credential, where Vapi asks which assistant answers an inbound call (`assistant-request`)
+//!   and sends the messages of calls on that number that no assistant routes elsewhere
 //!
 //! is created when missing, updated with only the top-level fields that differ (each sent
 //! whole), or left alone. Every body is validated against Vapi's schema before it is sent (the
 //! caller passes the validator: `vapi-schema`). Vapi's API: `GET|POST /credential`,
-//! `PATCH /credential/{id}`, `GET|POST /assistant`, `PATCH /assistant/{id}`
+//! `PATCH /credential/{id}`, `GET|POST /assistant`, `PATCH /assistant/{id}`,
+//! `GET|PATCH /phone-number/{id}`
 //! (<https://docs.vapi.ai/api-reference/credentials/create>,
-//! <https://docs.vapi.ai/api-reference/assistants/update>).
+//! <https://docs.vapi.ai/api-reference/assistants/update>,
+//! <https://docs.vapi.ai/api-reference/phone-numbers/update>: the body is the
+//! `Update<Provider>PhoneNumberDTO` of the number's `provider`).
 
-use std::fmt;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
@@ -97,52 +103,13 @@ pub struct Input {
     pub server_secret: SecretString,
     /// `(source file, assistant JSON)`: outbound first, then inbound.
     pub assistants: Vec<(String, Value)>,
+    /// The stack's `VapiPhoneNumberId`: its server is set too (none: no phone number touched).
+    pub phone_number_id: Option<String>,
     /// Print what would be sent, send nothing.
     pub dry_run: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    Created,
-    /// The fields that differed, each `path: old → new` (a secret never shown).
-    Updated(Vec<String>),
-    Unchanged,
-    WouldCreate,
-    WouldUpdate(Vec<String>),
-}
-
-/// What happened to one object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    pub kind: &'static str,
-    pub name: String,
-    /// None when a dry run would create it.
-    pub id: Option<String>,
-    pub action: Action,
-    /// A dry run's request, `POST /assistant {…}` (a secret shown as `(secret)`).
-    pub request: Option<String>,
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let id = self.id.as_deref().unwrap_or("(new)");
-        let (word, diff) = match &self.action {
-            Action::Created => ("created", &[][..]),
-            Action::Updated(d) => ("updated", d.as_slice()),
-            Action::Unchanged => ("unchanged", &[][..]),
-            Action::WouldCreate => ("would create", &[][..]),
-            Action::WouldUpdate(d) => ("would update", d.as_slice()),
-        };
-        write!(f, "{} {:?} {id}: {word}", self.kind, self.name)?;
-        for d in diff {
-            write!(f, "\n    {d}")?;
-        }
-        if let Some(r) = &self.request {
-            write!(f, "\n    {r}")?;
-        }
-        Ok(())
-    }
-}
+pub use crate::setup::{Action, Outcome};
 
 /// Everything set up, in order: the credential, then the assistants.
 #[derive(Debug, Clone)]
@@ -161,11 +128,18 @@ impl Report {
                 .and_then(|o| o.id.clone())
                 .unwrap_or_else(|| "<created on a real run>".into())
         };
-        format!(
+        let mut line = format!(
             "sam deploy --parameter-overrides VapiAssistantId={} VapiInboundAssistantId={}",
             id(0),
             id(1)
-        )
+        );
+        if let Some(number) = self.outcomes.iter().find(|o| o.kind == "phone-number") {
+            line.push_str(&format!(
+                " VapiPhoneNumberId={}",
+                number.id.as_deref().unwrap_or("?")
+            ));
+        }
+        line
     }
 
     pub fn to_text(&self) -> String {
@@ -445,7 +419,92 @@ pub fn credential_body(secret: &SecretString) -> Map<String, Value> {
     }
 }
 
-/// Set up the credential and the assistants.
+/// The update schema of a phone number of `provider` (the discriminator mapping of Vapi's
+/// `PATCH /phone-number/{id}` request body).
+pub fn phone_number_update_schema(provider: &str) -> Option<&'static str> {
+    Some(match provider {
+        "twilio" => "UpdateTwilioPhoneNumberDTO",
+        "vapi" => "UpdateVapiPhoneNumberDTO",
+        "vonage" => "UpdateVonagePhoneNumberDTO",
+        "telnyx" => "UpdateTelnyxPhoneNumberDTO",
+        "byo-phone-number" => "UpdateByoPhoneNumberDTO",
+        _ => return None,
+    })
+}
+
+fn server_before(have: &Value) -> Map<String, Value> {
+    match have {
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
+    }
+}
+
+/// Point the phone number's server at the webhook, signed with the credential. The number's
+/// other server settings (timeout, backoff plan, headers) are kept: `server` is sent whole.
+async fn phone_number(
+    api: &Api<'_>,
+    validate: Validate<'_>,
+    id: &str,
+    credential_id: &str,
+) -> Result<Outcome, SetupError> {
+    let path = format!("/phone-number/{id}");
+    let found = match api.call("GET", &path, None).await {
+        Err(SetupError::Vapi { status: 404, .. }) => {
+            return Err(SetupError::Input(format!(
+                "Vapi has no phone number {id}: set VAPI_PHONE_NUMBER_ID (--phone-number-id) to the id in Vapi's dashboard → Phone Numbers"
+            )))
+        }
+        other => other?,
+    };
+    let name = found["number"]
+        .as_str()
+        .or(found["name"].as_str())
+        .map(crate::ids::mask_phone)
+        .unwrap_or_else(|| id.to_owned());
+    let provider = found["provider"].as_str().unwrap_or_default();
+    let schema = phone_number_update_schema(provider).ok_or_else(|| {
+        SetupError::Input(format!(
+            "phone number {id} has provider {provider:?}, which Vapi's schema does not list"
+        ))
+    })?;
+    let wanted = json!({"credentialId": credential_id, "url": api.input.webhook_url});
+    let have = &found["server"];
+    let outcome = |action, request| Outcome {
+        kind: "phone-number",
+        name: name.clone(),
+        id: Some(id.to_owned()),
+        action,
+        request,
+    };
+    if contains(have, &wanted) {
+        return Ok(outcome(Action::Unchanged, None));
+    }
+    let mut server = server_before(have);
+    if let Value::Object(w) = &wanted {
+        server.extend(w.clone());
+    }
+    let body = json!({"server": server});
+    validate(schema, &body).map_err(|problems| SetupError::Invalid {
+        what: format!("phone number {id}"),
+        schema,
+        problems,
+        source_file: "the webhook URL and credential".into(),
+    })?;
+    let mut diff = Vec::new();
+    // Leaf by leaf even when the number has no server yet.
+    let have_object = Value::Object(server_before(have));
+    differences("server", &have_object, &wanted, &mut diff);
+    if api.input.dry_run {
+        return Ok(outcome(
+            Action::WouldUpdate(diff),
+            Some(format!("PATCH {path} {body}")),
+        ));
+    }
+    api.call("PATCH", &path, Some(&body)).await?;
+    Ok(outcome(Action::Updated(diff), None))
+}
+
+/// Set up the credential, the assistants and the phone number's server.
 pub async fn run(input: &Input, validate: Validate<'_>) -> Result<Report, SetupError> {
     if input.server_secret.expose().chars().count() < crate::secrets::MIN_SECRET_CHARS {
         return Err(SetupError::Input(format!(
@@ -510,6 +569,9 @@ pub async fn run(input: &Input, validate: Validate<'_>) -> Result<Report, SetupE
             )
             .await?,
         );
+    }
+    if let Some(id) = input.phone_number_id.as_deref().filter(|i| !i.is_empty()) {
+        outcomes.push(phone_number(&api, validate, id, &credential_id).await?);
     }
     Ok(Report { outcomes })
 }

@@ -188,6 +188,43 @@ pub async fn sandbox_log(sandbox_url: &str) -> Result<Vec<Value>, String> {
         .map_err(|e| format!("GET {url}: {e}"))
 }
 
+/// `METHOD path` of each request other than a read (GET) the sandbox logged for `service`
+/// (`salesforce`, `vapi`, `twilio`) after sequence number `since`: what a command changed.
+pub async fn sandbox_writes(
+    sandbox_url: &str,
+    service: &str,
+    since: u64,
+) -> Result<Vec<String>, String> {
+    let url = format!("{sandbox_url}/_sandbox/requests?service={service}&since={since}");
+    let log: Vec<Value> = reqwest::get(&url)
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?
+        .json()
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    Ok(log
+        .iter()
+        .filter(|e| e["method"] != "GET")
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["method"].as_str().unwrap_or("?"),
+                e["path"].as_str().unwrap_or("?")
+            )
+        })
+        .collect())
+}
+
+/// The sandbox log's last sequence number (0 when empty).
+pub async fn sandbox_last_seq(sandbox_url: &str) -> Result<u64, String> {
+    Ok(sandbox_log(sandbox_url)
+        .await?
+        .iter()
+        .filter_map(|e| e["seq"].as_u64())
+        .max()
+        .unwrap_or(0))
+}
+
 /// Whether the flow is over: every accepted job terminal, and for every placed call the report
 /// job terminal (the `end-of-call-report` is Vapi's last message, after `status-update` ended)
 /// and the `ended` status recorded, so nothing is still on its way to the runner when the stack

@@ -2,7 +2,8 @@
 //! and moto).
 //!
 //! - `serve`: the whole stack — sandbox, local runner with the real handlers, stream pump — until
-//!   Ctrl-C / SIGTERM; prints one JSON line with the URLs.
+//!   Ctrl-C / SIGTERM; prints one JSON line with the URLs (and, with `SFVAPI_LOCAL_ENV_FILE`,
+//!   writes the stack's variables there).
 //! - `demo`: the scripted end-to-end flow with a timeline per event; exits 0 only if it completed.
 //! - `demo-ingest`: the sample events through the ingest handler alone.
 //! - `watch`: the stack's table, secrets and sandbox for `cargo lambda watch`, which it runs with
@@ -194,6 +195,16 @@ async fn serve(args: Args) -> Result<(), String> {
         ..StackConfig::default()
     };
     let stack = Stack::start(config).await.map_err(|e| e.to_string())?;
+    // `SFVAPI_LOCAL_ENV_FILE=PATH`: the stack's variables as `KEY=VALUE` lines, for commands run
+    // beside it (`sfvapi-admin setup` / `doctor`, scripts/first-call.sh).
+    if let Ok(path) = std::env::var("SFVAPI_LOCAL_ENV_FILE") {
+        let text: String = stack
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect();
+        std::fs::write(&path, text).map_err(|e| format!("{path}: {e}"))?;
+    }
     println!("{}", stack.urls_json());
     wait_for_signal().await;
     eprintln!("stopping");

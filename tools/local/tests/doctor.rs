@@ -83,6 +83,69 @@ impl Local {
     }
 }
 
+/// A CloudFormation stack in moto carrying the local stack's variables as a deployed stack
+/// carries them (outputs and parameters), read back with `sfvapi::stack::variables`; what no
+/// stack holds (the sandbox's Vapi URL, …) comes from the environment as the CLI keeps it.
+async fn stack_target(local: &Local, target: &Target) -> Target {
+    let mut env = target.env.clone();
+    env.insert(
+        "VAPI_WEBHOOK_URL".into(),
+        target.webhook_url.clone().unwrap_or_default(),
+    );
+    let mut parameters = serde_json::Map::new();
+    let mut given = Vec::new();
+    for (param, var) in sfvapi::stack::PARAMETERS {
+        if let Some(v) = env.get(*var) {
+            parameters.insert((*param).into(), json!({"Type": "String"}));
+            given.push(
+                aws_sdk_cloudformation::types::Parameter::builder()
+                    .parameter_key(*param)
+                    .parameter_value(v)
+                    .build(),
+            );
+        }
+    }
+    let mut outputs = serde_json::Map::new();
+    for (output, var) in sfvapi::stack::OUTPUTS {
+        let value = env.get(*var).cloned().unwrap_or_default();
+        outputs.insert((*output).into(), json!({"Value": value}));
+    }
+    let template = json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Parameters": parameters,
+        "Resources": {"Nothing": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": outputs,
+    });
+    let cfn = aws_sdk_cloudformation::Client::new(&local.sdk);
+    let name = format!("sfvapi-doctor-{}", sfvapi::now_millis());
+    cfn.create_stack()
+        .stack_name(&name)
+        .template_body(template.to_string())
+        .set_parameters(Some(given))
+        .send()
+        .await
+        .expect("moto creates the stack");
+    let vars = sfvapi::stack::variables(&local.sdk, &name)
+        .await
+        .expect("the stack's variables");
+    for (_, var) in sfvapi::stack::OUTPUTS {
+        assert_eq!(vars.get(*var), env.get(*var), "{var} from the stack");
+    }
+    let mut from_stack = target.clone();
+    from_stack.webhook_url = vars.get("VAPI_WEBHOOK_URL").cloned();
+    // What the stack holds replaces the environment's; the rest stays.
+    for var in sfvapi::stack::OUTPUTS
+        .iter()
+        .chain(sfvapi::stack::PARAMETERS)
+        .map(|(_, v)| *v)
+    {
+        from_stack.env.remove(var);
+    }
+    from_stack.env.extend(vars);
+    from_stack.env.remove("VAPI_WEBHOOK_URL");
+    from_stack
+}
+
 fn failed(report: &Report) -> BTreeSet<String> {
     report.failed().iter().map(|c| c.id.clone()).collect()
 }
@@ -149,6 +212,12 @@ async fn doctor_passes_on_the_local_stack_and_each_break_fails_its_own_check() {
         "salesforce.contact-fields",
         "salesforce.api-usage",
         "vapi.key",
+        "vapi.phone-number",
+        "vapi.phone-number.server-url",
+        "vapi.phone-number.assistant",
+        "vapi.concurrency",
+        "webhook.signed",
+        "webhook.unsigned",
         "twilio.account",
     ]
     .iter()
@@ -171,6 +240,18 @@ async fn doctor_passes_on_the_local_stack_and_each_break_fails_its_own_check() {
             report.to_text()
         );
     }
+
+    // 1b. `--stack NAME`: the same stack as CloudFormation describes it (a stack in moto with the
+    // outputs and parameters template.yaml gives a deployed stack) passes the same checklist.
+    let from_stack = stack_target(&local, &target).await;
+    let report = local.doctor(&from_stack).await;
+    assert!(report.ok(), "{}", report.to_text());
+    assert_eq!(failed(&report), BTreeSet::new(), "{}", report.to_text());
+    assert_eq!(
+        report.checks.len(),
+        local.doctor(&target).await.checks.len(),
+        "the stack's variables reach every check"
+    );
 
     // 2. The Task external-id field is not Unique.
     local
@@ -226,6 +307,68 @@ async fn doctor_passes_on_the_local_stack_and_each_break_fails_its_own_check() {
             .map(|c| c.status),
         Some(Status::Pass)
     );
+
+    // 3b. A write-back field of a type the value cannot go into: the summary (text) into the
+    // DoNotCall checkbox.
+    std::fs::write(
+        &routing,
+        "version: 1\nrules:\n  - id: flat\n    when:\n      route: events\n    eventId: eventId\n    contact: contactId\n    writeBack:\n      Contact:\n        DoNotCall: summary\n",
+    )
+    .expect("write the routing document");
+    let report = local.doctor(&with_doc).await;
+    assert_breaks(
+        &report,
+        &["salesforce.write-back.flat.Contact.DoNotCall"],
+        "into a text field",
+    );
+
+    // 3c. Event Relay: the stack's relay (set up as `setup event-relay` does, then started
+    // through the Tooling API) passes; stopped, with an error, or from an org the stack does not
+    // accept, it fails its own check.
+    let relay_target = event_relay(&local, &target).await;
+    let report = local.doctor(&relay_target).await;
+    assert!(report.ok(), "{}", report.to_text());
+    for check in ["state", "feedback", "org"] {
+        let id = format!("salesforce.event-relay.Sfvapi_Relay.{check}");
+        assert_eq!(
+            report.get(&id).map(|c| c.status),
+            Some(Status::Pass),
+            "{id}:\n{}",
+            report.to_text()
+        );
+    }
+    set_relay_state(&local, "STOP").await;
+    let report = local.doctor(&relay_target).await;
+    assert_breaks(
+        &report,
+        &["salesforce.event-relay.Sfvapi_Relay.state"],
+        "--start",
+    );
+    set_relay_state(&local, "RUN").await;
+    local
+        .control(json!({"salesforce": {"relay_error": {"code": "PARTNER_EVENT_SOURCE_NOT_FOUND", "message": "the partner event source was deleted"}}}))
+        .await;
+    let report = local.doctor(&relay_target).await;
+    assert_breaks(
+        &report,
+        &["salesforce.event-relay.Sfvapi_Relay.feedback"],
+        "Setup → Event Relays",
+    );
+    assert!(report.to_text().contains("PARTNER_EVENT_SOURCE_NOT_FOUND"));
+    local
+        .control(json!({"salesforce": {"relay_error": null}}))
+        .await;
+    let mut other_org = relay_target.clone();
+    other_org
+        .env
+        .insert("SF_RELAY_ORG_IDS".into(), "00D000000000001AAA".into());
+    let report = local.doctor(&other_org).await;
+    assert_breaks(
+        &report,
+        &["salesforce.event-relay.Sfvapi_Relay.org"],
+        "EventRelayOrgIds",
+    );
+    assert!(local.doctor(&relay_target).await.ok());
 
     // 4. The outbound assistant sends to another URL (someone edited it in the dashboard).
     let original = local
@@ -319,12 +462,25 @@ async fn doctor_passes_on_the_local_stack_and_each_break_fails_its_own_check() {
         "{}",
         report.to_text()
     );
-
-    // 7. A wrong server secret: the stack accepts another secret than Vapi signs with.
     local
-        .put_secret(
-            "VAPI_SERVER_SECRET_ARN",
-            json!({"server_secrets": ["another-secret-another-secret-another-secret"], "context_key": sfvapi::samples::LOCAL_CONTEXT_KEY}),
+        .put_secret("VAPI_SERVER_SECRET_ARN", good_server)
+        .await;
+
+    // 7. A wrong server secret: Vapi's credential signs with another secret than the stack
+    // accepts (pasted wrong in Vapi's dashboard). The stack's own secret is untouched, so the
+    // webhook still takes a message signed with it (`webhook.signed` passes).
+    let credential_path = format!("/credential/{}", sandbox::SEED_CREDENTIAL_ID);
+    let plan = local
+        .vapi(reqwest::Method::GET, &credential_path, None)
+        .await["authenticationPlan"]
+        .clone();
+    let mut wrong = plan.clone();
+    wrong["secretKey"] = json!("another-secret-another-secret-another-secret");
+    local
+        .vapi(
+            reqwest::Method::PATCH,
+            &credential_path,
+            Some(json!({"authenticationPlan": wrong})),
         )
         .await;
     let report = local.doctor(&target).await;
@@ -334,7 +490,11 @@ async fn doctor_passes_on_the_local_stack_and_each_break_fails_its_own_check() {
         "server_secrets",
     );
     local
-        .put_secret("VAPI_SERVER_SECRET_ARN", good_server)
+        .vapi(
+            reqwest::Method::PATCH,
+            &credential_path,
+            Some(json!({"authenticationPlan": plan})),
+        )
         .await;
     assert!(local.doctor(&target).await.ok());
 
@@ -356,6 +516,79 @@ async fn doctor_passes_on_the_local_stack_and_each_break_fails_its_own_check() {
         "sfvapi-admin setup vapi",
     );
 
+    // 9. The phone number answers with an assistant of its own: inbound never asks the webhook.
+    local
+        .vapi(
+            reqwest::Method::PATCH,
+            &format!("/phone-number/{}", sandbox::SEED_PHONE_NUMBER_ID),
+            Some(json!({"assistantId": inbound})),
+        )
+        .await;
+    let report = local.doctor(&target).await;
+    assert!(
+        failed(&report).contains("vapi.phone-number.assistant"),
+        "{}",
+        report.to_text()
+    );
+    assert!(report
+        .get("vapi.phone-number.assistant")
+        .and_then(|c| c.fix.as_deref())
+        .is_some_and(|f| f.contains("remove the assistant")));
+
     let _ = std::fs::remove_dir_all(&dir);
     local.stack.shutdown().await;
+}
+
+/// The stack's Event Relay as `setup event-relay` leaves it (moto's EventBridge gets the bus),
+/// the platform-event relay then started with the Tooling API's own PATCH; the target names its
+/// bus and org as `--stack` would (`SalesforceEventBusName`, `EventRelayOrgIds`).
+async fn event_relay(local: &Local, target: &Target) -> Target {
+    use sfvapi::salesforce::relay_setup;
+    let conn = relay_setup::connection_from_env(&local.sdk).expect("connection");
+    let input = relay_setup::Input {
+        events: relay_setup::parse_events(&["Call_Request__e".into()], &[]).expect("events"),
+        region: "us-east-1".into(),
+        account: "123456789012".into(),
+        start: false,
+        dry_run: false,
+    };
+    let report = relay_setup::run(
+        &conn.rest,
+        &relay_setup::eventbridge_client(&local.sdk),
+        &input,
+    )
+    .await
+    .expect("setup event-relay");
+    set_relay_state(local, "RUN").await;
+    let mut t = target.clone();
+    t.env
+        .insert("SF_RELAY_EVENT_BUS".into(), report.buses[0].clone());
+    t.env.insert(
+        "SF_RELAY_ORG_IDS".into(),
+        report.org_id.clone().expect("org id"),
+    );
+    t
+}
+
+/// `PATCH …/tooling/sobjects/EventRelayConfig/{id}` with the relay's `Metadata.state`.
+async fn set_relay_state(local: &Local, state: &str) {
+    use sfvapi::salesforce::relay_setup;
+    let conn = relay_setup::connection_from_env(&local.sdk).expect("connection");
+    let relays = relay_setup::relays(&conn.rest).await.expect("relays");
+    let relay = relays
+        .iter()
+        .find(|r| r["DeveloperName"] == "Sfvapi_Relay")
+        .expect("the relay exists");
+    let id = relay["Id"].as_str().expect("id");
+    let (status, body) = conn
+        .rest
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/tooling/sobjects/EventRelayConfig/{id}"),
+            &[],
+            Some(&json!({"Metadata": {"state": state}})),
+        )
+        .await
+        .expect("Salesforce answers");
+    assert_eq!(status, 204, "{body}");
 }

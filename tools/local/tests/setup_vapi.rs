@@ -1,11 +1,13 @@
 //! `sfvapi-admin setup vapi` (issue 22) against the fake Vapi alone (no AWS services needed:
 //! `cargo test -p sfvapi-local --test setup_vapi`): from nothing it creates the credential and
-//! both assistants, a second run changes nothing, a changed webhook URL is updated and reported,
+//! both assistants and points the phone number's server at the webhook, a second run changes
+//! nothing, a changed webhook URL is updated and reported,
 //! `--dry-run` prints the requests and sends none, and a body Vapi's schema refuses is never sent.
 
 use serde_json::{json, Value};
 use sfvapi::secrets::SecretString;
 use sfvapi::vapi::setup::{self, Action, Input, Report, SetupError};
+use sfvapi_local::demo::{sandbox_last_seq, sandbox_writes};
 
 const OUTBOUND: &str = include_str!("../../../events/assistant.json");
 const INBOUND: &str = include_str!("../../../events/assistant-inbound.json");
@@ -78,6 +80,7 @@ impl Fake {
                     serde_json::from_str(INBOUND).expect("events/assistant-inbound.json"),
                 ),
             ],
+            phone_number_id: Some(sandbox::SEED_PHONE_NUMBER_ID.into()),
             dry_run,
         }
     }
@@ -95,44 +98,13 @@ impl Fake {
 
     /// The Vapi requests that change something since log entry `since`.
     async fn writes_since(&self, since: u64) -> Vec<String> {
-        let log: Vec<Value> = self
-            .http
-            .get(format!(
-                "{}/_sandbox/requests?service=vapi&since={since}",
-                self.sb.vapi_url
-            ))
-            .send()
+        sandbox_writes(&self.sb.vapi_url, "vapi", since)
             .await
             .expect("log")
-            .json()
-            .await
-            .expect("log JSON");
-        log.iter()
-            .filter(|e| e["method"] != "GET")
-            .map(|e| {
-                format!(
-                    "{} {}",
-                    e["method"].as_str().unwrap_or("?"),
-                    e["path"].as_str().unwrap_or("?")
-                )
-            })
-            .collect()
     }
 
     async fn last_seq(&self) -> u64 {
-        let log: Vec<Value> = self
-            .http
-            .get(format!("{}/_sandbox/requests", self.sb.vapi_url))
-            .send()
-            .await
-            .expect("log")
-            .json()
-            .await
-            .expect("log JSON");
-        log.iter()
-            .filter_map(|e| e["seq"].as_u64())
-            .max()
-            .unwrap_or(0)
+        sandbox_last_seq(&self.sb.vapi_url).await.expect("log")
     }
 }
 
@@ -155,13 +127,23 @@ async fn setup_vapi_creates_everything_then_changes_nothing_then_updates_a_new_w
         vec![
             ("credential", Action::Created),
             ("assistant", Action::Created),
-            ("assistant", Action::Created)
+            ("assistant", Action::Created),
+            (
+                "phone-number",
+                Action::Updated(vec![
+                    format!(
+                        "server.credentialId: (none) → \"{}\"",
+                        first.outcomes[0].id.as_deref().unwrap_or("?")
+                    ),
+                    format!("server.url: (none) → \"{WEBHOOK}\"")
+                ])
+            )
         ],
         "{}",
         first.to_text()
     );
     let credential_id = first.outcomes[0].id.clone().expect("credential id");
-    let ids: Vec<String> = first.outcomes[1..]
+    let ids: Vec<String> = first.outcomes[1..3]
         .iter()
         .map(|o| o.id.clone().expect("assistant id"))
         .collect();
@@ -184,11 +166,17 @@ async fn setup_vapi_creates_everything_then_changes_nothing_then_updates_a_new_w
         assert_eq!(a["server"]["credentialId"], json!(credential_id));
         assert!(a["server"]["backoffPlan"].is_object());
     }
+    let number_path = format!("/phone-number/{}", sandbox::SEED_PHONE_NUMBER_ID);
+    let number = fake.call(reqwest::Method::GET, &number_path).await;
+    assert_eq!(number["server"]["url"], WEBHOOK);
+    assert_eq!(number["server"]["credentialId"], json!(credential_id));
+    // The number is shown masked, never whole.
+    assert!(!first.to_text().contains(sandbox::SEED_PHONE_NUMBER));
     assert_eq!(
         first.sam_deploy_line(),
         format!(
-            "sam deploy --parameter-overrides VapiAssistantId={} VapiInboundAssistantId={}",
-            ids[0], ids[1]
+            "sam deploy --parameter-overrides VapiAssistantId={} VapiInboundAssistantId={} VapiPhoneNumberId={}",
+            ids[0], ids[1], sandbox::SEED_PHONE_NUMBER_ID
         )
     );
     assert!(first
@@ -203,12 +191,13 @@ async fn setup_vapi_creates_everything_then_changes_nothing_then_updates_a_new_w
         vec![
             ("credential", Action::Unchanged),
             ("assistant", Action::Unchanged),
-            ("assistant", Action::Unchanged)
+            ("assistant", Action::Unchanged),
+            ("phone-number", Action::Unchanged)
         ],
         "{}",
         second.to_text()
     );
-    assert_eq!(second.to_text().matches(": unchanged").count(), 3);
+    assert_eq!(second.to_text().matches(": unchanged").count(), 4);
     assert_eq!(fake.writes_since(seq).await, Vec::<String>::new());
 
     // A dry run with a new URL reports what it would change and sends nothing.
@@ -226,14 +215,21 @@ async fn setup_vapi_creates_everything_then_changes_nothing_then_updates_a_new_w
         "{}",
         dry.to_text()
     );
+    assert!(
+        dry.to_text()
+            .contains(&format!("PATCH {number_path} {{\"server\":")),
+        "{}",
+        dry.to_text()
+    );
     assert_eq!(fake.writes_since(seq).await, Vec::<String>::new());
 
-    // The webhook moved: both assistants are updated with `server` alone, and the change shown.
+    // The webhook moved: both assistants and the number are updated with `server` alone, and
+    // the change shown.
     let seq = fake.last_seq().await;
     let third = fake.setup(moved, false).await;
     let text = third.to_text();
     assert_eq!(third.outcomes[0].action, Action::Unchanged, "{text}");
-    for o in &third.outcomes[1..] {
+    for o in &third.outcomes[1..4] {
         assert_eq!(
             o.action,
             Action::Updated(vec![format!("server.url: \"{WEBHOOK}\" → \"{moved}\"")]),
@@ -245,8 +241,11 @@ async fn setup_vapi_creates_everything_then_changes_nothing_then_updates_a_new_w
         fake.writes_since(seq).await,
         ids.iter()
             .map(|id| format!("PATCH /assistant/{id}"))
+            .chain([format!("PATCH {number_path}")])
             .collect::<Vec<_>>()
     );
+    let number = fake.call(reqwest::Method::GET, &number_path).await;
+    assert_eq!(number["server"]["url"], moved);
     for id in &ids {
         let a = fake
             .call(reqwest::Method::GET, &format!("/assistant/{id}"))
@@ -295,7 +294,14 @@ async fn a_dry_run_from_nothing_prints_the_requests_and_sends_none() {
         vec![
             ("credential", Action::WouldCreate),
             ("assistant", Action::WouldCreate),
-            ("assistant", Action::WouldCreate)
+            ("assistant", Action::WouldCreate),
+            (
+                "phone-number",
+                Action::WouldUpdate(vec![
+                    "server.credentialId: (none) → \"<the credential's id>\"".to_owned(),
+                    format!("server.url: (none) → \"{WEBHOOK}\"")
+                ])
+            )
         ]
     );
     let text = dry.to_text();
@@ -307,5 +313,21 @@ async fn a_dry_run_from_nothing_prints_the_requests_and_sends_none() {
         "{text}"
     );
     assert_eq!(fake.writes_since(seq).await, Vec::<String>::new());
+    fake.sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_phone_number_vapi_does_not_have_is_named_with_the_fix() {
+    let fake = Fake::start().await;
+    let mut input = fake.input(WEBHOOK, false);
+    input.phone_number_id = Some("no-such-number".into());
+    let err = setup::run(&input, &vapi_schema::validate)
+        .await
+        .expect_err("Vapi answers 404");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("no phone number no-such-number") && msg.contains("VAPI_PHONE_NUMBER_ID"),
+        "{msg}"
+    );
     fake.sb.shutdown().await;
 }

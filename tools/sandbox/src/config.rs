@@ -58,6 +58,11 @@ pub struct SalesforceConfig {
     /// The `aud` a JWT bearer assertion must carry (Salesforce: `https://login.salesforce.com`,
     /// `https://test.salesforce.com` or an Experience Cloud site URL).
     pub jwt_audience: String,
+    /// The org's id (an Event Relay's partner event source is named after it).
+    pub org_id: String,
+    /// EventBridge's endpoint (moto) where an event relay's partner event source is created, as
+    /// Salesforce creates it in the named credential's account; none: not created.
+    pub eventbridge_url: Option<String>,
 }
 
 /// The `excludedStatusCodes` of the example assistant's `server.backoffPlan`
@@ -132,6 +137,10 @@ impl Default for Config {
                 task_external_id_field: "Vapi_Call_Id__c".into(),
                 api_limit: 15_000,
                 jwt_audience: "https://login.salesforce.com".into(),
+                org_id: sfvapi::samples::LOCAL_RELAY_ORG_ID.into(),
+                eventbridge_url: std::env::var("AWS_ENDPOINT_URL_EVENTBRIDGE")
+                    .ok()
+                    .filter(|u| !u.is_empty()),
             },
             vapi: VapiConfig {
                 api_key: "sandbox-vapi-key".into(),

@@ -51,6 +51,25 @@ struct SalesforceControl {
     hang_ms: Option<u64>,
     /// Whether Task's describe says the external-id field is Unique (default true).
     task_external_id_unique: Option<bool>,
+    /// Every event relay's feedback reports this error (`{"code","message"}`), or `null`: none.
+    #[serde(default, deserialize_with = "some")]
+    relay_error: Option<Option<RelayErrorControl>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RelayErrorControl {
+    code: String,
+    message: String,
+}
+
+/// A present field, even `null`, is `Some` (`null` clears the switch).
+fn some<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Deserialize)]
@@ -213,7 +232,7 @@ fn apply(app: &App, c: Control) -> Result<(), String> {
 
     if c.reset {
         lock(&app.sf).reset_switches();
-        lock(&app.vapi).reset_switches(&app.config.vapi);
+        lock(&app.vapi).reset_switches(&app.config.vapi, &app.config.twilio.account_sid);
         lock(&app.twilio).reset_switches();
     }
     if let Some(sf) = c.salesforce {
@@ -238,6 +257,10 @@ fn apply(app: &App, c: Control) -> Result<(), String> {
         }
         if let Some(b) = sf.task_external_id_unique {
             st.task_external_id_unique = b;
+        }
+        if let Some(e) = &sf.relay_error {
+            st.tooling
+                .set_relay_error(e.as_ref().map(|e| (e.code.as_str(), e.message.as_str())));
         }
     }
     if let Some(v) = c.vapi {

@@ -7,10 +7,14 @@
 //! contract (`tools/vapi-schema`), answers in its shapes, enforces the org's concurrency limit
 //! (`--vapi-concurrency-limit`, default 10) and, like Vapi without a `server.backoffPlan`, sends
 //! each message once (`--delivery-attempts N` retries like a backoff plan).
-//! What `sfvapi-admin doctor` and `setup vapi` ask is answered too: Salesforce's
-//! `sobjects/{object}/describe`, Vapi's credentials (`GET|POST /credential`,
-//! `GET|PATCH|DELETE /credential/{id}`) and assistant list / update / delete (`vapi::admin`, which
-//! also seeds the HMAC credential and the outbound assistant), Twilio's account fetch.
+//! What `sfvapi-admin doctor` and `setup` ask is answered too: Salesforce's
+//! `sobjects/{object}/describe`, its Tooling API for Event Relay (channels, members, the named
+//! credential, relays; `EventRelayFeedback` through `/query`; creating a relay creates its partner
+//! event source in EventBridge at `AWS_ENDPOINT_URL_EVENTBRIDGE`, i.e. moto), Vapi's credentials
+//! (`GET|POST /credential`, `GET|PATCH|DELETE /credential/{id}`), assistant list / update /
+//! delete, phone numbers (`GET /phone-number`, `GET|PATCH /phone-number/{id}`) and the org
+//! (`GET /org/{id}`) (`vapi::admin`, which also seeds the HMAC credential, the outbound assistant
+//! and the phone number), Twilio's account fetch.
 //! Built on plain hyper 1 (already in the dependency tree) rather than axum: there are a dozen
 //! routes, matched on path segments, and no extractors or middleware are needed.
 //!
@@ -69,7 +73,8 @@
 //!   `api_usage` sets N of `Sforce-Limit-Info: api-usage=N/M` (beyond M, REST answers 403);
 //!   `hang_next` makes the next N REST calls answer only after `hang_ms` (default 10 s);
 //!   `task_external_id_unique: false` makes Task's describe show the external-id field without
-//!   Unique (what `sfvapi-admin doctor` must catch).
+//!   Unique (what `sfvapi-admin doctor` must catch); `relay_error: {"code","message"}` makes every
+//!   event relay's `EventRelayFeedback` report that error (`null` clears it).
 //!   Vapi `scenario` ∈ `normal`, `no-answer`, `outage`, `opt-out`, `transfer` (the customer asks
 //!   for a person: `transfer-destination-request`, then `transfer-update` when the answer names a
 //!   destination); `scenario: "outage"` re-arms `outage_count` failures; `fail_next.status` ∈ 400 (a limit:
@@ -105,7 +110,10 @@ use tokio::task::JoinHandle;
 
 pub use config::{Config, ConfigError, Scenario};
 pub use log::{Direction, Entry, Service};
-pub use vapi::{SEED_ASSISTANT_ID, SEED_CREDENTIAL_ID, SEED_CREDENTIAL_NAME};
+pub use vapi::{
+    SEED_ASSISTANT_ID, SEED_CREDENTIAL_ID, SEED_CREDENTIAL_NAME, SEED_PHONE_NUMBER,
+    SEED_PHONE_NUMBER_ID,
+};
 
 const OAUTH_SECRET_FIELDS: &[&str] = &[
     "client_secret",
@@ -199,7 +207,7 @@ pub async fn serve(config: Config) -> Result<Handles, ServeError> {
         .build()?;
     let app = Arc::new(App {
         sf: Mutex::new(salesforce::State::new(&config.salesforce)),
-        vapi: Mutex::new(vapi::State::new(&config.vapi)),
+        vapi: Mutex::new(vapi::State::new(&config.vapi, &config.twilio.account_sid)),
         twilio: Mutex::new(twilio::State::default()),
         log: log::RequestLog::default(),
         urls: urls.clone(),

@@ -37,6 +37,7 @@ use crate::{lock, util, App, Req, Resp};
 
 mod files;
 mod search;
+pub(crate) mod tooling;
 
 pub(crate) use files::files_json;
 
@@ -89,6 +90,8 @@ pub(crate) struct State {
     /// Whether the describe of Task says the external-id field is `unique` (as created by
     /// `salesforce/`; `false` shows `sfvapi-admin doctor` a field made without "Unique").
     pub task_external_id_unique: bool,
+    /// Event Relay's Tooling records and feedback (`tooling`).
+    pub tooling: tooling::Tooling,
 }
 
 impl State {
@@ -110,6 +113,7 @@ impl State {
             links: Vec::new(),
             next_record: 1,
             task_external_id_unique: true,
+            tooling: tooling::Tooling::default(),
         }
     }
 
@@ -627,15 +631,15 @@ fn expired(t: &Token, cfg: &SalesforceConfig, now_ms: i64) -> bool {
     now_ms > t.issued_at_ms + (cfg.session_timeout_secs as i64) * 1000
 }
 
-fn sf_error(status: u16, code: &str, message: &str) -> Resp {
+pub(super) fn sf_error(status: u16, code: &str, message: &str) -> Resp {
     Resp::json(status, &json!([{"message": message, "errorCode": code}]))
 }
 
-fn not_found() -> Resp {
+pub(super) fn not_found() -> Resp {
     sf_error(404, "NOT_FOUND", "The requested resource does not exist")
 }
 
-fn method_not_allowed(method: &http::Method, allowed: &str) -> Resp {
+pub(super) fn method_not_allowed(method: &http::Method, allowed: &str) -> Resp {
     sf_error(
         405,
         "METHOD_NOT_ALLOWED",
@@ -711,6 +715,13 @@ fn rest_inner(app: &App, st: &mut State, req: &Req) -> Resp {
     }
     let method = &req.method;
     match segs {
+        ["tooling", rest @ ..] => {
+            let (resp, partner) = tooling::handle(&mut st.tooling, &cfg.org_id, rest, req);
+            if let (Some(p), Some(url)) = (partner, cfg.eventbridge_url.clone()) {
+                tokio::spawn(create_partner_source(url, p));
+            }
+            resp
+        }
         ["query"] => match *method {
             http::Method::GET => query(st, req),
             _ => method_not_allowed(method, "GET,HEAD"),
@@ -773,6 +784,35 @@ fn rest_inner(app: &App, st: &mut State, req: &Req) -> Resp {
             _ => method_not_allowed(method, "GET,HEAD,POST"),
         },
         _ => not_found(),
+    }
+}
+
+/// What Salesforce does after creating an event relay: create the pending partner event source
+/// in the named credential's account and region (EventBridge `CreatePartnerEventSource`, the
+/// partner's API: <https://docs.aws.amazon.com/eventbridge/latest/onboarding/partner_apis.html>),
+/// here against moto, which serves it. Signed only as far as moto reads it (the region from the
+/// credential scope).
+async fn create_partner_source(url: String, p: tooling::PartnerSource) {
+    let result = reqwest::Client::new()
+        .post(url)
+        .header("x-amz-target", "AWSEvents.CreatePartnerEventSource")
+        .header("content-type", "application/x-amz-json-1.1")
+        .header(
+            "authorization",
+            format!(
+                "AWS4-HMAC-SHA256 Credential=sandbox/20261206/{}/events/aws4_request, SignedHeaders=host, Signature=0",
+                p.region
+            ),
+        )
+        .body(json!({"Name": p.name, "Account": p.account}).to_string())
+        .send()
+        .await;
+    match result {
+        Ok(r) if r.status().is_success() => {
+            tracing::info!(source = %p.name, "sandbox: partner event source created in EventBridge")
+        }
+        Ok(r) => tracing::warn!(status = %r.status(), "sandbox: CreatePartnerEventSource refused"),
+        Err(e) => tracing::warn!(error = %e, "sandbox: CreatePartnerEventSource failed"),
     }
 }
 
@@ -956,6 +996,9 @@ fn query(st: &State, req: &Req) -> Resp {
         return malformed_query("A query string has to be specified");
     };
     if let Some(resp) = search::open_case_query(st, &q) {
+        return resp;
+    }
+    if let Some(resp) = tooling::answer(&st.tooling, &q, false) {
         return resp;
     }
     let Some(parsed) = parse_soql(&q) else {

@@ -39,7 +39,10 @@ use crate::{lock, util, App, Req, Resp};
 mod admin;
 pub(crate) mod inbound;
 
-pub use admin::{SEED_ASSISTANT_ID, SEED_CREDENTIAL_ID, SEED_CREDENTIAL_NAME};
+pub use admin::{
+    SEED_ASSISTANT_ID, SEED_CREDENTIAL_ID, SEED_CREDENTIAL_NAME, SEED_PHONE_NUMBER,
+    SEED_PHONE_NUMBER_ID,
+};
 
 /// Vapi OpenAPI `ServerMessageTransferDestinationRequest.type`: what the `transfer` scenario
 /// sends when its customer asks for a person.
@@ -86,6 +89,8 @@ pub(crate) struct State {
     assistants: HashMap<String, Value>,
     /// Credentials by id (`admin`).
     credentials: HashMap<String, Value>,
+    /// Phone numbers by id (`admin`).
+    phone_numbers: HashMap<String, Value>,
     /// Place the call, then send no `end-of-call-report` (the call still ends, and
     /// `GET /call/{id}` shows its report fields): a report Vapi never delivered.
     pub drop_reports: bool,
@@ -96,8 +101,12 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub fn new(cfg: &VapiConfig) -> Self {
-        let (credentials, assistants) = admin::seed(cfg);
+    pub fn new(cfg: &VapiConfig, twilio_account_sid: &str) -> Self {
+        let admin::Seed {
+            credentials,
+            assistants,
+            phone_numbers,
+        } = admin::seed(cfg, twilio_account_sid);
         Self {
             scenario: cfg.scenario,
             outage_count: cfg.outage_count,
@@ -117,6 +126,7 @@ impl State {
             calls: HashMap::new(),
             assistants,
             credentials,
+            phone_numbers,
             drop_reports: false,
             hang_next: 0,
             hang: Duration::from_secs(15),
@@ -125,15 +135,17 @@ impl State {
 
     /// Switches back to the startup configuration; calls stay (live ones keep their slot), the
     /// counters start again.
-    pub fn reset_switches(&mut self, cfg: &VapiConfig) {
+    pub fn reset_switches(&mut self, cfg: &VapiConfig, twilio_account_sid: &str) {
         let calls = std::mem::take(&mut self.calls);
         let assistants = std::mem::take(&mut self.assistants);
         let credentials = std::mem::take(&mut self.credentials);
+        let phone_numbers = std::mem::take(&mut self.phone_numbers);
         let live = self.live;
-        *self = Self::new(cfg);
+        *self = Self::new(cfg, twilio_account_sid);
         self.calls = calls;
         self.assistants = assistants;
         self.credentials = credentials;
+        self.phone_numbers = phone_numbers;
         self.live = live;
         self.peak_live = live;
     }
@@ -196,6 +208,10 @@ pub(crate) fn handle(app: &Arc<App>, req: &Req) -> Resp {
         (&http::Method::GET, ["credential", id]) => Route::GetCredential(id),
         (&http::Method::PATCH, ["credential", id]) => Route::UpdateCredential(id),
         (&http::Method::DELETE, ["credential", id]) => Route::DeleteCredential(id),
+        (&http::Method::GET, ["phone-number"]) => Route::ListPhoneNumbers,
+        (&http::Method::GET, ["phone-number", id]) => Route::GetPhoneNumber(id),
+        (&http::Method::PATCH, ["phone-number", id]) => Route::UpdatePhoneNumber(id),
+        (&http::Method::GET, ["org", id]) => Route::GetOrg(id),
         _ => {
             return error(
                 404,
@@ -233,6 +249,10 @@ pub(crate) fn handle(app: &Arc<App>, req: &Req) -> Resp {
         Route::GetCredential(id) => admin::get_credential(app, id),
         Route::UpdateCredential(id) => admin::update_credential(app, req, id),
         Route::DeleteCredential(id) => admin::delete_credential(app, id),
+        Route::ListPhoneNumbers => admin::list_phone_numbers(app),
+        Route::GetPhoneNumber(id) => admin::get_phone_number(app, id),
+        Route::UpdatePhoneNumber(id) => admin::update_phone_number(app, req, id),
+        Route::GetOrg(id) => admin::get_org(app, id),
     }
 }
 
@@ -250,6 +270,10 @@ enum Route<'a> {
     GetCredential(&'a str),
     UpdateCredential(&'a str),
     DeleteCredential(&'a str),
+    ListPhoneNumbers,
+    GetPhoneNumber(&'a str),
+    UpdatePhoneNumber(&'a str),
+    GetOrg(&'a str),
 }
 
 /// The body as JSON, or Vapi's 400 for a body that is not.

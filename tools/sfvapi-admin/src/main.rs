@@ -9,7 +9,9 @@
 //!   sfvapi-admin sweep                            run the retry sweep once
 //!   sfvapi-admin sign-events [DIR]                (re)write DIR/*.json API Gateway events, freshly signed
 //!   sfvapi-admin setup vapi --webhook-url URL [--dry-run]
-//!                                                 the Vapi credential and assistants, idempotent
+//!                                                 the Vapi credential, assistants and phone number, idempotent
+//!   sfvapi-admin setup event-relay --event NAME… [--filter NAME=EXPR] [--start] [--dry-run]
+//!                                                 Salesforce Event Relay into EventBridge, idempotent
 //!   sfvapi-admin doctor [--json] [--webhook-url URL]
 //!                                                 the deployment's checklist (exit 1 on a failure)
 //!
@@ -39,15 +41,25 @@ const USAGE: &str = "usage:
       the built-in routing.yaml); each job is rerouted at most once. TIME: 2026-12-06T03:00:00Z
   sfvapi-admin sweep [--table NAME]
   sfvapi-admin sign-events [DIR]             (default: events)
-  sfvapi-admin setup vapi --webhook-url URL [--dry-run] [--events DIR]
+  sfvapi-admin setup vapi --webhook-url URL [--phone-number-id ID] [--dry-run] [--events DIR]
       create or update, matched by name, the HMAC credential (the secret: VAPI_SERVER_SECRET_ARN's
       first server_secrets) and the assistants of DIR/assistant.json and DIR/assistant-inbound.json
-      (default DIR: events) with server.url and credentialId filled; the key: VAPI_SECRET_ARN
-  sfvapi-admin doctor [--json] [--webhook-url URL]
+      (default DIR: events) with server.url and credentialId filled, and point the phone number's
+      server (--phone-number-id, else $VAPI_PHONE_NUMBER_ID) at the webhook; the key: VAPI_SECRET_ARN
+  sfvapi-admin setup event-relay --event NAME [--event NAME…] [--filter NAME=EXPR…]
+                                 [--region R] [--account ID] [--start] [--dry-run]
+      through Salesforce's Tooling API (the stack's SF_* connection and TABLE_NAME), create or
+      reuse a channel per kind of event, a member per event (with its filterExpression), the
+      named credential for the AWS account (default: STS) and region, a relay per channel
+      (ReplayRecovery EARLIEST); associate each relay's partner event source with a bus; print
+      the stack parameters; with --start set each relay to RUN once the stack's rule is on its bus
+  sfvapi-admin doctor [--stack NAME] [--json] [--webhook-url URL]
       one checklist of the deployment (secrets, Salesforce, Vapi, Twilio), each line
       PASS / WARN / FAIL with the fix; exits 1 on any failure. Reads the stack's variables
       from the environment (TABLE_NAME, *_SECRET_ARN, VAPI_*, SF_*, TWILIO_*); --webhook-url
       (else $VAPI_WEBHOOK_URL) is the stack's VapiWebhookUrl output.
+  --stack NAME (setup, doctor): read the stack's variables from its CloudFormation outputs and
+      parameters (DescribeStacks) instead of the environment; the secrets from Secrets Manager.
 The table defaults to $TABLE_NAME; AWS settings come from the environment.";
 
 #[tokio::main]
@@ -69,6 +81,13 @@ async fn main() -> ExitCode {
                 .map(|p| format!("wrote {p}\n"))
                 .collect::<String>()
         }),
+        Some("setup" | "doctor") if args.iter().any(|a| a == "--stack") => {
+            match load_stack(&args).await {
+                Ok(()) if args[0] == "doctor" => return doctor::run(&args[1..]).await,
+                Ok(()) => setup::run(&args[1..]).await,
+                Err(e) => Err(e),
+            }
+        }
         Some("setup") => setup::run(&args[1..]).await,
         Some("doctor") => return doctor::run(&args[1..]).await,
         Some("-h" | "--help" | "help") => Ok(format!("{USAGE}\n")),
@@ -81,6 +100,21 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--stack NAME`: the deployed stack's variables (its outputs and parameters, CloudFormation
+/// `DescribeStacks`) into this process's environment, where `setup` and `doctor` read the
+/// stack's variables. Done before the command starts anything else.
+async fn load_stack(args: &[String]) -> Result<(), String> {
+    let name = flag(args, "--stack").ok_or("--stack needs the stack's name")?;
+    let sdk = sfvapi::config::aws_sdk_config().await;
+    let vars = sfvapi::stack::variables(&sdk, &name)
+        .await
+        .map_err(|e| e.to_string())?;
+    for (k, v) in vars {
+        std::env::set_var(k, v);
+    }
+    Ok(())
 }
 
 /// Write a command's output. A closed pipe (the reader took what it wanted) is not a failure.

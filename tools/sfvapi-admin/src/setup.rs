@@ -1,8 +1,9 @@
 //! `sfvapi-admin setup vapi --webhook-url URL [--dry-run] [--events DIR]`: `sfvapi::vapi::setup`
 //! with the stack's Vapi key (`VAPI_SECRET_ARN`) and server secret (`VAPI_SERVER_SECRET_ARN`; one
 //! is generated and stored there when it has none),
-//! the assistants of `DIR/assistant.json` and `DIR/assistant-inbound.json`, every body checked
-//! against Vapi's schema (`vapi-schema`).
+//! the assistants of `DIR/assistant.json` and `DIR/assistant-inbound.json`, the phone number's
+//! server (`--phone-number-id`, else `VAPI_PHONE_NUMBER_ID`), every body checked against Vapi's
+//! schema (`vapi-schema`).
 
 use serde_json::Value;
 use sfvapi::secrets::SecretsCache;
@@ -28,9 +29,56 @@ fn read_json(path: &str) -> Result<Value, String> {
 pub async fn run(args: &[String]) -> Result<String, String> {
     match args.first().map(String::as_str) {
         Some("vapi") => vapi(&args[1..]).await,
-        Some("event-relay") => Err("setup event-relay is not built yet (issue 22): follow docs/connect-salesforce.md, \"Connect Salesforce with Event Relay\"".into()),
-        _ => Err("usage: sfvapi-admin setup vapi --webhook-url URL [--dry-run] [--events DIR]".into()),
+        Some("event-relay") => event_relay(&args[1..]).await,
+        _ => Err(format!("usage:\n  {VAPI_USAGE}\n  {RELAY_USAGE}")),
     }
+}
+
+const VAPI_USAGE: &str =
+    "sfvapi-admin setup vapi --webhook-url URL [--phone-number-id ID] [--dry-run] [--events DIR]";
+const RELAY_USAGE: &str = "sfvapi-admin setup event-relay --event NAME [--event NAME…] [--filter NAME=EXPR…] [--region R] [--account ID] [--start] [--dry-run]";
+
+/// Every value of a repeatable flag.
+fn all(args: &[String], name: &str) -> Vec<String> {
+    args.iter()
+        .enumerate()
+        .filter(|(_, a)| *a == name)
+        .filter_map(|(i, _)| args.get(i + 1).cloned())
+        .collect()
+}
+
+/// `setup event-relay`: `sfvapi::salesforce::relay_setup` with the stack's Salesforce
+/// connection (its `SF_*` variables and `TABLE_NAME`) and this process's AWS account and region.
+async fn event_relay(args: &[String]) -> Result<String, String> {
+    use sfvapi::salesforce::relay_setup;
+    let events = relay_setup::parse_events(&all(args, "--event"), &all(args, "--filter"))
+        .map_err(|e| format!("{e}\nusage: {RELAY_USAGE}"))?;
+    let sdk = sfvapi::config::aws_sdk_config().await;
+    let region = match flag(args, "--region") {
+        Some(r) => r,
+        None => sdk
+            .region()
+            .map(|r| r.to_string())
+            .ok_or("no AWS region: set AWS_REGION or pass --region")?,
+    };
+    let account = match flag(args, "--account") {
+        Some(a) => a,
+        None => relay_setup::caller_account(&sdk)
+            .await
+            .map_err(|e| e.to_string())?,
+    };
+    let input = relay_setup::Input {
+        events,
+        region,
+        account,
+        start: args.iter().any(|a| a == "--start"),
+        dry_run: args.iter().any(|a| a == "--dry-run"),
+    };
+    let conn = relay_setup::connection_from_env(&sdk).map_err(|e| e.to_string())?;
+    let report = relay_setup::run(&conn.rest, &relay_setup::eventbridge_client(&sdk), &input)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(report.to_text())
 }
 
 async fn vapi(args: &[String]) -> Result<String, String> {
@@ -79,6 +127,9 @@ async fn vapi(args: &[String]) -> Result<String, String> {
         webhook_url,
         server_secret,
         assistants,
+        phone_number_id: flag(args, "--phone-number-id")
+            .or_else(|| std::env::var("VAPI_PHONE_NUMBER_ID").ok())
+            .filter(|v| !v.trim().is_empty()),
         dry_run,
     };
     let report = setup::run(&input, &vapi_schema::validate)

@@ -63,7 +63,11 @@ fn setup_names_what_it_needs() {
     let (ok, _, err) = admin(&["setup"]);
     assert!(!ok);
     assert!(
-        err.contains("usage: sfvapi-admin setup vapi --webhook-url URL"),
+        err.contains("usage:\n  sfvapi-admin setup vapi --webhook-url URL"),
+        "{err}"
+    );
+    assert!(
+        err.contains("\n  sfvapi-admin setup event-relay --event NAME"),
         "{err}"
     );
     let (ok, _, err) = admin(&["setup", "vapi"]);
@@ -71,5 +75,29 @@ fn setup_names_what_it_needs() {
     assert!(err.contains("pass --webhook-url"), "{err}");
     let (ok, _, err) = admin(&["setup", "event-relay"]);
     assert!(!ok);
-    assert!(err.contains("not built yet"), "{err}");
+    assert!(err.contains("name at least one event"), "{err}");
+    let (ok, _, err) = admin(&["setup", "event-relay", "--event", "Contact"]);
+    assert!(!ok);
+    assert!(
+        err.contains("--event Contact: not a platform event"),
+        "{err}"
+    );
+    // `--stack` when CloudFormation cannot be reached (a closed loopback port): the stack
+    // named, and what to check; exit 1.
+    let out = Command::new(env!("CARGO_BIN_EXE_sfvapi-admin"))
+        .args(["doctor", "--stack", "no-such-stack"])
+        .env_clear()
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_ENDPOINT_URL_CLOUDFORMATION", "http://127.0.0.1:9")
+        .output()
+        .expect("run sfvapi-admin");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("CloudFormation DescribeStacks no-such-stack")
+            && err.contains("check the stack name"),
+        "{err}"
+    );
 }

@@ -75,7 +75,8 @@ pub(super) fn get_user(st: &State, id: &str, req: &Req) -> Resp {
     get_record(&st.users, "User", "005", id, req)
 }
 
-fn body_object(req: &Req) -> Result<Map<String, Value>, Resp> {
+/// The body as a JSON object, or Salesforce's 400 JSON_PARSER_ERROR.
+pub(super) fn body_object(req: &Req) -> Result<Map<String, Value>, Resp> {
     match serde_json::from_slice::<Value>(&req.body) {
         Ok(Value::Object(m)) => Ok(m),
         _ => Err(sf_error(
@@ -86,7 +87,8 @@ fn body_object(req: &Req) -> Result<Map<String, Value>, Resp> {
     }
 }
 
-fn missing(fields: &[&str]) -> Resp {
+/// Salesforce's 400 REQUIRED_FIELD_MISSING naming `fields`.
+pub(super) fn missing(fields: &[&str]) -> Resp {
     Resp::json(
         400,
         &json!([{"message": format!("Required fields are missing: [{}]", fields.join(", ")), "errorCode": "REQUIRED_FIELD_MISSING", "fields": fields}]),

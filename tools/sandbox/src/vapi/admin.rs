@@ -15,7 +15,18 @@
 //! Seeded at startup, as a deployer sets up Vapi (docs/connect-vapi.md): the HMAC credential
 //! [`SEED_CREDENTIAL_ID`] with the configured server secret, and the outbound assistant
 //! [`SEED_ASSISTANT_ID`] from `events/assistant.json` with `server.url` (the configured server
-//! URL) and `credentialId` filled.
+//! URL) and `credentialId` filled, and the phone number [`SEED_PHONE_NUMBER_ID`] (a Twilio number,
+//! Vapi OpenAPI `TwilioPhoneNumber`) whose server is the configured server URL with that
+//! credential and which has no assistant of its own (inbound calls ask its server:
+//! `assistant-request`).
+//!
+//! The org (`GET /org/{id}`): its `concurrencyLimit` (Vapi OpenAPI `Org`).
+//!
+//! Phone numbers (`GET /phone-number`, `GET|PATCH /phone-number/{id}`;
+//! <https://docs.vapi.ai/api-reference/phone-numbers/update>): the update body is the
+//! `Update<Provider>PhoneNumberDTO` of the stored number's `provider` (the OpenAPI
+//! `PhoneNumberController_update` request is a `oneOf` over the providers' update DTOs, mapped by
+//! `provider`), each field sent replacing the stored one.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,11 +43,23 @@ pub const SEED_CREDENTIAL_ID: &str = "sandbox-credential";
 pub const SEED_CREDENTIAL_NAME: &str = "sfvapi-webhook";
 /// The outbound assistant the sandbox starts with (`VAPI_ASSISTANT_ID` of the local stack).
 pub const SEED_ASSISTANT_ID: &str = "sandbox-assistant";
+/// The phone number the sandbox starts with (`VAPI_PHONE_NUMBER_ID` of the local stack; the id
+/// an inbound call names when none is given).
+pub const SEED_PHONE_NUMBER_ID: &str = "sandbox-phone-number";
+/// Its number (E.164).
+pub const SEED_PHONE_NUMBER: &str = "+14155550100";
 
 const OUTBOUND_ASSISTANT: &str = include_str!("../../../../events/assistant.json");
 
-/// The seeded credentials and assistants by id.
-pub(crate) fn seed(cfg: &VapiConfig) -> (HashMap<String, Value>, HashMap<String, Value>) {
+/// What the sandbox starts with, by id.
+pub(crate) struct Seed {
+    pub credentials: HashMap<String, Value>,
+    pub assistants: HashMap<String, Value>,
+    pub phone_numbers: HashMap<String, Value>,
+}
+
+/// The seeded credentials, assistants and phone numbers.
+pub(crate) fn seed(cfg: &VapiConfig, twilio_account_sid: &str) -> Seed {
     let now = util::iso8601(sfvapi::now_millis());
     let credential = json!({
         "id": SEED_CREDENTIAL_ID,
@@ -74,7 +97,77 @@ pub(crate) fn seed(cfg: &VapiConfig) -> (HashMap<String, Value>, HashMap<String,
         assistants.insert(SEED_ASSISTANT_ID.to_owned(), Value::Object(a));
     }
     let credentials = HashMap::from([(SEED_CREDENTIAL_ID.to_owned(), credential)]);
-    (credentials, assistants)
+    // Vapi OpenAPI `TwilioPhoneNumber`: required provider, id, orgId, createdAt, updatedAt,
+    // number, twilioAccountSid.
+    let mut number = json!({
+        "id": SEED_PHONE_NUMBER_ID,
+        "orgId": cfg.org_id,
+        "provider": "twilio",
+        "number": SEED_PHONE_NUMBER,
+        "twilioAccountSid": twilio_account_sid,
+        "name": "sfvapi inbound",
+        "status": "active",
+        "createdAt": now,
+        "updatedAt": now,
+    });
+    if let Some(url) = &cfg.server_url {
+        number["server"] = json!({"url": url, "credentialId": SEED_CREDENTIAL_ID});
+    }
+    let phone_numbers = HashMap::from([(SEED_PHONE_NUMBER_ID.to_owned(), number)]);
+    Seed {
+        credentials,
+        assistants,
+        phone_numbers,
+    }
+}
+
+/// `GET /org/{id}` → 200 `Org` (Vapi OpenAPI `Org`: required `id`, `createdAt`,
+/// `updatedAt`; `concurrencyLimit` the calls live at once, the sandbox's `concurrency_limit`).
+/// The org of another id is 404, as for an org the key does not belong to.
+pub(crate) fn get_org(app: &Arc<App>, id: &str) -> Resp {
+    let cfg = &app.config.vapi;
+    if id != cfg.org_id {
+        return error(404, json!("Org not found"), "Not Found");
+    }
+    let limit = lock(&app.vapi).concurrency_limit;
+    let now = util::iso8601(sfvapi::now_millis());
+    Resp::json(
+        200,
+        &json!({"id": cfg.org_id, "name": "sandbox", "concurrencyLimit": limit, "createdAt": now, "updatedAt": now}),
+    )
+}
+
+/// `GET /phone-number` → 200, every phone number (a JSON array).
+pub(crate) fn list_phone_numbers(app: &Arc<App>) -> Resp {
+    let st = lock(&app.vapi);
+    let mut all: Vec<&Value> = st.phone_numbers.values().collect();
+    all.sort_by_key(|n| n["createdAt"].as_str().unwrap_or_default().to_owned());
+    Resp::json(200, &json!(all))
+}
+
+/// `GET /phone-number/{id}` → 200, the phone number (`TwilioPhoneNumber`, `VapiPhoneNumber`…).
+pub(crate) fn get_phone_number(app: &Arc<App>, id: &str) -> Resp {
+    match lock(&app.vapi).phone_numbers.get(id) {
+        Some(n) => Resp::json(200, n),
+        None => error(404, json!("Phone Number not found"), "Not Found"),
+    }
+}
+
+/// `PATCH /phone-number/{id}` → 200, the phone number; the body is checked against the update
+/// DTO of the stored number's provider (`UpdateTwilioPhoneNumberDTO` for a Twilio number).
+pub(crate) fn update_phone_number(app: &Arc<App>, req: &Req, id: &str) -> Resp {
+    let provider = match lock(&app.vapi).phone_numbers.get(id) {
+        Some(n) => n["provider"].as_str().unwrap_or_default().to_owned(),
+        None => return error(404, json!("Phone Number not found"), "Not Found"),
+    };
+    let schema = match provider.as_str() {
+        "twilio" => "UpdateTwilioPhoneNumberDTO",
+        "vapi" => "UpdateVapiPhoneNumberDTO",
+        "vonage" => "UpdateVonagePhoneNumberDTO",
+        "telnyx" => "UpdateTelnyxPhoneNumberDTO",
+        _ => "UpdateByoPhoneNumberDTO",
+    };
+    update(app, req, id, schema, Kind::PhoneNumber)
 }
 
 /// `GET /credential` → 200, every credential (Vapi's list answer: a JSON array).
@@ -162,6 +255,7 @@ pub(crate) fn update_assistant(app: &Arc<App>, req: &Req, id: &str) -> Resp {
 enum Kind {
     Credential,
     Assistant,
+    PhoneNumber,
 }
 
 fn update(app: &Arc<App>, req: &Req, id: &str, schema: &str, kind: Kind) -> Resp {
@@ -184,6 +278,7 @@ fn update(app: &Arc<App>, req: &Req, id: &str, schema: &str, kind: Kind) -> Resp
     let (map, missing) = match kind {
         Kind::Credential => (&mut st.credentials, "Credential not found"),
         Kind::Assistant => (&mut st.assistants, "Assistant not found"),
+        Kind::PhoneNumber => (&mut st.phone_numbers, "Phone Number not found"),
     };
     let Some(Value::Object(stored)) = map.get_mut(id) else {
         return error(404, json!(missing), "Not Found");

@@ -94,7 +94,7 @@ pub(crate) async fn place(app: &Arc<App>, req: &Req) -> Resp {
         "status": "ringing",
         "createdAt": util::iso8601(now),
         "updatedAt": util::iso8601(now),
-        "phoneNumberId": place.phone_number_id.as_deref().unwrap_or("sandbox-phone-number"),
+        "phoneNumberId": place.phone_number_id.as_deref().unwrap_or(super::SEED_PHONE_NUMBER_ID),
         "phoneCallProvider": "twilio",
         "phoneCallTransport": "pstn",
     });
