@@ -85,6 +85,11 @@ pub struct InboundCall {
     pub check: String,
     /// Unix ms when the call came in.
     pub at_ms: i64,
+    /// Unix ms when the sandbox's answer came back: every request the call caused while it was
+    /// being answered (the assistant-request and any Salesforce search) falls between the two.
+    /// Not `at_ms + duration_ms`: the sandbox starts its own clock only when it sends the
+    /// assistant-request, so on a loaded machine that window missed the search.
+    pub answered_at_ms: i64,
 }
 
 impl InboundCall {
@@ -117,6 +122,7 @@ pub async fn call_in(sandbox_url: &str, from: Option<&str>) -> Result<InboundCal
         .map_err(|e| format!("POST {url}: {}", sfvapi::secrets::error_chain(&e)))?;
     let status = resp.status().as_u16();
     let v: Value = resp.json().await.map_err(|e| e.to_string())?;
+    let answered_at_ms = sfvapi::now_millis();
     if status != 200 {
         return Err(format!("POST {url} → {status} {v}"));
     }
@@ -135,6 +141,7 @@ pub async fn call_in(sandbox_url: &str, from: Option<&str>) -> Result<InboundCal
             .unwrap_or_default()
             .to_owned(),
         at_ms,
+        answered_at_ms,
     })
 }
 
@@ -304,7 +311,7 @@ async fn drive(stack: &Stack, opts: &DemoOptions) -> Result<(), String> {
     if ada.overrides()["variableValues"]["recentCall"] != "yes" {
         problems.push("Ada was not known from sfvapi's own recent call".into());
     }
-    let window_end = ada.at_ms + ada.duration_ms as i64 + 50;
+    let window_end = ada.answered_at_ms;
     if searches_between(&log, ada.at_ms, window_end) != 0 {
         problems.push("Ada's assistant-request searched Salesforce".into());
     }

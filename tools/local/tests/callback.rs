@@ -184,7 +184,7 @@ async fn ada_calls_back_after_a_missed_call_and_gets_her_context_then_an_inbound
         ));
         // Known from sfvapi's own call: not one Salesforce request while answering.
         let log = sandbox_log(&stack.vapi_url).await.unwrap();
-        let window = (ada.at_ms, ada.at_ms + ada.duration_ms as i64 + 50);
+        let window = (ada.at_ms, ada.answered_at_ms);
         let sf_requests = log
             .iter()
             .filter(|e| {
@@ -258,7 +258,7 @@ async fn salesforce_search_finds_numbers_stored_in_other_formats_and_only_the_co
         assert_eq!(vars(&k)["caseNumber"], "00001031");
         let log = sandbox_log(&stack.vapi_url).await.unwrap();
         assert_eq!(
-            searches_between(&log, k.at_ms, k.at_ms + k.duration_ms as i64 + 50),
+            searches_between(&log, k.at_ms, k.answered_at_ms),
             1,
             "one search"
         );
@@ -318,11 +318,7 @@ async fn a_shared_number_an_unknown_number_and_a_withheld_one_get_no_customer_da
         assert_generic(&withheld, &stack);
         let log = sandbox_log(&stack.vapi_url).await.unwrap();
         assert_eq!(
-            searches_between(
-                &log,
-                withheld.at_ms,
-                withheld.at_ms + withheld.duration_ms as i64 + 50
-            ),
+            searches_between(&log, withheld.at_ms, withheld.answered_at_ms),
             0,
             "a withheld number is not searched"
         );
