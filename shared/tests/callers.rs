@@ -2,8 +2,6 @@
 //! places a call, and what the webhook may conclude from it when the number calls back
 //! (`scripts/services.sh cargo test -p sfvapi --test callers`).
 
-mod support;
-
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -26,7 +24,7 @@ fn ids(call: &str, contact: &str) -> (VapiCallId, SalesforceId) {
 
 #[tokio::test]
 async fn a_called_number_names_its_contact_and_latest_call_and_nothing_else() {
-    let (store, _) = support::fresh_store().await;
+    let (store, _) = sfvapi_test_support::fresh_store().await;
     let key = SecretString::new(KEY);
     let phone = E164Phone::parse("p", "+14155550123").unwrap();
     let now = sfvapi::now_millis();
@@ -87,7 +85,7 @@ async fn a_called_number_names_its_contact_and_latest_call_and_nothing_else() {
 
 #[tokio::test]
 async fn a_number_called_for_two_contacts_names_neither() {
-    let (store, _) = support::fresh_store().await;
+    let (store, _) = sfvapi_test_support::fresh_store().await;
     let key = SecretString::new(KEY);
     let phone = E164Phone::parse("p", "+14155550177").unwrap();
     let now = sfvapi::now_millis();
@@ -119,7 +117,7 @@ async fn a_number_called_for_two_contacts_names_neither() {
 
 #[tokio::test]
 async fn an_expired_entry_is_absent_and_a_new_call_starts_it_afresh() {
-    let (store, _) = support::fresh_store().await;
+    let (store, _) = sfvapi_test_support::fresh_store().await;
     let key = SecretString::new(KEY);
     let phone = E164Phone::parse("p", "+14155550123").unwrap();
     let (old_call, grace) = ids("call-old", GRACE);
@@ -169,7 +167,7 @@ async fn an_expired_entry_is_absent_and_a_new_call_starts_it_afresh() {
 
 #[tokio::test]
 async fn a_zero_ttl_writes_nothing() {
-    let (store, counter) = support::fresh_store().await;
+    let (store, counter) = sfvapi_test_support::fresh_store().await;
     let key = SecretString::new(KEY);
     let phone = E164Phone::parse("p", "+14155550123").unwrap();
     let (call, ada) = ids("call-1", ADA);

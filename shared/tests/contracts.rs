@@ -7,8 +7,6 @@
 //! The webhook part drives the real handler on DynamoDB Local and moto
 //! (`scripts/services.sh cargo test -p sfvapi --test contracts`).
 
-mod support;
-
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
@@ -22,7 +20,7 @@ use sfvapi::store::Store;
 use sfvapi::vapi::client::CreateCall;
 use sfvapi::vapi::config::VapiWebhookConfig;
 use sfvapi::vapi::webhook::VapiWebhookApp;
-use support::{answer, fixture, request};
+use sfvapi_test_support::{answer, fixture, request};
 
 const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
@@ -351,8 +349,8 @@ const CALL_ID: &str = "c0ffee00-1111-4222-8333-444455556666";
 const CASE_ID: &str = "5005e00000AbCdEAAV";
 
 async fn webhook() -> (VapiWebhookApp, Store) {
-    let (store, _counter) = support::fresh_store().await;
-    let arn = support::create_secret(&json!({"server_secrets": [SECRET]})).await;
+    let (store, _counter) = sfvapi_test_support::fresh_store().await;
+    let arn = sfvapi_test_support::create_secret(&json!({"server_secrets": [SECRET]})).await;
     let env: HashMap<String, String> = HashMap::from([
         ("TABLE_NAME".into(), store.table().to_owned()),
         ("VAPI_SERVER_SECRET_ARN".into(), arn),
@@ -360,7 +358,7 @@ async fn webhook() -> (VapiWebhookApp, Store) {
     let config =
         VapiWebhookConfig::from_env(&Env::new(move |k| env.get(k).cloned())).expect("test config");
     let secrets = SecretsCache::new(
-        sfvapi::config::secrets_client(&support::sdk().await),
+        sfvapi::config::secrets_client(&sfvapi_test_support::sdk().await),
         Duration::from_secs(300),
     );
     record_call(
@@ -594,10 +592,11 @@ const CONTEXT_KEY: &str = "context-key-for-contract-tests-0123456789";
 /// The webhook with inbound calls configured (no Salesforce search: the recent-callers index
 /// only), and Ada's number known from a recent outbound call.
 async fn inbound_webhook(inbound: bool) -> VapiWebhookApp {
-    let (store, _counter) = support::fresh_store().await;
-    let arn =
-        support::create_secret(&json!({"server_secrets": [SECRET], "context_key": CONTEXT_KEY}))
-            .await;
+    let (store, _counter) = sfvapi_test_support::fresh_store().await;
+    let arn = sfvapi_test_support::create_secret(
+        &json!({"server_secrets": [SECRET], "context_key": CONTEXT_KEY}),
+    )
+    .await;
     let mut env: HashMap<String, String> = HashMap::from([
         ("TABLE_NAME".into(), store.table().to_owned()),
         ("VAPI_SERVER_SECRET_ARN".into(), arn),
@@ -612,7 +611,7 @@ async fn inbound_webhook(inbound: bool) -> VapiWebhookApp {
     let config =
         VapiWebhookConfig::from_env(&Env::new(move |k| env.get(k).cloned())).expect("test config");
     let secrets = SecretsCache::new(
-        sfvapi::config::secrets_client(&support::sdk().await),
+        sfvapi::config::secrets_client(&sfvapi_test_support::sdk().await),
         Duration::from_secs(300),
     );
     let outbound = VapiCallId::parse("id", CALL_ID).expect("call id");

@@ -1,10 +1,8 @@
 //! Property tests: whatever bytes or JSON arrive, correctly signed or not, the ingest handler never
 //! panics and never answers 5xx (503 aside, which means "retry"), and only ever 202 for a stored event.
 
-mod support;
-
 use proptest::prelude::*;
-use support::*;
+use sfvapi_test_support::*;
 
 fn arb_json() -> impl Strategy<Value = serde_json::Value> {
     let leaf = prop_oneof![

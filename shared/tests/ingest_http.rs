@@ -1,8 +1,6 @@
 //! The ingest endpoints through the real handler, fed API Gateway v2 events, on DynamoDB Local and
 //! moto: every row of the HTTP contract, dedup under concurrency, and outages.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +8,7 @@ use sfvapi::config::Env;
 use sfvapi::ingest::IngestApp;
 use sfvapi::secrets::SecretsCache;
 use sfvapi::store::{attr, Store};
-use support::*;
+use sfvapi_test_support::*;
 
 #[tokio::test]
 async fn new_event_is_queued_with_one_write_and_no_read() {

@@ -7,8 +7,6 @@
 //! (`lambda_runtime::layers::trace::request_span`, used by `lambda_http` too), so this is what the
 //! deployed functions log.
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -17,9 +15,9 @@ use sfvapi::config::Env;
 use sfvapi::jobs::config::WorkerConfig;
 use sfvapi::jobs::worker::Worker;
 use sfvapi::telemetry::{self, FOLLOW_EVENT};
-use support::*;
+use sfvapi_test_support::*;
 use tracing::Instrument;
-use wiremock::matchers::{method, path, path_regex};
+use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 #[derive(Clone, Default)]
@@ -136,15 +134,16 @@ async fn one_ingest_and_one_worker_invocation_log_what_cloudwatch_users_expect()
 
     // --- job-worker: the stream record of that job; Salesforce has no such Contact ---
     let sf = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/services/oauth2/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(sf_token_response(
-            "tok-1",
-            &sf.uri(),
-            sfvapi::now_millis(),
-        )))
-        .mount(&sf)
-        .await;
+    mount(
+        &sf,
+        "POST",
+        "/services/oauth2/token",
+        json_answer(
+            200,
+            sf_token_response("tok-1", &sf.uri(), sfvapi::now_millis()),
+        ),
+    )
+    .await;
     Mock::given(method("GET"))
         .and(path_regex(r"^/services/data/v62.0/sobjects/Contact/.+$"))
         .respond_with(ResponseTemplate::new(404).set_body_json(

@@ -2,8 +2,6 @@
 //! the real `RelayApp` (the `salesforce-relay` function's handler) with the example routing
 //! document `events/routing-event-relay.yaml`, counting every DynamoDB request.
 
-mod support;
-
 use std::collections::HashMap;
 
 use serde_json::json;
@@ -15,7 +13,7 @@ use sfvapi::samples::{
     RELAY_EVENT_UUID,
 };
 use sfvapi::store::{attr, RequestCounter, Store};
-use support::*;
+use sfvapi_test_support::*;
 
 const CASE: &str = "5005e00000AbCdEAAV";
 const CASE_2: &str = "5005e00000DnCa1AAF";

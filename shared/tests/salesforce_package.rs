@@ -10,8 +10,6 @@
 //!
 //! Each check is a function over the files, and each is shown to fail on a mutated copy.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -440,7 +438,7 @@ fn check_apex_vectors(
 }
 
 fn vectors() -> Value {
-    serde_json::from_slice(&support::fixture("signature-vectors.json")).unwrap()
+    serde_json::from_slice(&sfvapi_test_support::fixture("signature-vectors.json")).unwrap()
 }
 
 fn apex_test_source() -> String {
@@ -460,7 +458,7 @@ fn copy_package() -> PathBuf {
             }
         }
     }
-    let dir = std::env::temp_dir().join(support::unique("sfvapi-salesforce-package"));
+    let dir = std::env::temp_dir().join(sfvapi_test_support::unique("sfvapi-salesforce-package"));
     copy(&package_dir(), &dir);
     dir
 }
@@ -554,8 +552,12 @@ fn a_routed_field_says_which_rule_needs_it() {
 
 #[test]
 fn the_apex_test_signs_the_ingests_vectors() {
-    check_apex_vectors(&apex_test_source(), &vectors(), support::fixture)
-        .unwrap_or_else(|e| panic!("{}", e.join("\n")));
+    check_apex_vectors(
+        &apex_test_source(),
+        &vectors(),
+        sfvapi_test_support::fixture,
+    )
+    .unwrap_or_else(|e| panic!("{}", e.join("\n")));
 }
 
 #[test]
@@ -570,8 +572,12 @@ fn an_apex_vector_that_no_longer_matches_is_reported() {
         &sent[..sent.len() - 1],
         if last == '0' { '1' } else { '0' }
     );
-    let err = check_apex_vectors(&src.replace(&sent, &flipped), &vectors(), support::fixture)
-        .unwrap_err();
+    let err = check_apex_vectors(
+        &src.replace(&sent, &flipped),
+        &vectors(),
+        sfvapi_test_support::fixture,
+    )
+    .unwrap_err();
     assert!(
         err[0].starts_with(&format!(
             "SENT_SIGNATURE in the Apex test is {flipped}, the ingest's signing code gives {sent}"
@@ -588,7 +594,7 @@ fn an_apex_vector_that_no_longer_matches_is_reported() {
         c["TIMESTAMP"].parse().unwrap(),
     );
     let mutated = src.replace(body, &new_body).replace(&sent, &new_sig);
-    let err = check_apex_vectors(&mutated, &vectors(), support::fixture).unwrap_err();
+    let err = check_apex_vectors(&mutated, &vectors(), sfvapi_test_support::fixture).unwrap_err();
     assert_eq!(err.len(), 1, "{err:?}");
     assert!(
         err[0].starts_with("SENT_SIGNATURE / SENT_BODY of the Apex test are no accepted"),
@@ -598,14 +604,14 @@ fn an_apex_vector_that_no_longer_matches_is_reported() {
     let err = check_apex_vectors(
         &src.replace("1795690000L", "1795690001L"),
         &vectors(),
-        support::fixture,
+        sfvapi_test_support::fixture,
     )
     .unwrap_err();
     assert_eq!(err.len(), 4, "{err:?}");
     let err = check_apex_vectors(
         &src.replace("static final String SECRET", "static final String KEY"),
         &vectors(),
-        support::fixture,
+        sfvapi_test_support::fixture,
     )
     .unwrap_err();
     assert_eq!(err, vec!["the Apex test has no SECRET".to_owned()]);
@@ -616,11 +622,11 @@ fn the_apex_literals_are_read_as_apex_reads_them() {
     let c = apex_constants(&apex_test_source());
     assert_eq!(
         c["FIXTURE_BODY"].as_bytes(),
-        support::fixture("salesforce/flat-event.json")
+        sfvapi_test_support::fixture("salesforce/flat-event.json")
     );
     assert_eq!(
         c["SENT_BODY"].as_bytes(),
-        support::fixture("salesforce/apex-sender-event.json")
+        sfvapi_test_support::fixture("salesforce/apex-sender-event.json")
     );
     assert_eq!(c["TIMESTAMP"], "1795690000");
 }

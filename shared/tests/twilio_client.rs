@@ -1,7 +1,5 @@
 //! Twilio's Messages and Calls clients against a loopback server answering like Twilio.
 
-mod support;
-
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -9,7 +7,7 @@ use sfvapi::ids::E164Phone;
 use sfvapi::twilio::{
     Created, Sender, Sms, TwilioClient, TwilioCredentials, TwilioError, TwilioSecret, VoiceCall,
 };
-use support::fixture;
+use sfvapi_test_support::fixture;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 

@@ -1,7 +1,5 @@
 //! Vapi's `POST /call` client against a loopback server answering like Vapi.
 
-mod support;
-
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
@@ -9,7 +7,7 @@ use sfvapi::ids::{E164Phone, SalesforceEventId, SalesforceId};
 use sfvapi::secrets::SecretString;
 use sfvapi::vapi::client::{CreateCall, VapiClient, VapiError};
 use sfvapi::vapi::messages::CallStatus;
-use support::fixture;
+use sfvapi_test_support::fixture;
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -1,8 +1,6 @@
 //! The Vapi webhook through its real handler: API Gateway v2 events in, HTTP answers out, with
 //! DynamoDB Local and moto behind it (run with `scripts/services.sh cargo test --test vapi_webhook`).
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -20,7 +18,7 @@ use sfvapi::store::{attr, RequestCounter, Store};
 use sfvapi::vapi::config::VapiWebhookConfig;
 use sfvapi::vapi::tools::{BoxFuture, LiveLookup, LiveLookupError, LiveLookupRequest};
 use sfvapi::vapi::webhook::VapiWebhookApp;
-use support::{answer, fixture, request, Answer};
+use sfvapi_test_support::{answer, fixture, request, Answer};
 
 const SECRET: &str = "vapi-test-secret-do-not-use-0123456789";
 const ROTATED: &str = "vapi-rotated-secret-do-not-use-0123456789";
@@ -49,7 +47,7 @@ fn config(table: &str, arn: &str, extra: &[(&str, &str)]) -> VapiWebhookConfig {
 
 async fn secrets() -> SecretsCache {
     SecretsCache::new(
-        sfvapi::config::secrets_client(&support::sdk().await),
+        sfvapi::config::secrets_client(&sfvapi_test_support::sdk().await),
         Duration::from_secs(300),
     )
     .with_min_forced_interval(Duration::ZERO)
@@ -79,8 +77,8 @@ fn with_context(body: &[u8], key: &str, contact: &str) -> Vec<u8> {
 
 /// A webhook app on a fresh table and secret, as a cold start builds it.
 async fn vapi(extra: &[(&str, &str)]) -> Vapi {
-    let (store, counter) = support::fresh_store().await;
-    let secret_arn = support::create_secret(&json!({
+    let (store, counter) = sfvapi_test_support::fresh_store().await;
+    let secret_arn = sfvapi_test_support::create_secret(&json!({
         "server_secrets": [SECRET], "context_key": CONTEXT_KEY
     }))
     .await;
@@ -322,7 +320,7 @@ async fn all_modes_together_and_a_rotated_secret_is_picked_up() {
         200
     );
     // Rotate: the cached secret no longer matches, the handler re-reads it once and accepts.
-    support::put_secret(&v.secret_arn, &json!({"server_secrets": [ROTATED]})).await;
+    sfvapi_test_support::put_secret(&v.secret_arn, &json!({"server_secrets": [ROTATED]})).await;
     let req = req_with(&hmac_headers(ROTATED, &body, sfvapi::now_secs()), &body);
     assert_eq!(answer(v.app.handle(req).await).status, 200);
     assert_eq!(send(&v.app, &body).await.status, 401, "old secret retired");
@@ -330,7 +328,7 @@ async fn all_modes_together_and_a_rotated_secret_is_picked_up() {
 
 #[tokio::test]
 async fn unavailable_secret_or_table_is_503() {
-    let (store, _) = support::fresh_store().await;
+    let (store, _) = sfvapi_test_support::fresh_store().await;
     let app = VapiWebhookApp::new(
         config(
             store.table(),
@@ -343,7 +341,7 @@ async fn unavailable_secret_or_table_is_503() {
     let a = send(&app, &speech_update()).await;
     assert_eq!(a.status, 503, "{}", a.body);
 
-    let arn = support::create_secret(&json!({"server_secrets": [SECRET]})).await;
+    let arn = sfvapi_test_support::create_secret(&json!({"server_secrets": [SECRET]})).await;
     let missing_table = Store::new(store.client().clone(), "no-such-table");
     let app = VapiWebhookApp::new(
         config("no-such-table", &arn, &[]),

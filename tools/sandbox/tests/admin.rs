@@ -2,7 +2,7 @@
 //! Salesforce's sObject describe, Vapi's credentials and assistant updates (checked against
 //! Vapi's schema), Twilio's account fetch.
 
-mod common;
+use sfvapi_test_support::sandbox_server::*;
 
 use serde_json::{json, Value};
 
@@ -10,7 +10,7 @@ const VAPI_KEY: &str = "sandbox-vapi-key";
 const SID: &str = "AC0123456789abcdef0123456789abcdef";
 
 async fn sf_token(sf: &str) -> String {
-    let t: Value = common::client()
+    let t: Value = client()
         .post(format!("{sf}/services/oauth2/token"))
         .form(&[
             ("grant_type", "client_credentials"),
@@ -27,7 +27,7 @@ async fn sf_token(sf: &str) -> String {
 }
 
 async fn describe(sf: &str, token: &str, object: &str) -> (u16, Value) {
-    let resp = common::client()
+    let resp = client()
         .get(format!(
             "{sf}/services/data/v62.0/sobjects/{object}/describe"
         ))
@@ -44,7 +44,7 @@ fn field<'a>(d: &'a Value, name: &str) -> Option<&'a Value> {
 
 #[tokio::test]
 async fn describe_lists_fields_with_external_id_unique_and_updateable() {
-    let h = common::start_default().await;
+    let h = start_default().await;
     let token = sf_token(&h.salesforce_url).await;
     let (status, task) = describe(&h.salesforce_url, &token, "Task").await;
     assert_eq!(status, 200, "{task}");
@@ -67,7 +67,7 @@ async fn describe_lists_fields_with_external_id_unique_and_updateable() {
     assert!(field(&contact, "No_Such_Field__c").is_none());
 
     // The switch: the field made without Unique.
-    let r = common::control(
+    let r = control(
         &h.salesforce_url,
         json!({"salesforce": {"task_external_id_unique": false}}),
     )
@@ -96,7 +96,7 @@ async fn vapi(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = common::client()
+    let mut req = client()
         .request(method, format!("{base}{path}"))
         .bearer_auth(VAPI_KEY);
     if let Some(b) = body {
@@ -111,7 +111,7 @@ async fn vapi(
 
 #[tokio::test]
 async fn vapi_credentials_and_assistant_updates_follow_the_schema() {
-    let h = common::start_default().await;
+    let h = start_default().await;
     let v = &h.vapi_url;
     let (status, list) = vapi(v, reqwest::Method::GET, "/credential", None).await;
     assert_eq!(status, 200);
@@ -169,9 +169,9 @@ async fn vapi_credentials_and_assistant_updates_follow_the_schema() {
 
 #[tokio::test]
 async fn twilio_account_fetch_checks_the_credentials() {
-    let h = common::start_default().await;
+    let h = start_default().await;
     let url = format!("{}/2010-04-01/Accounts/{SID}.json", h.twilio_url);
-    let ok = common::client()
+    let ok = client()
         .get(&url)
         .basic_auth(SID, Some("sandbox-twilio-token"))
         .send()
@@ -183,7 +183,7 @@ async fn twilio_account_fetch_checks_the_credentials() {
         (body["sid"].as_str(), body["status"].as_str()),
         (Some(SID), Some("active"))
     );
-    let bad = common::client()
+    let bad = client()
         .get(&url)
         .basic_auth(SID, Some("wrong"))
         .send()

@@ -3,7 +3,7 @@
 //! ends it with Vapi's `endedReason` when the answer is unusable. Every message is checked against
 //! Vapi's `ServerMessage`.
 
-mod common;
+use sfvapi_test_support::sandbox_server::*;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,20 +47,22 @@ async fn setup() -> (
 ) {
     let server = MockServer::start().await;
     let answer = Arc::new(Mutex::new((200, json!({}))));
-    Mock::given(method("POST"))
-        .and(path("/vapi/webhook"))
-        .respond_with(Server {
+    mount(
+        &server,
+        "POST",
+        "/vapi/webhook",
+        Server {
             answer: answer.clone(),
-        })
-        .mount(&server)
-        .await;
+        },
+    )
+    .await;
     let mut c = sandbox::Config::default();
     c.vapi.server_url = Some(format!("{}/vapi/webhook", server.uri()));
     c.vapi.message_delay = Duration::from_millis(10);
-    let h = common::start(c).await;
+    let h = start(c).await;
     let assistant: Value =
         serde_json::from_str(include_str!("../../../events/assistant-inbound.json")).unwrap();
-    let created: Value = common::client()
+    let created: Value = client()
         .post(format!("{}/assistant", h.vapi_url))
         .bearer_auth(KEY)
         .json(&assistant)
@@ -75,7 +77,7 @@ async fn setup() -> (
 }
 
 async fn call_in(vapi: &str, from: Value) -> Value {
-    let resp = common::client()
+    let resp = client()
         .post(format!("{vapi}/_sandbox/inbound-call"))
         .json(&json!({"from": from}))
         .send()
@@ -169,7 +171,7 @@ async fn an_inbound_call_asks_for_its_assistant_then_runs_with_it_in_vapis_shape
         .as_str()
         .unwrap()
         .starts_with("AI: Hi Ada, about your refund."));
-    let got: Value = common::client()
+    let got: Value = client()
         .get(format!(
             "{}/call/{}",
             h.vapi_url,
@@ -225,7 +227,7 @@ async fn an_unusable_answer_ends_the_call_with_vapis_ended_reason_and_nothing_fo
         let placed = call_in(&h.vapi_url, json!("+14155550123")).await;
         assert_eq!(placed["endedReason"], reason, "{placed}");
         assert_eq!(placed["assistantRequest"]["check"]["ok"], false);
-        let got: Value = common::client()
+        let got: Value = client()
             .get(format!(
                 "{}/call/{}",
                 h.vapi_url,
@@ -249,10 +251,6 @@ async fn an_unusable_answer_ends_the_call_with_vapis_ended_reason_and_nothing_fo
             msgs.iter().map(kind).collect::<Vec<_>>()
         );
     }
-    let state: Value = common::control(&h.vapi_url, json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let state: Value = control(&h.vapi_url, json!({})).await.json().await.unwrap();
     assert_eq!(state["state"]["vapi"]["live"], 0);
 }

@@ -2,14 +2,14 @@
 //! fields finds a number whatever its stored format, in the Search resource's shape; the open-Case
 //! query picks the most recent open Case; errors use Salesforce's error bodies.
 
-mod common;
+use sfvapi_test_support::sandbox_server::*;
 
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 async fn token(sf: &str) -> String {
-    let resp = common::client()
+    let resp = client()
         .post(format!("{sf}/services/oauth2/token"))
         .form(&[
             ("grant_type", "client_credentials"),
@@ -24,7 +24,7 @@ async fn token(sf: &str) -> String {
 }
 
 async fn get(sf: &str, token: &str, resource: &str, q: &str) -> (u16, Value) {
-    let resp = common::client()
+    let resp = client()
         .get(format!("{sf}/services/data/v62.0/{resource}"))
         .query(&[("q", q)])
         .bearer_auth(token)
@@ -47,7 +47,7 @@ const FIELDS: &str = "Id, Name, Phone, MobilePhone, HomePhone, OtherPhone";
 
 #[tokio::test]
 async fn a_phone_search_finds_the_number_in_any_stored_format_in_the_search_resources_shape() {
-    let h = common::start_default().await;
+    let h = start_default().await;
     let t = token(&h.salesforce_url).await;
     let sf = &h.salesforce_url;
     // Katherine's Phone is "(415) 555-0142": the national digits find it, the international
@@ -91,7 +91,7 @@ async fn a_phone_search_finds_the_number_in_any_stored_format_in_the_search_reso
 
 #[tokio::test]
 async fn bad_searches_get_salesforces_error_bodies() {
-    let h = common::start_default().await;
+    let h = start_default().await;
     let t = token(&h.salesforce_url).await;
     let sf = &h.salesforce_url;
     let (status, v) = get(sf, &t, "search", "FIND {ada lovelace} IN NAME FIELDS").await;
@@ -106,7 +106,7 @@ async fn bad_searches_get_salesforces_error_bodies() {
     .await;
     assert_eq!(status, 400);
     assert_eq!(v[0]["errorCode"], "INVALID_FIELD", "{v}");
-    let resp = common::client()
+    let resp = client()
         .get(format!("{sf}/services/data/v62.0/search"))
         .query(&[(
             "q",
@@ -121,7 +121,7 @@ async fn bad_searches_get_salesforces_error_bodies() {
 
 #[tokio::test]
 async fn the_open_case_query_returns_the_latest_open_case_only() {
-    let h = common::start_default().await;
+    let h = start_default().await;
     let t = token(&h.salesforce_url).await;
     let sf = &h.salesforce_url;
     let q = |contact: &str| {
@@ -142,10 +142,10 @@ async fn the_open_case_query_returns_the_latest_open_case_only() {
 
 #[tokio::test]
 async fn hang_next_delays_the_next_rest_answer_only() {
-    let h = common::start_default().await;
+    let h = start_default().await;
     let t = token(&h.salesforce_url).await;
     let sf = &h.salesforce_url;
-    let resp = common::control(
+    let resp = control(
         sf,
         serde_json::json!({"salesforce": {"hang_next": 1, "hang_ms": 400}}),
     )

@@ -1,6 +1,6 @@
 //! The fake Twilio: 201 with the message/call resource, 21211 for a bad To, 401 for bad auth.
 
-mod common;
+use sfvapi_test_support::sandbox_server::*;
 
 use serde_json::{json, Value};
 
@@ -14,7 +14,7 @@ async fn post(
     pass: &str,
     form: &[(&str, &str)],
 ) -> (u16, Value) {
-    let resp = common::client()
+    let resp = client()
         .post(format!("{base}/2010-04-01/Accounts/{SID}/{resource}"))
         .basic_auth(user, Some(pass))
         .form(form)
@@ -26,7 +26,7 @@ async fn post(
 
 #[tokio::test]
 async fn messages_and_calls_are_created_with_twilio_shapes() {
-    let h = common::start_default().await;
+    let h = start_default().await;
     let tw = &h.twilio_url;
     let (status, m) = post(
         tw,
@@ -68,7 +68,7 @@ async fn messages_and_calls_are_created_with_twilio_shapes() {
 
 #[tokio::test]
 async fn invalid_to_is_21211_bad_auth_is_20003_and_429_switch() {
-    let h = common::start_default().await;
+    let h = start_default().await;
     let tw = &h.twilio_url;
     let (status, e) = post(
         tw,
@@ -113,7 +113,7 @@ async fn invalid_to_is_21211_bad_auth_is_20003_and_429_switch() {
     .await;
     assert_eq!((status, e["code"].clone()), (400, json!(21603)));
 
-    common::control(tw, json!({"twilio":{"fail_next":{"status":429}}})).await;
+    control(tw, json!({"twilio":{"fail_next":{"status":429}}})).await;
     let form = [
         ("To", "+14155550123"),
         ("From", "+14155559999"),
@@ -125,7 +125,7 @@ async fn invalid_to_is_21211_bad_auth_is_20003_and_429_switch() {
     assert_eq!(e["status"], 429);
     assert_eq!(post(tw, "Messages.json", SID, TOKEN, &form).await.0, 201);
 
-    let log = common::log(tw, Some("twilio")).await;
+    let log = log(tw, Some("twilio")).await;
     let statuses: Vec<_> = log.iter().map(|e| e["status"].as_u64().unwrap()).collect();
     assert_eq!(statuses, vec![400, 401, 400, 429, 201]);
     assert_eq!(log[0]["headers"]["authorization"], "Basic [redacted]");

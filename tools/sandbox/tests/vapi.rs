@@ -2,7 +2,7 @@
 //! in Vapi's order, twice with --deliver-twice, and the outage scenario fails then recovers.
 //! Every request, answer and message is checked against Vapi's OpenAPI contract (`vapi-schema`).
 
-mod common;
+use sfvapi_test_support::sandbox_server::*;
 
 use std::time::Duration;
 
@@ -35,11 +35,7 @@ impl Respond for Webhook {
 
 async fn webhook() -> MockServer {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/vapi/webhook"))
-        .respond_with(Webhook)
-        .mount(&server)
-        .await;
+    mount(&server, "POST", "/vapi/webhook", Webhook).await;
     server
 }
 
@@ -64,7 +60,7 @@ fn call_body() -> Value {
 }
 
 async fn create_call(vapi: &str, key: &str, body: &Value) -> (u16, Value) {
-    let resp = common::client()
+    let resp = client()
         .post(format!("{vapi}/call"))
         .bearer_auth(key)
         .json(body)
@@ -135,7 +131,7 @@ fn assert_signed(reqs: &[Request]) {
 #[tokio::test]
 async fn post_call_then_signed_messages_in_vapi_order() {
     let server = webhook().await;
-    let h = common::start(config(&server)).await;
+    let h = start(config(&server)).await;
     let (status, call) = create_call(&h.vapi_url, KEY, &call_body()).await;
     assert_eq!(status, 201);
     let id = call["id"].as_str().unwrap().to_owned();
@@ -206,7 +202,7 @@ async fn post_call_then_signed_messages_in_vapi_order() {
     assert_eq!(ended["message"]["endedReason"], "customer-ended-call");
 
     // The log has the POST and every message sent, with the tool answer checked.
-    let log = common::log(&h.vapi_url, Some("vapi")).await;
+    let log = log(&h.vapi_url, Some("vapi")).await;
     let inbound: Vec<_> = log.iter().filter(|e| e["direction"] == "in").collect();
     assert_eq!(inbound.len(), 1);
     assert_eq!(inbound[0]["path"], "/call");
@@ -224,7 +220,7 @@ async fn post_call_then_signed_messages_in_vapi_order() {
     assert_eq!(tool_entry["check"]["ok"], true, "{tool_entry}");
 
     // GET /call/{id} shows the final state.
-    let got: Value = common::client()
+    let got: Value = client()
         .get(format!("{}/call/{id}", h.vapi_url))
         .bearer_auth(KEY)
         .send()
@@ -240,7 +236,7 @@ async fn post_call_then_signed_messages_in_vapi_order() {
 #[tokio::test]
 async fn wrong_key_is_401_and_bad_body_is_400_with_messages() {
     let server = webhook().await;
-    let h = common::start(config(&server)).await;
+    let h = start(config(&server)).await;
     let (status, body) = create_call(&h.vapi_url, "wrong", &call_body()).await;
     assert_eq!(status, 401);
     assert_eq!(body["error"], "Unauthorized");
@@ -279,7 +275,7 @@ async fn deliver_twice_sends_each_message_twice_and_secret_header_on_request() {
     let mut c = config(&server);
     c.vapi.deliver_twice = true;
     c.vapi.send_secret_header = true;
-    let h = common::start(c).await;
+    let h = start(c).await;
     assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
     let reqs = received(&server, 10).await;
     assert_eq!(
@@ -305,7 +301,7 @@ async fn deliver_twice_sends_each_message_twice_and_secret_header_on_request() {
         );
     }
     assert!(reqs.iter().all(|r| r.headers["x-vapi-secret"] == SECRET));
-    let log = common::log(&h.vapi_url, Some("vapi")).await;
+    let log = log(&h.vapi_url, Some("vapi")).await;
     let deliveries: Vec<_> = log
         .iter()
         .filter(|e| e["direction"] == "out")
@@ -322,7 +318,7 @@ async fn no_answer_scenario_reports_customer_did_not_answer_without_tool_call() 
     let server = webhook().await;
     let mut c = config(&server);
     c.vapi.scenario = sandbox::Scenario::NoAnswer;
-    let h = common::start(c).await;
+    let h = start(c).await;
     assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
     let reqs = received(&server, 3).await;
     assert_eq!(
@@ -342,7 +338,7 @@ async fn outage_gives_500_twice_then_201_and_is_switchable() {
     let server = webhook().await;
     let mut c = config(&server);
     c.vapi.scenario = sandbox::Scenario::Outage;
-    let h = common::start(c).await;
+    let h = start(c).await;
     for _ in 0..2 {
         let (status, body) = create_call(&h.vapi_url, KEY, &call_body()).await;
         assert_eq!(status, 500);
@@ -355,7 +351,7 @@ async fn outage_gives_500_twice_then_201_and_is_switchable() {
     received(&server, 5).await;
 
     // Re-armed over the control API, with another count.
-    let resp = common::control(
+    let resp = control(
         &h.twilio_url,
         json!({"vapi":{"outage_count":1,"scenario":"outage"}}),
     )
@@ -364,7 +360,7 @@ async fn outage_gives_500_twice_then_201_and_is_switchable() {
     assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 500);
     assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
 
-    let log = common::log(&h.salesforce_url, Some("vapi")).await;
+    let log = log(&h.salesforce_url, Some("vapi")).await;
     let posts: Vec<_> = log
         .iter()
         .filter(|e| e["direction"] == "in" && e["path"] == "/call")
@@ -388,14 +384,14 @@ async fn a_5xx_answer_is_retried_when_attempts_are_configured() {
         .await;
     let mut c = config(&server);
     c.vapi.delivery_attempts = 3;
-    let h = common::start(c).await;
+    let h = start(c).await;
     assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
     let reqs = received(&server, 6).await;
     assert_eq!(
         kinds(&reqs)[..2],
         ["status-update:ringing", "status-update:ringing"]
     );
-    let log = common::log(&h.vapi_url, Some("vapi")).await;
+    let log = log(&h.vapi_url, Some("vapi")).await;
     let first: Vec<_> = log
         .iter()
         .filter(|e| e["direction"] == "out")
@@ -412,7 +408,7 @@ async fn a_5xx_answer_is_retried_when_attempts_are_configured() {
 
 /// Every message the sandbox sent (from its request log), each as Vapi's `ServerMessage`.
 async fn assert_messages_match_vapis_contract(base: &str, at_least: usize) {
-    let log = common::log(base, Some("vapi")).await;
+    let log = log(base, Some("vapi")).await;
     let out: Vec<_> = log.iter().filter(|e| e["direction"] == "out").collect();
     assert!(out.len() >= at_least, "{} messages", out.len());
     for e in out {
@@ -440,7 +436,7 @@ fn assert_call_answer(call: &Value) -> Value {
 #[tokio::test]
 async fn every_message_and_answer_matches_vapis_contract() {
     let server = webhook().await;
-    let h = common::start(config(&server)).await;
+    let h = start(config(&server)).await;
     let (status, call) = create_call(&h.vapi_url, KEY, &call_body()).await;
     assert_eq!(status, 201);
     let limits = assert_call_answer(&call);
@@ -451,7 +447,7 @@ async fn every_message_and_answer_matches_vapis_contract() {
     received(&server, 5).await;
     assert_messages_match_vapis_contract(&h.vapi_url, 5).await;
     // The ended call as GET /call/{id} shows it is a `Call` too.
-    let got: Value = common::client()
+    let got: Value = client()
         .get(format!(
             "{}/call/{}",
             h.vapi_url,
@@ -470,7 +466,7 @@ async fn every_message_and_answer_matches_vapis_contract() {
     let no_answer = webhook().await;
     let mut c = config(&no_answer);
     c.vapi.scenario = sandbox::Scenario::NoAnswer;
-    let h = common::start(c).await;
+    let h = start(c).await;
     assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
     received(&no_answer, 3).await;
     assert_messages_match_vapis_contract(&h.vapi_url, 3).await;
@@ -479,7 +475,7 @@ async fn every_message_and_answer_matches_vapis_contract() {
 #[tokio::test]
 async fn an_unknown_property_is_a_400_in_vapis_words() {
     let server = webhook().await;
-    let h = common::start(config(&server)).await;
+    let h = start(config(&server)).await;
     let mut bad = call_body();
     bad["callbackUrl"] = json!("https://example.com");
     bad["customer"]["nickname"] = json!("Ada");
@@ -503,7 +499,7 @@ async fn an_unknown_property_is_a_400_in_vapis_words() {
         "{msgs:?}"
     );
     assert!(msgs.iter().any(|m| m.starts_with("name: ")), "{msgs:?}");
-    let state = common::control(&h.vapi_url, json!({})).await;
+    let state = control(&h.vapi_url, json!({})).await;
     let state: Value = state.json().await.unwrap();
     assert_eq!(state["state"]["vapi"]["created"], 0);
 }
@@ -511,13 +507,13 @@ async fn an_unknown_property_is_a_400_in_vapis_words() {
 #[tokio::test]
 async fn post_assistant_validates_against_create_assistant_dto() {
     let server = webhook().await;
-    let h = common::start(config(&server)).await;
+    let h = start(config(&server)).await;
     let assistant: Value = serde_json::from_str(include_str!("../../../events/assistant.json"))
         .expect("events/assistant.json");
     let post = |body: Value| {
         let url = format!("{}/assistant", h.vapi_url);
         async move {
-            let resp = common::client()
+            let resp = client()
                 .post(url)
                 .bearer_auth(KEY)
                 .json(&body)
@@ -558,8 +554,8 @@ async fn post_assistant_validates_against_create_assistant_dto() {
 #[tokio::test]
 async fn a_400_limit_is_switchable_in_vapis_error_shape() {
     let server = webhook().await;
-    let h = common::start(config(&server)).await;
-    let resp = common::control(&h.vapi_url, json!({"vapi": {"fail_next": {"status": 400}}})).await;
+    let h = start(config(&server)).await;
+    let resp = control(&h.vapi_url, json!({"vapi": {"fail_next": {"status": 400}}})).await;
     assert_eq!(resp.status(), 200);
     let (status, body) = create_call(&h.vapi_url, KEY, &call_body()).await;
     assert_eq!(status, 400);
@@ -583,7 +579,7 @@ async fn without_a_backoff_plan_a_failed_message_is_not_retried() {
         .respond_with(Webhook)
         .mount(&server)
         .await;
-    let h = common::start(config(&server)).await;
+    let h = start(config(&server)).await;
     assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
     let reqs = received(&server, 5).await;
     // The ringing update got its 503 and was lost, as with Vapi without server.backoffPlan.
@@ -609,7 +605,7 @@ async fn a_retry_plan_does_not_retry_excluded_statuses() {
         .await;
     let mut c = config(&server);
     c.vapi.delivery_attempts = 3;
-    let h = common::start(c).await;
+    let h = start(c).await;
     assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
     let reqs = received(&server, 5).await;
     assert_eq!(
@@ -659,7 +655,7 @@ async fn the_concurrency_limit_blocks_with_a_201_and_frees_the_slot_before_ended
     let mut c = config(&server);
     c.vapi.concurrency_limit = 1;
     c.vapi.message_delay = Duration::from_millis(150);
-    let h = common::start(c).await;
+    let h = start(c).await;
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     Mock::given(method("POST"))
         .respond_with(LiveAtEnded {
@@ -687,11 +683,7 @@ async fn the_concurrency_limit_blocks_with_a_201_and_frees_the_slot_before_ended
         second["endedReason"],
         "call.start.error-subscription-concurrency-limit-reached"
     );
-    let state: Value = common::control(&h.vapi_url, json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let state: Value = control(&h.vapi_url, json!({})).await.json().await.unwrap();
     let v = &state["state"]["vapi"];
     assert_eq!(
         (
@@ -718,7 +710,7 @@ async fn the_concurrency_limit_blocks_with_a_201_and_frees_the_slot_before_ended
     assert_eq!(third["subscriptionLimits"]["concurrencyBlocked"], false);
 
     // The limit is a switch too; a reset zeroes the counters.
-    let state: Value = common::control(
+    let state: Value = control(
         &h.vapi_url,
         json!({"reset": true, "vapi": {"concurrency_limit": 5}}),
     )
@@ -737,7 +729,7 @@ async fn the_concurrency_limit_blocks_with_a_201_and_frees_the_slot_before_ended
 #[tokio::test]
 async fn get_call_lists_the_assistants_calls_since_a_moment_and_get_by_id() {
     let server = webhook().await;
-    let h = common::start(config(&server)).await;
+    let h = start(config(&server)).await;
     let before = sfvapi::now_millis() - 1000;
     let (_, first) = create_call(&h.vapi_url, KEY, &call_body()).await;
     let mut other = call_body();
@@ -746,12 +738,7 @@ async fn get_call_lists_the_assistants_calls_since_a_moment_and_get_by_id() {
     let list = |q: String| {
         let url = format!("{}/call?{q}", h.vapi_url);
         async move {
-            let r = common::client()
-                .get(url)
-                .bearer_auth(KEY)
-                .send()
-                .await
-                .unwrap();
+            let r = client().get(url).bearer_auth(KEY).send().await.unwrap();
             (r.status().as_u16(), r.json::<Value>().await.unwrap())
         }
     };
@@ -778,7 +765,7 @@ async fn get_call_lists_the_assistants_calls_since_a_moment_and_get_by_id() {
     assert_eq!(status, 400, "{bad}");
     assert_eq!(bad["statusCode"], 400);
     // GET /call/{id} → the call; unknown → Vapi's 404.
-    let one = common::client()
+    let one = client()
         .get(format!(
             "{}/call/{}",
             h.vapi_url,
@@ -789,7 +776,7 @@ async fn get_call_lists_the_assistants_calls_since_a_moment_and_get_by_id() {
         .await
         .unwrap();
     assert_eq!(one.status(), 200);
-    let missing = common::client()
+    let missing = client()
         .get(format!(
             "{}/call/00000000-0000-4000-8000-000000000000",
             h.vapi_url
@@ -804,8 +791,8 @@ async fn get_call_lists_the_assistants_calls_since_a_moment_and_get_by_id() {
 #[tokio::test]
 async fn a_hung_answer_still_creates_the_call_and_a_dropped_report_never_arrives() {
     let server = webhook().await;
-    let h = common::start(config(&server)).await;
-    let resp = common::control(
+    let h = start(config(&server)).await;
+    let resp = control(
         &h.vapi_url,
         json!({"vapi": {"hang_next": 1, "hang_ms": 1500, "drop_reports": true}}),
     )
@@ -835,7 +822,7 @@ async fn a_hung_answer_still_creates_the_call_and_a_dropped_report_never_arrives
         !kinds.iter().any(|k| k == "end-of-call-report"),
         "{kinds:?}"
     );
-    let listed: Value = common::client()
+    let listed: Value = client()
         .get(format!("{}/call?assistantId=asst-test", h.vapi_url))
         .bearer_auth(KEY)
         .send()
@@ -872,11 +859,7 @@ impl Respond for TransferWebhook {
 
 async fn transfer_webhook(answer: Value) -> MockServer {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/vapi/webhook"))
-        .respond_with(TransferWebhook { answer })
-        .mount(&server)
-        .await;
+    mount(&server, "POST", "/vapi/webhook", TransferWebhook { answer }).await;
     server
 }
 
@@ -887,7 +870,7 @@ async fn the_transfer_scenario_asks_where_to_and_dials_the_destination_it_is_giv
     let server = transfer_webhook(json!({"destination": destination})).await;
     let mut c = config(&server);
     c.vapi.scenario = sandbox::Scenario::Transfer;
-    let h = common::start(c).await;
+    let h = start(c).await;
     assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
     let reqs = received(&server, 7).await;
     assert_eq!(
@@ -920,7 +903,7 @@ async fn a_transfer_answered_with_a_message_only_transfers_nobody() {
     .await;
     let mut c = config(&server);
     c.vapi.scenario = sandbox::Scenario::Transfer;
-    let h = common::start(c).await;
+    let h = start(c).await;
     assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
     let reqs = received(&server, 6).await;
     assert_eq!(

@@ -1,0 +1,85 @@
+//! Loopback servers (wiremock) that answer like Salesforce, Vapi and Twilio: mount a route, read
+//! back what a route received.
+
+use std::collections::HashMap;
+
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+use crate::fixture;
+
+/// Answers `verb path` on `server` with `answer`, for as long as the server lives.
+pub async fn mount(server: &MockServer, verb: &str, route: &str, answer: ResponseTemplate) {
+    Mock::given(method(verb))
+        .and(path(route))
+        .respond_with(answer)
+        .mount(server)
+        .await;
+}
+
+/// Answers `verb path` on `server` with `answer` for the first `n` requests only (later ones fall
+/// through to the next matching mock).
+pub async fn mount_times(
+    server: &MockServer,
+    verb: &str,
+    route: &str,
+    answer: ResponseTemplate,
+    n: u64,
+) {
+    Mock::given(method(verb))
+        .and(path(route))
+        .respond_with(answer)
+        .up_to_n_times(n)
+        .mount(server)
+        .await;
+}
+
+/// `status` with the JSON fixture at `fixture_path` as its body (a vendor's recorded error).
+pub fn fixture_answer(status: u16, fixture_path: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_raw(fixture(fixture_path), "application/json")
+}
+
+/// `status` with `body` as JSON.
+pub fn json_answer(status: u16, body: serde_json::Value) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(body)
+}
+
+/// Vapi's error body for `status` (`{"message", "statusCode"}`, as its API answers errors).
+pub fn json_error(status: u16, message: &str) -> ResponseTemplate {
+    json_answer(
+        status,
+        serde_json::json!({"message": message, "statusCode": status}),
+    )
+}
+
+/// Requests a wiremock server received on `path`.
+pub async fn received_on(server: &MockServer, path: &str) -> Vec<Request> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.url.path() == path)
+        .collect()
+}
+
+/// Requests other than `GET` a wiremock server received on `path` (the writes).
+pub async fn posts_to(server: &MockServer, path: &str) -> Vec<Request> {
+    received_on(server, path)
+        .await
+        .into_iter()
+        .filter(|r| r.method.as_str() != "GET")
+        .collect()
+}
+
+/// The JSON body of a received request.
+pub fn json_of(req: &Request) -> serde_json::Value {
+    serde_json::from_slice(&req.body).expect("a JSON request body")
+}
+
+/// The form fields of a request body.
+pub fn form_of(req: &Request) -> HashMap<String, String> {
+    url::form_urlencoded::parse(&req.body)
+        .into_owned()
+        .collect()
+}
