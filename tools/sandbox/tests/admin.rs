@@ -9,32 +9,12 @@ use serde_json::{json, Value};
 const VAPI_KEY: &str = "sandbox-vapi-key";
 const SID: &str = "AC0123456789abcdef0123456789abcdef";
 
-async fn sf_token(sf: &str) -> String {
-    let t: Value = client()
-        .post(format!("{sf}/services/oauth2/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "sandbox-client-id"),
-            ("client_secret", "sandbox-client-secret"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    t["access_token"].as_str().unwrap().to_owned()
-}
-
 async fn describe(sf: &str, token: &str, object: &str) -> (u16, Value) {
-    let resp = client()
-        .get(format!(
-            "{sf}/services/data/v62.0/sobjects/{object}/describe"
-        ))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let resp = get_authed(
+        &format!("{sf}/services/data/v62.0/sobjects/{object}/describe"),
+        token,
+    )
+    .await;
     (resp.status().as_u16(), resp.json().await.unwrap())
 }
 
@@ -102,7 +82,7 @@ async fn vapi(
     if let Some(b) = body {
         req = req.json(&b);
     }
-    let resp = req.send().await.unwrap();
+    let resp = req.send_ok().await;
     (
         resp.status().as_u16(),
         resp.json().await.unwrap_or(Value::Null),
@@ -174,9 +154,8 @@ async fn twilio_account_fetch_checks_the_credentials() {
     let ok = client()
         .get(&url)
         .basic_auth(SID, Some("sandbox-twilio-token"))
-        .send()
-        .await
-        .unwrap();
+        .send_ok()
+        .await;
     assert_eq!(ok.status(), 200);
     let body: Value = ok.json().await.unwrap();
     assert_eq!(
@@ -186,9 +165,8 @@ async fn twilio_account_fetch_checks_the_credentials() {
     let bad = client()
         .get(&url)
         .basic_auth(SID, Some("wrong"))
-        .send()
-        .await
-        .unwrap();
+        .send_ok()
+        .await;
     assert_eq!(bad.status(), 401);
     let body: Value = bad.json().await.unwrap();
     assert_eq!(body["code"], 20003);

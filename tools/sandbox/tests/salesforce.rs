@@ -10,22 +10,13 @@ const BAD_PHONE: &str = "0035e00000BadPhAAJ";
 const CASE: &str = "5005e00000AbCdEAAV";
 
 async fn token(sf: &str) -> Value {
-    let resp = client()
-        .post(format!("{sf}/services/oauth2/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "sandbox-client-id"),
-            ("client_secret", "sandbox-client-secret"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = sf_token_answer(sf).await;
     assert_eq!(resp.status(), 200);
     resp.json().await.unwrap()
 }
 
 async fn get(url: String, token: &str) -> (u16, Option<String>, Value) {
-    let resp = client().get(url).bearer_auth(token).send().await.unwrap();
+    let resp = get_authed(&url, token).await;
     let status = resp.status().as_u16();
     let limit = resp
         .headers()
@@ -69,12 +60,8 @@ async fn token_response_has_real_shape_no_expires_in_and_string_issued_at() {
             ("client_secret", "sandbox-client-secret"),
             ("refresh_token", "5Aep861-test"),
         ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert!(
         r["issued_at"].is_string() && r.get("expires_in").is_none(),
         "{r}"
@@ -88,12 +75,8 @@ async fn token_response_has_real_shape_no_expires_in_and_string_issued_at() {
             ("client_id", "sandbox-client-id"),
             ("client_secret", "sandbox-client-secret"),
         ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(i["active"], true);
     assert_eq!(i["exp"].as_i64().unwrap(), issued / 1000 + 7200);
 }
@@ -109,9 +92,8 @@ async fn token_errors_bad_client_and_invalid_grant_switch() {
             ("client_id", "sandbox-client-id"),
             ("client_secret", "wrong"),
         ])
-        .send()
-        .await
-        .unwrap();
+        .send_ok()
+        .await;
     assert_eq!(resp.status(), 401);
     assert_eq!(
         resp.json::<Value>().await.unwrap(),
@@ -132,9 +114,8 @@ async fn token_errors_bad_client_and_invalid_grant_switch() {
     let resp = client()
         .post(format!("{sf}/services/oauth2/token"))
         .form(&form)
-        .send()
-        .await
-        .unwrap();
+        .send_ok()
+        .await;
     assert_eq!(resp.status(), 400);
     assert_eq!(
         resp.json::<Value>().await.unwrap(),
@@ -144,9 +125,8 @@ async fn token_errors_bad_client_and_invalid_grant_switch() {
     let resp = client()
         .post(format!("{sf}/services/oauth2/token"))
         .form(&form)
-        .send()
-        .await
-        .unwrap();
+        .send_ok()
+        .await;
     assert_eq!(resp.status(), 200);
 }
 
@@ -162,10 +142,8 @@ const CONTACT_SOQL_FIELDS: &str = "Id, Name, Phone, MobilePhone, Email, DoNotCal
 
 #[tokio::test]
 async fn contact_query_answers_the_record_with_nested_account_or_no_record() {
-    let h = start_default().await;
-    let sf = &h.salesforce_url;
-    let t = token(sf).await;
-    let tok = t["access_token"].as_str().unwrap();
+    let s = sf_session().await;
+    let (sf, tok) = (&s.url, s.token.as_str());
     let (status, limit, body) = query(
         sf,
         tok,
@@ -230,10 +208,8 @@ async fn contact_query_answers_the_record_with_nested_account_or_no_record() {
 
 #[tokio::test]
 async fn bad_queries_and_relationship_fields_in_sobject_reads_are_400() {
-    let h = start_default().await;
-    let sf = &h.salesforce_url;
-    let t = token(sf).await;
-    let tok = t["access_token"].as_str().unwrap();
+    let s = sf_session().await;
+    let (sf, tok) = (&s.url, s.token.as_str());
     for q in [
         format!("SELECT Id FROM Contact WHERE Id = {ADA}"),
         format!("SELECT Id FROM Contact WHERE Id = '{ADA}' OR Id != ''"),
@@ -281,10 +257,8 @@ async fn bad_queries_and_relationship_fields_in_sobject_reads_are_400() {
 
 #[tokio::test]
 async fn contact_reads_200_and_404_for_unknown() {
-    let h = start_default().await;
-    let sf = &h.salesforce_url;
-    let t = token(sf).await;
-    let tok = t["access_token"].as_str().unwrap();
+    let s = sf_session().await;
+    let (sf, tok) = (&s.url, s.token.as_str());
     let (_, _, dnc) = get(
         format!("{sf}/services/data/v62.0/sobjects/Contact/{DNC}"),
         tok,
@@ -323,10 +297,8 @@ async fn contact_reads_200_and_404_for_unknown() {
 
 #[tokio::test]
 async fn task_create_is_unique_by_external_id_and_update_refuses_create_only_fields() {
-    let h = start_default().await;
-    let sf = &h.salesforce_url;
-    let t = token(sf).await;
-    let tok = t["access_token"].as_str().unwrap();
+    let s = sf_session().await;
+    let (sf, tok) = (&s.url, s.token.as_str());
     let call = "d00dfeed-1111-4222-8333-444455556666";
     let create = |body: Value| {
         client()
@@ -390,10 +362,8 @@ async fn task_create_is_unique_by_external_id_and_update_refuses_create_only_fie
 
 #[tokio::test]
 async fn case_comment_body_is_limited_in_bytes() {
-    let h = start_default().await;
-    let sf = &h.salesforce_url;
-    let t = token(sf).await;
-    let tok = t["access_token"].as_str().unwrap();
+    let s = sf_session().await;
+    let (sf, tok) = (&s.url, s.token.as_str());
     let post = |body: String| {
         client()
             .post(format!("{sf}/services/data/v62.0/sobjects/CaseComment"))
@@ -424,7 +394,7 @@ async fn rest_requires_the_issued_bearer_and_honours_failure_switches() {
     let session_expired =
         json!([{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]);
 
-    let resp = client().get(&url).send().await.unwrap();
+    let resp = client().get(&url).send_ok().await;
     assert_eq!(resp.status(), 401);
     assert_eq!(resp.json::<Value>().await.unwrap(), session_expired);
     let (status, _, body) = get(url.clone(), "00Dmade!up").await;
@@ -487,10 +457,8 @@ async fn rest_requires_the_issued_bearer_and_honours_failure_switches() {
 
 #[tokio::test]
 async fn task_upsert_creates_once_then_updates_and_case_comment_is_created() {
-    let h = start_default().await;
-    let sf = &h.salesforce_url;
-    let t = token(sf).await;
-    let tok = t["access_token"].as_str().unwrap();
+    let s = sf_session().await;
+    let (sf, tok) = (&s.url, s.token.as_str());
     let url = format!("{sf}/services/data/v62.0/sobjects/Task/Vapi_Call_Id__c/c0ffee00-1111-4222-8333-444455556666");
     let patch = |body: Value| client().patch(&url).bearer_auth(tok).json(&body).send();
     let first = patch(json!({"Subject":"Call","WhoId":ADA,"Description":"t1"}))
@@ -528,18 +496,16 @@ async fn task_upsert_creates_once_then_updates_and_case_comment_is_created() {
         .patch(format!("{sf}/services/data/v62.0/sobjects/Task/Other__c/x"))
         .bearer_auth(tok)
         .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+        .send_ok()
+        .await;
     assert_eq!(wrong_field.status(), 404);
 
     let cc = client()
         .post(format!("{sf}/services/data/v62.0/sobjects/CaseComment"))
         .bearer_auth(tok)
         .json(&json!({"ParentId": CASE, "CommentBody": "Called the customer"}))
-        .send()
-        .await
-        .unwrap();
+        .send_ok()
+        .await;
     assert_eq!(cc.status(), 201);
     let cc: Value = cc.json().await.unwrap();
     assert_eq!(cc["success"], true);
@@ -603,9 +569,8 @@ async fn patch(url: String, token: &str, body: &str) -> (u16, String) {
         .bearer_auth(token)
         .header("content-type", "application/json")
         .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
+        .send_ok()
+        .await;
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
 
@@ -681,10 +646,8 @@ async fn record_updates_answer_204_or_refuse_the_whole_update_naming_what_is_wro
 #[tokio::test]
 async fn files_are_content_versions_linked_once_per_record_and_users_have_phones() {
     use base64::Engine;
-    let h = start_default().await;
-    let sf = &h.salesforce_url;
-    let t = token(sf).await;
-    let tok = t["access_token"].as_str().unwrap();
+    let s = sf_session().await;
+    let (sf, tok) = (&s.url, s.token.as_str());
     let post = |object: &str, body: Value| {
         client()
             .post(format!("{sf}/services/data/v62.0/sobjects/{object}"))
@@ -761,12 +724,8 @@ async fn files_are_content_versions_linked_once_per_record_and_users_have_phones
     // The control API shows the whole text and its one link.
     let files: Value = client()
         .get(format!("{sf}/_sandbox/salesforce/files"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(files["files"][0]["text"], text);
     assert_eq!(files["files"][0]["links"].as_array().unwrap().len(), 1);
 

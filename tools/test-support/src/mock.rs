@@ -3,13 +3,16 @@
 
 use std::collections::HashMap;
 
+use std::time::Duration;
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::fixture;
 
-/// Answers `verb path` on `server` with `answer`, for as long as the server lives.
-pub async fn mount(server: &MockServer, verb: &str, route: &str, answer: ResponseTemplate) {
+/// Answers `verb path` on `server` with `answer` (a `ResponseTemplate` or any `Respond`), for as
+/// long as the server lives.
+pub async fn mount(server: &MockServer, verb: &str, route: &str, answer: impl Respond + 'static) {
     Mock::given(method(verb))
         .and(path(route))
         .respond_with(answer)
@@ -23,7 +26,7 @@ pub async fn mount_times(
     server: &MockServer,
     verb: &str,
     route: &str,
-    answer: ResponseTemplate,
+    answer: impl Respond + 'static,
     n: u64,
 ) {
     Mock::given(method(verb))
@@ -82,4 +85,23 @@ pub fn form_of(req: &Request) -> HashMap<String, String> {
     url::form_urlencoded::parse(&req.body)
         .into_owned()
         .collect()
+}
+
+/// Waits until `server` got `n` requests (panics after 10 s), then a little longer to catch
+/// extras; every request it got.
+pub async fn wait_for_requests(server: &MockServer, n: usize) -> Vec<Request> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = server.received_requests().await.unwrap_or_default();
+        if got.len() >= n {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            return server.received_requests().await.unwrap_or_default();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {n} messages arrived",
+            got.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

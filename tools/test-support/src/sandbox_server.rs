@@ -91,3 +91,60 @@ pub async fn get_bearer(url: &str, token: &str) -> (u16, Value) {
         resp.json().await.expect("a JSON answer"),
     )
 }
+
+/// `GET url` with `Authorization: Bearer key` (e.g. the fake Vapi's private key).
+pub async fn get_authed(url: &str, key: &str) -> reqwest::Response {
+    client()
+        .get(url)
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("GET")
+}
+
+/// `GET url` with `Authorization: Bearer key`: its JSON body.
+pub async fn get_authed_json(url: &str, key: &str) -> Value {
+    get_authed(url, key)
+        .await
+        .json()
+        .await
+        .expect("a JSON answer")
+}
+
+/// The sandbox started as `sfvapi-sandbox` starts it, and an access token of its Salesforce.
+pub struct SfSession {
+    pub sandbox: ::sandbox::Handles,
+    /// The fake Salesforce's base URL (its instance URL).
+    pub url: String,
+    pub token: String,
+}
+
+/// Starts the sandbox and signs in to its Salesforce (client credentials flow).
+pub async fn sf_session() -> SfSession {
+    let sandbox = start_default().await;
+    let url = sandbox.salesforce_url.clone();
+    let token = sf_token(&url).await;
+    SfSession {
+        sandbox,
+        url,
+        token,
+    }
+}
+
+/// Sending a request to the sandbox in one step: transport errors and bodies that are not JSON
+/// panic (the test's set-up broke, not the behaviour under test).
+pub trait SendJson {
+    /// Sends the request; its response, whatever the status.
+    fn send_ok(self) -> impl std::future::Future<Output = reqwest::Response>;
+    /// Sends the request; its JSON body, whatever the status.
+    fn send_json(self) -> impl std::future::Future<Output = Value>;
+}
+
+impl SendJson for reqwest::RequestBuilder {
+    async fn send_ok(self) -> reqwest::Response {
+        self.send().await.expect("the request is sent")
+    }
+    async fn send_json(self) -> Value {
+        self.send_ok().await.json().await.expect("a JSON answer")
+    }
+}
