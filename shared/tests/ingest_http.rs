@@ -96,14 +96,7 @@ async fn duplicate_storm_stores_one_item_and_answers_one_202() {
         49,
         "{statuses:?}"
     );
-    let scan = t
-        .store
-        .client()
-        .scan()
-        .table_name(t.store.table())
-        .send()
-        .await
-        .unwrap();
+    let scan = scan_table(&t.store).await;
     assert_eq!(scan.count(), 1);
 }
 
@@ -199,14 +192,7 @@ async fn contract_rows() {
     assert_eq!(answer(resp).status, 405);
 
     // Nothing above was stored.
-    let scan = t
-        .store
-        .client()
-        .scan()
-        .table_name(t.store.table())
-        .send()
-        .await
-        .unwrap();
+    let scan = scan_table(&t.store).await;
     assert_eq!(scan.count(), 0);
 }
 
@@ -418,14 +404,7 @@ async fn outbound_message_stores_each_notification_then_acks() {
         assert_eq!(payload["source"], "outbound-message");
     }
     // Second round: two conditional writes that found the items (duplicates), nothing else.
-    let scan = t
-        .store
-        .client()
-        .scan()
-        .table_name(t.store.table())
-        .send()
-        .await
-        .unwrap();
+    let scan = scan_table(&t.store).await;
     assert_eq!(scan.count(), 2);
 }
 
@@ -463,14 +442,7 @@ async fn outbound_message_rejections() {
     );
     assert_eq!(a.status, 400);
     assert!(a.body.contains("invalid_payload"));
-    let scan = t
-        .store
-        .client()
-        .scan()
-        .table_name(t.store.table())
-        .send()
-        .await
-        .unwrap();
+    let scan = scan_table(&t.store).await;
     assert_eq!(scan.count(), 0);
 }
 
@@ -575,14 +547,7 @@ async fn outbound_message_with_bad_notifications_stores_all_and_acks() {
     }
     assert_eq!(pending, 97);
     // The replay added nothing: every write found its item.
-    let scan = t
-        .store
-        .client()
-        .scan()
-        .table_name(t.store.table())
-        .send()
-        .await
-        .unwrap();
+    let scan = scan_table(&t.store).await;
     assert_eq!(scan.count(), 100);
 }
 
@@ -590,15 +555,8 @@ async fn outbound_message_with_bad_notifications_stores_all_and_acks() {
 /// an event no rule matches kept as SKIPPED (not lost, not an error the sender retries).
 #[tokio::test]
 async fn the_routing_document_maps_http_events_and_keeps_unmatched_ones_as_skipped() {
-    let dir = std::env::temp_dir().join(unique("ingest-routing"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let doc = dir.join("routing.yaml");
-    std::fs::write(
-        &doc,
-        "version: 1\nrules:\n  - id: flow-callout\n    when:\n      route: events\n      fields: {Kind__c: [Escalation, Payment]}\n    eventId: Request_Id__c\n    contact: [Contact__c, Account_Contact__c]\n    case: Case__c\n    reason: Why__c\n",
-    )
-    .unwrap();
-    let t = ingest(&[("ROUTING_FILE", &doc.to_string_lossy())]).await;
+    let doc = routing_file("version: 1\nrules:\n  - id: flow-callout\n    when:\n      route: events\n      fields: {Kind__c: [Escalation, Payment]}\n    eventId: Request_Id__c\n    contact: [Contact__c, Account_Contact__c]\n    case: Case__c\n    reason: Why__c\n");
+    let t = ingest(&[("ROUTING_FILE", &doc)]).await;
     let body = serde_json::json!({
         "Request_Id__c": "req-42", "Kind__c": "Payment",
         "Account_Contact__c": "0035e00000XyZ12AAF", "Case__c": "5005e00000AbCdEAAV",

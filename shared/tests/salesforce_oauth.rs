@@ -24,7 +24,7 @@ fn client(cfg: sfvapi::config::SalesforceConfig) -> OAuthClient {
 
 async fn token_server(answer: serde_json::Value) -> MockServer {
     let server = MockServer::start().await;
-    mount(&server, "POST", TOKEN_PATH, json_answer(200, answer)).await;
+    sf_token_answers(&server, json_answer(200, answer)).await;
     server
 }
 
@@ -257,10 +257,8 @@ async fn introspection_exp_sets_the_expiry() {
 #[tokio::test]
 async fn token_errors_are_typed_terminal_or_retryable() {
     let server = MockServer::start().await;
-    mount(
+    sf_token_answers(
         &server,
-        "POST",
-        TOKEN_PATH,
         fixture_answer(400, "salesforce/token-invalid-grant.json"),
     )
     .await;
@@ -277,10 +275,8 @@ async fn token_errors_are_typed_terminal_or_retryable() {
     assert!(!err.to_string().contains(SF_REFRESH_TOKEN));
 
     let server = MockServer::start().await;
-    mount(
+    sf_token_answers(
         &server,
-        "POST",
-        TOKEN_PATH,
         ResponseTemplate::new(503).set_body_string("<html>maintenance</html>"),
     )
     .await;
@@ -291,10 +287,8 @@ async fn token_errors_are_typed_terminal_or_retryable() {
     assert!(err.is_retryable(), "{err:?}");
 
     let server = MockServer::start().await;
-    mount(
+    sf_token_answers(
         &server,
-        "POST",
-        TOKEN_PATH,
         ResponseTemplate::new(200)
             .set_body_json(fixture_token())
             .set_delay(std::time::Duration::from_secs(3)),

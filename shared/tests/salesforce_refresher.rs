@@ -58,16 +58,7 @@ fn http_event(path_: &str, query: &str, headers: &[(&str, &str)]) -> Value {
 #[tokio::test]
 async fn schedule_refreshes_only_when_less_than_the_margin_is_left() {
     let server = MockServer::start().await;
-    mount(
-        &server,
-        "POST",
-        TOKEN_PATH,
-        json_answer(
-            200,
-            sf_token_response("new-token", &server.uri(), sfvapi::now_millis()),
-        ),
-    )
-    .await;
+    mount_sf_token(&server, "new-token").await;
     let r = refresher(&server).await;
 
     // 30 minutes left, margin 15: nothing to do.
@@ -107,10 +98,8 @@ async fn schedule_refreshes_only_when_less_than_the_margin_is_left() {
 async fn schedule_with_invalid_grant_returns_the_terminal_error_and_emits_the_metric() {
     sfvapi::telemetry::capture_metrics();
     let server = MockServer::start().await;
-    mount(
+    sf_token_answers(
         &server,
-        "POST",
-        TOKEN_PATH,
         fixture_answer(400, "salesforce/token-invalid-grant.json"),
     )
     .await;
@@ -186,9 +175,12 @@ async fn start_connect(r: &Refresher) -> (String, String) {
 #[tokio::test]
 async fn connect_stores_the_refresh_token_once_and_a_replayed_state_gets_400() {
     let server = MockServer::start().await;
-    let mut answer = sf_token_response("first-access", &server.uri(), sfvapi::now_millis());
-    answer["refresh_token"] = "5Aep-connected-refresh-token".into();
-    mount(&server, "POST", TOKEN_PATH, json_answer(200, answer)).await;
+    let answer = sf_token_rotating(
+        "first-access",
+        &server.uri(),
+        "5Aep-connected-refresh-token",
+    );
+    sf_token_answers(&server, json_answer(200, answer)).await;
     let r = refresher(&server).await;
     let (state, challenge) = start_connect(&r).await;
     let item = r
@@ -240,9 +232,8 @@ async fn connect_stores_the_refresh_token_once_and_a_replayed_state_gets_400() {
 #[tokio::test]
 async fn state_mismatch_gets_400_and_stores_nothing() {
     let server = MockServer::start().await;
-    let mut answer = sf_token_response("x", &server.uri(), sfvapi::now_millis());
-    answer["refresh_token"] = "5Aep-should-never-be-stored".into();
-    mount(&server, "POST", TOKEN_PATH, json_answer(200, answer)).await;
+    let answer = sf_token_rotating("x", &server.uri(), "5Aep-should-never-be-stored");
+    sf_token_answers(&server, json_answer(200, answer)).await;
     let r = refresher(&server).await;
     let (state, _) = start_connect(&r).await;
     for query in [
@@ -301,9 +292,12 @@ async fn an_expired_state_gets_400() {
 #[tokio::test]
 async fn a_reconnect_replaces_the_cached_access_token_of_the_old_connection() {
     let server = MockServer::start().await;
-    let mut answer = sf_token_response("first-access-of-new", &server.uri(), sfvapi::now_millis());
-    answer["refresh_token"] = "5Aep-reconnected-refresh-token".into();
-    mount(&server, "POST", TOKEN_PATH, json_answer(200, answer)).await;
+    let answer = sf_token_rotating(
+        "first-access-of-new",
+        &server.uri(),
+        "5Aep-reconnected-refresh-token",
+    );
+    sf_token_answers(&server, json_answer(200, answer)).await;
     let r = refresher(&server).await;
     // The old connection's token, valid for another hour, is in the item and in memory.
     seed_live_token(&r.store, "old-connection-token", &server.uri(), 4).await;

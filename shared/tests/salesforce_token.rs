@@ -52,10 +52,8 @@ async fn salesforce(old: &str, new: &str) -> MockServer {
         )
         .mount(&server)
         .await;
-    mount(
+    sf_token_answers(
         &server,
-        "POST",
-        TOKEN_PATH,
         ResponseTemplate::new(200)
             .set_body_json(sf_token_response(new, &server.uri(), sfvapi::now_millis()))
             .set_delay(Duration::from_millis(150)),
@@ -183,10 +181,8 @@ async fn invalid_grant_is_terminal_and_not_retried_in_a_loop() {
         fixture_answer(401, "salesforce/session-expired.json"),
     )
     .await;
-    mount(
+    sf_token_answers(
         &server,
-        "POST",
-        TOKEN_PATH,
         fixture_answer(400, "salesforce/token-invalid-grant.json"),
     )
     .await;
@@ -236,16 +232,7 @@ async fn a_second_401_with_a_fresh_token_is_a_config_error_not_a_loop() {
         fixture_answer(401, "salesforce/session-expired.json"),
     )
     .await;
-    mount(
-        &server,
-        "POST",
-        TOKEN_PATH,
-        json_answer(
-            200,
-            sf_token_response("also-rejected", &server.uri(), sfvapi::now_millis()),
-        ),
-    )
-    .await;
+    mount_sf_token(&server, "also-rejected").await;
     let arn = create_secret(&sf_secret_json()).await;
     seed_live_token(&store, "dead-token", &server.uri(), 1).await;
     let conn = connection(&store, &server, &arn).await;
@@ -263,9 +250,8 @@ async fn a_second_401_with_a_fresh_token_is_a_config_error_not_a_loop() {
 async fn a_rotated_refresh_token_is_stored_back_in_secrets_manager() {
     let (store, _) = fresh_store().await;
     let server = MockServer::start().await;
-    let mut answer = sf_token_response("live-token", &server.uri(), sfvapi::now_millis());
-    answer["refresh_token"] = "5Aep-rotated-refresh-token-2".into();
-    mount(&server, "POST", TOKEN_PATH, json_answer(200, answer)).await;
+    let answer = sf_token_rotating("live-token", &server.uri(), "5Aep-rotated-refresh-token-2");
+    sf_token_answers(&server, json_answer(200, answer)).await;
     mount(
         &server,
         "GET",
@@ -290,16 +276,7 @@ async fn rotating_salesforce(rotated: &str) -> MockServer {
     let mut first = sf_token_response("token-after-rotation", &server.uri(), sfvapi::now_millis());
     first["refresh_token"] = rotated.into();
     mount_times(&server, "POST", TOKEN_PATH, json_answer(200, first), 1).await;
-    mount(
-        &server,
-        "POST",
-        TOKEN_PATH,
-        json_answer(
-            200,
-            sf_token_response("token-of-cold-start", &server.uri(), sfvapi::now_millis()),
-        ),
-    )
-    .await;
+    mount_sf_token(&server, "token-of-cold-start").await;
     server
 }
 

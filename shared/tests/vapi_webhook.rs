@@ -10,15 +10,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
 use serde_json::{json, Value};
 use sfvapi::calls::{record_call, CallSnapshot, CaseSnapshot, CustomerSnapshot, NewCall};
-use sfvapi::config::Env;
 use sfvapi::ids::{SalesforceEventId, SalesforceId, VapiCallId};
-use sfvapi::secrets::SecretsCache;
 use sfvapi::signature::{hmac_parts, Algorithm};
 use sfvapi::store::{attr, RequestCounter, Store};
-use sfvapi::vapi::config::VapiWebhookConfig;
 use sfvapi::vapi::tools::{BoxFuture, LiveLookup, LiveLookupError, LiveLookupRequest};
 use sfvapi::vapi::webhook::VapiWebhookApp;
-use sfvapi_test_support::{answer, fixture, request, Answer};
+use sfvapi_test_support::*;
 
 const SECRET: &str = "vapi-test-secret-do-not-use-0123456789";
 const ROTATED: &str = "vapi-rotated-secret-do-not-use-0123456789";
@@ -34,59 +31,24 @@ struct Vapi {
     secret_arn: String,
 }
 
-fn config(table: &str, arn: &str, extra: &[(&str, &str)]) -> VapiWebhookConfig {
-    let mut map: HashMap<String, String> = HashMap::from([
-        ("TABLE_NAME".into(), table.into()),
-        ("VAPI_SERVER_SECRET_ARN".into(), arn.into()),
-    ]);
-    for (k, v) in extra {
-        map.insert((*k).into(), (*v).into());
-    }
-    VapiWebhookConfig::from_env(&Env::new(move |k| map.get(k).cloned())).expect("test config")
-}
-
-async fn secrets() -> SecretsCache {
-    SecretsCache::new(
-        sfvapi::config::secrets_client(&sfvapi_test_support::sdk().await),
-        Duration::from_secs(300),
-    )
-    .with_min_forced_interval(Duration::ZERO)
-}
-
 const CONTEXT_KEY: &str = "vapi-context-key-do-not-use-0123456789";
 
 /// `body` carrying the call context the worker puts on a call: the ids and their signature
 /// (`sfvapi::vapi::context`), signed with `key`.
 fn with_context(body: &[u8], key: &str, contact: &str) -> Vec<u8> {
     let mut v: Value = serde_json::from_slice(body).unwrap();
-    let event = SalesforceEventId::parse("e", EVENT_ID).unwrap();
-    let contact_id = SalesforceId::parse("c", contact).unwrap();
-    let case = SalesforceId::parse("c", CASE_ID).unwrap();
-    let sig = sfvapi::vapi::context::sign(
-        &sfvapi::secrets::SecretString::new(key),
-        &event,
-        &contact_id,
-        Some(&case),
-    )
-    .unwrap();
-    v["message"]["call"]["assistantOverrides"]["metadata"] = json!({
-        "sfvapiEventId": EVENT_ID, "contactId": contact, "caseId": CASE_ID, "sfvapiContextSig": sig
-    });
+    sign_call_context(&mut v, key, EVENT_ID, contact, CASE_ID);
     v.to_string().into_bytes()
 }
 
 /// A webhook app on a fresh table and secret, as a cold start builds it.
 async fn vapi(extra: &[(&str, &str)]) -> Vapi {
-    let (store, counter) = sfvapi_test_support::fresh_store().await;
-    let secret_arn = sfvapi_test_support::create_secret(&json!({
+    let (store, counter) = fresh_store().await;
+    let secret_arn = create_secret(&json!({
         "server_secrets": [SECRET], "context_key": CONTEXT_KEY
     }))
     .await;
-    let app = VapiWebhookApp::new(
-        config(store.table(), &secret_arn, extra),
-        store.clone(),
-        secrets().await,
-    );
+    let app = vapi_webhook_app(&store, &secret_arn, extra).await;
     Vapi {
         app,
         store,
@@ -95,28 +57,9 @@ async fn vapi(extra: &[(&str, &str)]) -> Vapi {
     }
 }
 
-fn hmac_headers(secret: &str, body: &[u8], ts: i64) -> Vec<(String, String)> {
-    let ts = ts.to_string();
-    let mac = hmac_parts(
-        Algorithm::Sha256,
-        secret.as_bytes(),
-        &[ts.as_bytes(), b".", body],
-    );
-    vec![
-        ("x-timestamp".into(), ts),
-        ("x-signature".into(), hex::encode(mac)),
-    ]
-}
-
-fn req_with(headers: &[(String, String)], body: &[u8]) -> lambda_http::Request {
-    let mut h: Vec<(&str, &str)> = vec![("content-type", "application/json")];
-    h.extend(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    request("POST", "/vapi/webhook", &h, body, false)
-}
-
 /// A request signed the default way (HMAC-SHA256 over `"{ts}.{body}"`, hex, now).
 fn signed(body: &[u8]) -> lambda_http::Request {
-    req_with(&hmac_headers(SECRET, body, sfvapi::now_secs()), body)
+    vapi_webhook_request(&vapi_hmac_headers(SECRET, body, sfvapi::now_secs()), body)
 }
 
 async fn send(app: &VapiWebhookApp, body: &[u8]) -> Answer {
@@ -178,17 +121,17 @@ async fn hmac_mode_accepts_signed_and_rejects_tampered_wrong_stale_missing() {
     let now = sfvapi::now_secs();
     assert_eq!(send(&v.app, &body).await.status, 200);
     // Milliseconds timestamps are accepted too (Vapi documents no unit).
-    let ok_ms = req_with(&hmac_headers(SECRET, &body, now * 1000), &body);
+    let ok_ms = vapi_webhook_request(&vapi_hmac_headers(SECRET, &body, now * 1000), &body);
     assert_eq!(answer(v.app.handle(ok_ms).await).status, 200);
 
     let mut tampered = body.clone();
     tampered.extend_from_slice(b" ");
     let cases = [
-        req_with(&hmac_headers(SECRET, &body, now), &tampered),
-        req_with(&hmac_headers("wrong-secret", &body, now), &body),
-        req_with(&hmac_headers(SECRET, &body, now - 301), &body),
-        req_with(&hmac_headers(SECRET, &body, now)[..1], &body),
-        req_with(&[], &body),
+        vapi_webhook_request(&vapi_hmac_headers(SECRET, &body, now), &tampered),
+        vapi_webhook_request(&vapi_hmac_headers("wrong-secret", &body, now), &body),
+        vapi_webhook_request(&vapi_hmac_headers(SECRET, &body, now - 301), &body),
+        vapi_webhook_request(&vapi_hmac_headers(SECRET, &body, now)[..1], &body),
+        vapi_webhook_request(&[], &body),
     ];
     for (i, req) in cases.into_iter().enumerate() {
         let a = answer(v.app.handle(req).await);
@@ -221,7 +164,12 @@ async fn hmac_options_algorithm_prefix_encoding_headers_payload() {
     };
     let h = |sig: String| vec![("x-vapi-signature-512".to_owned(), sig)];
     assert_eq!(
-        answer(v.app.handle(req_with(&h(sign(SECRET, &body)), &body)).await).status,
+        answer(
+            v.app
+                .handle(vapi_webhook_request(&h(sign(SECRET, &body)), &body))
+                .await
+        )
+        .status,
         200
     );
     let mut tampered = body.clone();
@@ -229,7 +177,7 @@ async fn hmac_options_algorithm_prefix_encoding_headers_payload() {
     assert_eq!(
         answer(
             v.app
-                .handle(req_with(&h(sign(SECRET, &body)), &tampered))
+                .handle(vapi_webhook_request(&h(sign(SECRET, &body)), &tampered))
                 .await
         )
         .status,
@@ -238,7 +186,7 @@ async fn hmac_options_algorithm_prefix_encoding_headers_payload() {
     assert_eq!(
         answer(
             v.app
-                .handle(req_with(&h(sign("wrong", &body)), &body))
+                .handle(vapi_webhook_request(&h(sign("wrong", &body)), &body))
                 .await
         )
         .status,
@@ -247,7 +195,12 @@ async fn hmac_options_algorithm_prefix_encoding_headers_payload() {
     // Without the configured prefix the signature is malformed.
     let no_prefix = sign(SECRET, &body).trim_start_matches("sha512=").to_owned();
     assert_eq!(
-        answer(v.app.handle(req_with(&h(no_prefix), &body)).await).status,
+        answer(
+            v.app
+                .handle(vapi_webhook_request(&h(no_prefix), &body))
+                .await
+        )
+        .status,
         401
     );
 }
@@ -272,7 +225,7 @@ async fn secret_bearer_and_legacy_modes() {
         h("x-vapi-signature", &legacy(SECRET, &body)),
     ] {
         assert_eq!(
-            status(answer(v.app.handle(req_with(&hs, &body)).await)),
+            status(answer(v.app.handle(vapi_webhook_request(&hs, &body)).await)),
             200,
             "{hs:?}"
         );
@@ -289,14 +242,18 @@ async fn secret_bearer_and_legacy_modes() {
         vec![],
     ] {
         assert_eq!(
-            status(answer(v.app.handle(req_with(&hs, &body)).await)),
+            status(answer(v.app.handle(vapi_webhook_request(&hs, &body)).await)),
             401,
             "{hs:?}"
         );
     }
     let legacy_sig = h("x-vapi-signature", &legacy(SECRET, &body));
     assert_eq!(
-        status(answer(v.app.handle(req_with(&legacy_sig, &tampered)).await)),
+        status(answer(
+            v.app
+                .handle(vapi_webhook_request(&legacy_sig, &tampered))
+                .await
+        )),
         401
     );
 }
@@ -310,7 +267,7 @@ async fn all_modes_together_and_a_rotated_secret_is_picked_up() {
     assert_eq!(
         answer(
             v.app
-                .handle(req_with(
+                .handle(vapi_webhook_request(
                     &h("authorization", &format!("Bearer {SECRET}")),
                     &body
                 ))
@@ -320,34 +277,26 @@ async fn all_modes_together_and_a_rotated_secret_is_picked_up() {
         200
     );
     // Rotate: the cached secret no longer matches, the handler re-reads it once and accepts.
-    sfvapi_test_support::put_secret(&v.secret_arn, &json!({"server_secrets": [ROTATED]})).await;
-    let req = req_with(&hmac_headers(ROTATED, &body, sfvapi::now_secs()), &body);
+    put_secret(&v.secret_arn, &json!({"server_secrets": [ROTATED]})).await;
+    let req = vapi_webhook_request(
+        &vapi_hmac_headers(ROTATED, &body, sfvapi::now_secs()),
+        &body,
+    );
     assert_eq!(answer(v.app.handle(req).await).status, 200);
     assert_eq!(send(&v.app, &body).await.status, 401, "old secret retired");
 }
 
 #[tokio::test]
 async fn unavailable_secret_or_table_is_503() {
-    let (store, _) = sfvapi_test_support::fresh_store().await;
-    let app = VapiWebhookApp::new(
-        config(
-            store.table(),
-            "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing",
-            &[],
-        ),
-        store.clone(),
-        secrets().await,
-    );
+    let (store, _) = fresh_store().await;
+    let missing_secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing";
+    let app = vapi_webhook_app(&store, missing_secret, &[]).await;
     let a = send(&app, &speech_update()).await;
     assert_eq!(a.status, 503, "{}", a.body);
 
-    let arn = sfvapi_test_support::create_secret(&json!({"server_secrets": [SECRET]})).await;
+    let arn = create_secret(&json!({"server_secrets": [SECRET]})).await;
     let missing_table = Store::new(store.client().clone(), "no-such-table");
-    let app = VapiWebhookApp::new(
-        config("no-such-table", &arn, &[]),
-        missing_table,
-        secrets().await,
-    );
+    let app = vapi_webhook_app(&missing_table, &arn, &[]).await;
     let a = send(&app, &fixture("vapi/end-of-call-report.json")).await;
     assert_eq!(a.status, 503, "{}", a.body);
     assert_eq!(a.json["error"], "unavailable");
@@ -395,7 +344,7 @@ async fn unknown_types_malformed_oversize_and_routes() {
     assert_eq!(a.status, 413);
 
     let body = speech_update();
-    let hs = hmac_headers(SECRET, &body, sfvapi::now_secs());
+    let hs = vapi_hmac_headers(SECRET, &body, sfvapi::now_secs());
     let h: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(
         answer(
@@ -1043,14 +992,7 @@ async fn a_forged_pending_status_never_puts_status_pending_on_call() {
     );
     assert_eq!(attr::opt_s(&call, "call_status"), Some("PENDING"));
     // No item anywhere carries status = PENDING (the stream filter's match).
-    let all = v
-        .store
-        .client()
-        .scan()
-        .table_name(v.store.table())
-        .send()
-        .await
-        .unwrap();
+    let all = scan_table(&v.store).await;
     let pending: Vec<_> = all
         .items()
         .iter()

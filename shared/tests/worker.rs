@@ -1200,14 +1200,6 @@ async fn enqueue_routed(
     format!("evt#sf#{event_id}")
 }
 
-fn routing_file(text: &str) -> String {
-    let dir = std::env::temp_dir().join(unique("worker-routing"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("routing.yaml");
-    std::fs::write(&path, text).unwrap();
-    path.to_string_lossy().into_owned()
-}
-
 #[tokio::test]
 async fn a_job_without_a_contact_calls_the_cases_contact_and_keeps_it_on_the_job() {
     let w = World::new(&[]).await;

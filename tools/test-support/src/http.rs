@@ -41,3 +41,12 @@ pub fn answer(resp: lambda_http::Response<lambda_http::Body>) -> Answer {
     let json = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
     Answer { status, body, json }
 }
+
+/// Writes `text` as `routing.yaml` in a fresh temporary folder; its path (for `ROUTING_FILE`).
+pub fn routing_file(text: &str) -> String {
+    let dir = std::env::temp_dir().join(crate::unique("sfvapi-routing"));
+    std::fs::create_dir_all(&dir).expect("create a temporary folder");
+    let path = dir.join("routing.yaml");
+    std::fs::write(&path, text).expect("write routing.yaml");
+    path.to_string_lossy().into_owned()
+}

@@ -61,3 +61,14 @@ pub async fn set_status(store: &Store, pk: &str, status: &str) {
     )
     .await;
 }
+
+/// Every item of the table (one `Scan` page: the tests' tables are small).
+pub async fn scan_table(store: &Store) -> aws_sdk_dynamodb::operation::scan::ScanOutput {
+    store
+        .client()
+        .scan()
+        .table_name(store.table())
+        .send()
+        .await
+        .expect("scan the table")
+}

@@ -177,3 +177,9 @@ pub async fn mount_sf_token(server: &wiremock::MockServer, access_token: &str) {
     )
     .await;
 }
+
+/// Salesforce's token endpoint on `server` answers every request with `answer` (e.g. a refusal:
+/// `fixture_answer(400, "salesforce/token-invalid-grant.json")`).
+pub async fn sf_token_answers(server: &wiremock::MockServer, answer: wiremock::ResponseTemplate) {
+    crate::mount(server, "POST", SF_TOKEN_PATH, answer).await;
+}
