@@ -438,16 +438,7 @@ async fn a_locked_row_is_retryable_and_other_create_errors_are_not_updates() {
 #[tokio::test]
 async fn case_comment_is_created_on_the_case() {
     let (server, conn) = setup(&[]).await;
-    mount(
-        &server,
-        "POST",
-        &format!("{DATA}/sobjects/CaseComment"),
-        json_answer(
-            201,
-            serde_json::json!({ "id": "00a5e00000AbCdEAAV", "success": true, "errors": [] }),
-        ),
-    )
-    .await;
+    mount_sf_create(&server, "CaseComment", "00a5e00000AbCdEAAV").await;
     let id_ = conn
         .rest
         .add_case_comment(&id(CASE_ID), "Customer will pay on Friday.")
@@ -465,16 +456,7 @@ async fn case_comment_is_created_on_the_case() {
 #[tokio::test]
 async fn case_comment_is_cut_at_4000_bytes_not_characters() {
     let (server, conn) = setup(&[]).await;
-    mount(
-        &server,
-        "POST",
-        &format!("{DATA}/sobjects/CaseComment"),
-        json_answer(
-            201,
-            serde_json::json!({ "id": "00a5e00000AbCdEAAV", "success": true, "errors": [] }),
-        ),
-    )
-    .await;
+    mount_sf_create(&server, "CaseComment", "00a5e00000AbCdEAAV").await;
     // 3,000 characters but 9,000 bytes: CommentBody holds 4,000 bytes
     // (https://help.salesforce.com/s/articleView?id=000382141&type=1).
     let note = "€".repeat(3_000);

@@ -7,7 +7,7 @@ use sfvapi::ids::E164Phone;
 use sfvapi::twilio::{
     Created, Sender, Sms, TwilioClient, TwilioCredentials, TwilioError, TwilioSecret, VoiceCall,
 };
-use sfvapi_test_support::fixture;
+use sfvapi_test_support::*;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -115,13 +115,12 @@ async fn a_messaging_service_replaces_from() {
 #[tokio::test]
 async fn an_invalid_number_is_terminal_with_twilios_message() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(400)
-                .set_body_raw(fixture("twilio/error-invalid-to.json"), "application/json"),
-        )
-        .mount(&server)
-        .await;
+    mount_any(
+        &server,
+        "POST",
+        fixture_answer(400, "twilio/error-invalid-to.json"),
+    )
+    .await;
     let e = client(&server, Duration::from_secs(5))
         .send_sms(&creds(), &sms())
         .await
@@ -141,18 +140,19 @@ async fn an_invalid_number_is_terminal_with_twilios_message() {
 #[tokio::test]
 async fn rate_limits_and_server_errors_are_retryable() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(429).set_body_raw(
-            fixture("twilio/error-rate-limited.json"),
-            "application/json",
-        ))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503).set_body_string("upstream unavailable"))
-        .mount(&server)
-        .await;
+    mount_any_times(
+        &server,
+        "POST",
+        fixture_answer(429, "twilio/error-rate-limited.json"),
+        1,
+    )
+    .await;
+    mount_any(
+        &server,
+        "POST",
+        ResponseTemplate::new(503).set_body_string("upstream unavailable"),
+    )
+    .await;
     let c = client(&server, Duration::from_secs(5));
     let e = c.send_sms(&creds(), &sms()).await.unwrap_err();
     assert_eq!(

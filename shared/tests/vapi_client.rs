@@ -7,7 +7,7 @@ use sfvapi::ids::{E164Phone, SalesforceEventId, SalesforceId};
 use sfvapi::secrets::SecretString;
 use sfvapi::vapi::client::{CreateCall, VapiClient, VapiError};
 use sfvapi::vapi::messages::CallStatus;
-use sfvapi_test_support::fixture;
+use sfvapi_test_support::*;
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -85,22 +85,24 @@ async fn created_call_is_parsed_and_the_request_is_exact() {
 #[tokio::test]
 async fn server_errors_and_rate_limits_are_retryable() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(500)
-                .set_body_json(json!({"message": "Internal server error", "statusCode": 500})),
-        )
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(429)
-                .insert_header("retry-after", "7")
-                .set_body_json(json!({"message": "Too Many Requests", "statusCode": 429})),
-        )
-        .mount(&server)
-        .await;
+    mount_any_times(
+        &server,
+        "POST",
+        json_answer(
+            500,
+            json!({"message": "Internal server error", "statusCode": 500}),
+        ),
+        1,
+    )
+    .await;
+    mount_any(
+        &server,
+        "POST",
+        ResponseTemplate::new(429)
+            .insert_header("retry-after", "7")
+            .set_body_json(json!({"message": "Too Many Requests", "statusCode": 429})),
+    )
+    .await;
     let c = client(&server, Duration::from_secs(5));
     let e = c
         .create_call(&SecretString::new(KEY), &call())
@@ -128,13 +130,12 @@ async fn server_errors_and_rate_limits_are_retryable() {
 #[tokio::test]
 async fn a_4xx_is_terminal_with_vapis_message() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(400).set_body_raw(
-            fixture("vapi/create-call-error-400.json"),
-            "application/json",
-        ))
-        .mount(&server)
-        .await;
+    mount_any(
+        &server,
+        "POST",
+        fixture_answer(400, "vapi/create-call-error-400.json"),
+    )
+    .await;
     let e = client(&server, Duration::from_secs(5))
         .create_call(&SecretString::new(KEY), &call())
         .await

@@ -64,10 +64,7 @@ async fn webhook_failing_once(status: u16) -> MockServer {
         .with_priority(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .respond_with(Webhook)
-        .mount(&server)
-        .await;
+    mount_any(&server, "POST", Webhook).await;
     server
 }
 
@@ -619,13 +616,15 @@ async fn the_concurrency_limit_blocks_with_a_201_and_frees_the_slot_before_ended
     c.vapi.message_delay = Duration::from_millis(150);
     let h = start(c).await;
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    Mock::given(method("POST"))
-        .respond_with(LiveAtEnded {
+    mount_any(
+        &server,
+        "POST",
+        LiveAtEnded {
             base: h.vapi_url.clone(),
             seen: seen.clone(),
-        })
-        .mount(&server)
-        .await;
+        },
+    )
+    .await;
 
     let (status, first) = create_call(&h.vapi_url, KEY, &call_body()).await;
     assert_eq!(status, 201);

@@ -9,6 +9,7 @@
 //! | --- | --- |
 //! | [`services`] | DynamoDB Local and moto as `scripts/services.sh` starts them: a fresh table ([`fresh_store`]), secrets ([`create_secret`], [`read_secret`], [`secrets_cache`]), Secrets Manager failing writes ([`secrets_cache_failing_puts`]) |
 //! | [`items`] | raw writes to an item as time or another writer would make them: [`age`] a job (its `next_at` / `lease_until` in the past), [`set_status`], any [`raw_update`] |
+//! | [`logs`] | the JSON log lines a handler writes ([`LogCapture`]) |
 //! | [`http`] | API Gateway v2 requests for the handlers ([`request`]) and their answers ([`answer`]); the fixtures in `shared/tests/fixtures` ([`fixture`], [`fixture_json`]) |
 //! | [`ingest`] | the Salesforce ingest app on a fresh table ([`ingest()`]) and requests signed as sfvapi's Salesforce package signs them ([`signed_event`]) |
 //! | [`vapi`] | server messages signed with Vapi's HMAC credential ([`vapi_signed_now`], [`vapi_hmac_headers`], [`vapi_webhook_request`]), the signed call context ([`sign_call_context`]), the webhook app ([`vapi_webhook_app`]) |
@@ -20,6 +21,7 @@
 pub mod http;
 pub mod ingest;
 pub mod items;
+pub mod logs;
 pub mod mock;
 pub mod salesforce;
 #[cfg(feature = "sandbox")]
@@ -31,6 +33,7 @@ pub mod world;
 pub use http::*;
 pub use ingest::*;
 pub use items::*;
+pub use logs::*;
 pub use mock::*;
 pub use salesforce::*;
 pub use services::*;

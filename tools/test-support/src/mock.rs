@@ -105,3 +105,40 @@ pub async fn wait_for_requests(server: &MockServer, n: usize) -> Vec<Request> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Answers every `verb` request on `server`, whatever its path, with `answer`.
+pub async fn mount_any(server: &MockServer, verb: &str, answer: impl Respond + 'static) {
+    Mock::given(method(verb))
+        .respond_with(answer)
+        .mount(server)
+        .await;
+}
+
+/// Answers the first `n` `verb` requests on `server`, whatever their path, with `answer`.
+pub async fn mount_any_times(
+    server: &MockServer,
+    verb: &str,
+    answer: impl Respond + 'static,
+    n: u64,
+) {
+    Mock::given(method(verb))
+        .respond_with(answer)
+        .up_to_n_times(n)
+        .mount(server)
+        .await;
+}
+
+/// Salesforce creates `object` records: `POST …/v62.0/sobjects/{object}` answers 201 with `id`,
+/// as the sObject Basic Information resource does.
+pub async fn mount_sf_create(server: &MockServer, object: &str, id: &str) {
+    mount(
+        server,
+        "POST",
+        &format!("/services/data/v62.0/sobjects/{object}"),
+        json_answer(
+            201,
+            serde_json::json!({"id": id, "success": true, "errors": []}),
+        ),
+    )
+    .await;
+}

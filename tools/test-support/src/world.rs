@@ -188,9 +188,7 @@ impl World {
 
     /// Salesforce creates `object` records (`POST …/sobjects/{object}` → 201 with `id`).
     pub async fn sf_creates(&self, object: &str, id: &str) {
-        let created = json!({"id": id, "success": true, "errors": []});
-        self.sf_answers("POST", &format!("{DATA}/sobjects/{object}"), 201, created)
-            .await;
+        crate::mount_sf_create(&self.sf, object, id).await;
     }
 
     /// The Contact query for `id` answers `body` as its one record.
