@@ -158,9 +158,9 @@ async fn missing_contact_is_terminal_and_limits_and_5xx_are_retryable() {
     server.reset().await;
     Mock::given(method("GET"))
         .and(ContactQuery(CONTACT_ID.into()))
-        .respond_with(ResponseTemplate::new(403).set_body_raw(
-            fixture("salesforce/request-limit-exceeded.json"),
-            "application/json",
+        .respond_with(fixture_answer(
+            403,
+            "salesforce/request-limit-exceeded.json",
         ))
         .up_to_n_times(1)
         .mount(&server)

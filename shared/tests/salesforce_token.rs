@@ -36,10 +36,7 @@ async fn salesforce(old: &str, new: &str) -> MockServer {
     Mock::given(method("GET"))
         .and(path(CONTACT_PATH))
         .and(header("authorization", format!("Bearer {old}").as_str()))
-        .respond_with(ResponseTemplate::new(401).set_body_raw(
-            fixture("salesforce/session-expired.json"),
-            "application/json",
-        ))
+        .respond_with(fixture_answer(401, "salesforce/session-expired.json"))
         .mount(&server)
         .await;
     Mock::given(method("GET"))

@@ -368,12 +368,10 @@ async fn salesforce_outage_is_retried_not_failed() {
     w.vapi_answers(201, None).await;
     Mock::given(method("GET"))
         .and(ContactQuery("0035e00000LimITAAZ".into()))
-        .respond_with(
-            ResponseTemplate::new(403).set_body_json(
-                serde_json::from_slice::<Value>(&fixture("salesforce/request-limit-exceeded.json"))
-                    .unwrap(),
-            ),
-        )
+        .respond_with(json_answer(
+            403,
+            fixture_json("salesforce/request-limit-exceeded.json"),
+        ))
         .mount(&w.sf)
         .await;
     let worker = w.worker().await;
@@ -664,8 +662,9 @@ async fn twilio_429_retries_and_21211_fails_with_twilios_message() {
         1,
     )
     .await;
-    w.twilio_answers(ResponseTemplate::new(400).set_body_json(
-        serde_json::from_slice::<Value>(&fixture("twilio/error-invalid-to.json")).unwrap(),
+    w.twilio_answers(json_answer(
+        400,
+        fixture_json("twilio/error-invalid-to.json"),
     ))
     .await;
     let worker = w.worker().await;

@@ -142,3 +142,22 @@ pub async fn mount_sf_create(server: &MockServer, object: &str, id: &str) {
     )
     .await;
 }
+
+/// A fresh server answering every `verb` request with `answer` (see [`mount_any`]).
+pub async fn server_answering(verb: &str, answer: impl Respond + 'static) -> MockServer {
+    let server = MockServer::start().await;
+    mount_any(&server, verb, answer).await;
+    server
+}
+
+/// A fresh server answering `verb` requests with `answer` that must be called exactly once
+/// (wiremock checks it when the server is dropped).
+pub async fn server_answering_once(verb: &str, answer: impl Respond + 'static) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method(verb))
+        .respond_with(answer)
+        .expect(1)
+        .mount(&server)
+        .await;
+    server
+}
