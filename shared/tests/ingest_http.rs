@@ -26,12 +26,7 @@ async fn new_event_is_queued_with_one_write_and_no_read() {
         [("PutItem".to_string(), 1)].into_iter().collect()
     );
 
-    let item = t
-        .store
-        .get("evt#sf#case-escalated-5005e00000AbCdEAAV-1")
-        .await
-        .unwrap()
-        .expect("item stored");
+    let item = stored(&t.store, "evt#sf#case-escalated-5005e00000AbCdEAAV-1").await;
     assert_eq!(attr::opt_s(&item, "status"), Some("PENDING"));
     assert_eq!(attr::opt_s(&item, "kind"), Some("dial"));
     assert_eq!(attr::opt_n(&item, "attempts"), Some(0));
@@ -390,12 +385,7 @@ async fn outbound_message_stores_each_notification_then_acks() {
         assert!(a.body.contains("<Ack>true</Ack>"), "{}", a.body);
     }
     for id in ["04l5e00000AbCdEAAA", "04l5e00000AbCdEAAB"] {
-        let item = t
-            .store
-            .get(&format!("evt#sf#{id}"))
-            .await
-            .unwrap()
-            .expect("stored");
+        let item = stored(&t.store, &format!("evt#sf#{id}")).await;
         assert_eq!(attr::opt_s(&item, "status"), Some("PENDING"));
         let payload: serde_json::Value =
             serde_json::from_str(attr::opt_s(&item, "payload").unwrap()).unwrap();

@@ -10,10 +10,10 @@ use sfvapi::salesforce::connect::{state_pk, RefresherApp};
 use sfvapi::salesforce::oauth::{s256, TokenError};
 use sfvapi::salesforce::token::read_item;
 use sfvapi::store::Store;
+use sfvapi_test_support::SF_TOKEN_PATH as TOKEN_PATH;
 use sfvapi_test_support::*;
 use wiremock::MockServer;
 
-const TOKEN_PATH: &str = "/services/oauth2/token";
 const REDIRECT: &str = "https://api.example.com/oauth/salesforce/callback";
 
 struct Refresher {
@@ -183,12 +183,7 @@ async fn connect_stores_the_refresh_token_once_and_a_replayed_state_gets_400() {
     sf_token_answers(&server, json_answer(200, answer)).await;
     let r = refresher(&server).await;
     let (state, challenge) = start_connect(&r).await;
-    let item = r
-        .store
-        .get(&state_pk(&state))
-        .await
-        .unwrap()
-        .expect("state stored");
+    let item = stored(&r.store, &state_pk(&state)).await;
     assert!(item.contains_key("expires_at"), "state has a TTL");
 
     let callback = http_event(

@@ -417,12 +417,7 @@ async fn three_tool_calls_answered_in_order_and_the_note_is_a_job() {
             {"name": "logNote", "toolCallId": "call_note_1", "result": "The note will be added to the case."}
         ]})
     );
-    let job = v
-        .store
-        .get(&format!("evt#vapi#{CALL_ID}#tool#call_note_1"))
-        .await
-        .unwrap()
-        .expect("note job item");
+    let job = stored(&v.store, &format!("evt#vapi#{CALL_ID}#tool#call_note_1")).await;
     assert_eq!(attr::opt_s(&job, "kind"), Some("note"));
     assert_eq!(attr::opt_s(&job, "status"), Some("PENDING"));
     let payload: Value = serde_json::from_str(attr::opt_s(&job, "payload").unwrap()).unwrap();
@@ -1066,12 +1061,7 @@ async fn out_of_hours_the_customer_is_told_and_the_owner_gets_one_callback_job()
         assert_eq!(a.json["message"]["type"], "request-failed");
         assert!(a.json["error"].as_str().unwrap().contains("hours"));
     }
-    let job = v
-        .store
-        .get(&format!("evt#vapi#{CALL_ID}#handoff"))
-        .await
-        .unwrap()
-        .expect("the callback job");
+    let job = stored(&v.store, &format!("evt#vapi#{CALL_ID}#handoff")).await;
     assert_eq!(attr::opt_s(&job, "kind"), Some("handoff"));
     assert_eq!(attr::opt_s(&job, "status"), Some("PENDING"));
     let p: Value = serde_json::from_str(attr::opt_s(&job, "payload").unwrap()).unwrap();

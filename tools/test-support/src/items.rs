@@ -72,3 +72,12 @@ pub async fn scan_table(store: &Store) -> aws_sdk_dynamodb::operation::scan::Sca
         .await
         .expect("scan the table")
 }
+
+/// The item `pk` as stored now (panics when there is none: the test expected it written).
+pub async fn stored(store: &Store, pk: &str) -> sfvapi::store::Item {
+    store
+        .get(pk)
+        .await
+        .expect("read the item")
+        .unwrap_or_else(|| panic!("{pk} is not stored"))
+}
