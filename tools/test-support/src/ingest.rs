@@ -83,3 +83,18 @@ pub fn flat_event(id: &str) -> Vec<u8> {
     .to_string()
     .into_bytes()
 }
+
+/// The field names an event body is read by (flat events, the relay's payload, the built-in
+/// routing): what the property tests build JSON objects from, so most cases reach the mapping.
+pub const EVENT_FIELD_NAMES: &[&str] = &[
+    "eventId",
+    "contactId",
+    "caseId",
+    "priority",
+    "reason",
+    "data",
+    "event",
+    "payload",
+    "customerId",
+    "replayId",
+];
