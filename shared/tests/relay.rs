@@ -67,14 +67,7 @@ fn payload(item: &sfvapi::store::Item) -> DialRequest {
 }
 
 async fn count_items(store: &Store) -> i32 {
-    store
-        .client()
-        .scan()
-        .table_name(store.table())
-        .send()
-        .await
-        .unwrap()
-        .count()
+    scan_table(store).await.count()
 }
 
 #[tokio::test]

@@ -57,6 +57,22 @@ pub const TWILIO_MESSAGES: &str =
 pub const REPORT_PK: &str = "evt#vapi#c0ffee00-1111-4222-8333-444455556666#end-of-call-report";
 const DATA: &str = "/services/data/v62.0";
 
+/// The worker's settings in every world (besides its table, servers and secrets); `extra` in
+/// [`World::new`] overrides them.
+const WORKER_SETTINGS: &[(&str, &str)] = &[
+    ("VAPI_ASSISTANT_ID", "asst-test"),
+    ("VAPI_PHONE_NUMBER_ID", "pn-test"),
+    // These tests are about the worker, at any hour: the calling policy has its own
+    // (shared/tests/policy.rs).
+    ("CALL_HOURS", "00:00-24:00"),
+    ("CALL_CAP", "none"),
+    ("VAPI_HTTP_TIMEOUT_SECS", "1"),
+    ("TWILIO_FROM", "+14155559999"),
+    ("TWILIO_HTTP_TIMEOUT_SECS", "1"),
+    ("RETRY_BASE_SECS", "0"),
+    ("FOLLOWUP_HIGH_VALUE", "false"),
+];
+
 /// A fresh table, the worker's secrets, and wiremock servers for Salesforce, Vapi and Twilio.
 pub struct World {
     pub store: Store,
@@ -84,33 +100,22 @@ impl World {
         )
         .await;
         let twilio_arn = create_secret(&json!({"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "twilio-token"})).await;
-        let mut vars: HashMap<String, String> = [
+        let dynamic = [
             ("TABLE_NAME", store.table().to_owned()),
             ("SF_LOGIN_URL", sf.uri()),
             ("SF_CONNECTION_SECRET_ARN", sf_arn),
             ("VAPI_SECRET_ARN", vapi_arn),
             ("VAPI_SERVER_SECRET_ARN", vapi_server_arn),
             ("VAPI_BASE_URL", vapi.uri()),
-            ("VAPI_ASSISTANT_ID", "asst-test".into()),
-            ("VAPI_PHONE_NUMBER_ID", "pn-test".into()),
-            // These tests are about the worker, at any hour: the calling policy has its own
-            // (shared/tests/policy.rs).
-            ("CALL_HOURS", "00:00-24:00".into()),
-            ("CALL_CAP", "none".into()),
-            ("VAPI_HTTP_TIMEOUT_SECS", "1".into()),
             ("TWILIO_SECRET_ARN", twilio_arn),
             ("TWILIO_BASE_URL", twilio.uri()),
-            ("TWILIO_FROM", "+14155559999".into()),
-            ("TWILIO_HTTP_TIMEOUT_SECS", "1".into()),
-            ("RETRY_BASE_SECS", "0".into()),
-            ("FOLLOWUP_HIGH_VALUE", "false".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        for (k, v) in extra {
-            vars.insert((*k).to_owned(), (*v).to_owned());
-        }
+        ];
+        let fixed = WORKER_SETTINGS.iter().chain(extra);
+        let vars: HashMap<String, String> = dynamic
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .chain(fixed.map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+            .collect();
         let w = Self {
             store,
             sf,
