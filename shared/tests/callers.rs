@@ -9,6 +9,7 @@ use sfvapi::callers::{lookup, phone_pk, record_outbound, OutboundCall};
 use sfvapi::ids::{E164Phone, SalesforceId, VapiCallId};
 use sfvapi::secrets::SecretString;
 use sfvapi::store::attr;
+use sfvapi_test_support as support;
 
 const KEY: &str = "context-key-for-tests-0123456789abcdef";
 const ADA: &str = "0035e00000XyZ12AAF";
@@ -24,7 +25,7 @@ fn ids(call: &str, contact: &str) -> (VapiCallId, SalesforceId) {
 
 #[tokio::test]
 async fn a_called_number_names_its_contact_and_latest_call_and_nothing_else() {
-    let (store, _) = sfvapi_test_support::fresh_store().await;
+    let (store, _) = support::fresh_store().await;
     let key = SecretString::new(KEY);
     let phone = E164Phone::parse("p", "+14155550123").unwrap();
     let now = sfvapi::now_millis();
@@ -85,7 +86,7 @@ async fn a_called_number_names_its_contact_and_latest_call_and_nothing_else() {
 
 #[tokio::test]
 async fn a_number_called_for_two_contacts_names_neither() {
-    let (store, _) = sfvapi_test_support::fresh_store().await;
+    let (store, _) = support::fresh_store().await;
     let key = SecretString::new(KEY);
     let phone = E164Phone::parse("p", "+14155550177").unwrap();
     let now = sfvapi::now_millis();
@@ -117,7 +118,7 @@ async fn a_number_called_for_two_contacts_names_neither() {
 
 #[tokio::test]
 async fn an_expired_entry_is_absent_and_a_new_call_starts_it_afresh() {
-    let (store, _) = sfvapi_test_support::fresh_store().await;
+    let (store, _) = support::fresh_store().await;
     let key = SecretString::new(KEY);
     let phone = E164Phone::parse("p", "+14155550123").unwrap();
     let (old_call, grace) = ids("call-old", GRACE);
@@ -167,7 +168,7 @@ async fn an_expired_entry_is_absent_and_a_new_call_starts_it_afresh() {
 
 #[tokio::test]
 async fn a_zero_ttl_writes_nothing() {
-    let (store, counter) = sfvapi_test_support::fresh_store().await;
+    let (store, counter) = support::fresh_store().await;
     let key = SecretString::new(KEY);
     let phone = E164Phone::parse("p", "+14155550123").unwrap();
     let (call, ada) = ids("call-1", ADA);

@@ -18,6 +18,7 @@ use serde_json::Value;
 use sfvapi::config::{Env, SalesforceConfig};
 use sfvapi::routing::{CaseSource, ContactSource, HttpRoute, Matcher, Predicate, Routing};
 use sfvapi::signature::sign_salesforce_v2;
+use sfvapi_test_support as support;
 
 const ROUTING_DOCUMENTS: [&str; 2] = ["routing.yaml", "events/routing-event-relay.yaml"];
 const APEX_TEST: &str = "force-app/main/default/classes/SfvapiEventSenderTest.cls";
@@ -438,7 +439,7 @@ fn check_apex_vectors(
 }
 
 fn vectors() -> Value {
-    serde_json::from_slice(&sfvapi_test_support::fixture("signature-vectors.json")).unwrap()
+    serde_json::from_slice(&support::fixture("signature-vectors.json")).unwrap()
 }
 
 fn apex_test_source() -> String {
@@ -458,7 +459,7 @@ fn copy_package() -> PathBuf {
             }
         }
     }
-    let dir = std::env::temp_dir().join(sfvapi_test_support::unique("sfvapi-salesforce-package"));
+    let dir = std::env::temp_dir().join(support::unique("sfvapi-salesforce-package"));
     copy(&package_dir(), &dir);
     dir
 }
@@ -552,12 +553,8 @@ fn a_routed_field_says_which_rule_needs_it() {
 
 #[test]
 fn the_apex_test_signs_the_ingests_vectors() {
-    check_apex_vectors(
-        &apex_test_source(),
-        &vectors(),
-        sfvapi_test_support::fixture,
-    )
-    .unwrap_or_else(|e| panic!("{}", e.join("\n")));
+    check_apex_vectors(&apex_test_source(), &vectors(), support::fixture)
+        .unwrap_or_else(|e| panic!("{}", e.join("\n")));
 }
 
 #[test]
@@ -572,12 +569,8 @@ fn an_apex_vector_that_no_longer_matches_is_reported() {
         &sent[..sent.len() - 1],
         if last == '0' { '1' } else { '0' }
     );
-    let err = check_apex_vectors(
-        &src.replace(&sent, &flipped),
-        &vectors(),
-        sfvapi_test_support::fixture,
-    )
-    .unwrap_err();
+    let err = check_apex_vectors(&src.replace(&sent, &flipped), &vectors(), support::fixture)
+        .unwrap_err();
     assert!(
         err[0].starts_with(&format!(
             "SENT_SIGNATURE in the Apex test is {flipped}, the ingest's signing code gives {sent}"
@@ -594,7 +587,7 @@ fn an_apex_vector_that_no_longer_matches_is_reported() {
         c["TIMESTAMP"].parse().unwrap(),
     );
     let mutated = src.replace(body, &new_body).replace(&sent, &new_sig);
-    let err = check_apex_vectors(&mutated, &vectors(), sfvapi_test_support::fixture).unwrap_err();
+    let err = check_apex_vectors(&mutated, &vectors(), support::fixture).unwrap_err();
     assert_eq!(err.len(), 1, "{err:?}");
     assert!(
         err[0].starts_with("SENT_SIGNATURE / SENT_BODY of the Apex test are no accepted"),
@@ -604,14 +597,14 @@ fn an_apex_vector_that_no_longer_matches_is_reported() {
     let err = check_apex_vectors(
         &src.replace("1795690000L", "1795690001L"),
         &vectors(),
-        sfvapi_test_support::fixture,
+        support::fixture,
     )
     .unwrap_err();
     assert_eq!(err.len(), 4, "{err:?}");
     let err = check_apex_vectors(
         &src.replace("static final String SECRET", "static final String KEY"),
         &vectors(),
-        sfvapi_test_support::fixture,
+        support::fixture,
     )
     .unwrap_err();
     assert_eq!(err, vec!["the Apex test has no SECRET".to_owned()]);
@@ -622,11 +615,11 @@ fn the_apex_literals_are_read_as_apex_reads_them() {
     let c = apex_constants(&apex_test_source());
     assert_eq!(
         c["FIXTURE_BODY"].as_bytes(),
-        sfvapi_test_support::fixture("salesforce/flat-event.json")
+        support::fixture("salesforce/flat-event.json")
     );
     assert_eq!(
         c["SENT_BODY"].as_bytes(),
-        sfvapi_test_support::fixture("salesforce/apex-sender-event.json")
+        support::fixture("salesforce/apex-sender-event.json")
     );
     assert_eq!(c["TIMESTAMP"], "1795690000");
 }

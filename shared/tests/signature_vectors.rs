@@ -5,6 +5,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 use sfvapi::secrets::SecretString;
 use sfvapi::signature::*;
+use sfvapi_test_support as support;
 
 fn headers(v: &Value) -> HeaderMap {
     let mut h = HeaderMap::new();
@@ -73,8 +74,7 @@ fn run(v: &Value, hdrs: &HeaderMap, body: &[u8], secret: &str) -> Result<(), Sig
 }
 
 fn vectors() -> Vec<Value> {
-    let file: Value =
-        serde_json::from_slice(&sfvapi_test_support::fixture("signature-vectors.json")).unwrap();
+    let file: Value = serde_json::from_slice(&support::fixture("signature-vectors.json")).unwrap();
     file["vectors"].as_array().unwrap().clone()
 }
 
@@ -85,7 +85,7 @@ fn every_vector_gives_its_expected_result() {
     let mut salesforce = 0;
     for v in &vectors {
         let name = v["name"].as_str().unwrap();
-        let body = sfvapi_test_support::fixture(v["body_file"].as_str().unwrap());
+        let body = support::fixture(v["body_file"].as_str().unwrap());
         let result = run(
             v,
             &headers(&v["headers"]),
@@ -108,7 +108,7 @@ fn every_vector_gives_its_expected_result() {
 fn accepted_vectors_fail_when_tampered_with() {
     for v in vectors().iter().filter(|v| v["expect"] == "accept") {
         let name = v["name"].as_str().unwrap();
-        let body = sfvapi_test_support::fixture(v["body_file"].as_str().unwrap());
+        let body = support::fixture(v["body_file"].as_str().unwrap());
         let hdrs = headers(&v["headers"]);
         let secret = v["secret"].as_str().unwrap();
         let scheme = v["scheme"].as_str().unwrap();
@@ -139,8 +139,8 @@ fn accepted_vectors_fail_when_tampered_with() {
 
 #[test]
 fn salesforce_v2_window_is_enforced_both_ways() {
-    let body = sfvapi_test_support::fixture("salesforce/flat-event.json");
-    let secrets = [SecretString::new(sfvapi_test_support::SF_SECRET)];
+    let body = support::fixture("salesforce/flat-event.json");
+    let secrets = [SecretString::new(support::SF_SECRET)];
     let now = 1_795_690_000;
     for (ts, ok) in [
         (now, true),
@@ -149,7 +149,7 @@ fn salesforce_v2_window_is_enforced_both_ways() {
         (now - 301, false),
         (now + 301, false),
     ] {
-        let (t, sig) = sign_salesforce_v2(sfvapi_test_support::SF_SECRET.as_bytes(), &body, ts);
+        let (t, sig) = sign_salesforce_v2(support::SF_SECRET.as_bytes(), &body, ts);
         let mut h = HeaderMap::new();
         h.insert(SF_V2_TIMESTAMP, t.parse().unwrap());
         h.insert(SF_V2_SIGNATURE, sig.parse().unwrap());
@@ -163,7 +163,7 @@ fn salesforce_v2_window_is_enforced_both_ways() {
 
 #[test]
 fn salesforce_v2_accepts_any_listed_signature_and_any_active_secret() {
-    let body = sfvapi_test_support::fixture("salesforce/flat-event.json");
+    let body = support::fixture("salesforce/flat-event.json");
     let now = 1_795_690_000;
     let (t, new_sig) = sign_salesforce_v2(b"new-secret", &body, now);
     let (_, old_sig) = sign_salesforce_v2(b"old-secret", &body, now);
@@ -207,7 +207,7 @@ fn salesforce_v2_accepts_any_listed_signature_and_any_active_secret() {
 
 #[test]
 fn salesforce_v1_round_trip() {
-    let body = sfvapi_test_support::fixture("salesforce/flat-event.json");
+    let body = support::fixture("salesforce/flat-event.json");
     let mut h = HeaderMap::new();
     h.insert(
         SF_V1_HEADER,

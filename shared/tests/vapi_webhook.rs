@@ -15,6 +15,7 @@ use sfvapi::signature::{hmac_parts, Algorithm};
 use sfvapi::store::{attr, RequestCounter, Store};
 use sfvapi::vapi::tools::{BoxFuture, LiveLookup, LiveLookupError, LiveLookupRequest};
 use sfvapi::vapi::webhook::VapiWebhookApp;
+use sfvapi_test_support::vapi_webhook_request as req_with;
 use sfvapi_test_support::*;
 
 const SECRET: &str = "vapi-test-secret-do-not-use-0123456789";
@@ -59,7 +60,7 @@ async fn vapi(extra: &[(&str, &str)]) -> Vapi {
 
 /// A request signed the default way (HMAC-SHA256 over `"{ts}.{body}"`, hex, now).
 fn signed(body: &[u8]) -> lambda_http::Request {
-    vapi_webhook_request(&vapi_hmac_headers(SECRET, body, sfvapi::now_secs()), body)
+    req_with(&vapi_hmac_headers(SECRET, body, sfvapi::now_secs()), body)
 }
 
 async fn send(app: &VapiWebhookApp, body: &[u8]) -> Answer {
@@ -121,17 +122,17 @@ async fn hmac_mode_accepts_signed_and_rejects_tampered_wrong_stale_missing() {
     let now = sfvapi::now_secs();
     assert_eq!(send(&v.app, &body).await.status, 200);
     // Milliseconds timestamps are accepted too (Vapi documents no unit).
-    let ok_ms = vapi_webhook_request(&vapi_hmac_headers(SECRET, &body, now * 1000), &body);
+    let ok_ms = req_with(&vapi_hmac_headers(SECRET, &body, now * 1000), &body);
     assert_eq!(answer(v.app.handle(ok_ms).await).status, 200);
 
     let mut tampered = body.clone();
     tampered.extend_from_slice(b" ");
     let cases = [
-        vapi_webhook_request(&vapi_hmac_headers(SECRET, &body, now), &tampered),
-        vapi_webhook_request(&vapi_hmac_headers("wrong-secret", &body, now), &body),
-        vapi_webhook_request(&vapi_hmac_headers(SECRET, &body, now - 301), &body),
-        vapi_webhook_request(&vapi_hmac_headers(SECRET, &body, now)[..1], &body),
-        vapi_webhook_request(&[], &body),
+        req_with(&vapi_hmac_headers(SECRET, &body, now), &tampered),
+        req_with(&vapi_hmac_headers("wrong-secret", &body, now), &body),
+        req_with(&vapi_hmac_headers(SECRET, &body, now - 301), &body),
+        req_with(&vapi_hmac_headers(SECRET, &body, now)[..1], &body),
+        req_with(&[], &body),
     ];
     for (i, req) in cases.into_iter().enumerate() {
         let a = answer(v.app.handle(req).await);
@@ -164,12 +165,7 @@ async fn hmac_options_algorithm_prefix_encoding_headers_payload() {
     };
     let h = |sig: String| vec![("x-vapi-signature-512".to_owned(), sig)];
     assert_eq!(
-        answer(
-            v.app
-                .handle(vapi_webhook_request(&h(sign(SECRET, &body)), &body))
-                .await
-        )
-        .status,
+        answer(v.app.handle(req_with(&h(sign(SECRET, &body)), &body)).await).status,
         200
     );
     let mut tampered = body.clone();
@@ -177,7 +173,7 @@ async fn hmac_options_algorithm_prefix_encoding_headers_payload() {
     assert_eq!(
         answer(
             v.app
-                .handle(vapi_webhook_request(&h(sign(SECRET, &body)), &tampered))
+                .handle(req_with(&h(sign(SECRET, &body)), &tampered))
                 .await
         )
         .status,
@@ -186,7 +182,7 @@ async fn hmac_options_algorithm_prefix_encoding_headers_payload() {
     assert_eq!(
         answer(
             v.app
-                .handle(vapi_webhook_request(&h(sign("wrong", &body)), &body))
+                .handle(req_with(&h(sign("wrong", &body)), &body))
                 .await
         )
         .status,
@@ -195,12 +191,7 @@ async fn hmac_options_algorithm_prefix_encoding_headers_payload() {
     // Without the configured prefix the signature is malformed.
     let no_prefix = sign(SECRET, &body).trim_start_matches("sha512=").to_owned();
     assert_eq!(
-        answer(
-            v.app
-                .handle(vapi_webhook_request(&h(no_prefix), &body))
-                .await
-        )
-        .status,
+        answer(v.app.handle(req_with(&h(no_prefix), &body)).await).status,
         401
     );
 }
@@ -225,7 +216,7 @@ async fn secret_bearer_and_legacy_modes() {
         h("x-vapi-signature", &legacy(SECRET, &body)),
     ] {
         assert_eq!(
-            status(answer(v.app.handle(vapi_webhook_request(&hs, &body)).await)),
+            status(answer(v.app.handle(req_with(&hs, &body)).await)),
             200,
             "{hs:?}"
         );
@@ -242,18 +233,14 @@ async fn secret_bearer_and_legacy_modes() {
         vec![],
     ] {
         assert_eq!(
-            status(answer(v.app.handle(vapi_webhook_request(&hs, &body)).await)),
+            status(answer(v.app.handle(req_with(&hs, &body)).await)),
             401,
             "{hs:?}"
         );
     }
     let legacy_sig = h("x-vapi-signature", &legacy(SECRET, &body));
     assert_eq!(
-        status(answer(
-            v.app
-                .handle(vapi_webhook_request(&legacy_sig, &tampered))
-                .await
-        )),
+        status(answer(v.app.handle(req_with(&legacy_sig, &tampered)).await)),
         401
     );
 }
@@ -267,7 +254,7 @@ async fn all_modes_together_and_a_rotated_secret_is_picked_up() {
     assert_eq!(
         answer(
             v.app
-                .handle(vapi_webhook_request(
+                .handle(req_with(
                     &h("authorization", &format!("Bearer {SECRET}")),
                     &body
                 ))
@@ -278,7 +265,7 @@ async fn all_modes_together_and_a_rotated_secret_is_picked_up() {
     );
     // Rotate: the cached secret no longer matches, the handler re-reads it once and accepts.
     put_secret(&v.secret_arn, &json!({"server_secrets": [ROTATED]})).await;
-    let req = vapi_webhook_request(
+    let req = req_with(
         &vapi_hmac_headers(ROTATED, &body, sfvapi::now_secs()),
         &body,
     );

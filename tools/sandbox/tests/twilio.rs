@@ -114,7 +114,7 @@ async fn invalid_to_is_21211_bad_auth_is_20003_and_429_switch() {
     assert_eq!(status, 429);
     assert_eq!(e["code"], 20429);
     assert_eq!(e["status"], 429);
-    assert_eq!(send_message(tw, &form).await.0, 201);
+    assert_eq!(post(tw, "Messages.json", SID, TOKEN, &form).await.0, 201);
 
     let log = log(tw, Some("twilio")).await;
     let statuses: Vec<_> = log.iter().map(|e| e["status"].as_u64().unwrap()).collect();

@@ -35,27 +35,17 @@ use crate::{
     vapi_webhook_app,
 };
 
+// Salesforce's records in the world (what `salesforce_answers_normally` answers).
+
 /// Ada Lovelace, the Contact of `salesforce/contact.json`.
 pub const ADA: &str = "0035e00000XyZ12AAF";
 /// Ada's escalated Case.
 pub const CASE: &str = "5005e00000AbCdEAAV";
-/// The call id of `vapi/create-call-response.json` and the report fixtures.
-pub const CALL_ID: &str = "c0ffee00-1111-4222-8333-444455556666";
-/// The Vapi server secret the webhook checks HMAC signatures with.
-pub const VAPI_HOOK_SECRET: &str = "vapi-hook-secret-for-tests-0123456789";
-/// The key the worker signs call context with and the webhook checks it with.
-pub const CONTEXT_KEY: &str = "call-context-key-for-tests-0123456789";
 pub const CONTENT_VERSION: &str = "0685e00000AbCdEAAV";
 /// A Task id with its checksum (the POST mock's `00T5e00000AbCdEAAV` has none, so the report
 /// reads the Task by its external id to link the transcript file).
 pub const TASK_ID: &str = "00T5e00000AbCdEEAV";
 pub const CONTENT_DOCUMENT: &str = "0695e00000AbCdEAAV";
-/// Twilio's Messages resource for the test account.
-pub const TWILIO_MESSAGES: &str =
-    "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json";
-/// The report job of [`CALL_ID`]'s end-of-call report.
-pub const REPORT_PK: &str = "evt#vapi#c0ffee00-1111-4222-8333-444455556666#end-of-call-report";
-const DATA: &str = "/services/data/v62.0";
 
 /// The worker's settings in every world (besides its table, servers and secrets); `extra` in
 /// [`World::new`] overrides them.
@@ -73,6 +63,20 @@ const WORKER_SETTINGS: &[(&str, &str)] = &[
     ("FOLLOWUP_HIGH_VALUE", "false"),
 ];
 
+// Vapi's and Twilio's side of the world.
+
+/// The call id of `vapi/create-call-response.json` and the report fixtures.
+pub const CALL_ID: &str = "c0ffee00-1111-4222-8333-444455556666";
+/// The Vapi server secret the webhook checks HMAC signatures with.
+pub const VAPI_HOOK_SECRET: &str = "vapi-hook-secret-for-tests-0123456789";
+/// The key the worker signs call context with and the webhook checks it with.
+pub const CONTEXT_KEY: &str = "call-context-key-for-tests-0123456789";
+/// The report job of [`CALL_ID`]'s end-of-call report.
+pub const REPORT_PK: &str = "evt#vapi#c0ffee00-1111-4222-8333-444455556666#end-of-call-report";
+/// Twilio's Messages resource for the test account.
+pub const TWILIO_MESSAGES: &str =
+    "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json";
+
 /// A fresh table, the worker's secrets, and wiremock servers for Salesforce, Vapi and Twilio.
 pub struct World {
     pub store: Store,
@@ -82,6 +86,8 @@ pub struct World {
     /// The worker's environment (what [`World::worker`] reads).
     pub vars: HashMap<String, String>,
 }
+
+const DATA: &str = "/services/data/v62.0";
 
 impl World {
     /// The world with the worker's variables plus `extra` (which override), Salesforce
