@@ -32,7 +32,7 @@ const FIELDS: &str = "Id, Name, Phone, MobilePhone, HomePhone, OtherPhone";
 #[tokio::test]
 async fn a_phone_search_finds_the_number_in_any_stored_format_in_the_search_resources_shape() {
     let s = sf_session().await;
-    let (sf, t) = (&s.url, &s.token);
+    let (sf, t) = (&s.url, s.token.clone());
     // Katherine's Phone is "(415) 555-0142": the national digits find it, the international
     // ones alone do not (nothing in that field has the country code).
     let q = |terms: &str| {
@@ -75,7 +75,7 @@ async fn a_phone_search_finds_the_number_in_any_stored_format_in_the_search_reso
 #[tokio::test]
 async fn bad_searches_get_salesforces_error_bodies() {
     let s = sf_session().await;
-    let (sf, t) = (&s.url, &s.token);
+    let (sf, t) = (&s.url, s.token.clone());
     let (status, v) = get(sf, &t, "search", "FIND {ada lovelace} IN NAME FIELDS").await;
     assert_eq!(status, 400);
     assert_eq!(v[0]["errorCode"], "MALFORMED_SEARCH", "{v}");
@@ -103,7 +103,7 @@ async fn bad_searches_get_salesforces_error_bodies() {
 #[tokio::test]
 async fn the_open_case_query_returns_the_latest_open_case_only() {
     let s = sf_session().await;
-    let (sf, t) = (&s.url, &s.token);
+    let (sf, t) = (&s.url, s.token.clone());
     let q = |contact: &str| {
         format!("SELECT Id, CaseNumber, Subject, Status FROM Case WHERE ContactId = '{contact}' AND IsClosed = false ORDER BY CreatedDate DESC LIMIT 1")
     };
@@ -123,7 +123,7 @@ async fn the_open_case_query_returns_the_latest_open_case_only() {
 #[tokio::test]
 async fn hang_next_delays_the_next_rest_answer_only() {
     let s = sf_session().await;
-    let (sf, t) = (&s.url, &s.token);
+    let (sf, t) = (&s.url, s.token.clone());
     let resp = control(
         sf,
         serde_json::json!({"salesforce": {"hang_next": 1, "hang_ms": 400}}),
