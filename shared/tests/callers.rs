@@ -2,8 +2,6 @@
 //! places a call, and what the webhook may conclude from it when the number calls back
 //! (`scripts/services.sh cargo test -p sfvapi --test callers`).
 
-mod support;
-
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -11,6 +9,7 @@ use sfvapi::callers::{lookup, phone_pk, record_outbound, OutboundCall};
 use sfvapi::ids::{E164Phone, SalesforceId, VapiCallId};
 use sfvapi::secrets::SecretString;
 use sfvapi::store::attr;
+use sfvapi_test_support as support;
 
 const KEY: &str = "context-key-for-tests-0123456789abcdef";
 const ADA: &str = "0035e00000XyZ12AAF";

@@ -7,22 +7,16 @@
 //! The webhook part drives the real handler on DynamoDB Local and moto
 //! (`scripts/services.sh cargo test -p sfvapi --test contracts`).
 
-mod support;
-
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 use sfvapi::calls::{record_call, CallSnapshot, CaseSnapshot, CustomerSnapshot, NewCall};
-use sfvapi::config::Env;
 use sfvapi::ids::{E164Phone, SalesforceEventId, SalesforceId, VapiCallId};
-use sfvapi::secrets::SecretsCache;
-use sfvapi::signature::{hmac_parts, Algorithm};
 use sfvapi::store::Store;
 use sfvapi::vapi::client::CreateCall;
-use sfvapi::vapi::config::VapiWebhookConfig;
 use sfvapi::vapi::webhook::VapiWebhookApp;
-use support::{answer, fixture, request};
+use sfvapi_test_support::*;
 
 const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
@@ -351,18 +345,10 @@ const CALL_ID: &str = "c0ffee00-1111-4222-8333-444455556666";
 const CASE_ID: &str = "5005e00000AbCdEAAV";
 
 async fn webhook() -> (VapiWebhookApp, Store) {
-    let (store, _counter) = support::fresh_store().await;
-    let arn = support::create_secret(&json!({"server_secrets": [SECRET]})).await;
-    let env: HashMap<String, String> = HashMap::from([
-        ("TABLE_NAME".into(), store.table().to_owned()),
-        ("VAPI_SERVER_SECRET_ARN".into(), arn),
-    ]);
-    let config =
-        VapiWebhookConfig::from_env(&Env::new(move |k| env.get(k).cloned())).expect("test config");
-    let secrets = SecretsCache::new(
-        sfvapi::config::secrets_client(&support::sdk().await),
-        Duration::from_secs(300),
-    );
+    let (store, _counter) = fresh_store().await;
+    let arn = create_secret(&json!({"server_secrets": [SECRET]})).await;
+    let config = vapi_webhook_config(store.table(), &arn, &[]);
+    let secrets = secrets_cache().await;
     record_call(
         &store,
         &NewCall {
@@ -399,28 +385,7 @@ async fn webhook() -> (VapiWebhookApp, Store) {
 /// Sends `body` signed like Vapi's default HMAC credential; the answer must be 200.
 async fn tool_answer(app: &VapiWebhookApp, body: &Value) -> Value {
     let body = body.to_string();
-    let ts = sfvapi::now_secs().to_string();
-    let mac = hmac_parts(
-        Algorithm::Sha256,
-        SECRET.as_bytes(),
-        &[ts.as_bytes(), b".", body.as_bytes()],
-    );
-    let sig = hex::encode(mac);
-    let headers = [
-        ("content-type", "application/json"),
-        ("x-timestamp", ts.as_str()),
-        ("x-signature", sig.as_str()),
-    ];
-    let a = answer(
-        app.handle(request(
-            "POST",
-            "/vapi/webhook",
-            &headers,
-            body.as_bytes(),
-            false,
-        ))
-        .await,
-    );
+    let a = answer(app.handle(vapi_signed_now(body.as_bytes(), SECRET)).await);
     assert_eq!(a.status, 200, "{}", a.body);
     a.json
 }
@@ -594,27 +559,15 @@ const CONTEXT_KEY: &str = "context-key-for-contract-tests-0123456789";
 /// The webhook with inbound calls configured (no Salesforce search: the recent-callers index
 /// only), and Ada's number known from a recent outbound call.
 async fn inbound_webhook(inbound: bool) -> VapiWebhookApp {
-    let (store, _counter) = support::fresh_store().await;
-    let arn =
-        support::create_secret(&json!({"server_secrets": [SECRET], "context_key": CONTEXT_KEY}))
-            .await;
-    let mut env: HashMap<String, String> = HashMap::from([
-        ("TABLE_NAME".into(), store.table().to_owned()),
-        ("VAPI_SERVER_SECRET_ARN".into(), arn),
-    ]);
-    if inbound {
-        env.insert(
-            "VAPI_INBOUND_ASSISTANT_ID".into(),
-            INBOUND_ASSISTANT_ID.into(),
-        );
-        env.insert("INBOUND_SALESFORCE_SEARCH".into(), "false".into());
-    }
-    let config =
-        VapiWebhookConfig::from_env(&Env::new(move |k| env.get(k).cloned())).expect("test config");
-    let secrets = SecretsCache::new(
-        sfvapi::config::secrets_client(&support::sdk().await),
-        Duration::from_secs(300),
-    );
+    let (store, _counter) = fresh_store().await;
+    let arn = create_secret(&json!({"server_secrets": [SECRET], "context_key": CONTEXT_KEY})).await;
+    let inbound_vars = [
+        ("VAPI_INBOUND_ASSISTANT_ID", INBOUND_ASSISTANT_ID),
+        ("INBOUND_SALESFORCE_SEARCH", "false"),
+    ];
+    let extra: &[(&str, &str)] = if inbound { &inbound_vars } else { &[] };
+    let config = vapi_webhook_config(store.table(), &arn, extra);
+    let secrets = secrets_cache().await;
     let outbound = VapiCallId::parse("id", CALL_ID).expect("call id");
     let ada = SalesforceId::parse("c", "0035e00000XyZ12AAF").expect("contact id");
     record_call(

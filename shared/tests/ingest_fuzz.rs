@@ -1,10 +1,8 @@
 //! Property tests: whatever bytes or JSON arrive, correctly signed or not, the ingest handler never
 //! panics and never answers 5xx (503 aside, which means "retry"), and only ever 202 for a stored event.
 
-mod support;
-
 use proptest::prelude::*;
-use support::*;
+use sfvapi_test_support::*;
 
 fn arb_json() -> impl Strategy<Value = serde_json::Value> {
     let leaf = prop_oneof![
@@ -18,19 +16,9 @@ fn arb_json() -> impl Strategy<Value = serde_json::Value> {
         Just(serde_json::Value::from("0035e00000XyZ12AAF")),
     ];
     leaf.prop_recursive(4, 32, 6, |inner| {
-        let keys = prop_oneof![
-            Just("eventId".to_string()),
-            Just("contactId".to_string()),
-            Just("caseId".to_string()),
-            Just("priority".to_string()),
-            Just("reason".to_string()),
-            Just("data".to_string()),
-            Just("event".to_string()),
-            Just("payload".to_string()),
-            Just("customerId".to_string()),
-            Just("replayId".to_string()),
-            "[a-z]{1,8}",
-        ];
+        // One of the event's field names or any short name, each alternative equally likely.
+        let names = prop::sample::select(EVENT_FIELD_NAMES).prop_map(str::to_string);
+        let keys = prop_oneof![EVENT_FIELD_NAMES.len() as u32 => names, 1 => "[a-z]{1,8}"];
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
             prop::collection::btree_map(keys, inner, 0..6)

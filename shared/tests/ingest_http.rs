@@ -1,8 +1,6 @@
 //! The ingest endpoints through the real handler, fed API Gateway v2 events, on DynamoDB Local and
 //! moto: every row of the HTTP contract, dedup under concurrency, and outages.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +8,7 @@ use sfvapi::config::Env;
 use sfvapi::ingest::IngestApp;
 use sfvapi::secrets::SecretsCache;
 use sfvapi::store::{attr, Store};
-use support::*;
+use sfvapi_test_support::*;
 
 #[tokio::test]
 async fn new_event_is_queued_with_one_write_and_no_read() {
@@ -28,12 +26,7 @@ async fn new_event_is_queued_with_one_write_and_no_read() {
         [("PutItem".to_string(), 1)].into_iter().collect()
     );
 
-    let item = t
-        .store
-        .get("evt#sf#case-escalated-5005e00000AbCdEAAV-1")
-        .await
-        .unwrap()
-        .expect("item stored");
+    let item = stored(&t.store, "evt#sf#case-escalated-5005e00000AbCdEAAV-1").await;
     assert_eq!(attr::opt_s(&item, "status"), Some("PENDING"));
     assert_eq!(attr::opt_s(&item, "kind"), Some("dial"));
     assert_eq!(attr::opt_n(&item, "attempts"), Some(0));
@@ -98,14 +91,7 @@ async fn duplicate_storm_stores_one_item_and_answers_one_202() {
         49,
         "{statuses:?}"
     );
-    let scan = t
-        .store
-        .client()
-        .scan()
-        .table_name(t.store.table())
-        .send()
-        .await
-        .unwrap();
+    let scan = scan_table(&t.store).await;
     assert_eq!(scan.count(), 1);
 }
 
@@ -201,14 +187,7 @@ async fn contract_rows() {
     assert_eq!(answer(resp).status, 405);
 
     // Nothing above was stored.
-    let scan = t
-        .store
-        .client()
-        .scan()
-        .table_name(t.store.table())
-        .send()
-        .await
-        .unwrap();
+    let scan = scan_table(&t.store).await;
     assert_eq!(scan.count(), 0);
 }
 
@@ -406,12 +385,7 @@ async fn outbound_message_stores_each_notification_then_acks() {
         assert!(a.body.contains("<Ack>true</Ack>"), "{}", a.body);
     }
     for id in ["04l5e00000AbCdEAAA", "04l5e00000AbCdEAAB"] {
-        let item = t
-            .store
-            .get(&format!("evt#sf#{id}"))
-            .await
-            .unwrap()
-            .expect("stored");
+        let item = stored(&t.store, &format!("evt#sf#{id}")).await;
         assert_eq!(attr::opt_s(&item, "status"), Some("PENDING"));
         let payload: serde_json::Value =
             serde_json::from_str(attr::opt_s(&item, "payload").unwrap()).unwrap();
@@ -420,14 +394,7 @@ async fn outbound_message_stores_each_notification_then_acks() {
         assert_eq!(payload["source"], "outbound-message");
     }
     // Second round: two conditional writes that found the items (duplicates), nothing else.
-    let scan = t
-        .store
-        .client()
-        .scan()
-        .table_name(t.store.table())
-        .send()
-        .await
-        .unwrap();
+    let scan = scan_table(&t.store).await;
     assert_eq!(scan.count(), 2);
 }
 
@@ -465,14 +432,7 @@ async fn outbound_message_rejections() {
     );
     assert_eq!(a.status, 400);
     assert!(a.body.contains("invalid_payload"));
-    let scan = t
-        .store
-        .client()
-        .scan()
-        .table_name(t.store.table())
-        .send()
-        .await
-        .unwrap();
+    let scan = scan_table(&t.store).await;
     assert_eq!(scan.count(), 0);
 }
 
@@ -577,14 +537,7 @@ async fn outbound_message_with_bad_notifications_stores_all_and_acks() {
     }
     assert_eq!(pending, 97);
     // The replay added nothing: every write found its item.
-    let scan = t
-        .store
-        .client()
-        .scan()
-        .table_name(t.store.table())
-        .send()
-        .await
-        .unwrap();
+    let scan = scan_table(&t.store).await;
     assert_eq!(scan.count(), 100);
 }
 
@@ -592,15 +545,8 @@ async fn outbound_message_with_bad_notifications_stores_all_and_acks() {
 /// an event no rule matches kept as SKIPPED (not lost, not an error the sender retries).
 #[tokio::test]
 async fn the_routing_document_maps_http_events_and_keeps_unmatched_ones_as_skipped() {
-    let dir = std::env::temp_dir().join(unique("ingest-routing"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let doc = dir.join("routing.yaml");
-    std::fs::write(
-        &doc,
-        "version: 1\nrules:\n  - id: flow-callout\n    when:\n      route: events\n      fields: {Kind__c: [Escalation, Payment]}\n    eventId: Request_Id__c\n    contact: [Contact__c, Account_Contact__c]\n    case: Case__c\n    reason: Why__c\n",
-    )
-    .unwrap();
-    let t = ingest(&[("ROUTING_FILE", &doc.to_string_lossy())]).await;
+    let doc = routing_file("version: 1\nrules:\n  - id: flow-callout\n    when:\n      route: events\n      fields: {Kind__c: [Escalation, Payment]}\n    eventId: Request_Id__c\n    contact: [Contact__c, Account_Contact__c]\n    case: Case__c\n    reason: Why__c\n");
+    let t = ingest(&[("ROUTING_FILE", &doc)]).await;
     let body = serde_json::json!({
         "Request_Id__c": "req-42", "Kind__c": "Payment",
         "Account_Contact__c": "0035e00000XyZ12AAF", "Case__c": "5005e00000AbCdEAAV",

@@ -7,46 +7,26 @@
 //! (`lambda_runtime::layers::trace::request_span`, used by `lambda_http` too), so this is what the
 //! deployed functions log.
 
-mod support;
-
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 use sfvapi::config::Env;
 use sfvapi::jobs::config::WorkerConfig;
 use sfvapi::jobs::worker::Worker;
 use sfvapi::telemetry::{self, FOLLOW_EVENT};
-use support::*;
+use sfvapi_test_support::*;
 use tracing::Instrument;
-use wiremock::matchers::{method, path, path_regex};
+use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    /// Every line, parsed: each one must be a JSON object.
-    fn lines(&self) -> Vec<Value> {
-        let bytes = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-            .collect()
-    }
+/// The ingest handles `body` (signed) inside the invocation span of `request_id`.
+async fn ingest_in(t: &Ingest, body: &[u8], request_id: &str) -> Answer {
+    answer(
+        t.app
+            .handle(signed_event(body))
+            .instrument(invocation(request_id))
+            .await,
+    )
 }
 
 /// The invocation span the runtime opens for `request_id`.
@@ -89,7 +69,7 @@ async fn one_ingest_and_one_worker_invocation_log_what_cloudwatch_users_expect()
     let event_id = unique("ops-logs");
 
     // --- salesforce-ingest: the event, then the sender's retry (a warm invocation) ---
-    let ingest_logs = Capture::default();
+    let ingest_logs = LogCapture::default();
     let t = ingest(&[]).await;
     {
         let w = ingest_logs.clone();
@@ -99,19 +79,9 @@ async fn one_ingest_and_one_worker_invocation_log_what_cloudwatch_users_expect()
             move || w.clone(),
         ));
         let body = flat_event(&event_id);
-        let first = answer(
-            t.app
-                .handle(signed_event(&body))
-                .instrument(invocation("req-ingest-1"))
-                .await,
-        );
+        let first = ingest_in(&t, &body, "req-ingest-1").await;
         assert_eq!(first.status, 202, "{}", first.body);
-        let again = answer(
-            t.app
-                .handle(signed_event(&body))
-                .instrument(invocation("req-ingest-2"))
-                .await,
-        );
+        let again = ingest_in(&t, &body, "req-ingest-2").await;
         assert_eq!(again.status, 200, "{}", again.body);
     }
     let ingest_lines = ingest_logs.lines();
@@ -136,15 +106,7 @@ async fn one_ingest_and_one_worker_invocation_log_what_cloudwatch_users_expect()
 
     // --- job-worker: the stream record of that job; Salesforce has no such Contact ---
     let sf = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/services/oauth2/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(sf_token_response(
-            "tok-1",
-            &sf.uri(),
-            sfvapi::now_millis(),
-        )))
-        .mount(&sf)
-        .await;
+    mount_sf_token(&sf, "tok-1").await;
     Mock::given(method("GET"))
         .and(path_regex(r"^/services/data/v62.0/sobjects/Contact/.+$"))
         .respond_with(ResponseTemplate::new(404).set_body_json(
@@ -180,7 +142,7 @@ async fn one_ingest_and_one_worker_invocation_log_what_cloudwatch_users_expect()
     image["kind"] = json!({"S": "dial"});
     let batch = serde_json::from_value(batch).expect("a stream batch");
 
-    let worker_logs = Capture::default();
+    let worker_logs = LogCapture::default();
     {
         let w = worker_logs.clone();
         let _guard = tracing::subscriber::set_default(telemetry::subscriber(

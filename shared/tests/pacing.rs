@@ -1,14 +1,12 @@
 //! Dial pacing slots on DynamoDB Local: never more holders than slots, however many workers race;
 //! a slot frees itself at its expiry; only its holder (and its own call) releases it.
 
-mod support;
-
 use std::time::Duration;
 
 use sfvapi::ids::VapiCallId;
 use sfvapi::pacing::{release_for_call, Acquired, CallSlots};
 use sfvapi::store::attr;
-use support::*;
+use sfvapi_test_support::*;
 
 fn held(a: &Acquired) -> Option<&sfvapi::pacing::Slot> {
     match a {

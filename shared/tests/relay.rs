@@ -2,8 +2,6 @@
 //! the real `RelayApp` (the `salesforce-relay` function's handler) with the example routing
 //! document `events/routing-event-relay.yaml`, counting every DynamoDB request.
 
-mod support;
-
 use std::collections::HashMap;
 
 use serde_json::json;
@@ -15,7 +13,7 @@ use sfvapi::samples::{
     RELAY_EVENT_UUID,
 };
 use sfvapi::store::{attr, RequestCounter, Store};
-use support::*;
+use sfvapi_test_support::*;
 
 const CASE: &str = "5005e00000AbCdEAAV";
 const CASE_2: &str = "5005e00000DnCa1AAF";
@@ -69,14 +67,7 @@ fn payload(item: &sfvapi::store::Item) -> DialRequest {
 }
 
 async fn count_items(store: &Store) -> i32 {
-    store
-        .client()
-        .scan()
-        .table_name(store.table())
-        .send()
-        .await
-        .unwrap()
-        .count()
+    scan_table(store).await.count()
 }
 
 #[tokio::test]
@@ -301,15 +292,9 @@ async fn an_event_whose_write_fails_is_a_batch_item_failure_so_sqs_delivers_it_a
 
 #[test]
 fn a_broken_routing_document_stops_the_init_naming_it_and_the_problem() {
-    let dir = std::env::temp_dir().join(unique("routing"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let bad = dir.join("routing.yaml");
-    std::fs::write(
-        &bad,
-        "version: 1\nrules:\n  - id: cases\n    when: {detailType: CaseChangeEvent}\n    contact: case.ContactId\n",
-    )
-    .unwrap();
-    let path = bad.to_string_lossy().into_owned();
+    let path = routing_file("version: 1\nrules:\n  - id: cases\n    when: {detailType: CaseChangeEvent}\n    contact: case.ContactId\n");
+    let bad = std::path::PathBuf::from(&path);
+    let dir = bad.parent().expect("routing_file's folder").to_path_buf();
     let e = config("t", &[("ROUTING_FILE", &path)]).unwrap_err();
     let msg = e.to_string();
     assert!(msg.contains(&path), "{msg}");

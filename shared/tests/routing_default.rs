@@ -14,6 +14,7 @@ use sfvapi::routing::Routing;
 use sfvapi::salesforce::events::{
     parse_json_event, parse_outbound_message, parse_outbound_notifications, DialRequest,
 };
+use sfvapi_test_support::EVENT_FIELD_NAMES;
 
 fn built_in() -> Routing {
     Routing::built_in().expect("the built-in routing.yaml loads")
@@ -246,20 +247,13 @@ fn arb_json() -> impl Strategy<Value = Value> {
         Just(Value::from("e-1")),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
-        let keys = prop_oneof![
-            Just("eventId".to_string()),
-            Just("contactId".to_string()),
-            Just("caseId".to_string()),
-            Just("priority".to_string()),
-            Just("reason".to_string()),
-            Just("data".to_string()),
-            Just("event".to_string()),
-            Just("payload".to_string()),
-            Just("customerId".to_string()),
-            Just("replayId".to_string()),
-            Just("EventUuid".to_string()),
-            "[a-z]{1,8}",
-        ];
+        // One of the event's field names (and the relay's EventUuid) or any short name, each
+        // alternative equally likely.
+        let mut fields = EVENT_FIELD_NAMES.to_vec();
+        fields.push("EventUuid");
+        let weight = fields.len() as u32;
+        let names = prop::sample::select(fields).prop_map(str::to_string);
+        let keys = prop_oneof![weight => names, 1 => "[a-z]{1,8}"];
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
             prop::collection::btree_map(keys, inner, 0..7)

@@ -2,14 +2,12 @@
 //! the Salesforce way (no `expires_in`; `issued_at` ms as a string; introspection `exp`).
 //! Salesforce is a wiremock server on loopback.
 
-mod support;
-
 use std::sync::Arc;
 
 use sfvapi::salesforce::oauth::{
     s256, ConnectionSecret, JwtClaims, OAuthClient, OAuthErrorCode, TokenError, JWT_BEARER_GRANT,
 };
-use support::*;
+use sfvapi_test_support::*;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -26,11 +24,7 @@ fn client(cfg: sfvapi::config::SalesforceConfig) -> OAuthClient {
 
 async fn token_server(answer: serde_json::Value) -> MockServer {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
-        .mount(&server)
-        .await;
+    sf_token_answers(&server, json_answer(200, answer)).await;
     server
 }
 
@@ -263,14 +257,11 @@ async fn introspection_exp_sets_the_expiry() {
 #[tokio::test]
 async fn token_errors_are_typed_terminal_or_retryable() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(400).set_body_raw(
-            fixture("salesforce/token-invalid-grant.json"),
-            "application/json",
-        ))
-        .mount(&server)
-        .await;
+    sf_token_answers(
+        &server,
+        fixture_answer(400, "salesforce/token-invalid-grant.json"),
+    )
+    .await;
     let oauth = client(sf_config(&server.uri(), "arn", &[]));
     let err = oauth.grant(&secret(sf_secret_json())).await.unwrap_err();
     match &err {
@@ -284,11 +275,11 @@ async fn token_errors_are_typed_terminal_or_retryable() {
     assert!(!err.to_string().contains(SF_REFRESH_TOKEN));
 
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(503).set_body_string("<html>maintenance</html>"))
-        .mount(&server)
-        .await;
+    sf_token_answers(
+        &server,
+        ResponseTemplate::new(503).set_body_string("<html>maintenance</html>"),
+    )
+    .await;
     let err = client(sf_config(&server.uri(), "arn", &[]))
         .grant(&secret(sf_secret_json()))
         .await
@@ -296,15 +287,13 @@ async fn token_errors_are_typed_terminal_or_retryable() {
     assert!(err.is_retryable(), "{err:?}");
 
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(fixture_token())
-                .set_delay(std::time::Duration::from_secs(3)),
-        )
-        .mount(&server)
-        .await;
+    sf_token_answers(
+        &server,
+        ResponseTemplate::new(200)
+            .set_body_json(fixture_token())
+            .set_delay(std::time::Duration::from_secs(3)),
+    )
+    .await;
     let err = client(sf_config(
         &server.uri(),
         "arn",

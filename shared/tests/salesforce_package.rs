@@ -10,8 +10,6 @@
 //!
 //! Each check is a function over the files, and each is shown to fail on a mutated copy.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,6 +18,7 @@ use serde_json::Value;
 use sfvapi::config::{Env, SalesforceConfig};
 use sfvapi::routing::{CaseSource, ContactSource, HttpRoute, Matcher, Predicate, Routing};
 use sfvapi::signature::sign_salesforce_v2;
+use sfvapi_test_support as support;
 
 const ROUTING_DOCUMENTS: [&str; 2] = ["routing.yaml", "events/routing-event-relay.yaml"];
 const APEX_TEST: &str = "force-app/main/default/classes/SfvapiEventSenderTest.cls";

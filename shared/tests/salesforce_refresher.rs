@@ -2,8 +2,6 @@
 //! refresh (margin, terminal errors + metric) and the one-time connect (operator key, PKCE,
 //! single-use state).
 
-mod support;
-
 use std::collections::HashMap;
 
 use serde_json::{json, Value};
@@ -12,11 +10,10 @@ use sfvapi::salesforce::connect::{state_pk, RefresherApp};
 use sfvapi::salesforce::oauth::{s256, TokenError};
 use sfvapi::salesforce::token::read_item;
 use sfvapi::store::Store;
-use support::*;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use sfvapi_test_support::SF_TOKEN_PATH as TOKEN_PATH;
+use sfvapi_test_support::*;
+use wiremock::MockServer;
 
-const TOKEN_PATH: &str = "/services/oauth2/token";
 const REDIRECT: &str = "https://api.example.com/oauth/salesforce/callback";
 
 struct Refresher {
@@ -61,15 +58,7 @@ fn http_event(path_: &str, query: &str, headers: &[(&str, &str)]) -> Value {
 #[tokio::test]
 async fn schedule_refreshes_only_when_less_than_the_margin_is_left() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(sf_token_response(
-            "new-token",
-            &server.uri(),
-            sfvapi::now_millis(),
-        )))
-        .mount(&server)
-        .await;
+    mount_sf_token(&server, "new-token").await;
     let r = refresher(&server).await;
 
     // 30 minutes left, margin 15: nothing to do.
@@ -109,14 +98,11 @@ async fn schedule_refreshes_only_when_less_than_the_margin_is_left() {
 async fn schedule_with_invalid_grant_returns_the_terminal_error_and_emits_the_metric() {
     sfvapi::telemetry::capture_metrics();
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(400).set_body_raw(
-            fixture("salesforce/token-invalid-grant.json"),
-            "application/json",
-        ))
-        .mount(&server)
-        .await;
+    sf_token_answers(
+        &server,
+        fixture_answer(400, "salesforce/token-invalid-grant.json"),
+    )
+    .await;
     let r = refresher(&server).await;
     let reports = r.app.run_schedule().await;
     assert_eq!(reports.len(), 1);
@@ -189,21 +175,15 @@ async fn start_connect(r: &Refresher) -> (String, String) {
 #[tokio::test]
 async fn connect_stores_the_refresh_token_once_and_a_replayed_state_gets_400() {
     let server = MockServer::start().await;
-    let mut answer = sf_token_response("first-access", &server.uri(), sfvapi::now_millis());
-    answer["refresh_token"] = "5Aep-connected-refresh-token".into();
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
-        .mount(&server)
-        .await;
+    let answer = sf_token_rotating(
+        "first-access",
+        &server.uri(),
+        "5Aep-connected-refresh-token",
+    );
+    sf_token_answers(&server, json_answer(200, answer)).await;
     let r = refresher(&server).await;
     let (state, challenge) = start_connect(&r).await;
-    let item = r
-        .store
-        .get(&state_pk(&state))
-        .await
-        .unwrap()
-        .expect("state stored");
+    let item = stored(&r.store, &state_pk(&state)).await;
     assert!(item.contains_key("expires_at"), "state has a TTL");
 
     let callback = http_event(
@@ -247,13 +227,8 @@ async fn connect_stores_the_refresh_token_once_and_a_replayed_state_gets_400() {
 #[tokio::test]
 async fn state_mismatch_gets_400_and_stores_nothing() {
     let server = MockServer::start().await;
-    let mut answer = sf_token_response("x", &server.uri(), sfvapi::now_millis());
-    answer["refresh_token"] = "5Aep-should-never-be-stored".into();
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
-        .mount(&server)
-        .await;
+    let answer = sf_token_rotating("x", &server.uri(), "5Aep-should-never-be-stored");
+    sf_token_answers(&server, json_answer(200, answer)).await;
     let r = refresher(&server).await;
     let (state, _) = start_connect(&r).await;
     for query in [
@@ -312,24 +287,15 @@ async fn an_expired_state_gets_400() {
 #[tokio::test]
 async fn a_reconnect_replaces_the_cached_access_token_of_the_old_connection() {
     let server = MockServer::start().await;
-    let mut answer = sf_token_response("first-access-of-new", &server.uri(), sfvapi::now_millis());
-    answer["refresh_token"] = "5Aep-reconnected-refresh-token".into();
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
-        .mount(&server)
-        .await;
+    let answer = sf_token_rotating(
+        "first-access-of-new",
+        &server.uri(),
+        "5Aep-reconnected-refresh-token",
+    );
+    sf_token_answers(&server, json_answer(200, answer)).await;
     let r = refresher(&server).await;
     // The old connection's token, valid for another hour, is in the item and in memory.
-    seed_sf_token(
-        &r.store,
-        "default",
-        "old-connection-token",
-        &server.uri(),
-        sfvapi::now_millis() + 3_600_000,
-        4,
-    )
-    .await;
+    seed_live_token(&r.store, "old-connection-token", &server.uri(), 4).await;
     let before = r.app.tokens().access_token().await.unwrap();
     assert_eq!(before.access_token.expose(), "old-connection-token");
 

@@ -1,14 +1,12 @@
 //! The REST client against a wiremock Salesforce: typed Contact/Case, Task upsert by external id,
 //! CaseComment, and the typed errors the job worker maps to RETRY / FAILED.
 
-mod support;
-
 use std::time::Duration;
 
 use sfvapi::ids::SalesforceId;
 use sfvapi::salesforce::rest::{RestError, TaskFields, UpsertOutcome};
 use sfvapi::salesforce::Connection;
-use support::*;
+use sfvapi_test_support::*;
 use wiremock::matchers::{body_partial_json, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -25,15 +23,7 @@ async fn setup(extra: &[(&str, &str)]) -> (MockServer, Connection) {
     let (store, _) = fresh_store().await;
     let server = MockServer::start().await;
     let arn = create_secret(&sf_secret_json()).await;
-    seed_sf_token(
-        &store,
-        "default",
-        "live-token",
-        &server.uri(),
-        sfvapi::now_millis() + 3_600_000,
-        1,
-    )
-    .await;
+    seed_live_token(&store, "live-token", &server.uri(), 1).await;
     let conn = Connection::new(
         sf_config(&server.uri(), &arn, extra),
         store,
@@ -168,9 +158,9 @@ async fn missing_contact_is_terminal_and_limits_and_5xx_are_retryable() {
     server.reset().await;
     Mock::given(method("GET"))
         .and(ContactQuery(CONTACT_ID.into()))
-        .respond_with(ResponseTemplate::new(403).set_body_raw(
-            fixture("salesforce/request-limit-exceeded.json"),
-            "application/json",
+        .respond_with(fixture_answer(
+            403,
+            "salesforce/request-limit-exceeded.json",
         ))
         .up_to_n_times(1)
         .mount(&server)
@@ -265,29 +255,28 @@ async fn task_is_created_then_updated_without_create_only_fields() {
     let call_id = "0b6f1e2a-3c4d-4e5f-8a9b-0c1d2e3f4a5b";
     let create_path = format!("{DATA}/sobjects/Task");
     let upsert_path = format!("{DATA}/sobjects/Task/Vapi_Call_Id__c/{call_id}");
-    Mock::given(method("POST"))
-        .and(path(create_path.clone()))
-        .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({
-            "id": "00T5e00000AbCdEAAV", "success": true, "errors": []
-        })))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
+    mount_times(
+        &server,
+        "POST",
+        &create_path.clone(),
+        json_answer(
+            201,
+            serde_json::json!({ "id": "00T5e00000AbCdEAAV", "success": true, "errors": [] }),
+        ),
+        1,
+    )
+    .await;
     // The external id field is Unique, so the second create is refused with DUPLICATE_VALUE.
-    Mock::given(method("POST"))
-        .and(path(create_path.clone()))
-        .respond_with(duplicate_value("Vapi_Call_Id__c"))
-        .mount(&server)
-        .await;
+    mount(
+        &server,
+        "POST",
+        &create_path.clone(),
+        duplicate_value("Vapi_Call_Id__c"),
+    )
+    .await;
     // Upsert by external id (https://developer.salesforce.com/docs/platform/api-rest/guide/dome-upsert.html):
     // an update answers 200 `created: false`.
-    Mock::given(method("PATCH"))
-        .and(path(upsert_path.clone()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "id": "00T5e00000AbCdEAAV", "success": true, "errors": [], "created": false
-        })))
-        .mount(&server)
-        .await;
+    mount(&server, "PATCH", &upsert_path.clone(), json_answer(200, serde_json::json!({ "id": "00T5e00000AbCdEAAV", "success": true, "errors": [], "created": false }))).await;
     let transcript = "AI: Hello. ".repeat(5_000); // 55,000 chars
     let mut extra = serde_json::Map::new();
     extra.insert("TaskSubtype".into(), "Call".into());
@@ -382,19 +371,26 @@ async fn task_update_accepts_204_and_reports_300_as_multiple_matches() {
         .respond_with(duplicate_value("Call_Key__c"))
         .mount(&server)
         .await;
-    Mock::given(method("PATCH"))
-        .and(path(format!("{DATA}/sobjects/Task/Call_Key__c/old-api")))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&server)
-        .await;
-    Mock::given(method("PATCH"))
-        .and(path(format!("{DATA}/sobjects/Task/Call_Key__c/dup")))
-        .respond_with(ResponseTemplate::new(300).set_body_json(serde_json::json!([
-            "/services/data/v62.0/sobjects/Task/00T5e00000AAAAAAA1",
-            "/services/data/v62.0/sobjects/Task/00T5e00000AAAAAAA2"
-        ])))
-        .mount(&server)
-        .await;
+    mount(
+        &server,
+        "PATCH",
+        &format!("{DATA}/sobjects/Task/Call_Key__c/old-api"),
+        ResponseTemplate::new(204),
+    )
+    .await;
+    mount(
+        &server,
+        "PATCH",
+        &format!("{DATA}/sobjects/Task/Call_Key__c/dup"),
+        json_answer(
+            300,
+            serde_json::json!([
+                "/services/data/v62.0/sobjects/Task/00T5e00000AAAAAAA1",
+                "/services/data/v62.0/sobjects/Task/00T5e00000AAAAAAA2"
+            ]),
+        ),
+    )
+    .await;
     let t = TaskFields {
         subject: "s".into(),
         status: "Completed".into(),
@@ -412,25 +408,8 @@ async fn task_update_accepts_204_and_reports_300_as_multiple_matches() {
 #[tokio::test]
 async fn a_locked_row_is_retryable_and_other_create_errors_are_not_updates() {
     let (server, conn) = setup(&[]).await;
-    Mock::given(method("POST"))
-        .and(path(format!("{DATA}/sobjects/Task")))
-        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!([{
-            "message": "unable to obtain exclusive access to this record or 1 records: 0035e00000XyZ12AAF",
-            "errorCode": "UNABLE_TO_LOCK_ROW", "fields": []
-        }])))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(format!("{DATA}/sobjects/Task")))
-        .respond_with(
-            ResponseTemplate::new(400).set_body_json(serde_json::json!([{
-                "message": "Status: bad value for restricted picklist field: Done",
-                "errorCode": "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "fields": ["Status"]
-            }])),
-        )
-        .mount(&server)
-        .await;
+    mount_times(&server, "POST", &format!("{DATA}/sobjects/Task"), json_answer(400, serde_json::json!([{ "message": "unable to obtain exclusive access to this record or 1 records: 0035e00000XyZ12AAF", "errorCode": "UNABLE_TO_LOCK_ROW", "fields": [] }])), 1).await;
+    mount(&server, "POST", &format!("{DATA}/sobjects/Task"), json_answer(400, serde_json::json!([{ "message": "Status: bad value for restricted picklist field: Done", "errorCode": "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "fields": ["Status"] }]))).await;
     let t = TaskFields {
         subject: "s".into(),
         status: "Done".into(),
@@ -459,13 +438,7 @@ async fn a_locked_row_is_retryable_and_other_create_errors_are_not_updates() {
 #[tokio::test]
 async fn case_comment_is_created_on_the_case() {
     let (server, conn) = setup(&[]).await;
-    Mock::given(method("POST"))
-        .and(path(format!("{DATA}/sobjects/CaseComment")))
-        .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({
-            "id": "00a5e00000AbCdEAAV", "success": true, "errors": []
-        })))
-        .mount(&server)
-        .await;
+    mount_sf_create(&server, "CaseComment", "00a5e00000AbCdEAAV").await;
     let id_ = conn
         .rest
         .add_case_comment(&id(CASE_ID), "Customer will pay on Friday.")
@@ -483,13 +456,7 @@ async fn case_comment_is_created_on_the_case() {
 #[tokio::test]
 async fn case_comment_is_cut_at_4000_bytes_not_characters() {
     let (server, conn) = setup(&[]).await;
-    Mock::given(method("POST"))
-        .and(path(format!("{DATA}/sobjects/CaseComment")))
-        .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({
-            "id": "00a5e00000AbCdEAAV", "success": true, "errors": []
-        })))
-        .mount(&server)
-        .await;
+    mount_sf_create(&server, "CaseComment", "00a5e00000AbCdEAAV").await;
     // 3,000 characters but 9,000 bytes: CommentBody holds 4,000 bytes
     // (https://help.salesforce.com/s/articleView?id=000382141&type=1).
     let note = "€".repeat(3_000);

@@ -2,8 +2,6 @@
 //! make no token I/O, a wave of 401s makes one OAuth call (in one process and across two),
 //! terminal errors are not retried in a loop, and rotated refresh tokens are stored back.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +9,7 @@ use sfvapi::ids::SalesforceId;
 use sfvapi::salesforce::rest::RestError;
 use sfvapi::salesforce::token::read_item;
 use sfvapi::salesforce::Connection;
-use support::*;
+use sfvapi_test_support::*;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -38,10 +36,7 @@ async fn salesforce(old: &str, new: &str) -> MockServer {
     Mock::given(method("GET"))
         .and(path(CONTACT_PATH))
         .and(header("authorization", format!("Bearer {old}").as_str()))
-        .respond_with(ResponseTemplate::new(401).set_body_raw(
-            fixture("salesforce/session-expired.json"),
-            "application/json",
-        ))
+        .respond_with(fixture_answer(401, "salesforce/session-expired.json"))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -54,15 +49,13 @@ async fn salesforce(old: &str, new: &str) -> MockServer {
         )
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(sf_token_response(new, &server.uri(), sfvapi::now_millis()))
-                .set_delay(Duration::from_millis(150)),
-        )
-        .mount(&server)
-        .await;
+    sf_token_answers(
+        &server,
+        ResponseTemplate::new(200)
+            .set_body_json(sf_token_response(new, &server.uri(), sfvapi::now_millis()))
+            .set_delay(Duration::from_millis(150)),
+    )
+    .await;
     server
 }
 
@@ -111,15 +104,7 @@ async fn a_second_lambda_reuses_the_stored_token_without_oauth() {
     let (store, _) = fresh_store().await;
     let server = salesforce("dead-token", "live-token").await;
     let arn = create_secret(&sf_secret_json()).await;
-    seed_sf_token(
-        &store,
-        "default",
-        "live-token",
-        &server.uri(),
-        sfvapi::now_millis() + 3_600_000,
-        3,
-    )
-    .await;
+    seed_live_token(&store, "live-token", &server.uri(), 3).await;
     let conn = connection(&store, &server, &arn).await;
     conn.rest.get_contact(&contact_id()).await.unwrap();
     assert!(received_on(&server, TOKEN_PATH).await.is_empty());
@@ -130,15 +115,7 @@ async fn fifty_concurrent_401s_make_exactly_one_oauth_call() {
     let (store, _) = fresh_store().await;
     let server = salesforce("dead-token", "live-token").await;
     let arn = create_secret(&sf_secret_json()).await;
-    seed_sf_token(
-        &store,
-        "default",
-        "dead-token",
-        &server.uri(),
-        sfvapi::now_millis() + 3_600_000,
-        7,
-    )
-    .await;
+    seed_live_token(&store, "dead-token", &server.uri(), 7).await;
     let conn = Arc::new(connection(&store, &server, &arn).await);
 
     let tasks: Vec<_> = (0..50)
@@ -167,15 +144,7 @@ async fn two_lambdas_sharing_dynamodb_make_exactly_one_oauth_call() {
     let (store, _) = fresh_store().await;
     let server = salesforce("dead-token", "live-token").await;
     let arn = create_secret(&sf_secret_json()).await;
-    seed_sf_token(
-        &store,
-        "default",
-        "dead-token",
-        &server.uri(),
-        sfvapi::now_millis() + 3_600_000,
-        1,
-    )
-    .await;
+    seed_live_token(&store, "dead-token", &server.uri(), 1).await;
     // Two independent cold starts: separate memory, mutex, HTTP and secrets caches.
     let a = Arc::new(connection(&store, &server, &arn).await);
     let b = Arc::new(connection(&store, &server, &arn).await);
@@ -202,32 +171,20 @@ async fn two_lambdas_sharing_dynamodb_make_exactly_one_oauth_call() {
 async fn invalid_grant_is_terminal_and_not_retried_in_a_loop() {
     let (store, _) = fresh_store().await;
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(CONTACT_PATH))
-        .respond_with(ResponseTemplate::new(401).set_body_raw(
-            fixture("salesforce/session-expired.json"),
-            "application/json",
-        ))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(400).set_body_raw(
-            fixture("salesforce/token-invalid-grant.json"),
-            "application/json",
-        ))
-        .mount(&server)
-        .await;
-    let arn = create_secret(&sf_secret_json()).await;
-    seed_sf_token(
-        &store,
-        "default",
-        "dead-token",
-        &server.uri(),
-        sfvapi::now_millis() + 3_600_000,
-        1,
+    mount(
+        &server,
+        "GET",
+        CONTACT_PATH,
+        fixture_answer(401, "salesforce/session-expired.json"),
     )
     .await;
+    sf_token_answers(
+        &server,
+        fixture_answer(400, "salesforce/token-invalid-grant.json"),
+    )
+    .await;
+    let arn = create_secret(&sf_secret_json()).await;
+    seed_live_token(&store, "dead-token", &server.uri(), 1).await;
     let conn = Arc::new(connection(&store, &server, &arn).await);
 
     let tasks: Vec<_> = (0..10)
@@ -265,33 +222,16 @@ async fn invalid_grant_is_terminal_and_not_retried_in_a_loop() {
 async fn a_second_401_with_a_fresh_token_is_a_config_error_not_a_loop() {
     let (store, _) = fresh_store().await;
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(CONTACT_PATH))
-        .respond_with(ResponseTemplate::new(401).set_body_raw(
-            fixture("salesforce/session-expired.json"),
-            "application/json",
-        ))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(sf_token_response(
-            "also-rejected",
-            &server.uri(),
-            sfvapi::now_millis(),
-        )))
-        .mount(&server)
-        .await;
-    let arn = create_secret(&sf_secret_json()).await;
-    seed_sf_token(
-        &store,
-        "default",
-        "dead-token",
-        &server.uri(),
-        sfvapi::now_millis() + 3_600_000,
-        1,
+    mount(
+        &server,
+        "GET",
+        CONTACT_PATH,
+        fixture_answer(401, "salesforce/session-expired.json"),
     )
     .await;
+    mount_sf_token(&server, "also-rejected").await;
+    let arn = create_secret(&sf_secret_json()).await;
+    seed_live_token(&store, "dead-token", &server.uri(), 1).await;
     let conn = connection(&store, &server, &arn).await;
     let err = conn.rest.get_contact(&contact_id()).await.unwrap_err();
     assert!(
@@ -307,18 +247,15 @@ async fn a_second_401_with_a_fresh_token_is_a_config_error_not_a_loop() {
 async fn a_rotated_refresh_token_is_stored_back_in_secrets_manager() {
     let (store, _) = fresh_store().await;
     let server = MockServer::start().await;
-    let mut answer = sf_token_response("live-token", &server.uri(), sfvapi::now_millis());
-    answer["refresh_token"] = "5Aep-rotated-refresh-token-2".into();
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(CONTACT_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(contact_answer()))
-        .mount(&server)
-        .await;
+    let answer = sf_token_rotating("live-token", &server.uri(), "5Aep-rotated-refresh-token-2");
+    sf_token_answers(&server, json_answer(200, answer)).await;
+    mount(
+        &server,
+        "GET",
+        CONTACT_PATH,
+        json_answer(200, contact_answer()),
+    )
+    .await;
     let arn = create_secret(&sf_secret_json()).await;
     let conn = connection(&store, &server, &arn).await;
     conn.rest.get_contact(&contact_id()).await.unwrap();
@@ -335,21 +272,8 @@ async fn rotating_salesforce(rotated: &str) -> MockServer {
     let server = MockServer::start().await;
     let mut first = sf_token_response("token-after-rotation", &server.uri(), sfvapi::now_millis());
     first["refresh_token"] = rotated.into();
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(first))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(sf_token_response(
-            "token-of-cold-start",
-            &server.uri(),
-            sfvapi::now_millis(),
-        )))
-        .mount(&server)
-        .await;
+    mount_times(&server, "POST", TOKEN_PATH, json_answer(200, first), 1).await;
+    mount_sf_token(&server, "token-of-cold-start").await;
     server
 }
 

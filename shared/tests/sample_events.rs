@@ -1,12 +1,10 @@
 //! The files in `events/` stay usable: each parses as the event its function receives, and the
 //! same samples, freshly signed, get the documented answers from the real handlers.
 
-mod support;
-
 use std::collections::HashMap;
 
 use sfvapi::jobs::worker::WorkerEvent;
-use support::*;
+use sfvapi_test_support::*;
 
 fn events_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")

@@ -1,12 +1,11 @@
 //! Every vector in fixtures/signature-vectors.json gives its `expect` result, and the ways a
 //! forger would try (tampered body, wrong secret, stale/future timestamp, missing header) fail.
 
-mod support;
-
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 use sfvapi::secrets::SecretString;
 use sfvapi::signature::*;
+use sfvapi_test_support as support;
 
 fn headers(v: &Value) -> HeaderMap {
     let mut h = HeaderMap::new();

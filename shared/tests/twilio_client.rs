@@ -1,7 +1,5 @@
 //! Twilio's Messages and Calls clients against a loopback server answering like Twilio.
 
-mod support;
-
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -9,7 +7,7 @@ use sfvapi::ids::E164Phone;
 use sfvapi::twilio::{
     Created, Sender, Sms, TwilioClient, TwilioCredentials, TwilioError, TwilioSecret, VoiceCall,
 };
-use support::fixture;
+use sfvapi_test_support::*;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -58,6 +56,13 @@ fn client(server: &MockServer, timeout: Duration) -> TwilioClient {
     TwilioClient::new(&server.uri(), timeout).unwrap()
 }
 
+/// Through a client of `server` (5 s timeout).
+async fn send(server: &MockServer) -> Result<Created, TwilioError> {
+    client(server, Duration::from_secs(5))
+        .send_sms(&creds(), &sms())
+        .await
+}
+
 #[tokio::test]
 async fn a_created_message_is_parsed() {
     let server = MockServer::start().await;
@@ -70,17 +75,11 @@ async fn a_created_message_is_parsed() {
             ("From", "+14155559999"),
             ("Body", "Thanks for talking with us today."),
         ]))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_raw(fixture("twilio/message-created.json"), "application/json"),
-        )
+        .respond_with(fixture_answer(201, "twilio/message-created.json"))
         .expect(1)
         .mount(&server)
         .await;
-    let created = client(&server, Duration::from_secs(5))
-        .send_sms(&creds(), &sms())
-        .await
-        .unwrap();
+    let created = send(&server).await.unwrap();
     assert_eq!(
         created,
         Created {
@@ -99,10 +98,7 @@ async fn a_messaging_service_replaces_from() {
             ("MessagingServiceSid", "MG0123456789abcdef0123456789abcdef"),
             ("Body", "Thanks for talking with us today."),
         ]))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_raw(fixture("twilio/message-created.json"), "application/json"),
-        )
+        .respond_with(fixture_answer(201, "twilio/message-created.json"))
         .expect(1)
         .mount(&server)
         .await;
@@ -116,18 +112,9 @@ async fn a_messaging_service_replaces_from() {
 
 #[tokio::test]
 async fn an_invalid_number_is_terminal_with_twilios_message() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(400)
-                .set_body_raw(fixture("twilio/error-invalid-to.json"), "application/json"),
-        )
-        .mount(&server)
-        .await;
-    let e = client(&server, Duration::from_secs(5))
-        .send_sms(&creds(), &sms())
-        .await
-        .unwrap_err();
+    let server =
+        server_answering("POST", fixture_answer(400, "twilio/error-invalid-to.json")).await;
+    let e = send(&server).await.unwrap_err();
     assert!(!e.is_retryable());
     assert_eq!(
         e,
@@ -143,18 +130,19 @@ async fn an_invalid_number_is_terminal_with_twilios_message() {
 #[tokio::test]
 async fn rate_limits_and_server_errors_are_retryable() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(429).set_body_raw(
-            fixture("twilio/error-rate-limited.json"),
-            "application/json",
-        ))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503).set_body_string("upstream unavailable"))
-        .mount(&server)
-        .await;
+    mount_any_times(
+        &server,
+        "POST",
+        fixture_answer(429, "twilio/error-rate-limited.json"),
+        1,
+    )
+    .await;
+    mount_any(
+        &server,
+        "POST",
+        ResponseTemplate::new(503).set_body_string("upstream unavailable"),
+    )
+    .await;
     let c = client(&server, Duration::from_secs(5));
     let e = c.send_sms(&creds(), &sms()).await.unwrap_err();
     assert_eq!(
@@ -175,16 +163,9 @@ async fn rate_limits_and_server_errors_are_retryable() {
 
 #[tokio::test]
 async fn a_timeout_after_sending_is_ambiguous() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_raw(fixture("twilio/message-created.json"), "application/json")
-                .set_delay(Duration::from_secs(3)),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
+    // Twilio creates the message but answers after the client gave up.
+    let late = fixture_answer(201, "twilio/message-created.json").set_delay(Duration::from_secs(3));
+    let server = server_answering_once("POST", late).await;
     let e = client(&server, Duration::from_millis(300))
         .send_sms(&creds(), &sms())
         .await
@@ -210,10 +191,7 @@ async fn a_voice_call_with_inline_twiml() {
                 "<Response><Say>Hello from support.</Say></Response>",
             ),
         ]))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_raw(fixture("twilio/call-created.json"), "application/json"),
-        )
+        .respond_with(fixture_answer(201, "twilio/call-created.json"))
         .expect(1)
         .mount(&server)
         .await;

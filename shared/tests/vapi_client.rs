@@ -1,15 +1,13 @@
 //! Vapi's `POST /call` client against a loopback server answering like Vapi.
 
-mod support;
-
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 use sfvapi::ids::{E164Phone, SalesforceEventId, SalesforceId};
 use sfvapi::secrets::SecretString;
-use sfvapi::vapi::client::{CreateCall, VapiClient, VapiError};
+use sfvapi::vapi::client::{CreateCall, CreatedCall, VapiClient, VapiError};
 use sfvapi::vapi::messages::CallStatus;
-use support::fixture;
+use sfvapi_test_support::*;
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -61,6 +59,13 @@ fn client(server: &MockServer, timeout: Duration) -> VapiClient {
     VapiClient::new(&server.uri(), timeout).unwrap()
 }
 
+/// Through a client of `server` (5 s timeout).
+async fn create(server: &MockServer) -> Result<CreatedCall, VapiError> {
+    client(server, Duration::from_secs(5))
+        .create_call(&SecretString::new(KEY), &call())
+        .await
+}
+
 #[tokio::test]
 async fn created_call_is_parsed_and_the_request_is_exact() {
     let server = MockServer::start().await;
@@ -69,17 +74,11 @@ async fn created_call_is_parsed_and_the_request_is_exact() {
         .and(header("authorization", format!("Bearer {KEY}").as_str()))
         .and(header("content-type", "application/json"))
         .and(body_json(expected_body()))
-        .respond_with(ResponseTemplate::new(201).set_body_raw(
-            fixture("vapi/create-call-response.json"),
-            "application/json",
-        ))
+        .respond_with(fixture_answer(201, "vapi/create-call-response.json"))
         .expect(1)
         .mount(&server)
         .await;
-    let created = client(&server, Duration::from_secs(5))
-        .create_call(&SecretString::new(KEY), &call())
-        .await
-        .unwrap();
+    let created = create(&server).await.unwrap();
     assert_eq!(created.id.as_str(), "c0ffee00-1111-4222-8333-444455556666");
     assert_eq!(created.status, CallStatus::Queued);
 }
@@ -87,22 +86,24 @@ async fn created_call_is_parsed_and_the_request_is_exact() {
 #[tokio::test]
 async fn server_errors_and_rate_limits_are_retryable() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(500)
-                .set_body_json(json!({"message": "Internal server error", "statusCode": 500})),
-        )
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(429)
-                .insert_header("retry-after", "7")
-                .set_body_json(json!({"message": "Too Many Requests", "statusCode": 429})),
-        )
-        .mount(&server)
-        .await;
+    mount_any_times(
+        &server,
+        "POST",
+        json_answer(
+            500,
+            json!({"message": "Internal server error", "statusCode": 500}),
+        ),
+        1,
+    )
+    .await;
+    mount_any(
+        &server,
+        "POST",
+        ResponseTemplate::new(429)
+            .insert_header("retry-after", "7")
+            .set_body_json(json!({"message": "Too Many Requests", "statusCode": 429})),
+    )
+    .await;
     let c = client(&server, Duration::from_secs(5));
     let e = c
         .create_call(&SecretString::new(KEY), &call())
@@ -129,18 +130,12 @@ async fn server_errors_and_rate_limits_are_retryable() {
 
 #[tokio::test]
 async fn a_4xx_is_terminal_with_vapis_message() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(400).set_body_raw(
-            fixture("vapi/create-call-error-400.json"),
-            "application/json",
-        ))
-        .mount(&server)
-        .await;
-    let e = client(&server, Duration::from_secs(5))
-        .create_call(&SecretString::new(KEY), &call())
-        .await
-        .unwrap_err();
+    let server = server_answering(
+        "POST",
+        fixture_answer(400, "vapi/create-call-error-400.json"),
+    )
+    .await;
+    let e = create(&server).await.unwrap_err();
     assert!(!e.is_retryable());
     let VapiError::Rejected { status, message } = &e else {
         panic!("{e:?}")
@@ -154,19 +149,11 @@ async fn a_4xx_is_terminal_with_vapis_message() {
 
 #[tokio::test]
 async fn a_timeout_after_sending_is_ambiguous_and_never_retryable() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_raw(
-                    fixture("vapi/create-call-response.json"),
-                    "application/json",
-                )
-                .set_delay(Duration::from_secs(3)),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
+    let server = server_answering_once(
+        "POST",
+        fixture_answer(201, "vapi/create-call-response.json").set_delay(Duration::from_secs(3)),
+    )
+    .await;
     let e = client(&server, Duration::from_millis(300))
         .create_call(&SecretString::new(KEY), &call())
         .await

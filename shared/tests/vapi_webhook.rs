@@ -1,8 +1,6 @@
 //! The Vapi webhook through its real handler: API Gateway v2 events in, HTTP answers out, with
 //! DynamoDB Local and moto behind it (run with `scripts/services.sh cargo test --test vapi_webhook`).
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -12,15 +10,13 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
 use serde_json::{json, Value};
 use sfvapi::calls::{record_call, CallSnapshot, CaseSnapshot, CustomerSnapshot, NewCall};
-use sfvapi::config::Env;
 use sfvapi::ids::{SalesforceEventId, SalesforceId, VapiCallId};
-use sfvapi::secrets::SecretsCache;
 use sfvapi::signature::{hmac_parts, Algorithm};
 use sfvapi::store::{attr, RequestCounter, Store};
-use sfvapi::vapi::config::VapiWebhookConfig;
 use sfvapi::vapi::tools::{BoxFuture, LiveLookup, LiveLookupError, LiveLookupRequest};
 use sfvapi::vapi::webhook::VapiWebhookApp;
-use support::{answer, fixture, request, Answer};
+use sfvapi_test_support::vapi_webhook_request as req_with;
+use sfvapi_test_support::*;
 
 const SECRET: &str = "vapi-test-secret-do-not-use-0123456789";
 const ROTATED: &str = "vapi-rotated-secret-do-not-use-0123456789";
@@ -36,59 +32,24 @@ struct Vapi {
     secret_arn: String,
 }
 
-fn config(table: &str, arn: &str, extra: &[(&str, &str)]) -> VapiWebhookConfig {
-    let mut map: HashMap<String, String> = HashMap::from([
-        ("TABLE_NAME".into(), table.into()),
-        ("VAPI_SERVER_SECRET_ARN".into(), arn.into()),
-    ]);
-    for (k, v) in extra {
-        map.insert((*k).into(), (*v).into());
-    }
-    VapiWebhookConfig::from_env(&Env::new(move |k| map.get(k).cloned())).expect("test config")
-}
-
-async fn secrets() -> SecretsCache {
-    SecretsCache::new(
-        sfvapi::config::secrets_client(&support::sdk().await),
-        Duration::from_secs(300),
-    )
-    .with_min_forced_interval(Duration::ZERO)
-}
-
 const CONTEXT_KEY: &str = "vapi-context-key-do-not-use-0123456789";
 
 /// `body` carrying the call context the worker puts on a call: the ids and their signature
 /// (`sfvapi::vapi::context`), signed with `key`.
 fn with_context(body: &[u8], key: &str, contact: &str) -> Vec<u8> {
     let mut v: Value = serde_json::from_slice(body).unwrap();
-    let event = SalesforceEventId::parse("e", EVENT_ID).unwrap();
-    let contact_id = SalesforceId::parse("c", contact).unwrap();
-    let case = SalesforceId::parse("c", CASE_ID).unwrap();
-    let sig = sfvapi::vapi::context::sign(
-        &sfvapi::secrets::SecretString::new(key),
-        &event,
-        &contact_id,
-        Some(&case),
-    )
-    .unwrap();
-    v["message"]["call"]["assistantOverrides"]["metadata"] = json!({
-        "sfvapiEventId": EVENT_ID, "contactId": contact, "caseId": CASE_ID, "sfvapiContextSig": sig
-    });
+    sign_call_context(&mut v, key, EVENT_ID, contact, CASE_ID);
     v.to_string().into_bytes()
 }
 
 /// A webhook app on a fresh table and secret, as a cold start builds it.
 async fn vapi(extra: &[(&str, &str)]) -> Vapi {
-    let (store, counter) = support::fresh_store().await;
-    let secret_arn = support::create_secret(&json!({
+    let (store, counter) = fresh_store().await;
+    let secret_arn = create_secret(&json!({
         "server_secrets": [SECRET], "context_key": CONTEXT_KEY
     }))
     .await;
-    let app = VapiWebhookApp::new(
-        config(store.table(), &secret_arn, extra),
-        store.clone(),
-        secrets().await,
-    );
+    let app = vapi_webhook_app(&store, &secret_arn, extra).await;
     Vapi {
         app,
         store,
@@ -97,28 +58,9 @@ async fn vapi(extra: &[(&str, &str)]) -> Vapi {
     }
 }
 
-fn hmac_headers(secret: &str, body: &[u8], ts: i64) -> Vec<(String, String)> {
-    let ts = ts.to_string();
-    let mac = hmac_parts(
-        Algorithm::Sha256,
-        secret.as_bytes(),
-        &[ts.as_bytes(), b".", body],
-    );
-    vec![
-        ("x-timestamp".into(), ts),
-        ("x-signature".into(), hex::encode(mac)),
-    ]
-}
-
-fn req_with(headers: &[(String, String)], body: &[u8]) -> lambda_http::Request {
-    let mut h: Vec<(&str, &str)> = vec![("content-type", "application/json")];
-    h.extend(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    request("POST", "/vapi/webhook", &h, body, false)
-}
-
 /// A request signed the default way (HMAC-SHA256 over `"{ts}.{body}"`, hex, now).
 fn signed(body: &[u8]) -> lambda_http::Request {
-    req_with(&hmac_headers(SECRET, body, sfvapi::now_secs()), body)
+    req_with(&vapi_hmac_headers(SECRET, body, sfvapi::now_secs()), body)
 }
 
 async fn send(app: &VapiWebhookApp, body: &[u8]) -> Answer {
@@ -180,16 +122,16 @@ async fn hmac_mode_accepts_signed_and_rejects_tampered_wrong_stale_missing() {
     let now = sfvapi::now_secs();
     assert_eq!(send(&v.app, &body).await.status, 200);
     // Milliseconds timestamps are accepted too (Vapi documents no unit).
-    let ok_ms = req_with(&hmac_headers(SECRET, &body, now * 1000), &body);
+    let ok_ms = req_with(&vapi_hmac_headers(SECRET, &body, now * 1000), &body);
     assert_eq!(answer(v.app.handle(ok_ms).await).status, 200);
 
     let mut tampered = body.clone();
     tampered.extend_from_slice(b" ");
     let cases = [
-        req_with(&hmac_headers(SECRET, &body, now), &tampered),
-        req_with(&hmac_headers("wrong-secret", &body, now), &body),
-        req_with(&hmac_headers(SECRET, &body, now - 301), &body),
-        req_with(&hmac_headers(SECRET, &body, now)[..1], &body),
+        req_with(&vapi_hmac_headers(SECRET, &body, now), &tampered),
+        req_with(&vapi_hmac_headers("wrong-secret", &body, now), &body),
+        req_with(&vapi_hmac_headers(SECRET, &body, now - 301), &body),
+        req_with(&vapi_hmac_headers(SECRET, &body, now)[..1], &body),
         req_with(&[], &body),
     ];
     for (i, req) in cases.into_iter().enumerate() {
@@ -322,34 +264,26 @@ async fn all_modes_together_and_a_rotated_secret_is_picked_up() {
         200
     );
     // Rotate: the cached secret no longer matches, the handler re-reads it once and accepts.
-    support::put_secret(&v.secret_arn, &json!({"server_secrets": [ROTATED]})).await;
-    let req = req_with(&hmac_headers(ROTATED, &body, sfvapi::now_secs()), &body);
+    put_secret(&v.secret_arn, &json!({"server_secrets": [ROTATED]})).await;
+    let req = req_with(
+        &vapi_hmac_headers(ROTATED, &body, sfvapi::now_secs()),
+        &body,
+    );
     assert_eq!(answer(v.app.handle(req).await).status, 200);
     assert_eq!(send(&v.app, &body).await.status, 401, "old secret retired");
 }
 
 #[tokio::test]
 async fn unavailable_secret_or_table_is_503() {
-    let (store, _) = support::fresh_store().await;
-    let app = VapiWebhookApp::new(
-        config(
-            store.table(),
-            "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing",
-            &[],
-        ),
-        store.clone(),
-        secrets().await,
-    );
+    let (store, _) = fresh_store().await;
+    let missing_secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing";
+    let app = vapi_webhook_app(&store, missing_secret, &[]).await;
     let a = send(&app, &speech_update()).await;
     assert_eq!(a.status, 503, "{}", a.body);
 
-    let arn = support::create_secret(&json!({"server_secrets": [SECRET]})).await;
+    let arn = create_secret(&json!({"server_secrets": [SECRET]})).await;
     let missing_table = Store::new(store.client().clone(), "no-such-table");
-    let app = VapiWebhookApp::new(
-        config("no-such-table", &arn, &[]),
-        missing_table,
-        secrets().await,
-    );
+    let app = vapi_webhook_app(&missing_table, &arn, &[]).await;
     let a = send(&app, &fixture("vapi/end-of-call-report.json")).await;
     assert_eq!(a.status, 503, "{}", a.body);
     assert_eq!(a.json["error"], "unavailable");
@@ -397,7 +331,7 @@ async fn unknown_types_malformed_oversize_and_routes() {
     assert_eq!(a.status, 413);
 
     let body = speech_update();
-    let hs = hmac_headers(SECRET, &body, sfvapi::now_secs());
+    let hs = vapi_hmac_headers(SECRET, &body, sfvapi::now_secs());
     let h: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(
         answer(
@@ -470,12 +404,7 @@ async fn three_tool_calls_answered_in_order_and_the_note_is_a_job() {
             {"name": "logNote", "toolCallId": "call_note_1", "result": "The note will be added to the case."}
         ]})
     );
-    let job = v
-        .store
-        .get(&format!("evt#vapi#{CALL_ID}#tool#call_note_1"))
-        .await
-        .unwrap()
-        .expect("note job item");
+    let job = stored(&v.store, &format!("evt#vapi#{CALL_ID}#tool#call_note_1")).await;
     assert_eq!(attr::opt_s(&job, "kind"), Some("note"));
     assert_eq!(attr::opt_s(&job, "status"), Some("PENDING"));
     let payload: Value = serde_json::from_str(attr::opt_s(&job, "payload").unwrap()).unwrap();
@@ -1045,14 +974,7 @@ async fn a_forged_pending_status_never_puts_status_pending_on_call() {
     );
     assert_eq!(attr::opt_s(&call, "call_status"), Some("PENDING"));
     // No item anywhere carries status = PENDING (the stream filter's match).
-    let all = v
-        .store
-        .client()
-        .scan()
-        .table_name(v.store.table())
-        .send()
-        .await
-        .unwrap();
+    let all = scan_table(&v.store).await;
     let pending: Vec<_> = all
         .items()
         .iter()
@@ -1126,12 +1048,7 @@ async fn out_of_hours_the_customer_is_told_and_the_owner_gets_one_callback_job()
         assert_eq!(a.json["message"]["type"], "request-failed");
         assert!(a.json["error"].as_str().unwrap().contains("hours"));
     }
-    let job = v
-        .store
-        .get(&format!("evt#vapi#{CALL_ID}#handoff"))
-        .await
-        .unwrap()
-        .expect("the callback job");
+    let job = stored(&v.store, &format!("evt#vapi#{CALL_ID}#handoff")).await;
     assert_eq!(attr::opt_s(&job, "kind"), Some("handoff"));
     assert_eq!(attr::opt_s(&job, "status"), Some("PENDING"));
     let p: Value = serde_json::from_str(attr::opt_s(&job, "payload").unwrap()).unwrap();

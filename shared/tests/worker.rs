@@ -2,279 +2,19 @@
 //! and Twilio: one event → exactly one call, retries, leases, redrive, the report job and the
 //! follow-up guard.
 
-mod support;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_lambda_events::event::dynamodb::Event as DynamodbEvent;
 use serde_json::{json, Value};
 use sfvapi::config::Env;
 use sfvapi::jobs::config::WorkerConfig;
 use sfvapi::jobs::queue::Redrive;
 use sfvapi::jobs::worker::Worker;
-use sfvapi::store::{attr, Store};
-use support::*;
-use wiremock::matchers::{method, path, path_regex};
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
-const ADA: &str = "0035e00000XyZ12AAF";
-const CASE: &str = "5005e00000AbCdEAAV";
-const CALL_ID: &str = "c0ffee00-1111-4222-8333-444455556666";
-const VAPI_HOOK_SECRET: &str = "vapi-hook-secret-for-tests-0123456789";
-const CONTEXT_KEY: &str = "call-context-key-for-tests-0123456789";
-const CONTENT_VERSION: &str = "0685e00000AbCdEAAV";
-/// A Task id with its checksum (the POST mock's `00T5e00000AbCdEAAV` has none, so the report
-/// reads the Task by its external id to link the transcript file).
-const TASK_ID: &str = "00T5e00000AbCdEEAV";
-const CONTENT_DOCUMENT: &str = "0695e00000AbCdEAAV";
-
-struct World {
-    store: Store,
-    sf: MockServer,
-    vapi: MockServer,
-    twilio: MockServer,
-    vars: HashMap<String, String>,
-}
-
-impl World {
-    async fn new(extra: &[(&str, &str)]) -> Self {
-        let (store, _) = fresh_store().await;
-        let sf = MockServer::start().await;
-        let vapi = MockServer::start().await;
-        let twilio = MockServer::start().await;
-        let sf_arn = create_secret(&sf_secret_json()).await;
-        let vapi_arn = create_secret(&json!({"api_key": "vapi-private-key"})).await;
-        // What the worker signs call context with and the webhook checks it with.
-        let vapi_server_arn = create_secret(
-            &json!({"server_secrets": [VAPI_HOOK_SECRET], "context_key": CONTEXT_KEY}),
-        )
-        .await;
-        let twilio_arn = create_secret(&json!({"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "twilio-token"})).await;
-        let mut vars: HashMap<String, String> = [
-            ("TABLE_NAME", store.table().to_owned()),
-            ("SF_LOGIN_URL", sf.uri()),
-            ("SF_CONNECTION_SECRET_ARN", sf_arn),
-            ("VAPI_SECRET_ARN", vapi_arn),
-            ("VAPI_SERVER_SECRET_ARN", vapi_server_arn),
-            ("VAPI_BASE_URL", vapi.uri()),
-            ("VAPI_ASSISTANT_ID", "asst-test".into()),
-            ("VAPI_PHONE_NUMBER_ID", "pn-test".into()),
-            // These tests are about the worker, at any hour: the calling policy has its own
-            // (shared/tests/policy.rs).
-            ("CALL_HOURS", "00:00-24:00".into()),
-            ("CALL_CAP", "none".into()),
-            ("VAPI_HTTP_TIMEOUT_SECS", "1".into()),
-            ("TWILIO_SECRET_ARN", twilio_arn),
-            ("TWILIO_BASE_URL", twilio.uri()),
-            ("TWILIO_FROM", "+14155559999".into()),
-            ("TWILIO_HTTP_TIMEOUT_SECS", "1".into()),
-            ("RETRY_BASE_SECS", "0".into()),
-            ("FOLLOWUP_HIGH_VALUE", "false".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        for (k, v) in extra {
-            vars.insert((*k).to_owned(), (*v).to_owned());
-        }
-        let w = Self {
-            store,
-            sf,
-            vapi,
-            twilio,
-            vars,
-        };
-        w.salesforce_answers_normally().await;
-        w
-    }
-
-    async fn worker(&self) -> Worker {
-        let vars = self.vars.clone();
-        let config = WorkerConfig::from_env(&Env::new(move |k| vars.get(k).cloned()))
-            .expect("worker config");
-        Worker::new(config, self.store.clone(), secrets_cache().await).expect("worker")
-    }
-
-    async fn salesforce_answers_normally(&self) {
-        Mock::given(method("POST"))
-            .and(path("/services/oauth2/token"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(sf_token_response(
-                "tok-1",
-                &self.sf.uri(),
-                sfvapi::now_millis(),
-            )))
-            .mount(&self.sf)
-            .await;
-        let contact: Value = serde_json::from_slice(&fixture("salesforce/contact.json")).unwrap();
-        self.contact(ADA, contact).await;
-        Mock::given(method("GET"))
-            .and(path(format!("/services/data/v62.0/sobjects/Case/{CASE}")))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "attributes": {"type": "Case"}, "Id": CASE, "CaseNumber": "00001026", "Subject": "Refund not received",
-                "Status": "Escalated", "Priority": "High", "ContactId": ADA
-            })))
-            .mount(&self.sf)
-            .await;
-        // The Task is created first (POST, 201); only a DUPLICATE_VALUE leads to the PATCH.
-        Mock::given(method("POST"))
-            .and(path("/services/data/v62.0/sobjects/Task"))
-            .respond_with(
-                ResponseTemplate::new(201).set_body_json(
-                    json!({"id": "00T5e00000AbCdEAAV", "success": true, "errors": []}),
-                ),
-            )
-            .mount(&self.sf)
-            .await;
-        // Files (the whole transcript): as Salesforce answers a create and a read.
-        Mock::given(method("POST"))
-            .and(path("/services/data/v62.0/sobjects/ContentVersion"))
-            .respond_with(
-                ResponseTemplate::new(201)
-                    .set_body_json(json!({"id": CONTENT_VERSION, "success": true, "errors": []})),
-            )
-            .mount(&self.sf)
-            .await;
-        Mock::given(method("GET"))
-            .and(path(format!(
-                "/services/data/v62.0/sobjects/ContentVersion/{CONTENT_VERSION}"
-            )))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "attributes": {"type": "ContentVersion"}, "Id": CONTENT_VERSION,
-                "ContentDocumentId": CONTENT_DOCUMENT
-            })))
-            .mount(&self.sf)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/services/data/v62.0/sobjects/ContentDocumentLink"))
-            .respond_with(
-                ResponseTemplate::new(201).set_body_json(
-                    json!({"id": "06A5e00000AbCdEEAV", "success": true, "errors": []}),
-                ),
-            )
-            .mount(&self.sf)
-            .await;
-        // The Task by its external id (what the report reads when an id is not usable).
-        Mock::given(method("GET"))
-            .and(path_regex(
-                r"^/services/data/v62.0/sobjects/Task/Vapi_Call_Id__c/.+$",
-            ))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "attributes": {"type": "Task"}, "Id": TASK_ID
-            })))
-            .mount(&self.sf)
-            .await;
-        Mock::given(method("PATCH"))
-            .and(path_regex(
-                r"^/services/data/v62.0/sobjects/Task/Vapi_Call_Id__c/.+$",
-            ))
-            .respond_with(ResponseTemplate::new(201).set_body_json(
-                json!({"id": "00T5e00000AbCdEAAV", "success": true, "errors": [], "created": true}),
-            ))
-            .mount(&self.sf)
-            .await;
-    }
-
-    /// The Contact query for `id` answers `body` as its one record.
-    async fn contact(&self, id: &str, body: Value) {
-        contact_query_mock(id, Some(body)).mount(&self.sf).await;
-    }
-
-    async fn vapi_answers(&self, status: u16, times: Option<u64>) {
-        let resp = if status == 201 {
-            ResponseTemplate::new(201).set_body_json(
-                serde_json::from_slice::<Value>(&fixture("vapi/create-call-response.json"))
-                    .unwrap(),
-            )
-        } else {
-            ResponseTemplate::new(status)
-                .set_body_json(json!({"message": "Internal server error", "statusCode": status}))
-        };
-        let mock = Mock::given(method("POST"))
-            .and(path("/call"))
-            .respond_with(resp);
-        match times {
-            Some(n) => mock.up_to_n_times(n).mount(&self.vapi).await,
-            None => mock.mount(&self.vapi).await,
-        }
-    }
-
-    /// Twilio answers every message 201, as in the fixture.
-    async fn twilio_accepts(&self) {
-        let created: Value =
-            serde_json::from_slice(&fixture("twilio/message-created.json")).unwrap();
-        self.twilio_answers(ResponseTemplate::new(201).set_body_json(created))
-            .await;
-    }
-
-    /// The SMS requests Twilio received.
-    async fn sms(&self) -> Vec<wiremock::Request> {
-        self.posts(
-            &self.twilio,
-            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json",
-        )
-        .await
-    }
-
-    async fn twilio_answers(&self, resp: ResponseTemplate) {
-        Mock::given(method("POST"))
-            .and(path(
-                "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json",
-            ))
-            .respond_with(resp)
-            .mount(&self.twilio)
-            .await;
-    }
-
-    async fn enqueue(&self, event_id: &str, contact: &str) -> String {
-        let body = json!({"eventId": event_id, "contactId": contact, "caseId": CASE, "priority": "High", "reason": "Payment failed twice"});
-        let req =
-            sfvapi::salesforce::events::parse_json_event(body.to_string().as_bytes()).unwrap();
-        let item =
-            sfvapi::jobs::new_dial_job(&req, sfvapi::now_millis(), Duration::from_secs(86_400));
-        self.store.put_if_absent(item).await.unwrap();
-        format!("evt#sf#{event_id}")
-    }
-
-    async fn item(&self, pk: &str) -> sfvapi::store::Item {
-        self.store
-            .get(pk)
-            .await
-            .unwrap()
-            .unwrap_or_else(|| panic!("{pk} missing"))
-    }
-
-    async fn status(&self, pk: &str) -> String {
-        attr::opt_s(&self.item(pk).await, "status")
-            .unwrap_or_default()
-            .to_owned()
-    }
-
-    async fn posts(&self, server: &MockServer, p: &str) -> Vec<wiremock::Request> {
-        received_on(server, p)
-            .await
-            .into_iter()
-            .filter(|r| r.method.as_str() != "GET")
-            .collect()
-    }
-
-    async fn calls(&self) -> Vec<wiremock::Request> {
-        self.posts(&self.vapi, "/call").await
-    }
-}
-
-/// A stream batch as Lambda delivers it: the NEW_IMAGE of each job.
-fn batch(images: &[(&str, &str)]) -> DynamodbEvent {
-    serde_json::from_value(sfvapi::samples::stream_batch(images)).expect("stream event")
-}
-
-async fn deliver(worker: &Worker, pk: &str) -> Vec<String> {
-    let resp = worker.handle(batch(&[(pk, "PENDING")])).await;
-    resp.batch_item_failures
-        .into_iter()
-        .filter_map(|f| f.item_identifier)
-        .collect()
-}
+use sfvapi::store::attr;
+use sfvapi_test_support::world::*;
+use sfvapi_test_support::*;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
 
 #[tokio::test]
 async fn happy_path_places_exactly_one_well_informed_call() {
@@ -384,16 +124,7 @@ async fn a_due_retry_runs_once_and_a_future_one_waits() {
     deliver(&worker, &pk).await;
     assert_eq!(w.calls().await.len(), 1);
     // Make it due (as time would), then one sweep → one run.
-    w.store
-        .client()
-        .update_item()
-        .table_name(w.store.table())
-        .key("pk", attr::s(&pk))
-        .update_expression("SET next_at = :past")
-        .expression_attribute_values(":past", attr::n(sfvapi::now_millis() - 1000))
-        .send()
-        .await
-        .unwrap();
+    age_fields(&w.store, &pk, &["next_at"], 1000).await;
     assert_eq!(worker.sweep().await.unwrap().requeued, 1);
     assert_eq!(worker.sweep().await.unwrap().requeued, 0);
     deliver(&worker, &pk).await;
@@ -424,11 +155,13 @@ async fn retries_run_out_into_failed_with_the_last_error() {
 #[tokio::test]
 async fn a_vapi_timeout_is_settled_by_asking_vapi_not_by_redialing() {
     let w = World::new(&[]).await;
-    Mock::given(method("POST"))
-        .and(path("/call"))
-        .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_secs(3)))
-        .mount(&w.vapi)
-        .await;
+    mount(
+        &w.vapi,
+        "POST",
+        "/call",
+        ResponseTemplate::new(201).set_delay(Duration::from_secs(3)),
+    )
+    .await;
     // Vapi did create the call behind the timeout: its list shows it with our metadata.
     w.vapi_lists(json!([vapi_call(CALL_ID, "timeout-1", None)]))
         .await;
@@ -522,14 +255,13 @@ async fn a_gateway_error_whose_call_vapi_never_shows_is_dialled_again_after_the_
 async fn vapi_unreachable_while_asking_needs_a_person_only_after_its_tries() {
     let w = World::new(&[("VAPI_VERIFY_MAX_TRIES", "3")]).await;
     w.vapi_answers(504, None).await;
-    Mock::given(method("GET"))
-        .and(path("/call"))
-        .respond_with(
-            ResponseTemplate::new(503)
-                .set_body_json(json!({"message": "Service Unavailable", "statusCode": 503})),
-        )
-        .mount(&w.vapi)
-        .await;
+    mount(
+        &w.vapi,
+        "GET",
+        "/call",
+        json_error(503, "Service Unavailable"),
+    )
+    .await;
     let worker = w.worker().await;
     let pk = w.enqueue("review-1", ADA).await;
     deliver(&worker, &pk).await;
@@ -567,16 +299,7 @@ async fn a_worker_that_died_while_dialing_is_settled_by_asking_vapi() {
         .await
         .unwrap());
     // ...and the worker died before Vapi's answer; its dial lease runs out.
-    w.store
-        .client()
-        .update_item()
-        .table_name(w.store.table())
-        .key("pk", attr::s(&pk))
-        .update_expression("SET lease_until = :past, next_at = :past")
-        .expression_attribute_values(":past", attr::n(sfvapi::now_millis() - 1))
-        .send()
-        .await
-        .unwrap();
+    age_fields(&w.store, &pk, &["lease_until", "next_at"], 1).await;
     let report = worker.sweep().await.unwrap();
     assert_eq!(report.verify, 1, "{report:?}");
     assert_eq!(w.status(&pk).await, "RETRY");
@@ -645,12 +368,10 @@ async fn salesforce_outage_is_retried_not_failed() {
     w.vapi_answers(201, None).await;
     Mock::given(method("GET"))
         .and(ContactQuery("0035e00000LimITAAZ".into()))
-        .respond_with(
-            ResponseTemplate::new(403).set_body_json(
-                serde_json::from_slice::<Value>(&fixture("salesforce/request-limit-exceeded.json"))
-                    .unwrap(),
-            ),
-        )
+        .respond_with(json_answer(
+            403,
+            fixture_json("salesforce/request-limit-exceeded.json"),
+        ))
         .mount(&w.sf)
         .await;
     let worker = w.worker().await;
@@ -694,16 +415,7 @@ async fn an_unclaimed_pending_job_is_kicked_back_onto_the_stream() {
     let worker = w.worker().await;
     let pk = w.enqueue("lost-1", ADA).await;
     // Its stream record was lost; five minutes pass.
-    w.store
-        .client()
-        .update_item()
-        .table_name(w.store.table())
-        .key("pk", attr::s(&pk))
-        .update_expression("SET next_at = :past")
-        .expression_attribute_values(":past", attr::n(sfvapi::now_millis() - 1))
-        .send()
-        .await
-        .unwrap();
+    w.age(&pk).await;
     let report = worker.sweep().await.unwrap();
     assert_eq!(report.kicked, 1);
     let job = w.item(&pk).await;
@@ -740,14 +452,14 @@ async fn partial_batch_reports_only_the_poisoned_record() {
 #[tokio::test]
 async fn redrive_requeues_a_failed_job_and_it_runs_once_more() {
     let w = World::new(&[]).await;
-    Mock::given(method("POST"))
-        .and(path("/call"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(
-            serde_json::from_slice::<Value>(&fixture("vapi/create-call-error-400.json")).unwrap(),
-        ))
-        .up_to_n_times(1)
-        .mount(&w.vapi)
-        .await;
+    mount_times(
+        &w.vapi,
+        "POST",
+        "/call",
+        json_answer(400, fixture_json("vapi/create-call-error-400.json")),
+        1,
+    )
+    .await;
     w.vapi_answers(201, None).await;
     let worker = w.worker().await;
     let pk = w.enqueue("redrive-1", ADA).await;
@@ -789,11 +501,7 @@ async fn needs_review_redrive_requires_force() {
     let worker = w.worker().await;
     let pk = w.enqueue("review-1", ADA).await;
     deliver(&worker, &pk).await;
-    Mock::given(method("GET"))
-        .and(path("/call"))
-        .respond_with(ResponseTemplate::new(503))
-        .mount(&w.vapi)
-        .await;
+    mount(&w.vapi, "GET", "/call", ResponseTemplate::new(503)).await;
     w.age(&pk).await;
     worker.sweep().await.unwrap();
     deliver(&worker, &pk).await;
@@ -820,21 +528,6 @@ async fn needs_review_redrive_requires_force() {
 
 // ---- report jobs -------------------------------------------------------------------------
 
-/// Put the call context the worker signs (`sfvapi::vapi::context`) on a server message.
-fn sign_context(v: &mut Value, event: &str, contact: &str, case: &str) {
-    let meta = &mut v["message"]["call"]["assistantOverrides"]["metadata"];
-    meta["sfvapiEventId"] = json!(event);
-    meta["contactId"] = json!(contact);
-    meta["caseId"] = json!(case);
-    meta["sfvapiContextSig"] = json!(sfvapi::vapi::context::sign(
-        &sfvapi::secrets::SecretString::new(CONTEXT_KEY),
-        &sfvapi::ids::SalesforceEventId::parse("e", event).unwrap(),
-        &sfvapi::ids::SalesforceId::parse("c", contact).unwrap(),
-        Some(&sfvapi::ids::SalesforceId::parse("c", case).unwrap()),
-    )
-    .unwrap());
-}
-
 /// Vapi's end-of-call report of a call the worker placed: its metadata carries the event, Contact
 /// and Case, signed with the context key as the worker signs them.
 fn report(ended_reason: &str) -> Vec<u8> {
@@ -843,34 +536,6 @@ fn report(ended_reason: &str) -> Vec<u8> {
     sign_context(&mut v, "case-escalated-5005e00000AbCdEAAV-1", ADA, CASE);
     v.to_string().into_bytes()
 }
-
-/// The webhook handler on the world's table, with the Vapi server secret the worker signs with.
-async fn webhook_app(w: &World) -> sfvapi::vapi::webhook::VapiWebhookApp {
-    let vars: HashMap<&str, String> = HashMap::from([
-        ("TABLE_NAME", w.store.table().to_owned()),
-        (
-            "VAPI_SERVER_SECRET_ARN",
-            w.vars["VAPI_SERVER_SECRET_ARN"].clone(),
-        ),
-    ]);
-    let config =
-        sfvapi::vapi::config::VapiWebhookConfig::from_env(&Env::new(|k| vars.get(k).cloned()))
-            .unwrap();
-    sfvapi::vapi::webhook::VapiWebhookApp::new(config, w.store.clone(), secrets_cache().await)
-}
-
-/// Deliver the report through the real webhook handler (HMAC-signed), as Vapi would.
-async fn webhook_delivers(w: &World, body: &[u8]) -> u16 {
-    answer(webhook_app(w).await.handle(vapi_signed(body)).await).status
-}
-
-/// A server message signed like Vapi's default HMAC credential, as API Gateway delivers it.
-fn vapi_signed(body: &[u8]) -> lambda_http::Request {
-    let event = sfvapi::samples::vapi_signed(&String::from_utf8_lossy(body), VAPI_HOOK_SECRET);
-    lambda_http::request::from_str(&event.to_string()).expect("API Gateway v2 event")
-}
-
-const REPORT_PK: &str = "evt#vapi#c0ffee00-1111-4222-8333-444455556666#end-of-call-report";
 
 #[tokio::test]
 async fn a_report_delivered_three_times_makes_one_task_and_one_sms() {
@@ -901,12 +566,7 @@ async fn a_report_delivered_three_times_makes_one_task_and_one_sms() {
     assert!(description.contains("Recording: https://storage.example.com/recordings/c0ffee00.wav"));
     assert!(description.contains("User: Thanks, is it fixed?"));
 
-    let sms = w
-        .posts(
-            &w.twilio,
-            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json",
-        )
-        .await;
+    let sms = w.posts(&w.twilio, TWILIO_MESSAGES).await;
     assert_eq!(sms.len(), 1);
     let form = form_of(&sms[0]);
     assert_eq!(form["To"], "+14155550123");
@@ -918,17 +578,7 @@ async fn a_report_delivered_three_times_makes_one_task_and_one_sms() {
     );
 
     // A redrive of the finished report (as an operator might) does not send a second SMS.
-    w.store
-        .client()
-        .update_item()
-        .table_name(w.store.table())
-        .key("pk", attr::s(REPORT_PK))
-        .update_expression("SET #s = :p")
-        .expression_attribute_names("#s", "status")
-        .expression_attribute_values(":p", attr::s("PENDING"))
-        .send()
-        .await
-        .unwrap();
+    set_status(&w.store, REPORT_PK, "PENDING").await;
     deliver(&worker, REPORT_PK).await;
     assert_eq!(w.sms().await.len(), 1);
 }
@@ -961,12 +611,7 @@ async fn follow_up_policy_not_reached_and_high_value() {
     );
     deliver(&worker, REPORT_PK).await;
     assert_eq!(w.status(REPORT_PK).await, "DONE");
-    let sms = w
-        .posts(
-            &w.twilio,
-            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json",
-        )
-        .await;
+    let sms = w.posts(&w.twilio, TWILIO_MESSAGES).await;
     assert_eq!(sms.len(), 1);
     assert!(form_of(&sms[0])["Body"].contains("thanks for speaking with us"));
 
@@ -1009,18 +654,17 @@ async fn twilio_timeout_is_needs_review_and_no_second_sms() {
 #[tokio::test]
 async fn twilio_429_retries_and_21211_fails_with_twilios_message() {
     let w = World::new(&[]).await;
-    Mock::given(method("POST"))
-        .and(path(
-            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json",
-        ))
-        .respond_with(ResponseTemplate::new(429).set_body_json(
-            serde_json::from_slice::<Value>(&fixture("twilio/error-rate-limited.json")).unwrap(),
-        ))
-        .up_to_n_times(1)
-        .mount(&w.twilio)
-        .await;
-    w.twilio_answers(ResponseTemplate::new(400).set_body_json(
-        serde_json::from_slice::<Value>(&fixture("twilio/error-invalid-to.json")).unwrap(),
+    mount_times(
+        &w.twilio,
+        "POST",
+        TWILIO_MESSAGES,
+        json_answer(429, fixture_json("twilio/error-rate-limited.json")),
+        1,
+    )
+    .await;
+    w.twilio_answers(json_answer(
+        400,
+        fixture_json("twilio/error-invalid-to.json"),
     ))
     .await;
     let worker = w.worker().await;
@@ -1129,15 +773,7 @@ async fn a_tool_call_without_snapshot_is_answered_from_salesforce_live() {
     );
     // The refresher writes the token; once the failure backoff (2 s, so a burst of tool calls
     // is not a burst of reads) has passed, the retry is answered live.
-    seed_sf_token(
-        &w.store,
-        "default",
-        "refreshed-by-the-refresher",
-        &w.sf.uri(),
-        sfvapi::now_millis() + 3_600_000,
-        1,
-    )
-    .await;
+    seed_live_token(&w.store, "refreshed-by-the-refresher", &w.sf.uri(), 1).await;
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     let a = answer(app.handle(vapi_signed(body.to_string().as_bytes())).await);
     assert_eq!(a.status, 200, "{}", a.body);
@@ -1194,17 +830,14 @@ async fn a_retry_after_the_sweep_gave_up_stays_in_the_sweep_index() {
         .await
         .unwrap());
     // The sweep gave up on the dial (as if its lease had run out)...
-    w.store
-        .client()
-        .update_item()
-        .table_name(w.store.table())
-        .key("pk", attr::s(&pk))
-        .update_expression("SET #s = :r REMOVE retry_shard, next_at, lease_until")
-        .expression_attribute_names("#s", "status")
-        .expression_attribute_values(":r", attr::s("NEEDS_REVIEW"))
-        .send()
-        .await
-        .unwrap();
+    raw_update(
+        &w.store,
+        &pk,
+        "SET #s = :r REMOVE retry_shard, next_at, lease_until",
+        &[("#s", "status")],
+        &[(":r", attr::s("NEEDS_REVIEW"))],
+    )
+    .await;
     // ...then Vapi's answer proves no call was made: the same run writes RETRY.
     let outcome = sfvapi::jobs::queue::Outcome::Retry {
         error: "Vapi 503".into(),
@@ -1225,120 +858,6 @@ async fn a_retry_after_the_sweep_gave_up_stays_in_the_sweep_index() {
 
 // ---- dial pacing and Vapi's concurrency limit -----------------------------------------------
 
-/// Vapi's 201 for each `POST /call`, with a fresh call id each time and the `subscriptionLimits`
-/// Vapi returns (docs.vapi.ai/calls/call-concurrency, "View concurrency in call responses").
-struct FreshCalls {
-    seq: std::sync::atomic::AtomicU32,
-    blocked: bool,
-    org_limit: u32,
-}
-
-impl wiremock::Respond for FreshCalls {
-    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
-        let n = self.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let mut body: Value =
-            serde_json::from_slice(&fixture("vapi/create-call-response.json")).unwrap();
-        body["id"] = json!(format!("c0ffee00-1111-4222-8333-{n:012}"));
-        body["subscriptionLimits"] = json!({
-            "concurrencyBlocked": self.blocked,
-            "concurrencyLimit": self.org_limit,
-            "remainingConcurrentCalls": if self.blocked { 0 } else { self.org_limit.saturating_sub(1) },
-        });
-        if self.blocked {
-            // A blocked call ends at once with this reason (Vapi OpenAPI `Call.endedReason`).
-            body["status"] = json!("ended");
-            body["endedReason"] = json!("call.start.error-subscription-concurrency-limit-reached");
-        }
-        ResponseTemplate::new(201).set_body_json(body)
-    }
-}
-
-impl World {
-    async fn vapi_creates_calls(&self, blocked: bool, times: Option<u64>) {
-        let mock = Mock::given(method("POST"))
-            .and(path("/call"))
-            .respond_with(FreshCalls {
-                seq: std::sync::atomic::AtomicU32::new(if blocked { 900 } else { 0 }),
-                blocked,
-                org_limit: 10,
-            });
-        match times {
-            Some(n) => mock.up_to_n_times(n).mount(&self.vapi).await,
-            None => mock.mount(&self.vapi).await,
-        }
-    }
-
-    fn slots(&self) -> sfvapi::pacing::CallSlots {
-        let max = self
-            .vars
-            .get("VAPI_MAX_CONCURRENT_CALLS")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(10);
-        sfvapi::pacing::CallSlots::new(self.store.clone(), max, Duration::from_secs(3600))
-    }
-
-    async fn live(&self) -> u32 {
-        self.slots().live(sfvapi::now_millis()).await.unwrap()
-    }
-}
-
-/// A call as Vapi's `GET /call` / `GET /call/{id}` return it (Vapi OpenAPI `Call`), placed for
-/// `event_id`; `ended` gives it an `endedReason` and the report's parts.
-fn vapi_call(id: &str, event_id: &str, ended: Option<&str>) -> Value {
-    let mut c = json!({
-        "id": id, "orgId": "org-test", "type": "outboundPhoneCall",
-        "createdAt": "2026-11-26T10:00:00.000Z", "updatedAt": "2026-11-26T10:03:20.000Z",
-        "assistantId": "asst-test", "phoneNumberId": "pn-test",
-        "name": format!("sfvapi {event_id}").chars().take(40).collect::<String>(),
-        "assistantOverrides": {"metadata": {"sfvapiEventId": event_id, "contactId": ADA, "caseId": CASE}},
-        "status": "in-progress",
-    });
-    if let Some(reason) = ended {
-        c["status"] = json!("ended");
-        c["endedReason"] = json!(reason);
-        c["startedAt"] = json!("2026-11-26T10:00:05.000Z");
-        c["endedAt"] = json!("2026-11-26T10:00:35.000Z");
-        c["cost"] = json!(0.04);
-        c["artifact"] = json!({"transcript": "AI: Hello, is this Ada?", "recordingUrl": "https://storage.example.com/r.wav"});
-        c["analysis"] = json!({"summary": "Nobody answered."});
-    }
-    c
-}
-
-impl World {
-    /// Vapi's `GET /call` answers this list.
-    async fn vapi_lists(&self, calls: Value) {
-        Mock::given(method("GET"))
-            .and(path("/call"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(calls))
-            .mount(&self.vapi)
-            .await;
-    }
-
-    /// The GET requests Vapi received on `p`.
-    async fn vapi_reads(&self, p: &str) -> Vec<wiremock::Request> {
-        received_on(&self.vapi, p)
-            .await
-            .into_iter()
-            .filter(|r| r.method.as_str() == "GET")
-            .collect()
-    }
-
-    /// Make a waiting job (or a report watch) due now.
-    async fn age(&self, pk: &str) {
-        self.store
-            .client()
-            .update_item()
-            .table_name(self.store.table())
-            .key("pk", attr::s(pk))
-            .update_expression("SET next_at = :past")
-            .expression_attribute_values(":past", attr::n(sfvapi::now_millis() - 1))
-            .send()
-            .await
-            .unwrap();
-    }
-}
-
 #[tokio::test]
 async fn a_report_that_never_comes_is_fetched_from_vapi_and_recorded_once() {
     let w = World::new(&[]).await;
@@ -1352,16 +871,14 @@ async fn a_report_that_never_comes_is_fetched_from_vapi_and_recorded_once() {
     assert!(worker.sweep().await.unwrap().report_checks.is_empty());
 
     // Overdue, and the call is still going on: look again later, nothing recorded.
-    Mock::given(method("GET"))
-        .and(path(format!("/call/{CALL_ID}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(vapi_call(
-            CALL_ID,
-            "lost-report-1",
-            None,
-        )))
-        .up_to_n_times(1)
-        .mount(&w.vapi)
-        .await;
+    mount_times(
+        &w.vapi,
+        "GET",
+        &format!("/call/{CALL_ID}"),
+        json_answer(200, vapi_call(CALL_ID, "lost-report-1", None)),
+        1,
+    )
+    .await;
     w.age(&pk).await;
     assert_eq!(
         worker.sweep().await.unwrap().report_checks,
@@ -1371,15 +888,16 @@ async fn a_report_that_never_comes_is_fetched_from_vapi_and_recorded_once() {
     assert!(attr::opt_n(&w.item(&pk).await, "next_at").unwrap() > sfvapi::now_millis());
 
     // Overdue and ended: the report is recovered from Vapi, through the webhook's own write.
-    Mock::given(method("GET"))
-        .and(path(format!("/call/{CALL_ID}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(vapi_call(
-            CALL_ID,
-            "lost-report-1",
-            Some("customer-did-not-answer"),
-        )))
-        .mount(&w.vapi)
-        .await;
+    mount(
+        &w.vapi,
+        "GET",
+        &format!("/call/{CALL_ID}"),
+        json_answer(
+            200,
+            vapi_call(CALL_ID, "lost-report-1", Some("customer-did-not-answer")),
+        ),
+    )
+    .await;
     w.age(&pk).await;
     worker.sweep().await.unwrap();
     let job = w.item(REPORT_PK).await;
@@ -1456,13 +974,7 @@ async fn a_limit_400_is_retried_and_a_validation_400_fails() {
     let w = World::new(&[]).await;
     // Vapi's NestJS error shape; 400 covers "client/policy failure (limits, validation, missing
     // resources)" (Vapi OpenAPI, `POST /call` responses).
-    Mock::given(method("POST"))
-        .and(path("/call"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(
-            json!({"message": "Over Concurrency Limit.", "error": "Bad Request", "statusCode": 400}),
-        ))
-        .mount(&w.vapi)
-        .await;
+    mount(&w.vapi, "POST", "/call", json_answer(400, json!({"message": "Over Concurrency Limit.", "error": "Bad Request", "statusCode": 400}))).await;
     let worker = w.worker().await;
     let pk = w.enqueue("limit-400", ADA).await;
     deliver(&worker, &pk).await;
@@ -1474,13 +986,7 @@ async fn a_limit_400_is_retried_and_a_validation_400_fails() {
     assert_eq!(w.live().await, 0);
 
     let w = World::new(&[]).await;
-    Mock::given(method("POST"))
-        .and(path("/call"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
-            "message": ["assistantId must be a UUID"], "error": "Bad Request", "statusCode": 400
-        })))
-        .mount(&w.vapi)
-        .await;
+    mount(&w.vapi, "POST", "/call", json_answer(400, json!({ "message": ["assistantId must be a UUID"], "error": "Bad Request", "statusCode": 400 }))).await;
     let worker = w.worker().await;
     let pk = w.enqueue("invalid-400", ADA).await;
     deliver(&worker, &pk).await;
@@ -1693,14 +1199,6 @@ async fn enqueue_routed(
     format!("evt#sf#{event_id}")
 }
 
-fn routing_file(text: &str) -> String {
-    let dir = std::env::temp_dir().join(unique("worker-routing"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("routing.yaml");
-    std::fs::write(&path, text).unwrap();
-    path.to_string_lossy().into_owned()
-}
-
 #[tokio::test]
 async fn a_job_without_a_contact_calls_the_cases_contact_and_keeps_it_on_the_job() {
     let w = World::new(&[]).await;
@@ -1734,14 +1232,7 @@ async fn a_case_without_a_contact_is_skipped_with_the_reason() {
     let w = World::new(&[]).await;
     w.vapi_answers(201, None).await;
     const LONELY: &str = "5005e00000DnCa1AAF";
-    Mock::given(method("GET"))
-        .and(path(format!("/services/data/v62.0/sobjects/Case/{LONELY}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "attributes": {"type": "Case"}, "Id": LONELY, "CaseNumber": "00001027",
-            "Subject": "Web case", "Status": "New", "Priority": "High", "ContactId": null
-        })))
-        .mount(&w.sf)
-        .await;
+    mount(&w.sf, "GET", &format!("/services/data/v62.0/sobjects/Case/{LONELY}"), json_answer(200, json!({ "attributes": {"type": "Case"}, "Id": LONELY, "CaseNumber": "00001027", "Subject": "Web case", "Status": "New", "Priority": "High", "ContactId": null }))).await;
     let worker = w.worker().await;
     let pk = enqueue_routed(&w, "cdc-lonely-1", None, LONELY, None).await;
     deliver(&worker, &pk).await;
@@ -1984,11 +1475,7 @@ async fn a_call_that_reached_nobody_is_tried_again_after_the_delay_and_one_sms_f
     let mut created: Value =
         serde_json::from_slice(&fixture("vapi/create-call-response.json")).unwrap();
     created["id"] = json!(SECOND);
-    Mock::given(method("POST"))
-        .and(path("/call"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(created))
-        .mount(&w.vapi)
-        .await;
+    mount(&w.vapi, "POST", "/call", json_answer(201, created)).await;
     w.twilio_accepts().await;
     let worker = w.worker().await;
     let first = w.enqueue(EVENT_OF_THE_REPORTS, ADA).await;
@@ -2002,18 +1489,7 @@ async fn a_call_that_reached_nobody_is_tried_again_after_the_delay_and_one_sms_f
     );
     for _ in 0..2 {
         w.age(REPORT_PK).await;
-        let _ = w
-            .store
-            .client()
-            .update_item()
-            .table_name(w.store.table())
-            .key("pk", attr::s(REPORT_PK))
-            .update_expression("SET #s = :p")
-            .expression_attribute_names("#s", "status")
-            .expression_attribute_values(":p", attr::s("PENDING"))
-            .send()
-            .await
-            .unwrap();
+        set_status(&w.store, REPORT_PK, "PENDING").await;
         deliver(&worker, REPORT_PK).await;
         assert_eq!(w.status(REPORT_PK).await, "DONE");
     }
@@ -2077,11 +1553,13 @@ async fn a_call_that_reached_nobody_is_tried_again_after_the_delay_and_one_sms_f
 async fn do_not_call_on_a_call_blocks_every_later_dial_also_with_salesforce_down() {
     let w = World::new(&[("CALL_CAP", "1/24h")]).await;
     w.vapi_answers(201, None).await;
-    Mock::given(method("PATCH"))
-        .and(path(format!("/services/data/v62.0/sobjects/Contact/{ADA}")))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&w.sf)
-        .await;
+    mount(
+        &w.sf,
+        "PATCH",
+        &format!("/services/data/v62.0/sobjects/Contact/{ADA}"),
+        ResponseTemplate::new(204),
+    )
+    .await;
     let worker = w.worker().await;
     let first = w.enqueue(EVENT_OF_THE_REPORTS, ADA).await;
     deliver(&worker, &first).await;
@@ -2382,58 +1860,6 @@ const OWNED_CASE: &str = "5005e00000HoFf1AAF";
 const QUEUED_CASE: &str = "5005e00000HoFf2AAF";
 const NO_PHONE_CASE: &str = "5005e00000HoFf3AAF";
 
-impl World {
-    /// `GET …/sobjects/Case/{id}` answers a Case of Ada's owned by `owner`.
-    async fn case_owned_by(&self, case: &str, owner: &str) {
-        Mock::given(method("GET"))
-            .and(path(format!("/services/data/v62.0/sobjects/Case/{case}")))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "attributes": {"type": "Case"}, "Id": case, "CaseNumber": "00001030",
-                "Subject": "Refund not received", "Status": "Escalated", "Priority": "High",
-                "ContactId": ADA, "OwnerId": owner
-            })))
-            .mount(&self.sf)
-            .await;
-    }
-
-    /// `GET …/sobjects/User/{id}` answers the User's phone fields, as Salesforce does.
-    async fn user(&self, id: &str, phone: Value, mobile: Value) {
-        Mock::given(method("GET"))
-            .and(path(format!("/services/data/v62.0/sobjects/User/{id}")))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "attributes": {"type": "User", "url": format!("/services/data/v62.0/sobjects/User/{id}")},
-                "Id": id, "Phone": phone, "MobilePhone": mobile
-            })))
-            .mount(&self.sf)
-            .await;
-    }
-
-    /// The job's call id (the dial has run).
-    async fn call_of(&self, pk: &str) -> String {
-        attr::opt_s(&self.item(pk).await, "call_id")
-            .unwrap_or_else(|| panic!("{pk} placed no call"))
-            .to_owned()
-    }
-
-    /// The webhook's answer to Vapi's `transfer-destination-request` for `call_id`.
-    async fn transfer_request(&self, call_id: &str) -> Value {
-        // A destination in the message is Vapi's guess and never used.
-        let body = json!({"message": {
-            "type": "transfer-destination-request", "timestamp": sfvapi::now_millis(),
-            "destination": {"type": "number", "number": "+19005550000"},
-            "call": {"id": call_id, "orgId": "org-test"}
-        }});
-        let a = answer(
-            webhook_app(self)
-                .await
-                .handle(vapi_signed(body.to_string().as_bytes()))
-                .await,
-        );
-        assert_eq!(a.status, 200, "{}", a.body);
-        a.json
-    }
-}
-
 #[tokio::test]
 async fn a_transfer_goes_warm_to_the_case_owner_a_queue_to_the_fallback_and_nobody_to_a_callback_task(
 ) {
@@ -2449,13 +1875,16 @@ async fn a_transfer_goes_warm_to_the_case_owner_a_queue_to_the_fallback_and_nobo
     w.user(NO_PHONE_OWNER, json!(null), json!(null)).await;
     // Ada's own owner (Contact.OwnerId), on her mobile.
     const ADAS_OWNER: &str = "0055e000003AdAoAAK";
-    Mock::given(method("GET"))
-        .and(path(format!("/services/data/v62.0/sobjects/Contact/{ADA}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "attributes": {"type": "Contact"}, "Id": ADA, "OwnerId": ADAS_OWNER
-        })))
-        .mount(&w.sf)
-        .await;
+    mount(
+        &w.sf,
+        "GET",
+        &format!("/services/data/v62.0/sobjects/Contact/{ADA}"),
+        json_answer(
+            200,
+            json!({ "attributes": {"type": "Contact"}, "Id": ADA, "OwnerId": ADAS_OWNER }),
+        ),
+    )
+    .await;
     w.user(ADAS_OWNER, json!(""), json!("+44 20 7946 0018"))
         .await;
     let worker = w.worker().await;
@@ -2604,17 +2033,7 @@ async fn a_40000_character_transcript_lands_whole_in_one_file_linked_to_task_and
     assert!(deliver(&worker, REPORT_PK).await.is_empty());
     assert_eq!(w.status(REPORT_PK).await, "DONE");
     // The report job runs a second time (an operator's redrive).
-    w.store
-        .client()
-        .update_item()
-        .table_name(w.store.table())
-        .key("pk", attr::s(REPORT_PK))
-        .update_expression("SET #s = :p")
-        .expression_attribute_names("#s", "status")
-        .expression_attribute_values(":p", attr::s("PENDING"))
-        .send()
-        .await
-        .unwrap();
+    set_status(&w.store, REPORT_PK, "PENDING").await;
     assert!(deliver(&worker, REPORT_PK).await.is_empty());
     assert_eq!(w.status(REPORT_PK).await, "DONE");
 

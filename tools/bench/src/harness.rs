@@ -27,6 +27,9 @@ pub const CALL_ID: &str = "c0ffee00-1111-4222-8333-444455556666";
 pub const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
 
 /// Fixtures of the shared crate's tests (real API shapes), compiled in so the binaries run anywhere.
+/// The shared test set-ups the benchmarks run on too (names unique per run, API Gateway requests).
+pub use sfvapi_test_support::{request, unique};
+
 pub mod fixtures {
     pub const CONTACT: &[u8] =
         include_bytes!("../../../shared/tests/fixtures/salesforce/contact.json");
@@ -70,18 +73,6 @@ pub fn require_local_services() -> Result<(), String> {
 
 pub async fn sdk() -> aws_config::SdkConfig {
     sfvapi::config::aws_sdk_config().await
-}
-
-static SEQ: AtomicU64 = AtomicU64::new(0);
-
-/// A name no other run or test uses.
-pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}-{}",
-        std::process::id(),
-        sfvapi::now_millis(),
-        SEQ.fetch_add(1, Ordering::SeqCst)
-    )
 }
 
 /// The fixture's `POST /call` answer with a call id of its own: Vapi gives every call a new
@@ -265,17 +256,6 @@ pub fn event_body(id: &str, size: usize) -> Vec<u8> {
     v.to_string().into_bytes()
 }
 
-pub fn request(
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    base64: bool,
-) -> lambda_http::Request {
-    let event = sfvapi::http::apigw_v2_event(method, path, headers, body, base64);
-    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
-}
-
 /// Signature headers of the v2 scheme for `body` at `ts`.
 pub fn sf_v2_headers(secret: &str, body: &[u8], ts: i64) -> (String, String) {
     sfvapi::signature::sign_salesforce_v2(secret.as_bytes(), body, ts)
@@ -283,18 +263,7 @@ pub fn sf_v2_headers(secret: &str, body: &[u8], ts: i64) -> (String, String) {
 
 /// A v2-signed `POST /salesforce/events`, as a Flow would send it.
 pub fn signed_ingest(body: &[u8]) -> lambda_http::Request {
-    let (ts, sig) = sf_v2_headers(SF_SECRET, body, sfvapi::now_secs());
-    request(
-        "POST",
-        "/salesforce/events",
-        &[
-            ("content-type", "application/json"),
-            ("x-sfvapi-timestamp", &ts),
-            ("x-sfvapi-signature", &sig),
-        ],
-        body,
-        false,
-    )
+    sfvapi_test_support::signed_event_with(SF_SECRET, body, sfvapi::now_secs())
 }
 
 /// Vapi's default HMAC headers (`x-timestamp`, hex `x-signature` over `"{ts}.{body}"`).
@@ -383,16 +352,9 @@ pub async fn seed_call(store: &Store) {
     .expect("seed call# item");
 }
 
+/// Salesforce's token answer for `access_token`, issued now.
 pub fn sf_token_response(access_token: &str, instance_url: &str) -> Value {
-    json!({
-        "access_token": access_token,
-        "signature": "dGVzdC1zaWduYXR1cmUtbm90LXJlYWw=",
-        "scope": "refresh_token api",
-        "instance_url": instance_url,
-        "id": "https://login.salesforce.com/id/00D5e000000AbCdEAK/0055e000001AbCdAAK",
-        "token_type": "Bearer",
-        "issued_at": sfvapi::now_millis().to_string()
-    })
+    sfvapi_test_support::sf_token_response(access_token, instance_url, sfvapi::now_millis())
 }
 
 pub fn sf_secret_json() -> Value {

@@ -72,14 +72,7 @@ impl Local {
     }
 
     async fn put_secret(&self, kind_var: &str, value: Value) {
-        let arn = &self.stack.env[kind_var];
-        sfvapi::config::secrets_client(&self.sdk)
-            .put_secret_value()
-            .secret_id(arn)
-            .secret_string(value.to_string())
-            .send()
-            .await
-            .expect("moto stores the secret");
+        sfvapi_test_support::put_secret(&self.stack.env[kind_var], &value).await;
     }
 }
 

@@ -13,8 +13,7 @@
 //! them), so the tests take [`SERIAL`] and never run two stacks at once; each test's runtime, and
 //! with it anything its stack left running, is gone before the next one starts.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -25,6 +24,7 @@ use sfvapi_local::demo::{
 use sfvapi_local::pump::Observed;
 use sfvapi_local::stack::{Stack, StackConfig};
 use sfvapi_local::timeline::{self, Evidence, Sent};
+use sfvapi_test_support::LogCapture;
 
 /// The sandbox's seeded phone numbers (Ada's and Grace's Contact `Phone`).
 const ADA_PHONE: &str = "+14155550123";
@@ -49,34 +49,12 @@ const NEVER_LOGGED: &[&str] = &[
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
-    }
-}
-
 /// Every log line of every test in this binary (the subscriber is global: handlers run on the
 /// runtime's worker threads).
-fn logs() -> &'static Capture {
-    static LOGS: OnceLock<Capture> = OnceLock::new();
+fn logs() -> &'static LogCapture {
+    static LOGS: OnceLock<LogCapture> = OnceLock::new();
     LOGS.get_or_init(|| {
-        let cap = Capture::default();
+        let cap = LogCapture::default();
         let writer = cap.clone();
         tracing_subscriber::fmt()
             .json()

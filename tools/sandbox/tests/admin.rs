@@ -3,39 +3,19 @@
 //! Vapi's credentials, assistant and phone-number updates (checked against Vapi's schema) and org,
 //! Twilio's account fetch.
 
-mod common;
+use sfvapi_test_support::sandbox_server::*;
 
 use serde_json::{json, Value};
 
 const VAPI_KEY: &str = "sandbox-vapi-key";
 const SID: &str = "AC0123456789abcdef0123456789abcdef";
 
-async fn sf_token(sf: &str) -> String {
-    let t: Value = common::client()
-        .post(format!("{sf}/services/oauth2/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "sandbox-client-id"),
-            ("client_secret", "sandbox-client-secret"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    t["access_token"].as_str().unwrap().to_owned()
-}
-
 async fn describe(sf: &str, token: &str, object: &str) -> (u16, Value) {
-    let resp = common::client()
-        .get(format!(
-            "{sf}/services/data/v62.0/sobjects/{object}/describe"
-        ))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let resp = get_authed(
+        &format!("{sf}/services/data/v62.0/sobjects/{object}/describe"),
+        token,
+    )
+    .await;
     (resp.status().as_u16(), resp.json().await.unwrap())
 }
 
@@ -45,7 +25,7 @@ fn field<'a>(d: &'a Value, name: &str) -> Option<&'a Value> {
 
 #[tokio::test]
 async fn describe_lists_fields_with_external_id_unique_and_updateable() {
-    let h = common::start_default().await;
+    let h = start_default().await;
     let token = sf_token(&h.salesforce_url).await;
     let (status, task) = describe(&h.salesforce_url, &token, "Task").await;
     assert_eq!(status, 200, "{task}");
@@ -68,7 +48,7 @@ async fn describe_lists_fields_with_external_id_unique_and_updateable() {
     assert!(field(&contact, "No_Such_Field__c").is_none());
 
     // The switch: the field made without Unique.
-    let r = common::control(
+    let r = control(
         &h.salesforce_url,
         json!({"salesforce": {"task_external_id_unique": false}}),
     )
@@ -98,11 +78,11 @@ async fn send(
     method: reqwest::Method,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = common::client().request(method, url).bearer_auth(token);
+    let mut req = client().request(method, url).bearer_auth(token);
     if let Some(b) = body {
         req = req.json(&b);
     }
-    let resp = req.send().await.unwrap();
+    let resp = req.send_ok().await;
     (
         resp.status().as_u16(),
         resp.json().await.unwrap_or(Value::Null),
@@ -120,7 +100,7 @@ async fn vapi(
 
 #[tokio::test]
 async fn vapi_credentials_and_assistant_updates_follow_the_schema() {
-    let h = common::start_default().await;
+    let h = start_default().await;
     let v = &h.vapi_url;
     let (status, list) = vapi(v, reqwest::Method::GET, "/credential", None).await;
     assert_eq!(status, 200);
@@ -178,26 +158,24 @@ async fn vapi_credentials_and_assistant_updates_follow_the_schema() {
 
 #[tokio::test]
 async fn twilio_account_fetch_checks_the_credentials() {
-    let h = common::start_default().await;
+    let h = start_default().await;
     let url = format!("{}/2010-04-01/Accounts/{SID}.json", h.twilio_url);
-    let ok = common::client()
+    let ok = client()
         .get(&url)
         .basic_auth(SID, Some("sandbox-twilio-token"))
-        .send()
-        .await
-        .unwrap();
+        .send_ok()
+        .await;
     assert_eq!(ok.status(), 200);
     let body: Value = ok.json().await.unwrap();
     assert_eq!(
         (body["sid"].as_str(), body["status"].as_str()),
         (Some(SID), Some("active"))
     );
-    let bad = common::client()
+    let bad = client()
         .get(&url)
         .basic_auth(SID, Some("wrong"))
-        .send()
-        .await
-        .unwrap();
+        .send_ok()
+        .await;
     assert_eq!(bad.status(), 401);
     let body: Value = bad.json().await.unwrap();
     assert_eq!(body["code"], 20003);
@@ -227,7 +205,7 @@ fn code(body: &Value) -> &str {
 #[tokio::test]
 async fn tooling_api_event_relay_objects_follow_salesforces_rules() {
     use reqwest::Method;
-    let h = common::start_default().await;
+    let h = start_default().await;
     let sf = &h.salesforce_url;
     let t = sf_token(sf).await;
     let post = |ty: &str, body: Value| {
@@ -336,7 +314,7 @@ async fn tooling_api_event_relay_objects_follow_salesforces_rules() {
 #[tokio::test]
 async fn vapi_phone_numbers_update_by_their_providers_schema() {
     use reqwest::Method;
-    let h = common::start_default().await;
+    let h = start_default().await;
     let v = &h.vapi_url;
     let path = "/phone-number/sandbox-phone-number";
     let (s, n) = vapi(v, Method::GET, path, None).await;

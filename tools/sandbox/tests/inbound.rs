@@ -3,14 +3,14 @@
 //! ends it with Vapi's `endedReason` when the answer is unusable. Every message is checked against
 //! Vapi's `ServerMessage`.
 
-mod common;
+use sfvapi_test_support::sandbox_server::*;
+use sfvapi_test_support::*;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
 const KEY: &str = "sandbox-vapi-key";
 
@@ -47,65 +47,47 @@ async fn setup() -> (
 ) {
     let server = MockServer::start().await;
     let answer = Arc::new(Mutex::new((200, json!({}))));
-    Mock::given(method("POST"))
-        .and(path("/vapi/webhook"))
-        .respond_with(Server {
+    mount(
+        &server,
+        "POST",
+        "/vapi/webhook",
+        Server {
             answer: answer.clone(),
-        })
-        .mount(&server)
-        .await;
+        },
+    )
+    .await;
     let mut c = sandbox::Config::default();
     c.vapi.server_url = Some(format!("{}/vapi/webhook", server.uri()));
     c.vapi.message_delay = Duration::from_millis(10);
-    let h = common::start(c).await;
+    let h = start(c).await;
     let assistant: Value =
         serde_json::from_str(include_str!("../../../events/assistant-inbound.json")).unwrap();
-    let created: Value = common::client()
+    let created: Value = client()
         .post(format!("{}/assistant", h.vapi_url))
         .bearer_auth(KEY)
         .json(&assistant)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let id = created["id"].as_str().unwrap().to_owned();
     (server, h, id, answer)
 }
 
 async fn call_in(vapi: &str, from: Value) -> Value {
-    let resp = common::client()
+    let resp = client()
         .post(format!("{vapi}/_sandbox/inbound-call"))
         .json(&json!({"from": from}))
-        .send()
-        .await
-        .unwrap();
+        .send_ok()
+        .await;
     assert_eq!(resp.status(), 200);
     resp.json().await.unwrap()
 }
 
 async fn messages(server: &MockServer, n: usize) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let got = server.received_requests().await.unwrap_or_default();
-        if got.len() >= n {
-            tokio::time::sleep(Duration::from_millis(150)).await;
-            return server
-                .received_requests()
-                .await
-                .unwrap_or_default()
-                .iter()
-                .map(|r| serde_json::from_slice(&r.body).unwrap())
-                .collect();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} of {n}",
-            got.len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_requests(server, n)
+        .await
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
 }
 
 fn kind(m: &Value) -> String {
@@ -169,19 +151,11 @@ async fn an_inbound_call_asks_for_its_assistant_then_runs_with_it_in_vapis_shape
         .as_str()
         .unwrap()
         .starts_with("AI: Hi Ada, about your refund."));
-    let got: Value = common::client()
-        .get(format!(
-            "{}/call/{}",
-            h.vapi_url,
-            placed["callId"].as_str().unwrap()
-        ))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got: Value = get_authed_json(
+        &format!("{}/call/{}", h.vapi_url, placed["callId"].as_str().unwrap()),
+        KEY,
+    )
+    .await;
     assert_eq!(vapi_schema::validate("Call", &got), Ok(()), "{got}");
     assert_eq!(got["status"], "ended");
     // The assistant's own first message when the answer overrides none.
@@ -225,19 +199,11 @@ async fn an_unusable_answer_ends_the_call_with_vapis_ended_reason_and_nothing_fo
         let placed = call_in(&h.vapi_url, json!("+14155550123")).await;
         assert_eq!(placed["endedReason"], reason, "{placed}");
         assert_eq!(placed["assistantRequest"]["check"]["ok"], false);
-        let got: Value = common::client()
-            .get(format!(
-                "{}/call/{}",
-                h.vapi_url,
-                placed["callId"].as_str().unwrap()
-            ))
-            .bearer_auth(KEY)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let got: Value = get_authed_json(
+            &format!("{}/call/{}", h.vapi_url, placed["callId"].as_str().unwrap()),
+            KEY,
+        )
+        .await;
         assert_eq!(got["endedReason"], reason);
         assert_eq!(vapi_schema::validate("Call", &got), Ok(()), "{got}");
         // Only the assistant-request went out for these calls.
@@ -249,10 +215,6 @@ async fn an_unusable_answer_ends_the_call_with_vapis_ended_reason_and_nothing_fo
             msgs.iter().map(kind).collect::<Vec<_>>()
         );
     }
-    let state: Value = common::control(&h.vapi_url, json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let state: Value = control(&h.vapi_url, json!({})).await.json().await.unwrap();
     assert_eq!(state["state"]["vapi"]["live"], 0);
 }

@@ -1,6 +1,6 @@
 //! The fake Salesforce answers like the real one: token shape, REST bodies, status codes.
 
-mod common;
+use sfvapi_test_support::sandbox_server::*;
 
 use serde_json::{json, Value};
 
@@ -10,27 +10,13 @@ const BAD_PHONE: &str = "0035e00000BadPhAAJ";
 const CASE: &str = "5005e00000AbCdEAAV";
 
 async fn token(sf: &str) -> Value {
-    let resp = common::client()
-        .post(format!("{sf}/services/oauth2/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "sandbox-client-id"),
-            ("client_secret", "sandbox-client-secret"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = sf_token_answer(sf).await;
     assert_eq!(resp.status(), 200);
     resp.json().await.unwrap()
 }
 
 async fn get(url: String, token: &str) -> (u16, Option<String>, Value) {
-    let resp = common::client()
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let resp = get_authed(&url, token).await;
     let status = resp.status().as_u16();
     let limit = resp
         .headers()
@@ -41,7 +27,7 @@ async fn get(url: String, token: &str) -> (u16, Option<String>, Value) {
 
 #[tokio::test]
 async fn token_response_has_real_shape_no_expires_in_and_string_issued_at() {
-    let h = common::start_default().await;
+    let h = start_default().await;
     let before = sfvapi::now_millis();
     let t = token(&h.salesforce_url).await;
     let obj = t.as_object().unwrap();
@@ -66,7 +52,7 @@ async fn token_response_has_real_shape_no_expires_in_and_string_issued_at() {
     );
 
     // The refresh flow answers the same shape.
-    let r: Value = common::client()
+    let r: Value = client()
         .post(format!("{}/services/oauth2/token", h.salesforce_url))
         .form(&[
             ("grant_type", "refresh_token"),
@@ -74,56 +60,47 @@ async fn token_response_has_real_shape_no_expires_in_and_string_issued_at() {
             ("client_secret", "sandbox-client-secret"),
             ("refresh_token", "5Aep861-test"),
         ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert!(
         r["issued_at"].is_string() && r.get("expires_in").is_none(),
         "{r}"
     );
 
     // Introspection tells the lifetime.
-    let i: Value = common::client()
+    let i: Value = client()
         .post(format!("{}/services/oauth2/introspect", h.salesforce_url))
         .form(&[
             ("token", t["access_token"].as_str().unwrap()),
             ("client_id", "sandbox-client-id"),
             ("client_secret", "sandbox-client-secret"),
         ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(i["active"], true);
     assert_eq!(i["exp"].as_i64().unwrap(), issued / 1000 + 7200);
 }
 
 #[tokio::test]
 async fn token_errors_bad_client_and_invalid_grant_switch() {
-    let h = common::start_default().await;
+    let h = start_default().await;
     let sf = &h.salesforce_url;
-    let resp = common::client()
+    let resp = client()
         .post(format!("{sf}/services/oauth2/token"))
         .form(&[
             ("grant_type", "client_credentials"),
             ("client_id", "sandbox-client-id"),
             ("client_secret", "wrong"),
         ])
-        .send()
-        .await
-        .unwrap();
+        .send_ok()
+        .await;
     assert_eq!(resp.status(), 401);
     assert_eq!(
         resp.json::<Value>().await.unwrap(),
         json!({"error":"invalid_client","error_description":"invalid client credentials"})
     );
 
-    let c = common::control(
+    let c = control(
         sf,
         json!({"salesforce":{"token_error":{"error":"invalid_grant"}}}),
     )
@@ -134,24 +111,22 @@ async fn token_errors_bad_client_and_invalid_grant_switch() {
         ("client_id", "sandbox-client-id"),
         ("refresh_token", "5Aep861-test"),
     ];
-    let resp = common::client()
+    let resp = client()
         .post(format!("{sf}/services/oauth2/token"))
         .form(&form)
-        .send()
-        .await
-        .unwrap();
+        .send_ok()
+        .await;
     assert_eq!(resp.status(), 400);
     assert_eq!(
         resp.json::<Value>().await.unwrap(),
         json!({"error":"invalid_grant","error_description":"expired access/refresh token"})
     );
     // count defaulted to 1: the next one succeeds.
-    let resp = common::client()
+    let resp = client()
         .post(format!("{sf}/services/oauth2/token"))
         .form(&form)
-        .send()
-        .await
-        .unwrap();
+        .send_ok()
+        .await;
     assert_eq!(resp.status(), 200);
 }
 
@@ -167,10 +142,8 @@ const CONTACT_SOQL_FIELDS: &str = "Id, Name, Phone, MobilePhone, Email, DoNotCal
 
 #[tokio::test]
 async fn contact_query_answers_the_record_with_nested_account_or_no_record() {
-    let h = common::start_default().await;
-    let sf = &h.salesforce_url;
-    let t = token(sf).await;
-    let tok = t["access_token"].as_str().unwrap();
+    let s = sf_session().await;
+    let (sf, tok) = (&s.url, s.token.as_str());
     let (status, limit, body) = query(
         sf,
         tok,
@@ -235,10 +208,8 @@ async fn contact_query_answers_the_record_with_nested_account_or_no_record() {
 
 #[tokio::test]
 async fn bad_queries_and_relationship_fields_in_sobject_reads_are_400() {
-    let h = common::start_default().await;
-    let sf = &h.salesforce_url;
-    let t = token(sf).await;
-    let tok = t["access_token"].as_str().unwrap();
+    let s = sf_session().await;
+    let (sf, tok) = (&s.url, s.token.as_str());
     for q in [
         format!("SELECT Id FROM Contact WHERE Id = {ADA}"),
         format!("SELECT Id FROM Contact WHERE Id = '{ADA}' OR Id != ''"),
@@ -286,10 +257,8 @@ async fn bad_queries_and_relationship_fields_in_sobject_reads_are_400() {
 
 #[tokio::test]
 async fn contact_reads_200_and_404_for_unknown() {
-    let h = common::start_default().await;
-    let sf = &h.salesforce_url;
-    let t = token(sf).await;
-    let tok = t["access_token"].as_str().unwrap();
+    let s = sf_session().await;
+    let (sf, tok) = (&s.url, s.token.as_str());
     let (_, _, dnc) = get(
         format!("{sf}/services/data/v62.0/sobjects/Contact/{DNC}"),
         tok,
@@ -328,13 +297,11 @@ async fn contact_reads_200_and_404_for_unknown() {
 
 #[tokio::test]
 async fn task_create_is_unique_by_external_id_and_update_refuses_create_only_fields() {
-    let h = common::start_default().await;
-    let sf = &h.salesforce_url;
-    let t = token(sf).await;
-    let tok = t["access_token"].as_str().unwrap();
+    let s = sf_session().await;
+    let (sf, tok) = (&s.url, s.token.as_str());
     let call = "d00dfeed-1111-4222-8333-444455556666";
     let create = |body: Value| {
-        common::client()
+        client()
             .post(format!("{sf}/services/data/v62.0/sobjects/Task"))
             .bearer_auth(tok)
             .json(&body)
@@ -342,7 +309,7 @@ async fn task_create_is_unique_by_external_id_and_update_refuses_create_only_fie
     };
     let upsert_url = format!("{sf}/services/data/v62.0/sobjects/Task/Vapi_Call_Id__c/{call}");
     let patch = |body: Value| {
-        common::client()
+        client()
             .patch(&upsert_url)
             .bearer_auth(tok)
             .json(&body)
@@ -385,7 +352,7 @@ async fn task_create_is_unique_by_external_id_and_update_refuses_create_only_fie
     assert_eq!(stored["TaskSubtype"], "Call", "kept from the create");
     let (_, _, by_key) = get(upsert_url.clone(), tok).await;
     assert_eq!(by_key["Id"], id.as_str());
-    let switches = common::log(sf, Some("salesforce")).await;
+    let switches = log(sf, Some("salesforce")).await;
     let creates = switches
         .iter()
         .filter(|e| e["method"] == "POST" && e["status"] == 201)
@@ -395,12 +362,10 @@ async fn task_create_is_unique_by_external_id_and_update_refuses_create_only_fie
 
 #[tokio::test]
 async fn case_comment_body_is_limited_in_bytes() {
-    let h = common::start_default().await;
-    let sf = &h.salesforce_url;
-    let t = token(sf).await;
-    let tok = t["access_token"].as_str().unwrap();
+    let s = sf_session().await;
+    let (sf, tok) = (&s.url, s.token.as_str());
     let post = |body: String| {
-        common::client()
+        client()
             .post(format!("{sf}/services/data/v62.0/sobjects/CaseComment"))
             .bearer_auth(tok)
             .json(&json!({"ParentId": CASE, "CommentBody": body}))
@@ -423,13 +388,13 @@ async fn case_comment_body_is_limited_in_bytes() {
 
 #[tokio::test]
 async fn rest_requires_the_issued_bearer_and_honours_failure_switches() {
-    let h = common::start_default().await;
+    let h = start_default().await;
     let sf = &h.salesforce_url;
     let url = format!("{sf}/services/data/v62.0/sobjects/Contact/{ADA}");
     let session_expired =
         json!([{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]);
 
-    let resp = common::client().get(&url).send().await.unwrap();
+    let resp = client().get(&url).send_ok().await;
     assert_eq!(resp.status(), 401);
     assert_eq!(resp.json::<Value>().await.unwrap(), session_expired);
     let (status, _, body) = get(url.clone(), "00Dmade!up").await;
@@ -439,7 +404,7 @@ async fn rest_requires_the_issued_bearer_and_honours_failure_switches() {
     let tok = t["access_token"].as_str().unwrap();
     assert_eq!(get(url.clone(), tok).await.0, 200);
 
-    common::control(
+    control(
         sf,
         json!({"salesforce":{"fail_next":{"status":401,"count":1}}}),
     )
@@ -452,7 +417,7 @@ async fn rest_requires_the_issued_bearer_and_honours_failure_switches() {
         "only the next call failed"
     );
 
-    common::control(
+    control(
         sf,
         json!({"salesforce":{"fail_next":{"status":403,"count":2}}}),
     )
@@ -465,11 +430,11 @@ async fn rest_requires_the_issued_bearer_and_honours_failure_switches() {
             json!([{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}])
         );
     }
-    common::control(sf, json!({"salesforce":{"fail_next":{"status":503}}})).await;
+    control(sf, json!({"salesforce":{"fail_next":{"status":503}}})).await;
     assert_eq!(get(url.clone(), tok).await.0, 503);
 
     // A revoked session stays dead until a new token is fetched.
-    common::control(sf, json!({"salesforce":{"revoke_tokens":true}})).await;
+    control(sf, json!({"salesforce":{"revoke_tokens":true}})).await;
     assert_eq!(get(url.clone(), tok).await.0, 401);
     assert_eq!(get(url.clone(), tok).await.0, 401);
     let fresh = token(sf).await;
@@ -484,26 +449,18 @@ async fn rest_requires_the_issued_bearer_and_honours_failure_switches() {
     );
 
     // A bad switch is refused and changes nothing.
-    let c = common::control(sf, json!({"salesforce":{"fail_next":{"status":418}}})).await;
+    let c = control(sf, json!({"salesforce":{"fail_next":{"status":418}}})).await;
     assert_eq!(c.status(), 400);
-    let c = common::control(sf, json!({"salesforce":{"typo":true}})).await;
+    let c = control(sf, json!({"salesforce":{"typo":true}})).await;
     assert_eq!(c.status(), 400);
 }
 
 #[tokio::test]
 async fn task_upsert_creates_once_then_updates_and_case_comment_is_created() {
-    let h = common::start_default().await;
-    let sf = &h.salesforce_url;
-    let t = token(sf).await;
-    let tok = t["access_token"].as_str().unwrap();
+    let s = sf_session().await;
+    let (sf, tok) = (&s.url, s.token.as_str());
     let url = format!("{sf}/services/data/v62.0/sobjects/Task/Vapi_Call_Id__c/c0ffee00-1111-4222-8333-444455556666");
-    let patch = |body: Value| {
-        common::client()
-            .patch(&url)
-            .bearer_auth(tok)
-            .json(&body)
-            .send()
-    };
+    let patch = |body: Value| client().patch(&url).bearer_auth(tok).json(&body).send();
     let first = patch(json!({"Subject":"Call","WhoId":ADA,"Description":"t1"}))
         .await
         .unwrap();
@@ -535,27 +492,25 @@ async fn task_upsert_creates_once_then_updates_and_case_comment_is_created() {
         "STRING_TOO_LONG"
     );
 
-    let wrong_field = common::client()
+    let wrong_field = client()
         .patch(format!("{sf}/services/data/v62.0/sobjects/Task/Other__c/x"))
         .bearer_auth(tok)
         .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+        .send_ok()
+        .await;
     assert_eq!(wrong_field.status(), 404);
 
-    let cc = common::client()
+    let cc = client()
         .post(format!("{sf}/services/data/v62.0/sobjects/CaseComment"))
         .bearer_auth(tok)
         .json(&json!({"ParentId": CASE, "CommentBody": "Called the customer"}))
-        .send()
-        .await
-        .unwrap();
+        .send_ok()
+        .await;
     assert_eq!(cc.status(), 201);
     let cc: Value = cc.json().await.unwrap();
     assert_eq!(cc["success"], true);
 
-    let log = common::log(sf, Some("salesforce")).await;
+    let log = log(sf, Some("salesforce")).await;
     let patches: Vec<_> = log.iter().filter(|e| e["method"] == "PATCH").collect();
     assert_eq!(patches.len(), 4);
     assert_eq!(patches[0]["status"], 201);
@@ -570,7 +525,7 @@ async fn task_upsert_creates_once_then_updates_and_case_comment_is_created() {
 #[tokio::test]
 async fn jwt_bearer_checks_the_audience() {
     use base64::Engine as _;
-    let h = common::start_default().await;
+    let h = start_default().await;
     let sf = &h.salesforce_url;
     let assertion = |aud: &str| {
         let b64 = |v: Value| {
@@ -580,7 +535,7 @@ async fn jwt_bearer_checks_the_audience() {
         format!("{}.{}.c2ln", b64(json!({"alg": "RS256"})), b64(claims))
     };
     let grant = |a: String| {
-        common::client()
+        client()
             .post(format!("{sf}/services/oauth2/token"))
             .form(&[
                 (
@@ -609,21 +564,20 @@ async fn jwt_bearer_checks_the_audience() {
 }
 
 async fn patch(url: String, token: &str, body: &str) -> (u16, String) {
-    let resp = common::client()
+    let resp = client()
         .patch(url)
         .bearer_auth(token)
         .header("content-type", "application/json")
         .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
+        .send_ok()
+        .await;
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
 
 /// "Update a Record" (PATCH → 204, no body) and its refusals, as the write-back meets them.
 #[tokio::test]
 async fn record_updates_answer_204_or_refuse_the_whole_update_naming_what_is_wrong() {
-    let h = common::start_default().await;
+    let h = start_default().await;
     let tok = token(&h.salesforce_url).await["access_token"]
         .as_str()
         .unwrap()
@@ -692,12 +646,10 @@ async fn record_updates_answer_204_or_refuse_the_whole_update_naming_what_is_wro
 #[tokio::test]
 async fn files_are_content_versions_linked_once_per_record_and_users_have_phones() {
     use base64::Engine;
-    let h = common::start_default().await;
-    let sf = &h.salesforce_url;
-    let t = token(sf).await;
-    let tok = t["access_token"].as_str().unwrap();
+    let s = sf_session().await;
+    let (sf, tok) = (&s.url, s.token.as_str());
     let post = |object: &str, body: Value| {
-        common::client()
+        client()
             .post(format!("{sf}/services/data/v62.0/sobjects/{object}"))
             .bearer_auth(tok)
             .json(&body)
@@ -770,14 +722,10 @@ async fn files_are_content_versions_linked_once_per_record_and_users_have_phones
     );
 
     // The control API shows the whole text and its one link.
-    let files: Value = common::client()
+    let files: Value = client()
         .get(format!("{sf}/_sandbox/salesforce/files"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(files["files"][0]["text"], text);
     assert_eq!(files["files"][0]["links"].as_array().unwrap().len(), 1);
 

@@ -2,35 +2,19 @@
 //! fields finds a number whatever its stored format, in the Search resource's shape; the open-Case
 //! query picks the most recent open Case; errors use Salesforce's error bodies.
 
-mod common;
+use sfvapi_test_support::sandbox_server::*;
 
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-async fn token(sf: &str) -> String {
-    let resp = common::client()
-        .post(format!("{sf}/services/oauth2/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "sandbox-client-id"),
-            ("client_secret", "sandbox-client-secret"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let v: Value = resp.json().await.unwrap();
-    v["access_token"].as_str().unwrap().to_owned()
-}
-
 async fn get(sf: &str, token: &str, resource: &str, q: &str) -> (u16, Value) {
-    let resp = common::client()
+    let resp = client()
         .get(format!("{sf}/services/data/v62.0/{resource}"))
         .query(&[("q", q)])
         .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+        .send_ok()
+        .await;
     (resp.status().as_u16(), resp.json().await.unwrap())
 }
 
@@ -47,9 +31,8 @@ const FIELDS: &str = "Id, Name, Phone, MobilePhone, HomePhone, OtherPhone";
 
 #[tokio::test]
 async fn a_phone_search_finds_the_number_in_any_stored_format_in_the_search_resources_shape() {
-    let h = common::start_default().await;
-    let t = token(&h.salesforce_url).await;
-    let sf = &h.salesforce_url;
+    let s = sf_session().await;
+    let (sf, t) = (&s.url, s.token.clone());
     // Katherine's Phone is "(415) 555-0142": the national digits find it, the international
     // ones alone do not (nothing in that field has the country code).
     let q = |terms: &str| {
@@ -91,9 +74,8 @@ async fn a_phone_search_finds_the_number_in_any_stored_format_in_the_search_reso
 
 #[tokio::test]
 async fn bad_searches_get_salesforces_error_bodies() {
-    let h = common::start_default().await;
-    let t = token(&h.salesforce_url).await;
-    let sf = &h.salesforce_url;
+    let s = sf_session().await;
+    let (sf, t) = (&s.url, s.token.clone());
     let (status, v) = get(sf, &t, "search", "FIND {ada lovelace} IN NAME FIELDS").await;
     assert_eq!(status, 400);
     assert_eq!(v[0]["errorCode"], "MALFORMED_SEARCH", "{v}");
@@ -106,24 +88,22 @@ async fn bad_searches_get_salesforces_error_bodies() {
     .await;
     assert_eq!(status, 400);
     assert_eq!(v[0]["errorCode"], "INVALID_FIELD", "{v}");
-    let resp = common::client()
+    let resp = client()
         .get(format!("{sf}/services/data/v62.0/search"))
         .query(&[(
             "q",
             "FIND {4155550142} IN PHONE FIELDS RETURNING Contact(Id)",
         )])
         .bearer_auth("not-a-token")
-        .send()
-        .await
-        .unwrap();
+        .send_ok()
+        .await;
     assert_eq!(resp.status(), 401);
 }
 
 #[tokio::test]
 async fn the_open_case_query_returns_the_latest_open_case_only() {
-    let h = common::start_default().await;
-    let t = token(&h.salesforce_url).await;
-    let sf = &h.salesforce_url;
+    let s = sf_session().await;
+    let (sf, t) = (&s.url, s.token.clone());
     let q = |contact: &str| {
         format!("SELECT Id, CaseNumber, Subject, Status FROM Case WHERE ContactId = '{contact}' AND IsClosed = false ORDER BY CreatedDate DESC LIMIT 1")
     };
@@ -142,10 +122,9 @@ async fn the_open_case_query_returns_the_latest_open_case_only() {
 
 #[tokio::test]
 async fn hang_next_delays_the_next_rest_answer_only() {
-    let h = common::start_default().await;
-    let t = token(&h.salesforce_url).await;
-    let sf = &h.salesforce_url;
-    let resp = common::control(
+    let s = sf_session().await;
+    let (sf, t) = (&s.url, s.token.clone());
+    let resp = control(
         sf,
         serde_json::json!({"salesforce": {"hang_next": 1, "hang_ms": 400}}),
     )

@@ -1,6 +1,6 @@
 //! The fake Twilio: 201 with the message/call resource, 21211 for a bad To, 401 for bad auth.
 
-mod common;
+use sfvapi_test_support::sandbox_server::*;
 
 use serde_json::{json, Value};
 
@@ -14,25 +14,26 @@ async fn post(
     pass: &str,
     form: &[(&str, &str)],
 ) -> (u16, Value) {
-    let resp = common::client()
+    let resp = client()
         .post(format!("{base}/2010-04-01/Accounts/{SID}/{resource}"))
         .basic_auth(user, Some(pass))
         .form(form)
-        .send()
-        .await
-        .unwrap();
+        .send_ok()
+        .await;
     (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+/// `POST …/Messages.json` with the sandbox's credentials: status and JSON body.
+async fn send_message(tw: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    post(tw, "Messages.json", SID, TOKEN, form).await
 }
 
 #[tokio::test]
 async fn messages_and_calls_are_created_with_twilio_shapes() {
-    let h = common::start_default().await;
+    let h = start_default().await;
     let tw = &h.twilio_url;
-    let (status, m) = post(
+    let (status, m) = send_message(
         tw,
-        "Messages.json",
-        SID,
-        TOKEN,
         &[
             ("To", "+14155550123"),
             ("From", "+14155559999"),
@@ -68,13 +69,10 @@ async fn messages_and_calls_are_created_with_twilio_shapes() {
 
 #[tokio::test]
 async fn invalid_to_is_21211_bad_auth_is_20003_and_429_switch() {
-    let h = common::start_default().await;
+    let h = start_default().await;
     let tw = &h.twilio_url;
-    let (status, e) = post(
+    let (status, e) = send_message(
         tw,
-        "Messages.json",
-        SID,
-        TOKEN,
         &[("To", "+1415"), ("From", "+14155559999"), ("Body", "hi")],
     )
     .await;
@@ -103,29 +101,22 @@ async fn invalid_to_is_21211_bad_auth_is_20003_and_429_switch() {
         json!({"code":20003,"message":"Authenticate","more_info":"https://www.twilio.com/docs/errors/20003","status":401})
     );
 
-    let (status, e) = post(
-        tw,
-        "Messages.json",
-        SID,
-        TOKEN,
-        &[("To", "+14155550123"), ("Body", "hi")],
-    )
-    .await;
+    let (status, e) = send_message(tw, &[("To", "+14155550123"), ("Body", "hi")]).await;
     assert_eq!((status, e["code"].clone()), (400, json!(21603)));
 
-    common::control(tw, json!({"twilio":{"fail_next":{"status":429}}})).await;
+    control(tw, json!({"twilio":{"fail_next":{"status":429}}})).await;
     let form = [
         ("To", "+14155550123"),
         ("From", "+14155559999"),
         ("Body", "hi"),
     ];
-    let (status, e) = post(tw, "Messages.json", SID, TOKEN, &form).await;
+    let (status, e) = send_message(tw, &form).await;
     assert_eq!(status, 429);
     assert_eq!(e["code"], 20429);
     assert_eq!(e["status"], 429);
     assert_eq!(post(tw, "Messages.json", SID, TOKEN, &form).await.0, 201);
 
-    let log = common::log(tw, Some("twilio")).await;
+    let log = log(tw, Some("twilio")).await;
     let statuses: Vec<_> = log.iter().map(|e| e["status"].as_u64().unwrap()).collect();
     assert_eq!(statuses, vec![400, 401, 400, 429, 201]);
     assert_eq!(log[0]["headers"]["authorization"], "Basic [redacted]");

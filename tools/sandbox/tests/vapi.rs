@@ -2,14 +2,15 @@
 //! in Vapi's order, twice with --deliver-twice, and the outage scenario fails then recovers.
 //! Every request, answer and message is checked against Vapi's OpenAPI contract (`vapi-schema`).
 
-mod common;
+use sfvapi_test_support::sandbox_server::*;
+use sfvapi_test_support::*;
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use sfvapi::secrets::SecretString;
 use sfvapi::signature::{verify_vapi, VapiAuth, VapiHmac};
-use wiremock::matchers::{method, path};
+use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const KEY: &str = "sandbox-vapi-key";
@@ -35,12 +36,46 @@ impl Respond for Webhook {
 
 async fn webhook() -> MockServer {
     let server = MockServer::start().await;
+    mount(&server, "POST", "/vapi/webhook", Webhook).await;
+    server
+}
+
+/// The sandbox under `scenario`, sending to `server`: one call placed (201) and the first `n`
+/// messages `server` received (the sandbox keeps running while the handles live).
+async fn run_call(
+    server: &MockServer,
+    scenario: sandbox::Scenario,
+    n: usize,
+) -> (sandbox::Handles, Vec<Request>) {
+    let mut c = config(server);
+    c.vapi.scenario = scenario;
+    let h = start(c).await;
+    assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
+    let reqs = wait_for_requests(server, n).await;
+    (h, reqs)
+}
+
+/// A webhook that answers the first message `status` and every later one like sfvapi.
+async fn webhook_failing_once(status: u16) -> MockServer {
+    let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .and(path("/vapi/webhook"))
-        .respond_with(Webhook)
+        .respond_with(ResponseTemplate::new(status))
+        .up_to_n_times(1)
+        .with_priority(1)
         .mount(&server)
         .await;
+    mount_any(&server, "POST", Webhook).await;
     server
+}
+
+/// The messages of a 400 answer (Vapi's `message` array of strings).
+fn messages_of(body: &Value) -> Vec<&str> {
+    body["message"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect()
 }
 
 fn config(server: &MockServer) -> sandbox::Config {
@@ -64,32 +99,13 @@ fn call_body() -> Value {
 }
 
 async fn create_call(vapi: &str, key: &str, body: &Value) -> (u16, Value) {
-    let resp = common::client()
+    let resp = client()
         .post(format!("{vapi}/call"))
         .bearer_auth(key)
         .json(body)
-        .send()
-        .await
-        .unwrap();
+        .send_ok()
+        .await;
     (resp.status().as_u16(), resp.json().await.unwrap())
-}
-
-/// Wait until the webhook got `n` requests (or fail after 10 s), then a little longer to catch extras.
-async fn received(server: &MockServer, n: usize) -> Vec<Request> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let got = server.received_requests().await.unwrap_or_default();
-        if got.len() >= n {
-            tokio::time::sleep(Duration::from_millis(150)).await;
-            return server.received_requests().await.unwrap_or_default();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "only {} of {n} messages arrived",
-            got.len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn kinds(reqs: &[Request]) -> Vec<String> {
@@ -135,7 +151,7 @@ fn assert_signed(reqs: &[Request]) {
 #[tokio::test]
 async fn post_call_then_signed_messages_in_vapi_order() {
     let server = webhook().await;
-    let h = common::start(config(&server)).await;
+    let h = start(config(&server)).await;
     let (status, call) = create_call(&h.vapi_url, KEY, &call_body()).await;
     assert_eq!(status, 201);
     let id = call["id"].as_str().unwrap().to_owned();
@@ -148,7 +164,7 @@ async fn post_call_then_signed_messages_in_vapi_order() {
     assert_eq!(call["phoneNumberId"], "pn-test");
     assert!(call["orgId"].is_string() && call["createdAt"].is_string());
 
-    let reqs = received(&server, 5).await;
+    let reqs = wait_for_requests(&server, 5).await;
     assert_eq!(
         kinds(&reqs),
         [
@@ -206,7 +222,7 @@ async fn post_call_then_signed_messages_in_vapi_order() {
     assert_eq!(ended["message"]["endedReason"], "customer-ended-call");
 
     // The log has the POST and every message sent, with the tool answer checked.
-    let log = common::log(&h.vapi_url, Some("vapi")).await;
+    let log = log(&h.vapi_url, Some("vapi")).await;
     let inbound: Vec<_> = log.iter().filter(|e| e["direction"] == "in").collect();
     assert_eq!(inbound.len(), 1);
     assert_eq!(inbound[0]["path"], "/call");
@@ -224,15 +240,7 @@ async fn post_call_then_signed_messages_in_vapi_order() {
     assert_eq!(tool_entry["check"]["ok"], true, "{tool_entry}");
 
     // GET /call/{id} shows the final state.
-    let got: Value = common::client()
-        .get(format!("{}/call/{id}", h.vapi_url))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got: Value = get_authed_json(&format!("{}/call/{id}", h.vapi_url), KEY).await;
     assert_eq!(got["status"], "ended");
     assert_eq!(got["endedReason"], "customer-ended-call");
 }
@@ -240,7 +248,7 @@ async fn post_call_then_signed_messages_in_vapi_order() {
 #[tokio::test]
 async fn wrong_key_is_401_and_bad_body_is_400_with_messages() {
     let server = webhook().await;
-    let h = common::start(config(&server)).await;
+    let h = start(config(&server)).await;
     let (status, body) = create_call(&h.vapi_url, "wrong", &call_body()).await;
     assert_eq!(status, 401);
     assert_eq!(body["error"], "Unauthorized");
@@ -254,12 +262,7 @@ async fn wrong_key_is_401_and_bad_body_is_400_with_messages() {
     assert_eq!(status, 400);
     assert_eq!(body["error"], "Bad Request");
     assert_eq!(body["statusCode"], 400);
-    let msgs: Vec<&str> = body["message"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m.as_str().unwrap())
-        .collect();
+    let msgs = messages_of(&body);
     assert!(
         msgs.iter().any(|m| m.contains("customer.number")),
         "{msgs:?}"
@@ -279,9 +282,9 @@ async fn deliver_twice_sends_each_message_twice_and_secret_header_on_request() {
     let mut c = config(&server);
     c.vapi.deliver_twice = true;
     c.vapi.send_secret_header = true;
-    let h = common::start(c).await;
+    let h = start(c).await;
     assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
-    let reqs = received(&server, 10).await;
+    let reqs = wait_for_requests(&server, 10).await;
     assert_eq!(
         kinds(&reqs),
         [
@@ -305,7 +308,7 @@ async fn deliver_twice_sends_each_message_twice_and_secret_header_on_request() {
         );
     }
     assert!(reqs.iter().all(|r| r.headers["x-vapi-secret"] == SECRET));
-    let log = common::log(&h.vapi_url, Some("vapi")).await;
+    let log = log(&h.vapi_url, Some("vapi")).await;
     let deliveries: Vec<_> = log
         .iter()
         .filter(|e| e["direction"] == "out")
@@ -320,11 +323,7 @@ async fn deliver_twice_sends_each_message_twice_and_secret_header_on_request() {
 #[tokio::test]
 async fn no_answer_scenario_reports_customer_did_not_answer_without_tool_call() {
     let server = webhook().await;
-    let mut c = config(&server);
-    c.vapi.scenario = sandbox::Scenario::NoAnswer;
-    let h = common::start(c).await;
-    assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
-    let reqs = received(&server, 3).await;
+    let (_h, reqs) = run_call(&server, sandbox::Scenario::NoAnswer, 3).await;
     assert_eq!(
         kinds(&reqs),
         [
@@ -342,7 +341,7 @@ async fn outage_gives_500_twice_then_201_and_is_switchable() {
     let server = webhook().await;
     let mut c = config(&server);
     c.vapi.scenario = sandbox::Scenario::Outage;
-    let h = common::start(c).await;
+    let h = start(c).await;
     for _ in 0..2 {
         let (status, body) = create_call(&h.vapi_url, KEY, &call_body()).await;
         assert_eq!(status, 500);
@@ -352,10 +351,10 @@ async fn outage_gives_500_twice_then_201_and_is_switchable() {
         );
     }
     assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
-    received(&server, 5).await;
+    wait_for_requests(&server, 5).await;
 
     // Re-armed over the control API, with another count.
-    let resp = common::control(
+    let resp = control(
         &h.twilio_url,
         json!({"vapi":{"outage_count":1,"scenario":"outage"}}),
     )
@@ -364,7 +363,7 @@ async fn outage_gives_500_twice_then_201_and_is_switchable() {
     assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 500);
     assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
 
-    let log = common::log(&h.salesforce_url, Some("vapi")).await;
+    let log = log(&h.salesforce_url, Some("vapi")).await;
     let posts: Vec<_> = log
         .iter()
         .filter(|e| e["direction"] == "in" && e["path"] == "/call")
@@ -375,27 +374,17 @@ async fn outage_gives_500_twice_then_201_and_is_switchable() {
 
 #[tokio::test]
 async fn a_5xx_answer_is_retried_when_attempts_are_configured() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(Webhook)
-        .mount(&server)
-        .await;
+    let server = webhook_failing_once(503).await;
     let mut c = config(&server);
     c.vapi.delivery_attempts = 3;
-    let h = common::start(c).await;
+    let h = start(c).await;
     assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
-    let reqs = received(&server, 6).await;
+    let reqs = wait_for_requests(&server, 6).await;
     assert_eq!(
         kinds(&reqs)[..2],
         ["status-update:ringing", "status-update:ringing"]
     );
-    let log = common::log(&h.vapi_url, Some("vapi")).await;
+    let log = log(&h.vapi_url, Some("vapi")).await;
     let first: Vec<_> = log
         .iter()
         .filter(|e| e["direction"] == "out")
@@ -412,7 +401,7 @@ async fn a_5xx_answer_is_retried_when_attempts_are_configured() {
 
 /// Every message the sandbox sent (from its request log), each as Vapi's `ServerMessage`.
 async fn assert_messages_match_vapis_contract(base: &str, at_least: usize) {
-    let log = common::log(base, Some("vapi")).await;
+    let log = log(base, Some("vapi")).await;
     let out: Vec<_> = log.iter().filter(|e| e["direction"] == "out").collect();
     assert!(out.len() >= at_least, "{} messages", out.len());
     for e in out {
@@ -440,7 +429,7 @@ fn assert_call_answer(call: &Value) -> Value {
 #[tokio::test]
 async fn every_message_and_answer_matches_vapis_contract() {
     let server = webhook().await;
-    let h = common::start(config(&server)).await;
+    let h = start(config(&server)).await;
     let (status, call) = create_call(&h.vapi_url, KEY, &call_body()).await;
     assert_eq!(status, 201);
     let limits = assert_call_answer(&call);
@@ -448,38 +437,30 @@ async fn every_message_and_answer_matches_vapis_contract() {
         limits,
         json!({"concurrencyBlocked": false, "concurrencyLimit": 10, "remainingConcurrentCalls": 9})
     );
-    received(&server, 5).await;
+    wait_for_requests(&server, 5).await;
     assert_messages_match_vapis_contract(&h.vapi_url, 5).await;
     // The ended call as GET /call/{id} shows it is a `Call` too.
-    let got: Value = common::client()
-        .get(format!(
-            "{}/call/{}",
-            h.vapi_url,
-            call["id"].as_str().unwrap()
-        ))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got: Value = get_authed_json(
+        &format!("{}/call/{}", h.vapi_url, call["id"].as_str().unwrap()),
+        KEY,
+    )
+    .await;
     assert_eq!(vapi_schema::validate("Call", &got), Ok(()), "{got}");
     assert!(got.get("subscriptionLimits").is_none());
 
     let no_answer = webhook().await;
     let mut c = config(&no_answer);
     c.vapi.scenario = sandbox::Scenario::NoAnswer;
-    let h = common::start(c).await;
+    let h = start(c).await;
     assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
-    received(&no_answer, 3).await;
+    wait_for_requests(&no_answer, 3).await;
     assert_messages_match_vapis_contract(&h.vapi_url, 3).await;
 }
 
 #[tokio::test]
 async fn an_unknown_property_is_a_400_in_vapis_words() {
     let server = webhook().await;
-    let h = common::start(config(&server)).await;
+    let h = start(config(&server)).await;
     let mut bad = call_body();
     bad["callbackUrl"] = json!("https://example.com");
     bad["customer"]["nickname"] = json!("Ada");
@@ -488,12 +469,7 @@ async fn an_unknown_property_is_a_400_in_vapis_words() {
     assert_eq!(status, 400);
     assert_eq!(body["error"], "Bad Request");
     assert_eq!(body["statusCode"], 400);
-    let msgs: Vec<&str> = body["message"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m.as_str().unwrap())
-        .collect();
+    let msgs = messages_of(&body);
     assert!(
         msgs.contains(&"property callbackUrl should not exist"),
         "{msgs:?}"
@@ -503,7 +479,7 @@ async fn an_unknown_property_is_a_400_in_vapis_words() {
         "{msgs:?}"
     );
     assert!(msgs.iter().any(|m| m.starts_with("name: ")), "{msgs:?}");
-    let state = common::control(&h.vapi_url, json!({})).await;
+    let state = control(&h.vapi_url, json!({})).await;
     let state: Value = state.json().await.unwrap();
     assert_eq!(state["state"]["vapi"]["created"], 0);
 }
@@ -511,19 +487,18 @@ async fn an_unknown_property_is_a_400_in_vapis_words() {
 #[tokio::test]
 async fn post_assistant_validates_against_create_assistant_dto() {
     let server = webhook().await;
-    let h = common::start(config(&server)).await;
+    let h = start(config(&server)).await;
     let assistant: Value = serde_json::from_str(include_str!("../../../events/assistant.json"))
         .expect("events/assistant.json");
     let post = |body: Value| {
         let url = format!("{}/assistant", h.vapi_url);
         async move {
-            let resp = common::client()
+            let resp = client()
                 .post(url)
                 .bearer_auth(KEY)
                 .json(&body)
-                .send()
-                .await
-                .unwrap();
+                .send_ok()
+                .await;
             (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
         }
     };
@@ -558,8 +533,8 @@ async fn post_assistant_validates_against_create_assistant_dto() {
 #[tokio::test]
 async fn a_400_limit_is_switchable_in_vapis_error_shape() {
     let server = webhook().await;
-    let h = common::start(config(&server)).await;
-    let resp = common::control(&h.vapi_url, json!({"vapi": {"fail_next": {"status": 400}}})).await;
+    let h = start(config(&server)).await;
+    let resp = control(&h.vapi_url, json!({"vapi": {"fail_next": {"status": 400}}})).await;
     assert_eq!(resp.status(), 200);
     let (status, body) = create_call(&h.vapi_url, KEY, &call_body()).await;
     assert_eq!(status, 400);
@@ -572,20 +547,10 @@ async fn a_400_limit_is_switchable_in_vapis_error_shape() {
 
 #[tokio::test]
 async fn without_a_backoff_plan_a_failed_message_is_not_retried() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(Webhook)
-        .mount(&server)
-        .await;
-    let h = common::start(config(&server)).await;
+    let server = webhook_failing_once(503).await;
+    let h = start(config(&server)).await;
     assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
-    let reqs = received(&server, 5).await;
+    let reqs = wait_for_requests(&server, 5).await;
     // The ringing update got its 503 and was lost, as with Vapi without server.backoffPlan.
     assert_eq!(reqs.len(), 5, "{:?}", kinds(&reqs));
     assert_eq!(
@@ -596,22 +561,12 @@ async fn without_a_backoff_plan_a_failed_message_is_not_retried() {
 
 #[tokio::test]
 async fn a_retry_plan_does_not_retry_excluded_statuses() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(401))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(Webhook)
-        .mount(&server)
-        .await;
+    let server = webhook_failing_once(401).await;
     let mut c = config(&server);
     c.vapi.delivery_attempts = 3;
-    let h = common::start(c).await;
+    let h = start(c).await;
     assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
-    let reqs = received(&server, 5).await;
+    let reqs = wait_for_requests(&server, 5).await;
     assert_eq!(
         reqs.len(),
         5,
@@ -659,15 +614,17 @@ async fn the_concurrency_limit_blocks_with_a_201_and_frees_the_slot_before_ended
     let mut c = config(&server);
     c.vapi.concurrency_limit = 1;
     c.vapi.message_delay = Duration::from_millis(150);
-    let h = common::start(c).await;
+    let h = start(c).await;
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    Mock::given(method("POST"))
-        .respond_with(LiveAtEnded {
+    mount_any(
+        &server,
+        "POST",
+        LiveAtEnded {
             base: h.vapi_url.clone(),
             seen: seen.clone(),
-        })
-        .mount(&server)
-        .await;
+        },
+    )
+    .await;
 
     let (status, first) = create_call(&h.vapi_url, KEY, &call_body()).await;
     assert_eq!(status, 201);
@@ -687,11 +644,7 @@ async fn the_concurrency_limit_blocks_with_a_201_and_frees_the_slot_before_ended
         second["endedReason"],
         "call.start.error-subscription-concurrency-limit-reached"
     );
-    let state: Value = common::control(&h.vapi_url, json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let state: Value = control(&h.vapi_url, json!({})).await.json().await.unwrap();
     let v = &state["state"]["vapi"];
     assert_eq!(
         (
@@ -703,7 +656,7 @@ async fn the_concurrency_limit_blocks_with_a_201_and_frees_the_slot_before_ended
         (json!(1), json!(1), json!(1), json!(1))
     );
 
-    let reqs = received(&server, 5).await;
+    let reqs = wait_for_requests(&server, 5).await;
     let second_id = second["id"].as_str().unwrap();
     assert!(
         reqs.iter().all(|r| {
@@ -718,7 +671,7 @@ async fn the_concurrency_limit_blocks_with_a_201_and_frees_the_slot_before_ended
     assert_eq!(third["subscriptionLimits"]["concurrencyBlocked"], false);
 
     // The limit is a switch too; a reset zeroes the counters.
-    let state: Value = common::control(
+    let state: Value = control(
         &h.vapi_url,
         json!({"reset": true, "vapi": {"concurrency_limit": 5}}),
     )
@@ -737,7 +690,7 @@ async fn the_concurrency_limit_blocks_with_a_201_and_frees_the_slot_before_ended
 #[tokio::test]
 async fn get_call_lists_the_assistants_calls_since_a_moment_and_get_by_id() {
     let server = webhook().await;
-    let h = common::start(config(&server)).await;
+    let h = start(config(&server)).await;
     let before = sfvapi::now_millis() - 1000;
     let (_, first) = create_call(&h.vapi_url, KEY, &call_body()).await;
     let mut other = call_body();
@@ -746,12 +699,7 @@ async fn get_call_lists_the_assistants_calls_since_a_moment_and_get_by_id() {
     let list = |q: String| {
         let url = format!("{}/call?{q}", h.vapi_url);
         async move {
-            let r = common::client()
-                .get(url)
-                .bearer_auth(KEY)
-                .send()
-                .await
-                .unwrap();
+            let r = get_authed(&url, KEY).await;
             (r.status().as_u16(), r.json::<Value>().await.unwrap())
         }
     };
@@ -778,34 +726,25 @@ async fn get_call_lists_the_assistants_calls_since_a_moment_and_get_by_id() {
     assert_eq!(status, 400, "{bad}");
     assert_eq!(bad["statusCode"], 400);
     // GET /call/{id} → the call; unknown → Vapi's 404.
-    let one = common::client()
-        .get(format!(
-            "{}/call/{}",
-            h.vapi_url,
-            first["id"].as_str().unwrap()
-        ))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap();
+    let one = get_authed(
+        &format!("{}/call/{}", h.vapi_url, first["id"].as_str().unwrap()),
+        KEY,
+    )
+    .await;
     assert_eq!(one.status(), 200);
-    let missing = common::client()
-        .get(format!(
-            "{}/call/00000000-0000-4000-8000-000000000000",
-            h.vapi_url
-        ))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap();
+    let missing = get_authed(
+        &format!("{}/call/00000000-0000-4000-8000-000000000000", h.vapi_url),
+        KEY,
+    )
+    .await;
     assert_eq!(missing.status(), 404);
 }
 
 #[tokio::test]
 async fn a_hung_answer_still_creates_the_call_and_a_dropped_report_never_arrives() {
     let server = webhook().await;
-    let h = common::start(config(&server)).await;
-    let resp = common::control(
+    let h = start(config(&server)).await;
+    let resp = control(
         &h.vapi_url,
         json!({"vapi": {"hang_next": 1, "hang_ms": 1500, "drop_reports": true}}),
     )
@@ -825,7 +764,7 @@ async fn a_hung_answer_still_creates_the_call_and_a_dropped_report_never_arrives
         .expect_err("the answer is late");
     assert!(err.is_timeout(), "{err}");
     // ...but the call exists, runs, ends, and its report is never sent.
-    let msgs = received(&server, 4).await;
+    let msgs = wait_for_requests(&server, 4).await;
     let kinds = kinds(&msgs);
     assert!(
         kinds.contains(&"status-update:ended".to_owned()),
@@ -835,15 +774,8 @@ async fn a_hung_answer_still_creates_the_call_and_a_dropped_report_never_arrives
         !kinds.iter().any(|k| k == "end-of-call-report"),
         "{kinds:?}"
     );
-    let listed: Value = common::client()
-        .get(format!("{}/call?assistantId=asst-test", h.vapi_url))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value =
+        get_authed_json(&format!("{}/call?assistantId=asst-test", h.vapi_url), KEY).await;
     let call = &listed[0];
     assert_eq!(call["status"], "ended");
     assert_eq!(call["endedReason"], "customer-ended-call");
@@ -872,11 +804,7 @@ impl Respond for TransferWebhook {
 
 async fn transfer_webhook(answer: Value) -> MockServer {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/vapi/webhook"))
-        .respond_with(TransferWebhook { answer })
-        .mount(&server)
-        .await;
+    mount(&server, "POST", "/vapi/webhook", TransferWebhook { answer }).await;
     server
 }
 
@@ -885,11 +813,7 @@ async fn the_transfer_scenario_asks_where_to_and_dials_the_destination_it_is_giv
     let destination = json!({"type": "number", "number": "+14155550100", "callerId": "+14155550123",
         "transferPlan": {"mode": "warm-transfer-say-summary"}});
     let server = transfer_webhook(json!({"destination": destination})).await;
-    let mut c = config(&server);
-    c.vapi.scenario = sandbox::Scenario::Transfer;
-    let h = common::start(c).await;
-    assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
-    let reqs = received(&server, 7).await;
+    let (_h, reqs) = run_call(&server, sandbox::Scenario::Transfer, 7).await;
     assert_eq!(
         kinds(&reqs),
         [
@@ -918,11 +842,7 @@ async fn a_transfer_answered_with_a_message_only_transfers_nobody() {
     let server = transfer_webhook(json!({"message": {"type": "request-failed",
         "content": "Nobody can take your call right now."}, "error": "no number"}))
     .await;
-    let mut c = config(&server);
-    c.vapi.scenario = sandbox::Scenario::Transfer;
-    let h = common::start(c).await;
-    assert_eq!(create_call(&h.vapi_url, KEY, &call_body()).await.0, 201);
-    let reqs = received(&server, 6).await;
+    let (_h, reqs) = run_call(&server, sandbox::Scenario::Transfer, 6).await;
     assert_eq!(
         kinds(&reqs),
         [

@@ -17,6 +17,21 @@ fn admin(table: &str, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// A table `sfvapi-admin create-table` made on DynamoDB Local (named `{prefix}-{ms}`), and a
+/// store on it.
+async fn admin_table(prefix: &str) -> (String, sfvapi::store::Store) {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
+        "needs DynamoDB Local: run under `make test`"
+    );
+    let table = format!("{prefix}-{}", sfvapi::now_millis());
+    let (ok, out) = admin(&table, &["create-table"]);
+    assert!(ok, "{out}");
+    let sdk = sfvapi::config::aws_sdk_config().await;
+    let store = sfvapi::store::Store::new(sfvapi::store::client(&sdk), table.clone());
+    (table, store)
+}
+
 async fn put_job(table: &str, event_id: &str, status: &str) {
     let sdk = sfvapi::config::aws_sdk_config().await;
     let store = sfvapi::store::Store::new(sfvapi::store::client(&sdk), table.to_owned());
@@ -39,13 +54,7 @@ async fn put_job(table: &str, event_id: &str, status: &str) {
 
 #[tokio::test]
 async fn operator_finds_and_redrives_a_failed_job() {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
-        "needs DynamoDB Local: run under `make test`"
-    );
-    let table = format!("sfvapi-admin-{}", sfvapi::now_millis());
-    let (ok, out) = admin(&table, &["create-table"]);
-    assert!(ok, "{out}");
+    let (table, _) = admin_table("sfvapi-admin").await;
     put_job(&table, "cli-failed-1", "FAILED").await;
     put_job(&table, "cli-review-1", "NEEDS_REVIEW").await;
 
@@ -100,13 +109,7 @@ async fn operator_finds_and_redrives_a_failed_job() {
 /// command ends quietly (no panic, no backtrace), as any well-behaved CLI does.
 #[tokio::test]
 async fn a_closed_pipe_ends_the_command_quietly() {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
-        "needs DynamoDB Local: run under `make test`"
-    );
-    let table = format!("sfvapi-admin-pipe-{}", sfvapi::now_millis());
-    let (ok, out) = admin(&table, &["create-table"]);
-    assert!(ok, "{out}");
+    let (table, _) = admin_table("sfvapi-admin-pipe").await;
     put_job(&table, "cli-pipe-1", "FAILED").await;
     let mut child = Command::new(env!("CARGO_BIN_EXE_sfvapi-admin"))
         .args(["show", "cli-pipe-1"])
@@ -128,15 +131,7 @@ async fn a_closed_pipe_ends_the_command_quietly() {
 /// nothing to do, and each run counts its outcomes.
 #[tokio::test]
 async fn reroute_requeues_a_skipped_job_once_with_a_dry_run_first() {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
-        "needs DynamoDB Local: run under `make test`"
-    );
-    let table = format!("sfvapi-admin-reroute-{}", sfvapi::now_millis());
-    let (ok, out) = admin(&table, &["create-table"]);
-    assert!(ok, "{out}");
-    let sdk = sfvapi::config::aws_sdk_config().await;
-    let store = sfvapi::store::Store::new(sfvapi::store::client(&sdk), table.clone());
+    let (table, store) = admin_table("sfvapi-admin-reroute").await;
     let vars = [
         ("TABLE_NAME", table.clone()),
         (
@@ -202,15 +197,7 @@ async fn reroute_requeues_a_skipped_job_once_with_a_dry_run_first() {
 /// customer's time and UTC, and the next try), the next call of a retry cadence, an opt-out.
 #[tokio::test]
 async fn show_explains_the_calling_policy() {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
-        "needs DynamoDB Local: run under `make test`"
-    );
-    let table = format!("sfvapi-admin-policy-{}", sfvapi::now_millis());
-    let (ok, out) = admin(&table, &["create-table"]);
-    assert!(ok, "{out}");
-    let sdk = sfvapi::config::aws_sdk_config().await;
-    let store = sfvapi::store::Store::new(sfvapi::store::client(&sdk), table.clone());
+    let (table, store) = admin_table("sfvapi-admin-policy").await;
     let req = sfvapi::salesforce::events::parse_json_event(
         br#"{"eventId":"cli-policy-1","contactId":"0035e00000XyZ12AAF"}"#,
     )
