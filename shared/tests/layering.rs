@@ -81,22 +81,17 @@ fn an_upward_use_a_circle_and_an_unlisted_module_are_reported() {
     edge("vapi::tools", "jobs::worker"); // vendor into jobs
     edge("config", "mystery"); // not listed
     let problems = check(&g, &layers).join("\n");
-    assert!(
-        problems.contains("ids (layer 0) uses config (layer 1)"),
-        "{problems}"
-    );
-    assert!(
-        problems.contains("circle: jobs::dial -> jobs::report -> jobs::dial"),
-        "{problems}"
-    );
-    assert!(
-        problems.contains("jobs::dial uses the handler jobs::report"),
-        "{problems}"
-    );
-    assert!(
-        problems.contains("vapi::tools uses jobs::worker"),
-        "{problems}"
-    );
+    for expected in [
+        "ids (layer 0) uses config (layer 1)",
+        "circle: jobs::dial -> jobs::report -> jobs::dial",
+        "jobs::dial uses the handler jobs::report",
+        "vapi::tools uses jobs::worker",
+    ] {
+        assert!(
+            problems.contains(expected),
+            "{expected:?} not in:\n{problems}"
+        );
+    }
     assert!(problems.contains("mystery is in no layer"), "{problems}");
 
     let mut clean = Graph::new();
