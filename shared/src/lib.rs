@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod pacing;
 pub mod policy;
+pub mod recording;
 pub mod relay;
 pub mod routing;
 pub mod salesforce;

@@ -17,6 +17,7 @@ pub mod handoff;
 pub mod optout;
 pub mod queue;
 pub mod reconcile;
+pub mod recording;
 pub mod report;
 pub mod reroute;
 pub mod transcript;
