@@ -205,23 +205,29 @@ pub async fn run(n: usize, n_search: usize) -> Result<CallbackBench, String> {
     result
 }
 
-async fn measure_all(stack: &Stack, n: usize, n_search: usize) -> Result<CallbackBench, String> {
+/// The webhook wired as on Lambda from the stack's variables, and its configuration.
+pub async fn webhook_app(stack: &Stack) -> Result<(VapiWebhookApp, VapiWebhookConfig), String> {
     let env = {
         let vars = stack.env.clone();
         Env::new(move |k: &str| vars.get(k).cloned())
     };
     let config = VapiWebhookConfig::from_env(&env).map_err(|e| e.to_string())?;
-    let deadline_ms = config
-        .inbound
-        .as_ref()
-        .map_or(0, |i| i.deadline.as_millis() as u64);
     let sdk = sfvapi::config::aws_sdk_config().await;
     let secrets = SecretsCache::new(
         sfvapi::config::secrets_client(&sdk),
         config.common.secrets_ttl,
     );
-    let app = VapiWebhookApp::wired(&env, config, stack.store.clone(), secrets)
+    let app = VapiWebhookApp::wired(&env, config.clone(), stack.store.clone(), secrets)
         .map_err(|e| e.to_string())?;
+    Ok((app, config))
+}
+
+async fn measure_all(stack: &Stack, n: usize, n_search: usize) -> Result<CallbackBench, String> {
+    let (app, config) = webhook_app(stack).await?;
+    let deadline_ms = config
+        .inbound
+        .as_ref()
+        .map_or(0, |i| i.deadline.as_millis() as u64);
     seed_ada(stack).await?;
     let paths = vec![
         measure(&app, stack, "snapshot", ADA_PHONE, n, Some(ADA)).await,

@@ -14,11 +14,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sfvapi::calls::{record_call, CallSnapshot, CustomerSnapshot, HandoffSnapshot, NewCall};
-use sfvapi::config::Env;
 use sfvapi::ids::{SalesforceEventId, SalesforceId, VapiCallId};
 use sfvapi::samples::{vapi_signed, LOCAL_VAPI_SECRET};
-use sfvapi::secrets::SecretsCache;
-use sfvapi::vapi::config::VapiWebhookConfig;
 use sfvapi::vapi::webhook::VapiWebhookApp;
 use sfvapi_local::demo::ADA;
 use sfvapi_local::stack::{Stack, StackConfig};
@@ -152,18 +149,7 @@ pub async fn run(n: usize) -> Result<TransferBench, String> {
 }
 
 async fn measure_all(stack: &Stack, n: usize) -> Result<TransferBench, String> {
-    let env = {
-        let vars = stack.env.clone();
-        Env::new(move |k: &str| vars.get(k).cloned())
-    };
-    let config = VapiWebhookConfig::from_env(&env).map_err(|e| e.to_string())?;
-    let sdk = sfvapi::config::aws_sdk_config().await;
-    let secrets = SecretsCache::new(
-        sfvapi::config::secrets_client(&sdk),
-        config.common.secrets_ttl,
-    );
-    let app = VapiWebhookApp::wired(&env, config, stack.store.clone(), secrets)
-        .map_err(|e| e.to_string())?;
+    let (app, _) = crate::callback::webhook_app(stack).await?;
     let owner = HandoffSnapshot {
         source: "caseOwner".into(),
         number: Some(OWNER_PHONE.into()),

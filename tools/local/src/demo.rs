@@ -154,6 +154,23 @@ pub async fn send_flat_event(
     post_signed(&reqwest::Client::new(), &url, body, &ts, &sig).await
 }
 
+/// Run a finished job once more (a redelivery after its outcome was lost, an operator's
+/// redrive): PENDING again, so the stream hands it to the worker.
+pub async fn run_job_again(store: &Store, pk: &str) -> Result<(), String> {
+    store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .key("pk", attr::s(pk))
+        .update_expression("SET #s = :p REMOVE claim_token")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":p", attr::s("PENDING"))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("requeueing {pk}: {}", sfvapi::secrets::error_chain(&e)))
+}
+
 /// Every item of the table (a local table is small).
 pub async fn scan(store: &Store) -> Result<Vec<Item>, String> {
     let mut items = Vec::new();

@@ -1,5 +1,5 @@
-//! `make demo SCENARIO=handoff`: hand-off and records on the local stack (README "Hand-off and
-//! records").
+//! `make demo SCENARIO=handoff`: hand-off and records on the local stack
+//! (docs/handoff-and-records.md).
 //!
 //! The stack runs with a routing document whose rule hands the customer to the Case's owner
 //! (below), and the fake Vapi in its `transfer` scenario: Ada answers, asks for a person, Vapi
@@ -39,16 +39,8 @@ const OWNER_PHONE_MASKED: &str = "+1******0100";
 /// A stack with the story's routing document (written to a temporary file), the fake Vapi in
 /// its `transfer` scenario.
 pub fn stack_config(mut sandbox: sandbox::Config) -> Result<StackConfig, String> {
-    let dir = std::env::temp_dir().join(format!("sfvapi-handoff-{}", sfvapi::now_millis()));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let doc = dir.join("routing.yaml");
-    std::fs::write(&doc, DOCUMENT).map_err(|e| format!("{}: {e}", doc.display()))?;
     sandbox.vapi.scenario = sandbox::Scenario::Transfer;
-    Ok(StackConfig {
-        sandbox,
-        extra_env: vec![("ROUTING_FILE".into(), doc.to_string_lossy().into_owned())],
-        ..StackConfig::default()
-    })
+    crate::stack::with_routing(sandbox, "handoff", DOCUMENT)
 }
 
 pub async fn run(opts: DemoOptions) -> Result<(), String> {

@@ -222,6 +222,24 @@ pub fn env_vars(
     .collect()
 }
 
+/// A stack that runs with its own routing document `doc` (written to a temporary file named
+/// after `name`), as a demo story does.
+pub fn with_routing(
+    sandbox: sandbox::Config,
+    name: &str,
+    doc: &str,
+) -> Result<StackConfig, String> {
+    let dir = std::env::temp_dir().join(format!("sfvapi-{name}-{}", sfvapi::now_millis()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join("routing.yaml");
+    std::fs::write(&path, doc).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(StackConfig {
+        sandbox,
+        extra_env: vec![("ROUTING_FILE".into(), path.to_string_lossy().into_owned())],
+        ..StackConfig::default()
+    })
+}
+
 /// Create `bucket` in the S3 the SDK reaches (moto, under `scripts/services.sh`).
 pub async fn create_bucket(sdk: &aws_config::SdkConfig, bucket: &str) -> Result<(), StackError> {
     let s3 = aws_sdk_s3::Client::new(sdk);

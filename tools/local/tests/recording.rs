@@ -75,6 +75,19 @@ async fn s3() -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::new(&sfvapi::config::aws_sdk_config().await)
 }
 
+/// How many objects the bucket holds under `recordings/`.
+async fn recordings_in(bucket: &str) -> i32 {
+    s3().await
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix("recordings/")
+        .send()
+        .await
+        .unwrap()
+        .key_count()
+        .unwrap_or(0)
+}
+
 /// The Task bodies written for `call` (create, then any update), as JSON.
 fn task_writes(log: &[Value], call: &str) -> Vec<Value> {
     sfvapi_local::timeline::task_upserts(log, call)
@@ -97,16 +110,7 @@ fn recording_gets(log: &[Value], call: &str) -> usize {
 
 /// Run the report job once more (a redelivery, an operator's redrive) and wait for its DONE.
 async fn run_report_again(stack: &Stack, report: &str) {
-    stack
-        .store
-        .client()
-        .update_item()
-        .table_name(stack.store.table())
-        .key("pk", attr::s(report))
-        .update_expression("SET #s = :p REMOVE claim_token")
-        .expression_attribute_names("#s", "status")
-        .expression_attribute_values(":p", attr::s("PENDING"))
-        .send()
+    sfvapi_local::demo::run_job_again(&stack.store, report)
         .await
         .unwrap();
     let started = Instant::now();
@@ -214,14 +218,7 @@ async fn a_recording_is_streamed_into_the_bucket_encrypted_linked_from_the_task_
         .last()
         .and_then(|t| t["Description"].as_str())
         .is_some_and(|d| d.contains(&format!("s3://{bucket}/{key}"))));
-    let listed = s3
-        .list_objects_v2()
-        .bucket(&bucket)
-        .prefix("recordings/")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(listed.key_count(), Some(1));
+    assert_eq!(recordings_in(&bucket).await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -257,13 +254,44 @@ async fn a_recording_gone_at_vapi_leaves_the_task_written_and_the_job_done_with_
         description.contains("Recording: not kept (the recording is gone at its source (HTTP 404)"),
         "{description}"
     );
-    let listed = s3()
-        .await
-        .list_objects_v2()
-        .bucket(&bucket)
-        .prefix("recordings/")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(listed.key_count(), Some(0), "nothing stored");
+    assert_eq!(recordings_in(&bucket).await, 0, "nothing stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_vapi_cannot_serve_for_a_moment_is_retried_and_the_task_then_links_the_copy() {
+    let _one = SERIAL.lock().await;
+    let stack = stack().await;
+    // Vapi's storage answers 503 once: the first run writes the Task with Vapi's link and
+    // retries; the retry (RETRY_BASE_SECS=1 on the local stack) stores it and links the copy.
+    vapi_switches(&stack, serde_json::json!({ "recordings_fail_next": 1 })).await;
+    let (call, _) = call_ada(&stack).await;
+    let report = format!("evt#vapi#{call}#end-of-call-report");
+    let started = Instant::now();
+    let job = loop {
+        let job = stack.store.get(&report).await.unwrap().unwrap_or_default();
+        if attr::opt_s(&job, "status") == Some("DONE") {
+            break job;
+        }
+        assert!(started.elapsed() < LIMIT, "not retried to DONE: {job:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(attr::opt_n(&job, "attempts"), Some(2), "{job:?}");
+    assert!(
+        attr::opt_s(&job, "recording").is_some_and(|r| r.starts_with("s3://")),
+        "{job:?}"
+    );
+    let log = sandbox_log(&stack.vapi_url).await.unwrap();
+    stack.shutdown().await;
+    assert_eq!(recording_gets(&log, &call), 2, "the 503, then the copy");
+    let tasks = task_writes(&log, &call);
+    let first = tasks[0]["Description"].as_str().unwrap_or_default();
+    assert!(
+        first.contains(&format!("/recordings/{call}.wav (at Vapi for now")),
+        "{first}"
+    );
+    let last = tasks
+        .last()
+        .and_then(|t| t["Description"].as_str())
+        .unwrap_or_default();
+    assert!(last.contains("Recording: s3://"), "{last}");
 }

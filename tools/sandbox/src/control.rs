@@ -71,6 +71,8 @@ struct VapiControl {
     recording_bytes: Option<usize>,
     /// Every recording answers 404 (Vapi's retention has passed).
     recordings_gone: Option<bool>,
+    /// The next N recording requests answer 503.
+    recordings_fail_next: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -278,6 +280,9 @@ fn apply(app: &App, c: Control) -> Result<(), String> {
         }
         if let Some(b) = v.recordings_gone {
             st.recordings_gone = b;
+        }
+        if let Some(n) = v.recordings_fail_next {
+            st.recordings_fail_next = n;
         }
     }
     if twilio_fail.is_some() {

@@ -57,7 +57,8 @@
 //!       "fail_next": {"status": 429, "count": 1},
 //!       "concurrency_limit": 10,
 //!       "recording_bytes": 48044,
-//!       "recordings_gone": false
+//!       "recordings_gone": false,
+//!       "recordings_fail_next": 0
 //!     },
 //!     "twilio": {"fail_next": {"status": 429, "count": 1}}
 //!   }
@@ -84,7 +85,8 @@
 //!   `peak_live` to `live`. `recording_bytes` sets the size of each call's recording (a WAV the
 //!   fake Vapi serves at `GET /recordings/<call id>.wav`, the report's `artifact.recordingUrl`;
 //!   at most 64 MiB), `recordings_gone: true` makes every recording answer 404 (Vapi's retention
-//!   has passed). Twilio `fail_next.status` ∈ 429 (code 20429), 500, 503.
+//!   has passed), `recordings_fail_next: N` makes the next N recording requests answer 503.
+//!   Twilio `fail_next.status` ∈ 429 (code 20429), 500, 503.
 //!   `count: 0` clears a switch. The answer is `{"ok":true,"state":{…}}`.
 
 pub mod config;

@@ -97,6 +97,8 @@ pub(crate) struct State {
     pub recording_bytes: usize,
     /// Every recording answers 404: Vapi's retention has passed.
     pub recordings_gone: bool,
+    /// The next N recording requests answer 503 (Vapi's storage briefly unavailable).
+    pub recordings_fail_next: u32,
 }
 
 /// A recording's default size: 1.5 s of 16 kHz 16-bit mono PCM and its 44-byte WAV header.
@@ -131,6 +133,7 @@ impl State {
             hang: Duration::from_secs(15),
             recording_bytes: DEFAULT_RECORDING_BYTES,
             recordings_gone: false,
+            recordings_fail_next: 0,
         }
     }
 
@@ -179,6 +182,7 @@ impl State {
             "hang_ms": self.hang.as_millis() as u64,
             "recording_bytes": self.recording_bytes,
             "recordings_gone": self.recordings_gone,
+            "recordings_fail_next": self.recordings_fail_next,
         })
     }
 }
@@ -190,7 +194,16 @@ impl State {
 /// the object storage behind the link does for a missing key. The body is a valid WAV (RIFF,
 /// PCM 16 kHz mono) of silence, `recording_bytes` long.
 fn recording(app: &Arc<App>, file: &str) -> Resp {
-    let st = lock(&app.vapi);
+    let mut st = lock(&app.vapi);
+    if st.recordings_fail_next > 0 {
+        st.recordings_fail_next -= 1;
+        return Resp {
+            status: http::StatusCode::SERVICE_UNAVAILABLE,
+            headers: vec![("content-type", "text/plain".into())],
+            body: b"Service Unavailable".to_vec(),
+            delay: None,
+        };
+    }
     let id = file.strip_suffix(".wav").unwrap_or_default();
     if st.recordings_gone || !st.calls.contains_key(id) {
         return Resp {
