@@ -18,6 +18,7 @@ use sfvapi::ids::{SalesforceEventId, SalesforceId, VapiCallId};
 use sfvapi::samples::{vapi_signed, LOCAL_VAPI_SECRET};
 use sfvapi::vapi::webhook::VapiWebhookApp;
 use sfvapi_local::demo::ADA;
+use sfvapi_local::pump::PumpConfig;
 use sfvapi_local::stack::{Stack, StackConfig};
 
 use crate::callback::PathLatency;
@@ -138,11 +139,22 @@ async fn measure(
     })
 }
 
-/// Start a stack, then measure each path `n` times.
+/// Start a stack, then measure each path `n` times. The stack's stream pump is idle (it polls
+/// once at start, then not for an hour): on Lambda the job worker that runs the queued callback
+/// Task is another function, so its Salesforce requests must not share these two cores with
+/// the webhook being measured.
 pub async fn run(n: usize) -> Result<TransferBench, String> {
-    let stack = Stack::start(StackConfig::default())
-        .await
-        .map_err(|e| e.to_string())?;
+    let idle = Duration::from_secs(3600);
+    let stack = Stack::start(StackConfig {
+        pump: PumpConfig {
+            poll_interval: idle,
+            tick_interval: idle,
+            ..PumpConfig::default()
+        },
+        ..StackConfig::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
     let result = measure_all(&stack, n).await;
     stack.shutdown().await;
     result
