@@ -43,6 +43,25 @@ pub struct PathLatency {
 }
 
 impl PathLatency {
+    /// A path's figures from its samples.
+    pub fn of(
+        path: &'static str,
+        mut samples: Samples,
+        requests: usize,
+        as_expected: usize,
+        sf_requests_per_answer: f64,
+    ) -> Self {
+        Self {
+            path,
+            requests,
+            p50_us: samples.quantile_us(0.5),
+            p99_us: samples.quantile_us(0.99),
+            max_us: samples.quantile_us(1.0),
+            as_expected,
+            sf_requests_per_answer,
+        }
+    }
+
     pub fn json(&self) -> Value {
         json!({
             "requests": self.requests, "p50_us": self.p50_us, "p99_us": self.p99_us,
@@ -127,15 +146,7 @@ async fn measure(
         }
     }
     let sf = sf_requests(stack).await.saturating_sub(before);
-    PathLatency {
-        path,
-        requests: n,
-        p50_us: s.quantile_us(0.5),
-        p99_us: s.quantile_us(0.99),
-        max_us: s.quantile_us(1.0),
-        as_expected,
-        sf_requests_per_answer: sf as f64 / n.max(1) as f64,
-    }
+    PathLatency::of(path, s, n, as_expected, sf as f64 / n.max(1) as f64)
 }
 
 /// Seed what the worker writes when it calls Ada: her `call#` snapshot and the `phone#` entry.

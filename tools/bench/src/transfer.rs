@@ -127,16 +127,8 @@ async fn measure(
             as_expected += 1;
         }
     }
-    Ok(PathLatency {
-        path,
-        requests: n,
-        p50_us: s.quantile_us(0.5),
-        p99_us: s.quantile_us(0.99),
-        max_us: s.quantile_us(1.0),
-        as_expected,
-        // Answered from call# alone: nothing reaches Salesforce on either path.
-        sf_requests_per_answer: 0.0,
-    })
+    // Answered from call# alone: nothing reaches Salesforce on either path.
+    Ok(PathLatency::of(path, s, n, as_expected, 0.0))
 }
 
 /// Start a stack, then measure each path `n` times. The stack's stream pump is idle (it polls

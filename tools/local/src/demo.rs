@@ -377,12 +377,7 @@ async fn drive(stack: &Stack, opts: &DemoOptions) -> Result<(), String> {
     };
     let log = sandbox_log(&stack.vapi_url).await?;
     let tap = stack.pump.tap.all();
-    let ev = Evidence {
-        sent: &sent,
-        items: &items,
-        log: &log,
-        tap: &tap,
-    };
+    let ev = Evidence::new(&sent, &items, &log, &tap);
     for e in log
         .iter()
         .filter(|e| e["service"] == "salesforce" && e["path"] == "/services/oauth2/token")

@@ -91,12 +91,7 @@ pub async fn drive(stack: &Stack, timeout: Duration) -> Result<(), String> {
     };
     let log = sandbox_log(&stack.vapi_url).await?;
     let tap = stack.pump.tap.all();
-    let ev = Evidence {
-        sent: &sent,
-        items: &items,
-        log: &log,
-        tap: &tap,
-    };
+    let ev = Evidence::new(&sent, &items, &log, &tap);
     println!("\nTimeline (ms since the event was accepted):");
     let stories = timeline::stories(&ev);
     for story in &stories {

@@ -82,6 +82,17 @@ pub struct Evidence<'a> {
     pub tap: &'a [Observed],
 }
 
+impl<'a> Evidence<'a> {
+    pub fn new(sent: &'a [Sent], items: &'a [Item], log: &'a [Value], tap: &'a [Observed]) -> Self {
+        Self {
+            sent,
+            items,
+            log,
+            tap,
+        }
+    }
+}
+
 fn item<'a>(items: &'a [Item], pk: &str) -> Option<&'a Item> {
     items.iter().find(|i| attr::opt_s(i, "pk") == Some(pk))
 }
