@@ -73,13 +73,16 @@ export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$moto_port"
 export AWS_ENDPOINT_URL_EVENTBRIDGE="http://127.0.0.1:$moto_port"
 export AWS_ENDPOINT_URL_CLOUDFORMATION="http://127.0.0.1:$moto_port"
 export AWS_ENDPOINT_URL_STS="http://127.0.0.1:$moto_port"
+# moto serves S3 on the same port (the recordings bucket); an IP endpoint makes the SDK address
+# buckets path-style, which moto understands without DNS.
+export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$moto_port"
 # Local services accept any credentials; these are not secrets.
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}"
 export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"
 export AWS_REGION="${AWS_REGION:-us-east-1}"
 export AWS_DEFAULT_REGION="$AWS_REGION"
 export AWS_EC2_METADATA_DISABLED=true
-echo "local services: DynamoDB Local $AWS_ENDPOINT_URL_DYNAMODB, Secrets Manager (moto) $AWS_ENDPOINT_URL_SECRETS_MANAGER" >&2
+echo "local services: DynamoDB Local $AWS_ENDPOINT_URL_DYNAMODB, Secrets Manager and S3 (moto) $AWS_ENDPOINT_URL_SECRETS_MANAGER" >&2
 # `<&0`: a background command would otherwise read /dev/null, not this script's input.
 "$@" <&0 &
 cmd_pid=$!

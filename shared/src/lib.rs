@@ -14,7 +14,7 @@
 //!
 //! - layer 0, what everything uses: `ids`, `secrets`, `tls`, `telemetry`, `http`, `signature`, `samples`, `setup`
 //! - layer 1, settings: `config`, `stack`, `routing`, `policy::spec`, `policy::window`, `policy::zones`, `policy::followup`
-//! - layer 2, state and vendor clients: `store`, `queue`, `calls`, `pacing`, `callers`, `policy`, `salesforce`, `vapi::client`, `vapi::context`, `vapi::messages`, `twilio`
+//! - layer 2, state and vendor clients: `store`, `queue`, `recording`, `calls`, `pacing`, `callers`, `policy`, `salesforce`, `vapi::client`, `vapi::context`, `vapi::messages`, `twilio`
 //! - layer 3, the work and the HTTP apps: `jobs`, `ingest`, `relay`, `vapi`, `salesforce::lookup`, `salesforce::search`, `salesforce::connect`, `salesforce::relay_setup`, `doctor`
 //! - layer 4, start-up: `bootstrap`
 //!
@@ -36,6 +36,7 @@ pub mod jobs;
 pub mod pacing;
 pub mod policy;
 pub mod queue;
+pub mod recording;
 pub mod relay;
 pub mod routing;
 pub mod salesforce;

@@ -239,6 +239,10 @@ pub const METRICS: &[&str] = &[
     // or declined (nobody to transfer to: the customer is told, the owner gets a callback Task)
     "transfers",
     "transfers_declined",
+    // job-worker: a call's recording copied into the stack's bucket, or found gone at Vapi
+    // (404/403/410) and recorded as missing (jobs/recording.rs)
+    "recordings_stored",
+    "recordings_missing",
     // every function that calls Salesforce's REST API (`Sforce-Limit-Info`)
     "sf_api_usage",
     "sf_api_limit",

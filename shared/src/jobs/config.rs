@@ -77,6 +77,10 @@ pub struct WorkerConfig {
     /// The routing document (`ROUTING_FILE`, else the built-in `routing.yaml`): each job's rule
     /// says which assistant calls, its quiet hours, follow-up policy and write-back.
     pub routing: std::sync::Arc<crate::routing::Routing>,
+    /// `RECORDINGS_BUCKET` (unset: recordings stay at Vapi and the Task links Vapi's URL) and
+    /// `RECORDING_SOURCE_HOSTS` (default: any https DNS name): where the report job keeps each
+    /// call's recording (`crate::recording`).
+    pub recordings: Option<crate::recording::RecordingSettings>,
 }
 
 /// Settling doubts by asking Vapi (see `crate::jobs::reconcile`).
@@ -284,7 +288,14 @@ impl WorkerConfig {
                 salesforce.contact_custom_fields.push(f);
             }
         }
+        let recordings =
+            env.optional("RECORDINGS_BUCKET")
+                .map(|bucket| crate::recording::RecordingSettings {
+                    bucket,
+                    sources: crate::recording::Sources::new(env.list("RECORDING_SOURCE_HOSTS")),
+                });
         p.finish(Self {
+            recordings,
             call_policy,
             pacing,
             reconcile,

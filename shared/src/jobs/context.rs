@@ -23,6 +23,8 @@ pub(crate) struct Inner {
     pub salesforce: Connection,
     pub vapi: VapiClient,
     pub twilio: TwilioClient,
+    /// `None` without `RECORDINGS_BUCKET`.
+    pub recordings: Option<crate::recording::Recordings>,
     pub slots: CallSlots,
     /// The calling policy's clock, as an offset from the system's (0 in production; see
     /// [`Worker::set_clock`]).
@@ -56,6 +58,15 @@ impl Worker {
                     reason: e.to_string(),
                 }
             })?;
+        let recordings = match &config.recordings {
+            Some(settings) => Some(crate::recording::Recordings::new(settings.clone()).map_err(
+                |reason| ConfigError::Invalid {
+                    var: "RECORDINGS_BUCKET",
+                    reason,
+                },
+            )?),
+            None => None,
+        };
         let slots = CallSlots::new(
             store.clone(),
             config.pacing.max_concurrent_calls,
@@ -70,6 +81,7 @@ impl Worker {
                 salesforce,
                 vapi,
                 twilio,
+                recordings,
                 slots,
                 clock_offset_ms: std::sync::atomic::AtomicI64::new(0),
             }),

@@ -11,6 +11,7 @@ pub mod optout;
 pub mod outcome;
 pub mod placed;
 pub mod reconcile;
+pub mod recording;
 pub mod report;
 pub mod reroute;
 pub mod transcript;

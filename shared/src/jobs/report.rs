@@ -109,7 +109,11 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
 }
 
 /// The Task, and whether the transcript was cut to fit it.
-fn task_fields(p: &ReportPayload, c: &Correlation) -> (TaskFields, bool) {
+fn task_fields(
+    p: &ReportPayload,
+    c: &Correlation,
+    recording: Option<&super::recording::Kept>,
+) -> (TaskFields, bool) {
     let duration_s = match (
         p.started_at.as_deref().and_then(parse_rfc3339_ms),
         p.ended_at.as_deref().and_then(parse_rfc3339_ms),
@@ -132,8 +136,10 @@ fn task_fields(p: &ReportPayload, c: &Correlation) -> (TaskFields, bool) {
     if let Some(t) = &c.transferred_to {
         lines.push(format!("Transferred to: {t} (warm, after a summary)"));
     }
-    if let Some(u) = &p.recording_url {
-        lines.push(format!("Recording: {u}"));
+    match (recording, &p.recording_url) {
+        (Some(kept), Some(u)) => lines.push(kept.task_line(u)),
+        (None, Some(u)) => lines.push(format!("Recording: {u}")),
+        _ => {}
     }
     if let Some(e) = &p.success_evaluation {
         lines.push(format!("Success evaluation: {e}"));
@@ -209,6 +215,23 @@ pub(crate) async fn run_report(
     w: &Worker,
     job: &ClaimedJob,
 ) -> Result<(Outcome, Extra), StoreError> {
+    let (mut outcome, extra) = report(w, job).await?;
+    // A recording that is gone is part of the job's answer, whatever else it did.
+    if let (Outcome::Done { detail, .. }, Some((_, AttributeValue::S(why)))) = (
+        &mut outcome,
+        extra.iter().find(|(k, _)| *k == "recording_missing"),
+    ) {
+        let d = detail.get_or_insert_with(String::new);
+        if !d.is_empty() {
+            d.push_str("; ");
+        }
+        d.push_str("recording missing: ");
+        d.push_str(why);
+    }
+    Ok((outcome, extra))
+}
+
+async fn report(w: &Worker, job: &ClaimedJob) -> Result<(Outcome, Extra), StoreError> {
     let inner = &w.inner;
     let p: ReportPayload = match job.payload_as() {
         Ok(p) => p,
@@ -239,7 +262,20 @@ pub(crate) async fn run_report(
             vec![],
         ));
     }
-    let (task, cut) = task_fields(&p, &c);
+    // The recording first, so the Task links where it is kept (a copy that must be retried
+    // still lets the Task be written now, linking Vapi's URL, and retries the job after it).
+    let recording = match p.recording_url.as_deref() {
+        Some(url) => {
+            let at_ms = p
+                .ended_at
+                .as_deref()
+                .and_then(parse_rfc3339_ms)
+                .unwrap_or(p.reported_at);
+            super::recording::keep(w, &p.call_id, at_ms, url).await?
+        }
+        None => None,
+    };
+    let (task, cut) = task_fields(&p, &c, recording.as_ref());
     let upserted = match inner
         .salesforce
         .rest
@@ -290,6 +326,25 @@ pub(crate) async fn run_report(
                 return Ok((sf_outcome("attaching the full transcript", &e), extra))
             }
         }
+    }
+    match &recording {
+        Some(super::recording::Kept::Stored { stored, .. }) => {
+            extra.push(("recording", AttributeValue::S(stored.s3_uri())));
+        }
+        Some(super::recording::Kept::Missing(why)) => {
+            extra.push(("recording_missing", AttributeValue::S(why.clone())));
+        }
+        Some(super::recording::Kept::Later(error)) => {
+            // The Task is written (linking Vapi's URL); the retry copies and links the copy.
+            return Ok((
+                Outcome::Retry {
+                    error: format!("Task upserted; {error}"),
+                    not_before: None,
+                },
+                extra,
+            ));
+        }
+        None => {}
     }
     let rule = c
         .rule

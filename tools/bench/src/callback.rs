@@ -43,6 +43,25 @@ pub struct PathLatency {
 }
 
 impl PathLatency {
+    /// A path's figures from its samples.
+    pub fn of(
+        path: &'static str,
+        mut samples: Samples,
+        requests: usize,
+        as_expected: usize,
+        sf_requests_per_answer: f64,
+    ) -> Self {
+        Self {
+            path,
+            requests,
+            p50_us: samples.quantile_us(0.5),
+            p99_us: samples.quantile_us(0.99),
+            max_us: samples.quantile_us(1.0),
+            as_expected,
+            sf_requests_per_answer,
+        }
+    }
+
     pub fn json(&self) -> Value {
         json!({
             "requests": self.requests, "p50_us": self.p50_us, "p99_us": self.p99_us,
@@ -127,15 +146,7 @@ async fn measure(
         }
     }
     let sf = sf_requests(stack).await.saturating_sub(before);
-    PathLatency {
-        path,
-        requests: n,
-        p50_us: s.quantile_us(0.5),
-        p99_us: s.quantile_us(0.99),
-        max_us: s.quantile_us(1.0),
-        as_expected,
-        sf_requests_per_answer: sf as f64 / n.max(1) as f64,
-    }
+    PathLatency::of(path, s, n, as_expected, sf as f64 / n.max(1) as f64)
 }
 
 /// Seed what the worker writes when it calls Ada: her `call#` snapshot and the `phone#` entry.
@@ -205,23 +216,29 @@ pub async fn run(n: usize, n_search: usize) -> Result<CallbackBench, String> {
     result
 }
 
-async fn measure_all(stack: &Stack, n: usize, n_search: usize) -> Result<CallbackBench, String> {
+/// The webhook wired as on Lambda from the stack's variables, and its configuration.
+pub async fn webhook_app(stack: &Stack) -> Result<(VapiWebhookApp, VapiWebhookConfig), String> {
     let env = {
         let vars = stack.env.clone();
         Env::new(move |k: &str| vars.get(k).cloned())
     };
     let config = VapiWebhookConfig::from_env(&env).map_err(|e| e.to_string())?;
-    let deadline_ms = config
-        .inbound
-        .as_ref()
-        .map_or(0, |i| i.deadline.as_millis() as u64);
     let sdk = sfvapi::config::aws_sdk_config().await;
     let secrets = SecretsCache::new(
         sfvapi::config::secrets_client(&sdk),
         config.common.secrets_ttl,
     );
-    let app = VapiWebhookApp::wired(&env, config, stack.store.clone(), secrets)
+    let app = VapiWebhookApp::wired(&env, config.clone(), stack.store.clone(), secrets)
         .map_err(|e| e.to_string())?;
+    Ok((app, config))
+}
+
+async fn measure_all(stack: &Stack, n: usize, n_search: usize) -> Result<CallbackBench, String> {
+    let (app, config) = webhook_app(stack).await?;
+    let deadline_ms = config
+        .inbound
+        .as_ref()
+        .map_or(0, |i| i.deadline.as_millis() as u64);
     seed_ada(stack).await?;
     let paths = vec![
         measure(&app, stack, "snapshot", ADA_PHONE, n, Some(ADA)).await,

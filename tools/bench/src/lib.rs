@@ -14,3 +14,4 @@ pub mod relay;
 pub mod reliability;
 pub mod runtime_api;
 pub mod stats;
+pub mod transfer;

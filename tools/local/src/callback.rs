@@ -271,12 +271,7 @@ async fn drive(stack: &Stack, opts: &DemoOptions) -> Result<(), String> {
     let items = wait_inbound(stack, &[&ada.call_id, &stranger.call_id], opts.timeout).await?;
     let log = sandbox_log(&stack.vapi_url).await?;
     let tap = stack.pump.tap.all();
-    let ev = Evidence {
-        sent: &sent,
-        items: &items,
-        log: &log,
-        tap: &tap,
-    };
+    let ev = Evidence::new(&sent, &items, &log, &tap);
 
     println!("\nTimeline (ms since the event, or since the inbound call came in):");
     for story in timeline::stories(&ev) {

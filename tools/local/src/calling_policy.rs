@@ -48,15 +48,7 @@ rules:
 
 /// A stack with the scenario's routing document (written to a temporary file).
 pub fn stack_config(sandbox: sandbox::Config) -> Result<StackConfig, String> {
-    let dir = std::env::temp_dir().join(format!("sfvapi-policy-{}", sfvapi::now_millis()));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let doc = dir.join("routing.yaml");
-    std::fs::write(&doc, DOCUMENT).map_err(|e| format!("{}: {e}", doc.display()))?;
-    Ok(StackConfig {
-        sandbox,
-        extra_env: vec![("ROUTING_FILE".into(), doc.to_string_lossy().into_owned())],
-        ..StackConfig::default()
-    })
+    crate::stack::with_routing(sandbox, "policy", DOCUMENT)
 }
 
 /// One step of the story: what was sent, and the job as it stood when the step was over.

@@ -154,6 +154,23 @@ pub async fn send_flat_event(
     post_signed(&reqwest::Client::new(), &url, body, &ts, &sig).await
 }
 
+/// Run a finished job once more (a redelivery after its outcome was lost, an operator's
+/// redrive): PENDING again, so the stream hands it to the worker.
+pub async fn run_job_again(store: &Store, pk: &str) -> Result<(), String> {
+    store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .key("pk", attr::s(pk))
+        .update_expression("SET #s = :p REMOVE claim_token")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":p", attr::s("PENDING"))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("requeueing {pk}: {}", sfvapi::secrets::error_chain(&e)))
+}
+
 /// Every item of the table (a local table is small).
 pub async fn scan(store: &Store) -> Result<Vec<Item>, String> {
     let mut items = Vec::new();
@@ -397,12 +414,7 @@ async fn drive(stack: &Stack, opts: &DemoOptions) -> Result<(), String> {
     };
     let log = sandbox_log(&stack.vapi_url).await?;
     let tap = stack.pump.tap.all();
-    let ev = Evidence {
-        sent: &sent,
-        items: &items,
-        log: &log,
-        tap: &tap,
-    };
+    let ev = Evidence::new(&sent, &items, &log, &tap);
     for e in log
         .iter()
         .filter(|e| e["service"] == "salesforce" && e["path"] == "/services/oauth2/token")

@@ -28,6 +28,7 @@ pub mod callback;
 pub mod calling_policy;
 pub mod demo;
 pub mod event_relay;
+pub mod handoff;
 pub mod pacing;
 pub mod pump;
 pub mod runner;
@@ -36,15 +37,17 @@ pub mod timeline;
 pub mod watch;
 
 /// Every value `SCENARIO` (or `--scenario`) takes: the sandbox's scenarios, then the demo
-/// stories of their own (`callback`, `event-relay`, `calling-policy`). The sandbox's `opt-out`
-/// and `transfer` serve the stories and tests (`SANDBOX_SCENARIO`), not the demo's own checks.
-pub const SCENARIOS: [&str; 6] = [
+/// stories of their own (`callback`, `event-relay`, `calling-policy`, `handoff`). The sandbox's
+/// `opt-out` and `transfer` serve the stories and tests (`SANDBOX_SCENARIO`), not the demo's
+/// own checks.
+pub const SCENARIOS: [&str; 7] = [
     "normal",
     "no-answer",
     "outage",
     "callback",
     "event-relay",
     "calling-policy",
+    "handoff",
 ];
 
 /// `Ok` when `value` is one of [`SCENARIOS`]; else what to do, naming where the value came from

@@ -10,9 +10,9 @@
 //!   their environment written to `.local/watch.env` (`make watch`, `sfvapi_local::watch`).
 //!
 //! Options: `--port P` (runner port, default any free one), `--timeout-secs N` (demo wait,
-//! default 30), `--scenario normal|no-answer|outage|callback|event-relay|calling-policy` (also `SCENARIO`;
+//! default 30), `--scenario normal|no-answer|outage|callback|event-relay|calling-policy|handoff` (also `SCENARIO`;
 //! `callback` is the customer calling back, `sfvapi_local::callback`; `event-relay` runs
-//! `sfvapi_local::event_relay` on a normal sandbox; `calling-policy` runs `sfvapi_local::calling_policy`), and any `sfvapi-sandbox` flag
+//! `sfvapi_local::event_relay` on a normal sandbox; `calling-policy` runs `sfvapi_local::calling_policy`; `handoff` runs `sfvapi_local::handoff`), and any `sfvapi-sandbox` flag
 //! (`--deliver-twice`, `--outage-count 2`, …, or their `SANDBOX_*` variables).
 
 mod ingest_demo;
@@ -24,14 +24,15 @@ use std::time::Duration;
 use sfvapi_local::demo::{self, DemoOptions};
 use sfvapi_local::stack::{Stack, StackConfig};
 
-const USAGE: &str = "usage: sfvapi-local serve|demo|demo-ingest|watch [--port P] [--timeout-secs N] [--scenario normal|no-answer|outage|callback|event-relay|calling-policy] [sandbox flags]\n(run it through scripts/services.sh, or `make demo`)";
+const USAGE: &str = "usage: sfvapi-local serve|demo|demo-ingest|watch [--port P] [--timeout-secs N] [--scenario normal|no-answer|outage|callback|event-relay|calling-policy|handoff] [sandbox flags]\n(run it through scripts/services.sh, or `make demo`)";
 
 /// Demo stories that are not sandbox scenarios: the customer calling back
 /// (`tools/local/src/callback.rs`) and the relayed events (`tools/local/src/event_relay.rs`).
 const CALLBACK: &str = "callback";
 const EVENT_RELAY: &str = "event-relay";
 const CALLING_POLICY: &str = "calling-policy";
-const STORIES: [&str; 3] = [CALLBACK, EVENT_RELAY, CALLING_POLICY];
+const HANDOFF: &str = "handoff";
+const STORIES: [&str; 4] = [CALLBACK, EVENT_RELAY, CALLING_POLICY, HANDOFF];
 
 struct Args {
     command: String,
@@ -168,6 +169,8 @@ async fn main() -> ExitCode {
                 sfvapi_local::event_relay::run(opts).await
             } else if args.story == Some(CALLING_POLICY) {
                 sfvapi_local::calling_policy::run(opts).await
+            } else if args.story == Some(HANDOFF) {
+                sfvapi_local::handoff::run(opts).await
             } else {
                 demo::run(opts).await
             }

@@ -53,6 +53,8 @@ pub enum StackError {
     Sandbox(#[from] sandbox::ServeError),
     #[error("stream pump: {0}")]
     Pump(#[from] PumpError),
+    #[error("creating bucket {bucket} in moto's S3: {detail}")]
+    Bucket { bucket: String, detail: String },
     #[error("creating the inbound assistant in the sandbox: {0}")]
     InboundAssistant(String),
 }
@@ -220,6 +222,47 @@ pub fn env_vars(
     .collect()
 }
 
+/// A stack that runs with its own routing document `doc` (written to a temporary file named
+/// after `name`), as a demo story does.
+pub fn with_routing(
+    sandbox: sandbox::Config,
+    name: &str,
+    doc: &str,
+) -> Result<StackConfig, String> {
+    let dir = std::env::temp_dir().join(format!("sfvapi-{name}-{}", sfvapi::now_millis()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join("routing.yaml");
+    std::fs::write(&path, doc).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(StackConfig {
+        sandbox,
+        extra_env: vec![("ROUTING_FILE".into(), path.to_string_lossy().into_owned())],
+        ..StackConfig::default()
+    })
+}
+
+/// Create `bucket` in the S3 the SDK reaches (moto, under `scripts/services.sh`).
+pub async fn create_bucket(sdk: &aws_config::SdkConfig, bucket: &str) -> Result<(), StackError> {
+    let s3 = aws_sdk_s3::Client::new(sdk);
+    let mut req = s3.create_bucket().bucket(bucket);
+    // us-east-1 takes no location constraint; every other region needs its own.
+    if let Some(region) = sdk.region().map(|r| r.as_ref().to_owned()) {
+        if region != "us-east-1" {
+            req = req.create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                        region.as_str(),
+                    ))
+                    .build(),
+            );
+        }
+    }
+    req.send().await.map_err(|e| StackError::Bucket {
+        bucket: bucket.to_owned(),
+        detail: aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
+    })?;
+    Ok(())
+}
+
 impl Stack {
     pub async fn start(mut config: StackConfig) -> Result<Self, StackError> {
         if std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_err() {
@@ -262,6 +305,19 @@ impl Stack {
             arns.insert(kind, out.arn().map(str::to_owned).unwrap_or(name));
         }
         let mut env = env_vars(&table, &arns, &sandbox);
+        // The recordings bucket, in moto's S3 (the stack's RecordingsBucket): only where S3 is
+        // local too, so a local run never writes to an account's real S3.
+        if std::env::var("AWS_ENDPOINT_URL_S3").is_ok() {
+            let bucket = format!("sfvapi-local-recordings-{}", sfvapi::now_millis());
+            create_bucket(&sdk, &bucket).await?;
+            env.insert("RECORDINGS_BUCKET".into(), bucket);
+            // The sandbox serves the recordings over plain http on loopback.
+            let host = url::Url::parse(&sandbox.vapi_url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_else(|| "127.0.0.1".into());
+            env.insert("RECORDING_SOURCE_HOSTS".into(), host);
+        }
         // The assistant inbound calls get, created in the fake Vapi from events/ as a deployer
         // creates it in Vapi (docs/calls-back.md).
         let inbound = crate::callback::create_inbound_assistant(

@@ -82,6 +82,17 @@ pub struct Evidence<'a> {
     pub tap: &'a [Observed],
 }
 
+impl<'a> Evidence<'a> {
+    pub fn new(sent: &'a [Sent], items: &'a [Item], log: &'a [Value], tap: &'a [Observed]) -> Self {
+        Self {
+            sent,
+            items,
+            log,
+            tap,
+        }
+    }
+}
+
 fn item<'a>(items: &'a [Item], pk: &str) -> Option<&'a Item> {
     items.iter().find(|i| attr::opt_s(i, "pk") == Some(pk))
 }
@@ -331,9 +342,54 @@ pub fn call_steps(ev: &Evidence<'_>, call: &str, t0: i64) -> Vec<Step> {
                 "Vapi → webhook: end-of-call report ({}) → {answer}",
                 msg["message"]["endedReason"].as_str().unwrap_or("?")
             ),
+            "transfer-destination-request" => {
+                let reply = json_of(e["response_body"].as_str().unwrap_or_default());
+                let to = reply["destination"]["number"]
+                    .as_str()
+                    .map(|n| {
+                        format!(
+                            "transfer to {} ({})",
+                            mask_phone(n),
+                            reply["destination"]["transferPlan"]["mode"]
+                                .as_str()
+                                .unwrap_or("?")
+                        )
+                    })
+                    .unwrap_or_else(|| "nobody to transfer to".into());
+                format!("Vapi → webhook: the customer asks for a person → {answer}, {to}")
+            }
+            "transfer-update" => format!(
+                "Vapi → webhook: transfer-update, call forwarded to {} → {answer}",
+                mask_phone(
+                    msg["message"]["destination"]["number"]
+                        .as_str()
+                        .unwrap_or("?")
+                )
+            ),
             other => format!("Vapi → webhook: {other} → {answer}"),
         };
         steps.push(Step { at_ms: at, what });
+    }
+    // The recording, as the report job left it on call#.
+    if let Some(c) = item(ev.items, &format!("call#{call}")) {
+        let at = attr::opt_n(c, "recording_at").unwrap_or(t0);
+        if let (Some(key), Some(bucket)) = (
+            attr::opt_s(c, "recording_key"),
+            attr::opt_s(c, "recording_bucket"),
+        ) {
+            steps.push(Step {
+                at_ms: at,
+                what: format!(
+                    "S3: recording stored s3://{bucket}/{key} ({} bytes, SSE-S3)",
+                    attr::opt_n(c, "recording_bytes").unwrap_or(0)
+                ),
+            });
+        } else if let Some(why) = attr::opt_s(c, "recording_missing") {
+            steps.push(Step {
+                at_ms: at,
+                what: format!("recording not kept: {why}"),
+            });
+        }
     }
     let report_pk = format!("evt#vapi#{call}#end-of-call-report");
     if let Some(report) = item(ev.items, &report_pk) {

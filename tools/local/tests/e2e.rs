@@ -743,18 +743,7 @@ async fn a_report_job_run_twice_updates_the_one_task_and_sends_no_second_sms() {
     let report = format!("evt#vapi#{call_id}#end-of-call-report");
     // The report job runs again (a redelivery after its outcome was lost, an operator's
     // redrive): PENDING once more, and the stream hands it to the worker.
-    stack
-        .store
-        .client()
-        .update_item()
-        .table_name(stack.store.table())
-        .key("pk", attr::s(&report))
-        .update_expression("SET #s = :p REMOVE claim_token")
-        .expression_attribute_names("#s", "status")
-        .expression_attribute_values(":p", attr::s("PENDING"))
-        .send()
-        .await
-        .unwrap();
+    demo::run_job_again(&stack.store, &report).await.unwrap();
     let started = Instant::now();
     loop {
         let job = stack.store.get(&report).await.unwrap().unwrap_or_default();

@@ -4,13 +4,14 @@
 
 use std::process::Command;
 
-const ALL: [&str; 6] = [
+const ALL: [&str; 7] = [
     "normal",
     "no-answer",
     "outage",
     "callback",
     "event-relay",
     "calling-policy",
+    "handoff",
 ];
 
 fn demo(scenario_env: Option<&str>, args: &[&str]) -> (bool, String) {

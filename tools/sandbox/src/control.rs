@@ -86,6 +86,12 @@ struct VapiControl {
     /// The next N `POST /call` create the call but answer only after `hang_ms` (default 15 s).
     hang_next: Option<u32>,
     hang_ms: Option<u64>,
+    /// Size of each call's recording, WAV header included (at most 64 MiB).
+    recording_bytes: Option<usize>,
+    /// Every recording answers 404 (Vapi's retention has passed).
+    recordings_gone: Option<bool>,
+    /// The next N recording requests answer 503.
+    recordings_fail_next: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -291,6 +297,15 @@ fn apply(app: &App, c: Control) -> Result<(), String> {
         }
         if let Some(ms) = v.hang_ms {
             st.hang = std::time::Duration::from_millis(ms);
+        }
+        if let Some(n) = v.recording_bytes {
+            st.recording_bytes = n.min(crate::vapi::MAX_RECORDING_BYTES);
+        }
+        if let Some(b) = v.recordings_gone {
+            st.recordings_gone = b;
+        }
+        if let Some(n) = v.recordings_fail_next {
+            st.recordings_fail_next = n;
         }
     }
     if twilio_fail.is_some() {

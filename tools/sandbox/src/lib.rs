@@ -59,7 +59,10 @@
 //!       "deliver_twice": false,
 //!       "delay_ms": 100,
 //!       "fail_next": {"status": 429, "count": 1},
-//!       "concurrency_limit": 10
+//!       "concurrency_limit": 10,
+//!       "recording_bytes": 48044,
+//!       "recordings_gone": false,
+//!       "recordings_fail_next": 0
 //!     },
 //!     "twilio": {"fail_next": {"status": 429, "count": 1}}
 //!   }
@@ -84,7 +87,11 @@
 //!   `ended`, no messages). `state.vapi` also reports `live` (calls between their 201 and their
 //!   end; freed before the `ended` status-update is sent), `peak_live`, `created` (calls placed)
 //!   and `blocked` (201s refused by the limit); `reset` zeroes `created` and `blocked` and sets
-//!   `peak_live` to `live`. Twilio `fail_next.status` ∈ 429 (code 20429), 500, 503.
+//!   `peak_live` to `live`. `recording_bytes` sets the size of each call's recording (a WAV the
+//!   fake Vapi serves at `GET /recordings/<call id>.wav`, the report's `artifact.recordingUrl`;
+//!   at most 64 MiB), `recordings_gone: true` makes every recording answer 404 (Vapi's retention
+//!   has passed), `recordings_fail_next: N` makes the next N recording requests answer 503.
+//!   Twilio `fail_next.status` ∈ 429 (code 20429), 500, 503.
 //!   `count: 0` clears a switch. The answer is `{"ok":true,"state":{…}}`.
 
 pub mod config;
@@ -412,7 +419,11 @@ async fn handle(
         }
     };
     entry.status = Some(resp.status.as_u16());
-    entry.response_body = String::from_utf8_lossy(&resp.body).into_owned();
+    // A recording is audio, not text for the log: its size stands for it.
+    entry.response_body = match resp.headers.iter().find(|(k, _)| *k == "content-type") {
+        Some((_, ct)) if ct.starts_with("audio/") => format!("<{} bytes of {ct}>", resp.body.len()),
+        _ => String::from_utf8_lossy(&resp.body).into_owned(),
+    };
     // OAuth credentials and tokens stay out of the log, even fake ones: the log is for humans.
     if service == Service::Salesforce && entry.path.starts_with("/services/oauth2/") {
         entry.body = log::redact_form(entry.body.as_bytes(), OAUTH_SECRET_FIELDS);

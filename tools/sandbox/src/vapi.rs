@@ -98,7 +98,18 @@ pub(crate) struct State {
     /// shorter timeout never learns the call exists (an ambiguous dial).
     pub hang_next: u32,
     pub hang: Duration,
+    /// Size of each call's recording (`GET /recordings/<id>.wav`), WAV header included.
+    pub recording_bytes: usize,
+    /// Every recording answers 404: Vapi's retention has passed.
+    pub recordings_gone: bool,
+    /// The next N recording requests answer 503 (Vapi's storage briefly unavailable).
+    pub recordings_fail_next: u32,
 }
+
+/// A recording's default size: 1.5 s of 16 kHz 16-bit mono PCM and its 44-byte WAV header.
+pub const DEFAULT_RECORDING_BYTES: usize = 44 + 48_000;
+/// The most a recording may be made to weigh (`recording_bytes`): enough for a multipart copy.
+pub const MAX_RECORDING_BYTES: usize = 64 * 1024 * 1024;
 
 impl State {
     pub fn new(cfg: &VapiConfig, twilio_account_sid: &str) -> Self {
@@ -130,6 +141,9 @@ impl State {
             drop_reports: false,
             hang_next: 0,
             hang: Duration::from_secs(15),
+            recording_bytes: DEFAULT_RECORDING_BYTES,
+            recordings_gone: false,
+            recordings_fail_next: 0,
         }
     }
 
@@ -178,7 +192,60 @@ impl State {
             "drop_reports": self.drop_reports,
             "hang_next": self.hang_next,
             "hang_ms": self.hang.as_millis() as u64,
+            "recording_bytes": self.recording_bytes,
+            "recordings_gone": self.recordings_gone,
+            "recordings_fail_next": self.recordings_fail_next,
         })
+    }
+}
+
+/// `GET /recordings/<call id>.wav`: the call's recording, as the end-of-call report's
+/// `artifact.recordingUrl` names it (Vapi OpenAPI `Artifact.recordingUrl`: "the recording url
+/// for the call"; a plain link, no API key). Vapi keeps recordings for a retention period and
+/// then deletes them (docs.vapi.ai "Call recording"); a deleted or unknown one answers 404, as
+/// the object storage behind the link does for a missing key. The body is a valid WAV (RIFF,
+/// PCM 16 kHz mono) of silence, `recording_bytes` long.
+fn recording(app: &Arc<App>, file: &str) -> Resp {
+    let mut st = lock(&app.vapi);
+    if st.recordings_fail_next > 0 {
+        st.recordings_fail_next -= 1;
+        return Resp {
+            status: http::StatusCode::SERVICE_UNAVAILABLE,
+            headers: vec![("content-type", "text/plain".into())],
+            body: b"Service Unavailable".to_vec(),
+            delay: None,
+        };
+    }
+    let id = file.strip_suffix(".wav").unwrap_or_default();
+    if st.recordings_gone || !st.calls.contains_key(id) {
+        return Resp {
+            status: http::StatusCode::NOT_FOUND,
+            headers: vec![("content-type", "application/xml".into())],
+            body: b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>".to_vec(),
+            delay: None,
+        };
+    }
+    let total = st.recording_bytes.max(44);
+    let data = (total - 44) as u32;
+    let mut body = Vec::with_capacity(total);
+    body.extend_from_slice(b"RIFF");
+    body.extend_from_slice(&(36 + data).to_le_bytes());
+    body.extend_from_slice(b"WAVEfmt ");
+    body.extend_from_slice(&16u32.to_le_bytes());
+    body.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    body.extend_from_slice(&1u16.to_le_bytes()); // mono
+    body.extend_from_slice(&16_000u32.to_le_bytes());
+    body.extend_from_slice(&32_000u32.to_le_bytes()); // byte rate
+    body.extend_from_slice(&2u16.to_le_bytes()); // block align
+    body.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
+    body.extend_from_slice(b"data");
+    body.extend_from_slice(&data.to_le_bytes());
+    body.resize(total, 0);
+    Resp {
+        status: http::StatusCode::OK,
+        headers: vec![("content-type", "audio/wav".into())],
+        body,
+        delay: None,
     }
 }
 
@@ -194,6 +261,9 @@ fn error(status: u16, message: Value, error: &str) -> Resp {
 pub(crate) fn handle(app: &Arc<App>, req: &Req) -> Resp {
     let path = req.path.trim_end_matches('/');
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if let (&http::Method::GET, ["recordings", file]) = (&req.method, segs.as_slice()) {
+        return recording(app, file);
+    }
     let route = match (&req.method, segs.as_slice()) {
         (&http::Method::POST, ["call"]) => Route::CreateCall,
         (&http::Method::GET, ["call"]) => Route::ListCalls,
@@ -659,7 +729,14 @@ async fn run_call(app: Arc<App>, url: Option<String>, mut call: Value, plan: Pla
             }
             _ => {
                 let ended = sfvapi::now_millis();
-                let report = end_of_call_report(&call, plan.scenario, ended_reason, started, ended);
+                let report = end_of_call_report(
+                    &app.urls.vapi,
+                    &call,
+                    plan.scenario,
+                    ended_reason,
+                    started,
+                    ended,
+                );
                 set_call(&app, &id, &mut call, |c| {
                     for k in [
                         "cost",
@@ -785,6 +862,7 @@ fn tool_calls(call: &Value, tool: &str, tool_call_id: &str, server_url: &str) ->
 /// assistant whose analysis plan has a structured data schema gets) are required; `cost`,
 /// `startedAt`, `endedAt`.
 fn end_of_call_report(
+    recordings: &str,
     call: &Value,
     scenario: Scenario,
     ended_reason: &str,
@@ -845,9 +923,7 @@ fn end_of_call_report(
     let mut artifact = json!({"transcript": transcript, "messages": messages});
     if answered {
         let id = call.get("id").and_then(Value::as_str).unwrap_or_default();
-        artifact["recordingUrl"] = json!(format!(
-            "https://storage.sandbox.invalid/recordings/{id}.wav"
-        ));
+        artifact["recordingUrl"] = json!(format!("{recordings}/recordings/{id}.wav"));
     }
     m.insert("artifact".into(), artifact);
     m.insert(

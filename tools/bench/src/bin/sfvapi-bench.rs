@@ -1264,6 +1264,35 @@ async fn callback(r: &mut Report) {
     }
 }
 
+/// `transfer-destination-request`, answered from the call's snapshot.
+async fn transfer(r: &mut Report) {
+    let n = env_usize("BENCH_TRANSFER_REQUESTS", 300);
+    match sfvapi_bench::transfer::run(n).await {
+        Ok(b) => {
+            for p in &b.paths {
+                let what = match p.path {
+                    "transfer" => {
+                        "warm transfer to the Case owner (from call#, no Salesforce request)"
+                    }
+                    _ => "nobody to transfer to: the message, and the owner's callback Task queued",
+                };
+                r.goal(
+                    "transfer-destination-request",
+                    format!(
+                        "{what}: {} answers, {}/{} valid and as expected: p50 | p99",
+                        p.requests, p.as_expected, p.requests
+                    ),
+                    format!("{} | {}", fmt_us(p.p50_us), fmt_us(p.p99_us)),
+                    "p99 < 50 ms",
+                    p.as_expected == p.requests && p.p99_us < sfvapi_bench::transfer::GOAL_P99_US,
+                );
+            }
+            r.json.insert("transfer".into(), b.json());
+        }
+        Err(e) => r.add("transfer-destination-request", "not run", e),
+    }
+}
+
 fn main() -> std::process::ExitCode {
     // EMF metric lines would bury the table; set before any thread exists.
     std::env::set_var("SFVAPI_NO_METRICS", "1");
@@ -1343,6 +1372,11 @@ async fn bench() -> std::process::ExitCode {
         let _ddb = fresh_dynamodb().await;
         eprintln!("bench: assistant-request of an inbound call (snapshot, search, generic)…");
         callback(&mut r).await;
+    }
+    if want("transfer") {
+        let _ddb = fresh_dynamodb().await;
+        eprintln!("bench: transfer-destination-request (warm transfer, declined)…");
+        transfer(&mut r).await;
     }
     if want("relay") {
         let _ddb = fresh_dynamodb().await;

@@ -305,7 +305,14 @@ async fn run(app: Arc<App>, url: String, mut call: Value, first: String, delay: 
     let m = status_update(&call, "ended", reason);
     deliver(&app, &url, &id, "status-update", &m, None, 1).await;
     tokio::time::sleep(delay).await;
-    let report = report(&call, &first, reason, started, sfvapi::now_millis());
+    let report = report(
+        &app.urls.vapi,
+        &call,
+        &first,
+        reason,
+        started,
+        sfvapi::now_millis(),
+    );
     set_call(&app, &id, &mut call, |c| {
         for k in ["cost", "startedAt", "endedAt", "artifact", "analysis"] {
             if let Some(v) = report["message"].get(k) {
@@ -322,7 +329,14 @@ async fn run(app: Arc<App>, url: String, mut call: Value, first: String, delay: 
 
 /// Vapi OpenAPI `ServerMessageEndOfCallReport` of the inbound call (the shape of the outbound
 /// one: `endedReason`, `artifact`, `analysis`, `cost`, `startedAt`, `endedAt`).
-fn report(call: &Value, first: &str, reason: &str, started: i64, ended: i64) -> Value {
+fn report(
+    recordings: &str,
+    call: &Value,
+    first: &str,
+    reason: &str,
+    started: i64,
+    ended: i64,
+) -> Value {
     let mut m = base_message("end-of-call-report", call);
     let lines = [
         ("bot", first.to_owned()),
@@ -345,7 +359,7 @@ fn report(call: &Value, first: &str, reason: &str, started: i64, ended: i64) -> 
     m.insert(
         "artifact".into(),
         json!({"transcript": transcript, "messages": messages,
-               "recordingUrl": format!("https://storage.sandbox.invalid/recordings/{id}.wav")}),
+               "recordingUrl": format!("{recordings}/recordings/{id}.wav")}),
     );
     m.insert(
         "analysis".into(),
