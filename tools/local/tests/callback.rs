@@ -30,14 +30,9 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const LIMIT: Duration = Duration::from_secs(30);
 
 async fn stack(scenario: sandbox::Scenario, extra_env: &[(&str, &str)]) -> Stack {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
-        "run through scripts/services.sh, which starts DynamoDB Local and moto"
-    );
-    std::env::set_var("SFVAPI_NO_METRICS", "1");
-    let mut sb = sandbox::Config::default();
+    sfvapi_test_support::local_services("AWS_ENDPOINT_URL_DYNAMODB");
+    let mut sb = sfvapi_test_support::sandbox_server::quick_sandbox();
     sb.vapi.scenario = scenario;
-    sb.vapi.message_delay = Duration::from_millis(20);
     let config = StackConfig {
         sandbox: sb,
         extra_env: extra_env

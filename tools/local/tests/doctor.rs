@@ -163,11 +163,7 @@ fn assert_breaks(report: &Report, ids: &[&str], fix_says: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_passes_on_the_local_stack_and_each_break_fails_its_own_check() {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
-        "run through scripts/services.sh, which starts DynamoDB Local and moto"
-    );
-    std::env::set_var("SFVAPI_NO_METRICS", "1");
+    sfvapi_test_support::local_services("AWS_ENDPOINT_URL_DYNAMODB");
     let sb = sandbox::Config::default();
     let (api_key, server_secret) = (sb.vapi.api_key.clone(), sb.vapi.server_secret.clone());
     let stack = Stack::start(StackConfig {

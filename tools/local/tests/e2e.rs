@@ -157,13 +157,8 @@ fn sandbox_with(scenario: sandbox::Scenario) -> sandbox::Config {
 }
 
 async fn run_unbounded(sandbox: sandbox::Config, limit: Duration) -> Run {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
-        "run through scripts/services.sh, which starts DynamoDB Local and moto"
-    );
+    sfvapi_test_support::local_services("AWS_ENDPOINT_URL_DYNAMODB");
     logs();
-    // The EMF lines are stdout noise here.
-    std::env::set_var("SFVAPI_NO_METRICS", "1");
     let started = Instant::now();
     let scenario = sandbox.vapi.scenario;
     let deliveries = if sandbox.vapi.deliver_twice { 2 } else { 1 };

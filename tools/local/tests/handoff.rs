@@ -10,13 +10,8 @@ use sfvapi_local::stack::Stack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_shows_a_warm_transfer_and_the_stored_recording() {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL_S3").is_ok(),
-        "run through scripts/services.sh (DynamoDB Local and moto, S3 included)"
-    );
-    std::env::set_var("SFVAPI_NO_METRICS", "1");
-    let mut sb = sandbox::Config::default();
-    sb.vapi.message_delay = Duration::from_millis(20);
+    sfvapi_test_support::local_services("AWS_ENDPOINT_URL_S3");
+    let sb = sfvapi_test_support::sandbox_server::quick_sandbox();
     let stack = Stack::start(stack_config(sb).expect("config"))
         .await
         .expect("stack");

@@ -19,15 +19,9 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const LIMIT: Duration = Duration::from_secs(60);
 
 async fn stack() -> Stack {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL_S3").is_ok(),
-        "run through scripts/services.sh, which starts DynamoDB Local and moto (S3 included)"
-    );
-    std::env::set_var("SFVAPI_NO_METRICS", "1");
-    let mut sb = sandbox::Config::default();
-    sb.vapi.message_delay = Duration::from_millis(20);
+    sfvapi_test_support::local_services("AWS_ENDPOINT_URL_S3");
     Stack::start(StackConfig {
-        sandbox: sb,
+        sandbox: sfvapi_test_support::sandbox_server::quick_sandbox(),
         ..StackConfig::default()
     })
     .await
@@ -150,8 +144,9 @@ async fn a_recording_is_streamed_into_the_bucket_encrypted_linked_from_the_task_
     let expected = [before, after].map(|t| sfvapi::recording::object_key(&id, t, "wav"));
     assert!(expected.contains(&key), "{key} not in {expected:?}");
     let s3 = s3().await;
+    // One GET: the object's metadata and its bytes.
     let head = s3
-        .head_object()
+        .get_object()
         .bucket(&bucket)
         .key(&key)
         .send()
@@ -169,18 +164,7 @@ async fn a_recording_is_streamed_into_the_bucket_encrypted_linked_from_the_task_
         "a two-part multipart upload: {:?}",
         head.e_tag()
     );
-    let body = s3
-        .get_object()
-        .bucket(&bucket)
-        .key(&key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
+    let body = head.body.collect().await.unwrap().into_bytes();
     assert_eq!(&body[..4], b"RIFF");
     assert_eq!(body.len(), size);
 

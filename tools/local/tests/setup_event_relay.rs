@@ -204,11 +204,7 @@ fn actions(report: &Report) -> Vec<(&'static str, String, Action)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setup_event_relay_creates_everything_then_changes_nothing_then_starts_once_the_rule_exists(
 ) {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL_EVENTBRIDGE").is_ok(),
-        "run through scripts/services.sh, which points EventBridge at moto"
-    );
-    std::env::set_var("SFVAPI_NO_METRICS", "1");
+    sfvapi_test_support::local_services("AWS_ENDPOINT_URL_EVENTBRIDGE");
     let stack = Stack::start(StackConfig::default())
         .await
         .expect("the local stack starts");

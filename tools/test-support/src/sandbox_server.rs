@@ -148,3 +148,11 @@ impl SendJson for reqwest::RequestBuilder {
         self.send_ok().await.json().await.expect("a JSON answer")
     }
 }
+
+/// The sandbox's defaults with Vapi's server messages 20 ms apart: a scripted call runs in well
+/// under a second, and the messages still arrive in Vapi's order.
+pub fn quick_sandbox() -> ::sandbox::Config {
+    let mut config = ::sandbox::Config::default();
+    config.vapi.message_delay = std::time::Duration::from_millis(20);
+    config
+}

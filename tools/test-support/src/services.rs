@@ -178,3 +178,14 @@ pub fn env_of(vars: &[(&str, &str)]) -> sfvapi::config::Env<impl Fn(&str) -> Opt
         .collect();
     sfvapi::config::Env::new(move |k| map.get(k).cloned())
 }
+
+/// The start of a test that runs the local stack: `endpoint_var` (an SDK endpoint variable
+/// `scripts/services.sh` sets, e.g. `AWS_ENDPOINT_URL_DYNAMODB`) must be set, or the test fails
+/// saying how to run it; and metrics are off (their EMF lines are only stdout noise in a test).
+pub fn local_services(endpoint_var: &str) {
+    assert!(
+        std::env::var(endpoint_var).is_ok(),
+        "{endpoint_var} is not set: run through scripts/services.sh, which starts DynamoDB Local and moto"
+    );
+    std::env::set_var("SFVAPI_NO_METRICS", "1");
+}
