@@ -131,14 +131,15 @@ async fn measure(
     Ok(PathLatency::of(path, s, n, as_expected, 0.0))
 }
 
-/// Start a stack, then measure each path `n` times. The stack's stream pump is idle (it polls
-/// once at start, then not for an hour): on Lambda the job worker that runs the queued callback
+/// Start a stack, then measure each path `n` times. The stack's stream pump does not read the
+/// stream (and sweeps once at start, then not for an hour): on Lambda the job worker that runs the queued callback
 /// Task is another function, so its Salesforce requests must not share these two cores with
 /// the webhook being measured.
 pub async fn run(n: usize) -> Result<TransferBench, String> {
     let idle = Duration::from_secs(3600);
     let stack = Stack::start(StackConfig {
         pump: PumpConfig {
+            read_stream: false,
             poll_interval: idle,
             tick_interval: idle,
             ..PumpConfig::default()

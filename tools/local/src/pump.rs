@@ -102,6 +102,10 @@ pub struct PumpConfig {
     pub retry_delay: Duration,
     pub tick_interval: Duration,
     pub start: StartingPosition,
+    /// `false`: the stream is not read at all, only the tick loop runs, for a caller that hands
+    /// the jobs to a worker itself (the watch test drives the functions sample by sample, and a
+    /// reader that first reads after a sample was written would run that job a second time).
+    pub read_stream: bool,
 }
 
 impl Default for PumpConfig {
@@ -113,6 +117,7 @@ impl Default for PumpConfig {
             retry_delay: Duration::from_millis(200),
             tick_interval: Duration::from_secs(1),
             start: StartingPosition::TrimHorizon,
+            read_stream: true,
         }
     }
 }
@@ -224,7 +229,10 @@ impl Pump {
             finished: HashSet::new(),
             first_describe: true,
         };
-        let mut tasks = vec![tokio::spawn(reader.run(rx.clone()))];
+        let mut tasks = Vec::new();
+        if config.read_stream {
+            tasks.push(tokio::spawn(reader.run(rx.clone())));
+        }
         if let Some(tick) = tick {
             tasks.push(tokio::spawn(tick_loop(tick, config.tick_interval, rx)));
         }

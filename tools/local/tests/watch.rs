@@ -205,6 +205,7 @@ async fn the_watch_environment_answers_every_sample_as_the_readme_table_says() {
     // The pump (the stack's own worker) kept still: here the samples drive the worker.
     let stack = Stack::start(StackConfig {
         pump: sfvapi_local::pump::PumpConfig {
+            read_stream: false,
             poll_interval: Duration::from_secs(3600),
             tick_interval: Duration::from_secs(3600),
             ..sfvapi_local::pump::PumpConfig::default()
