@@ -22,7 +22,7 @@ use sfvapi::store::{attr, Item};
 
 use crate::demo::{sandbox_log, scan, settled, DemoOptions, ADA, ADA_EVENT, CASE, TERMINAL};
 use crate::stack::{Stack, StackConfig};
-use crate::timeline::{self, Evidence, Sent, Step};
+use crate::timeline::{self, Evidence, Step};
 
 /// The inbound assistant as shipped (docs/calls-back.md).
 pub const INBOUND_ASSISTANT: &str = include_str!("../../../events/assistant-inbound.json");
@@ -203,20 +203,6 @@ pub fn searches_between(log: &[Value], from_ms: i64, to_ms: i64) -> usize {
         .count()
 }
 
-/// Send Ada's case escalation (signed like Salesforce's sender).
-async fn escalate(runner_url: &str) -> Result<Sent, String> {
-    let (status, body) = crate::demo::send_flat_event(runner_url, ADA_EVENT, ADA).await?;
-    Ok(Sent {
-        label: "case escalation for Ada".into(),
-        event_id: ADA_EVENT.into(),
-        contact_id: ADA.into(),
-        status,
-        expect: 202,
-        at_ms: sfvapi::now_millis(),
-        body,
-    })
-}
-
 /// Run the scenario; `Ok(())` only when every check passed.
 pub async fn run(opts: DemoOptions) -> Result<(), String> {
     let mut sandbox = opts.sandbox.clone();
@@ -236,7 +222,7 @@ async fn drive(stack: &Stack, opts: &DemoOptions) -> Result<(), String> {
         "sfvapi demo, scenario callback — real handlers on {} (table {}), sandbox Salesforce {} / Vapi {} / Twilio {}\n",
         stack.runner_url, stack.table, stack.salesforce_url, stack.vapi_url, stack.twilio_url
     );
-    let sent = vec![escalate(&stack.runner_url).await?];
+    let sent = vec![crate::demo::escalate_ada(&stack.runner_url, "case escalation for Ada").await?];
     println!(
         "ok  {:<40} POST /salesforce/events → {} {}",
         sent[0].label, sent[0].status, sent[0].body

@@ -138,6 +138,21 @@ pub async fn post_signed(
     Ok((status, resp.text().await.unwrap_or_default()))
 }
 
+/// Send Ada's case escalation (signed like Salesforce's sender) as one event of a story: its
+/// answer, to be shown and checked on the story's timeline.
+pub async fn escalate_ada(runner_url: &str, label: &str) -> Result<Sent, String> {
+    let (status, body) = send_flat_event(runner_url, ADA_EVENT, ADA).await?;
+    Ok(Sent {
+        label: label.into(),
+        event_id: ADA_EVENT.into(),
+        contact_id: ADA.into(),
+        status,
+        expect: 202,
+        at_ms: sfvapi::now_millis(),
+        body,
+    })
+}
+
 /// Ada's kind of event (`samples::flat_event`) for `contact`, signed with the local secret now.
 pub async fn send_flat_event(
     runner_url: &str,

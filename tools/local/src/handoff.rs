@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use sfvapi::store::attr;
 
-use crate::demo::{sandbox_log, scan, send_flat_event, settled, DemoOptions, ADA, ADA_EVENT};
+use crate::demo::{sandbox_log, scan, settled, DemoOptions, ADA_EVENT};
 use crate::stack::{Stack, StackConfig};
-use crate::timeline::{self, Evidence, Sent};
+use crate::timeline::{self, Evidence};
 
 /// The story's routing document: the HTTP route, handing off to the Case's owner.
 pub const DOCUMENT: &str = r#"version: 1
@@ -64,17 +64,12 @@ pub async fn drive(stack: &Stack, timeout: Duration) -> Result<(), String> {
             .map(String::as_str)
             .unwrap_or("(none: S3 is not local)")
     );
-    let (status, body) = send_flat_event(&stack.runner_url, ADA_EVENT, ADA).await?;
-    println!("Ada's case escalated: POST /salesforce/events → {status} {body}");
-    let sent = vec![Sent {
-        label: "Ada's case escalated".into(),
-        event_id: ADA_EVENT.into(),
-        contact_id: ADA.into(),
-        status,
-        expect: 202,
-        at_ms: sfvapi::now_millis(),
-        body,
-    }];
+    let escalated = crate::demo::escalate_ada(&stack.runner_url, "Ada's case escalated").await?;
+    println!(
+        "Ada's case escalated: POST /salesforce/events → {} {}",
+        escalated.status, escalated.body
+    );
+    let sent = vec![escalated];
     let started = Instant::now();
     let items = loop {
         let items = scan(&stack.store).await?;
