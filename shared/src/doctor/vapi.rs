@@ -37,15 +37,7 @@ async fn get(
 
 /// Vapi's error message (`{"message": "…" | ["…"], …}`).
 fn message(body: &Value) -> String {
-    match &body["message"] {
-        Value::String(s) => s.clone(),
-        Value::Array(a) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join("; "),
-        _ => "no message".into(),
-    }
+    crate::vapi::client::message_of(body).unwrap_or_else(|| "no message".into())
 }
 
 /// The server messages sfvapi acts on: the tool answers, the call's status (a call that ends

@@ -401,17 +401,25 @@ fn raw_error_message(body: &[u8]) -> String {
     let Ok(v) = serde_json::from_slice::<Value>(body) else {
         return text();
     };
-    match v.get("message") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_owned))
-            .collect::<Vec<_>>()
-            .join("; "),
-        _ => v
-            .get("error")
+    message_of(&v).unwrap_or_else(|| {
+        v.get("error")
             .and_then(Value::as_str)
-            .map_or_else(text, str::to_owned),
+            .map_or_else(text, str::to_owned)
+    })
+}
+
+/// The `message` of a Vapi error answer, a string or NestJS's list of validation messages (joined
+/// with "; "), or `None` when the body has none. Also what `doctor` and `setup vapi` show.
+pub fn message_of(body: &Value) -> Option<String> {
+    match body.get("message") {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Array(a)) => Some(
+            a.iter()
+                .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_owned))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        _ => None,
     }
 }
 

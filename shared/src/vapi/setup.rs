@@ -182,15 +182,7 @@ impl Api<'_> {
         if (200..300).contains(&status) {
             return Ok(value);
         }
-        let message = match &value["message"] {
-            Value::String(s) => s.clone(),
-            Value::Array(a) => a
-                .iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join("; "),
-            _ => format!("{value}"),
-        };
+        let message = crate::vapi::client::message_of(&value).unwrap_or_else(|| format!("{value}"));
         Err(SetupError::Vapi {
             method,
             path: path.to_owned(),
